@@ -1,1 +1,323 @@
-pub fn placeholder() {}
+//! blason-server: puts the answer crate on the network and keeps its zones fresh.
+//!
+//! Owns: UDP worker threads (one SO_REUSEPORT socket each, recvmmsg/sendmmsg batches,
+//! per-thread buffers), TCP on a small tokio runtime, the catalog snapshot behind an
+//! `ArcSwap` (queries load it without locks; reload builds a new one and swaps it),
+//! reload and shutdown on signals, the pid file, and the server's logger.
+//!
+//! Refuses: zone parsing and checks (crate `zone`), answering (crate `answer`), config
+//! files and flags (the `blason` binary hands over a ready [`Config`]). All `unsafe`
+//! lives in [`sys`]; every other module forbids it.
+#![deny(unsafe_code)]
+
+pub mod log;
+mod querylog;
+#[allow(unsafe_code)]
+pub mod sys;
+mod tcp;
+mod udp;
+pub mod zones;
+
+use arc_swap::ArcSwap;
+use blason_answer::{Catalog, Options};
+use std::fmt;
+use std::io;
+use std::net::{SocketAddr, UdpSocket};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::Duration;
+pub use zones::{ReloadReport, ZoneSource, ZoneSpec};
+
+/// Everything the server needs, already validated and merged by the caller.
+#[derive(Clone, Debug)]
+pub struct Config {
+    /// Each address is served on both UDP and TCP; port 0 picks a free port.
+    pub listen: Vec<SocketAddr>,
+    pub zones: Vec<ZoneSpec>,
+    /// UDP worker threads per listen address.
+    pub udp_threads: usize,
+    pub tcp_idle_timeout: Duration,
+    pub tcp_max_connections: usize,
+    pub query_log: bool,
+    pub answer: Options,
+    pub pid_file: Option<PathBuf>,
+}
+
+impl Config {
+    pub fn new(listen: Vec<SocketAddr>, zones: Vec<ZoneSpec>) -> Config {
+        Config {
+            listen,
+            zones,
+            udp_threads: default_threads(),
+            tcp_idle_timeout: Duration::from_secs(10),
+            tcp_max_connections: 1000,
+            query_log: false,
+            answer: Options::default(),
+            pid_file: None,
+        }
+    }
+}
+
+pub fn default_threads() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
+}
+
+#[derive(Debug)]
+pub enum Error {
+    /// Some zones failed to load; their findings were already logged.
+    Zones(Vec<(ZoneSpec, zones::LoadFailure)>),
+    Bind(SocketAddr, io::Error),
+    Io(&'static str, io::Error),
+    Config(String),
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Error::Zones(failed) => {
+                write!(f, "refusing to start: ")?;
+                for (i, (spec, why)) in failed.iter().enumerate() {
+                    if i > 0 {
+                        f.write_str("; ")?;
+                    }
+                    write!(f, "zone {} ({}): {}", spec.origin, spec.source, why)?;
+                }
+                Ok(())
+            }
+            Error::Bind(a, e) => write!(f, "cannot listen on {a}: {e}"),
+            Error::Io(what, e) => write!(f, "{what}: {e}"),
+            Error::Config(s) => f.write_str(s),
+        }
+    }
+}
+impl std::error::Error for Error {}
+
+/// What every query thread reads.
+pub(crate) struct Shared {
+    pub catalog: ArcSwap<Catalog>,
+    pub stop: AtomicBool,
+    pub query_log: bool,
+    pub tcp_idle: Duration,
+}
+
+/// A running server. Dropping it without [`Server::shutdown`] leaves threads running.
+pub struct Server {
+    shared: Arc<Shared>,
+    zones: zones::ZoneSet,
+    options: Options,
+    udp: Vec<JoinHandle<()>>,
+    tcp: Option<(JoinHandle<()>, Arc<tokio::sync::Notify>)>,
+    local: Vec<SocketAddr>,
+    pid_file: Option<PathBuf>,
+}
+
+impl Server {
+    /// Loads every zone (refusing to start if any fails), binds every address, starts
+    /// the workers, and writes the pid file. Returns once queries are being answered.
+    pub fn start(cfg: Config) -> Result<Server, Error> {
+        check(&cfg)?;
+        let zones = zones::ZoneSet::load_all(cfg.zones.clone()).map_err(Error::Zones)?;
+        let catalog = Catalog::new(zones.zones(), cfg.answer.clone());
+        let shared = Arc::new(Shared {
+            catalog: ArcSwap::from_pointee(catalog),
+            stop: AtomicBool::new(false),
+            query_log: cfg.query_log,
+            tcp_idle: cfg.tcp_idle_timeout,
+        });
+
+        let mut udp_socks = Vec::new();
+        let mut tcp_listeners = Vec::new();
+        let mut local = Vec::new();
+        for &addr in &cfg.listen {
+            let (u, t, bound) = bind_pair(addr, cfg.udp_threads.max(1))?;
+            udp_socks.extend(u);
+            tcp_listeners.push(t);
+            local.push(bound);
+        }
+
+        let tcp = start_tcp(tcp_listeners, shared.clone(), cfg.tcp_max_connections)?;
+        let mut udp = Vec::new();
+        for (i, s) in udp_socks.into_iter().enumerate() {
+            let sh = shared.clone();
+            let h = std::thread::Builder::new()
+                .name(format!("udp-{i}"))
+                .spawn(move || udp::worker(s, sh))
+                .map_err(|e| Error::Io("cannot start a udp worker", e))?;
+            udp.push(h);
+        }
+
+        if let Some(p) = &cfg.pid_file {
+            std::fs::write(p, format!("{}\n", std::process::id()))
+                .map_err(|e| Error::Io("cannot write the pid file", e))?;
+        }
+        for spec in zones.specs() {
+            log::info(
+                "serving zone",
+                &[("zone", &spec.origin), ("source", &spec.source)],
+            );
+        }
+        for a in &local {
+            log::info(
+                "listening",
+                &[
+                    ("addr", a),
+                    ("udp_threads", &cfg.udp_threads.max(1)),
+                    ("tcp", &"on"),
+                ],
+            );
+        }
+        Ok(Server {
+            shared,
+            zones,
+            options: cfg.answer,
+            udp,
+            tcp: Some(tcp),
+            local,
+            pid_file: cfg.pid_file,
+        })
+    }
+
+    /// The bound addresses, with the real port where port 0 was asked for.
+    pub fn local_addrs(&self) -> &[SocketAddr] {
+        &self.local
+    }
+
+    /// Re-reads every zone, builds a new catalog and swaps it in. Queries in flight
+    /// finish on the old catalog; nothing waits for them.
+    pub fn reload(&mut self) -> ReloadReport {
+        let report = self.zones.reload();
+        let cat = Catalog::new(self.zones.zones(), self.options.clone());
+        self.shared.catalog.store(Arc::new(cat));
+        log::info(
+            "reload complete",
+            &[
+                ("replaced", &report.replaced),
+                ("kept_old", &report.kept.len()),
+            ],
+        );
+        report
+    }
+
+    /// Stops all workers and waits for them; removes the pid file.
+    pub fn shutdown(mut self) {
+        self.shared.stop.store(true, Ordering::Relaxed);
+        if let Some((h, n)) = self.tcp.take() {
+            n.notify_one();
+            let _ = h.join();
+        }
+        for h in self.udp.drain(..) {
+            let _ = h.join();
+        }
+        if let Some(p) = &self.pid_file {
+            let _ = std::fs::remove_file(p);
+        }
+        log::info("stopped", &[]);
+    }
+}
+
+fn check(cfg: &Config) -> Result<(), Error> {
+    if cfg.listen.is_empty() {
+        return Err(Error::Config("no listen address".into()));
+    }
+    for (i, a) in cfg.zones.iter().enumerate() {
+        if cfg.zones[..i].iter().any(|b| b.origin == a.origin) {
+            return Err(Error::Config(format!("zone {} is given twice", a.origin)));
+        }
+    }
+    Ok(())
+}
+
+/// Binds `threads` UDP sockets and one TCP listener on the same port. With port 0 the
+/// first UDP socket picks the port; if TCP cannot have it too, try another.
+fn bind_pair(
+    addr: SocketAddr,
+    threads: usize,
+) -> Result<(Vec<UdpSocket>, std::net::TcpListener, SocketAddr), Error> {
+    let attempts = if addr.port() == 0 { 20 } else { 1 };
+    let mut last = None;
+    for _ in 0..attempts {
+        let first = udp::bind(addr).map_err(|e| Error::Bind(addr, e))?;
+        let bound = first.local_addr().map_err(|e| Error::Bind(addr, e))?;
+        let tcp = match tcp::bind(bound) {
+            Ok(t) => t,
+            Err(e) => {
+                last = Some(e);
+                continue;
+            }
+        };
+        let mut socks = vec![first];
+        for _ in 1..threads {
+            socks.push(udp::bind(bound).map_err(|e| Error::Bind(bound, e))?);
+        }
+        return Ok((socks, tcp, bound));
+    }
+    Err(Error::Bind(
+        addr,
+        last.unwrap_or_else(|| io::ErrorKind::AddrInUse.into()),
+    ))
+}
+
+fn start_tcp(
+    listeners: Vec<std::net::TcpListener>,
+    shared: Arc<Shared>,
+    max_conns: usize,
+) -> Result<(JoinHandle<()>, Arc<tokio::sync::Notify>), Error> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_io()
+        .enable_time()
+        .build()
+        .map_err(|e| Error::Io("cannot start the tcp runtime", e))?;
+    let stop = Arc::new(tokio::sync::Notify::new());
+    let slots = Arc::new(tokio::sync::Semaphore::new(max_conns.max(1)));
+    let mut tl = Vec::new();
+    {
+        let _guard = rt.enter();
+        for l in listeners {
+            tl.push(
+                tokio::net::TcpListener::from_std(l).map_err(|e| Error::Io("tcp listener", e))?,
+            );
+        }
+    }
+    let stop2 = stop.clone();
+    let h = std::thread::Builder::new()
+        .name("tcp".into())
+        .spawn(move || {
+            for l in tl {
+                rt.spawn(tcp::accept_loop(l, shared.clone(), slots.clone()));
+            }
+            rt.block_on(stop2.notified());
+            // Open connections are cut; clients retry, as after any restart.
+            rt.shutdown_timeout(Duration::from_millis(500));
+        })
+        .map_err(|e| Error::Io("cannot start the tcp thread", e))?;
+    Ok((h, stop))
+}
+
+/// Starts the server and runs the control loop on the calling thread until SIGTERM or
+/// SIGINT: SIGHUP reloads every zone. Signals are hooked before any socket opens, so
+/// an early SIGHUP cannot kill the process.
+pub fn run(cfg: Config) -> Result<(), Error> {
+    use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
+    let mut signals = signal_hook::iterator::Signals::new([SIGHUP, SIGINT, SIGTERM])
+        .map_err(|e| Error::Io("cannot install signal handlers", e))?;
+    let mut server = Server::start(cfg)?;
+    for sig in signals.forever() {
+        match sig {
+            SIGHUP => {
+                log::info("SIGHUP: reloading zones", &[]);
+                server.reload();
+            }
+            _ => {
+                log::info(
+                    "shutting down",
+                    &[("signal", &if sig == SIGTERM { "SIGTERM" } else { "SIGINT" })],
+                );
+                break;
+            }
+        }
+    }
+    server.shutdown();
+    Ok(())
+}

@@ -1,0 +1,83 @@
+//! UDP: one OS thread per SO_REUSEPORT socket, each with its own buffers, batching
+//! with recvmmsg/sendmmsg. The kernel spreads datagrams over the sockets, so workers
+//! share nothing but the catalog pointer.
+#![forbid(unsafe_code)]
+
+use crate::querylog;
+use crate::sys::Batch;
+use crate::Shared;
+use blason_answer::{respond, Transport};
+use socket2::{Domain, Protocol, Socket, Type};
+use std::io;
+use std::net::{SocketAddr, UdpSocket};
+use std::os::fd::AsFd;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// How many datagrams one system call may carry.
+const BATCH: usize = 32;
+/// How often an idle worker wakes to check for shutdown.
+pub const POLL: Duration = Duration::from_millis(200);
+
+/// A UDP socket that shares its port with the other workers' sockets.
+pub fn bind(addr: SocketAddr) -> io::Result<UdpSocket> {
+    let s = Socket::new(Domain::for_address(addr), Type::DGRAM, Some(Protocol::UDP))?;
+    if addr.is_ipv6() {
+        // So that [::]:53 and 0.0.0.0:53 can both be given.
+        s.set_only_v6(true)?;
+    }
+    s.set_reuse_port(true)?;
+    s.set_read_timeout(Some(POLL))?;
+    // Best effort: a bigger queue rides out bursts; the kernel caps it anyway.
+    let _ = s.set_recv_buffer_size(4 << 20);
+    s.bind(&addr.into())?;
+    Ok(s.into())
+}
+
+pub fn worker(sock: UdpSocket, shared: Arc<Shared>) {
+    let mut batch = Batch::new(BATCH);
+    let fd = sock.as_fd();
+    let mut last_err: Option<io::ErrorKind> = None;
+    while !shared.stop.load(Ordering::Relaxed) {
+        let n = match batch.recv(fd) {
+            Ok(n) => n,
+            Err(e) => {
+                match e.kind() {
+                    io::ErrorKind::WouldBlock
+                    | io::ErrorKind::TimedOut
+                    | io::ErrorKind::Interrupted => {}
+                    k => {
+                        // Log a repeating error once, not once per packet.
+                        if last_err != Some(k) {
+                            crate::log::warn("udp receive failed", &[("error", &e)]);
+                            last_err = Some(k);
+                        }
+                        std::thread::sleep(Duration::from_millis(10));
+                    }
+                }
+                continue;
+            }
+        };
+        {
+            // One cheap guard per batch: no lock, no refcount traffic.
+            let cat = shared.catalog.load();
+            for i in 0..n {
+                let (q, out) = batch.slot(i);
+                let send = respond(&cat, q, Transport::Udp, out);
+                batch.set_reply(i, send);
+                if shared.query_log {
+                    let peer = batch.peer(i);
+                    let (q, out) = batch.slot(i);
+                    querylog::log(peer, "udp", q, send.then_some(out.as_slice()));
+                }
+            }
+        }
+        if let Err(e) = batch.send(fd, n) {
+            if last_err != Some(e.kind()) {
+                crate::log::warn("udp send failed", &[("error", &e)]);
+                last_err = Some(e.kind());
+            }
+        }
+    }
+}

@@ -1,0 +1,169 @@
+//! Which zones the server serves and where each comes from; loading and reloading them
+//! on the control path, never on a query thread.
+#![forbid(unsafe_code)]
+
+use crate::log;
+use blason_zone::load::{LoadError, Loaded};
+use blason_zone::{Finding, Name, Zone};
+use std::fmt;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+/// Where a zone's text comes from.
+#[derive(Clone, Debug)]
+pub enum ZoneSource {
+    File(PathBuf),
+    /// Text compiled into the binary (the example zone); `display` names it in logs.
+    Bundled {
+        display: String,
+        bytes: &'static [u8],
+    },
+}
+
+impl fmt::Display for ZoneSource {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ZoneSource::File(p) => write!(f, "{}", p.display()),
+            ZoneSource::Bundled { display, .. } => f.write_str(display),
+        }
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct ZoneSpec {
+    pub origin: Name,
+    pub source: ZoneSource,
+}
+
+/// Why a zone could not be (re)loaded.
+#[derive(Debug)]
+pub enum LoadFailure {
+    Read(LoadError),
+    /// The zone was read but its checks found errors; all findings are kept.
+    Checks(Vec<Finding>),
+}
+
+impl fmt::Display for LoadFailure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            LoadFailure::Read(e) => write!(f, "cannot read: {e}"),
+            LoadFailure::Checks(fs) => {
+                let n = fs.iter().filter(|x| x.is_error()).count();
+                write!(f, "{n} error(s) in checks")
+            }
+        }
+    }
+}
+
+/// Reads and checks one zone; logs every finding against the zone's name.
+pub fn load_zone(spec: &ZoneSpec) -> Result<Zone, LoadFailure> {
+    let loaded = read(spec).map_err(LoadFailure::Read)?;
+    for f in &loaded.findings {
+        let level = if f.is_error() {
+            log::Level::Error
+        } else {
+            log::Level::Warn
+        };
+        log::log(
+            level,
+            "zone finding",
+            &[
+                ("zone", &spec.origin),
+                ("source", &spec.source),
+                ("finding", f),
+            ],
+        );
+    }
+    if loaded.has_errors() {
+        return Err(LoadFailure::Checks(loaded.findings));
+    }
+    Ok(loaded.zone)
+}
+
+fn read(spec: &ZoneSpec) -> Result<Loaded, LoadError> {
+    match &spec.source {
+        ZoneSource::File(p) => blason_zone::load::load(&spec.origin, p),
+        ZoneSource::Bundled { display, bytes } => load_bundled(&spec.origin, display, bytes),
+    }
+}
+
+/// The zone crate reads files only, so bundled text goes through a private temp file.
+fn load_bundled(origin: &Name, display: &str, bytes: &[u8]) -> Result<Loaded, LoadError> {
+    let dir = std::env::temp_dir().join(format!("blason-{}", std::process::id()));
+    let io = |e: std::io::Error| LoadError(format!("{display}: {e}"));
+    std::fs::create_dir_all(&dir).map_err(io)?;
+    let path = dir.join(display.replace('/', "_"));
+    std::fs::write(&path, bytes).map_err(io)?;
+    let r = blason_zone::load::load(origin, &path);
+    let _ = std::fs::remove_file(&path);
+    let _ = std::fs::remove_dir(&dir);
+    r
+}
+
+/// The zones being served and the specs they came from. Lives on the control path.
+pub struct ZoneSet {
+    specs: Vec<ZoneSpec>,
+    serving: Vec<Arc<Zone>>,
+}
+
+/// What a reload did.
+#[derive(Debug, Default)]
+pub struct ReloadReport {
+    /// Zones replaced by a freshly read snapshot.
+    pub replaced: usize,
+    /// Zones that failed and kept serving their previous snapshot, with the reason.
+    pub kept: Vec<(Name, String)>,
+}
+
+impl ZoneSet {
+    /// Loads every zone; any failure refuses the whole start (returned all together so
+    /// the operator sees every problem at once).
+    pub fn load_all(specs: Vec<ZoneSpec>) -> Result<ZoneSet, Vec<(ZoneSpec, LoadFailure)>> {
+        let mut serving = Vec::with_capacity(specs.len());
+        let mut failed = Vec::new();
+        for spec in &specs {
+            match load_zone(spec) {
+                Ok(z) => serving.push(Arc::new(z)),
+                Err(e) => failed.push((spec.clone(), e)),
+            }
+        }
+        if failed.is_empty() {
+            Ok(ZoneSet { specs, serving })
+        } else {
+            Err(failed)
+        }
+    }
+
+    pub fn zones(&self) -> Vec<Arc<Zone>> {
+        self.serving.clone()
+    }
+
+    pub fn specs(&self) -> &[ZoneSpec] {
+        &self.specs
+    }
+
+    /// Re-reads every zone; a zone that fails keeps its old snapshot.
+    pub fn reload(&mut self) -> ReloadReport {
+        let mut report = ReloadReport::default();
+        for (spec, slot) in self.specs.iter().zip(self.serving.iter_mut()) {
+            match load_zone(spec) {
+                Ok(z) => {
+                    *slot = Arc::new(z);
+                    report.replaced += 1;
+                }
+                Err(e) => {
+                    log::error(
+                        "reload failed, keeping the serving snapshot",
+                        &[
+                            ("zone", &spec.origin),
+                            ("source", &spec.source),
+                            ("reason", &e),
+                        ],
+                    );
+                    report.kept.push((spec.origin.clone(), e.to_string()));
+                }
+            }
+        }
+        report
+    }
+}
