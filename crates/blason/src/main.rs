@@ -21,6 +21,8 @@ enum Command {
     Zone(cmd::zone::ZoneCmd),
     /// Serve zones over UDP and TCP (with no arguments: a bundled example zone)
     Serve(cmd::serve::ServeArgs),
+    /// Make a running server re-read its zone files (sends SIGHUP via its pid file)
+    Reload(cmd::reload::ReloadArgs),
 }
 
 fn main() -> ExitCode {
@@ -28,5 +30,6 @@ fn main() -> ExitCode {
     match cli.command {
         Command::Zone(c) => cmd::zone::run(c),
         Command::Serve(a) => cmd::serve::run(a),
+        Command::Reload(a) => cmd::reload::run(a),
     }
 }

@@ -1,2 +1,4 @@
+pub mod config;
+pub mod reload;
 pub mod serve;
 pub mod zone;

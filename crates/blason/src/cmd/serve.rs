@@ -1,10 +1,176 @@
+//! `blason serve`: parse flags, merge the config, start the server, wait for signals.
+
+use super::config::{self, FileConfig, LogFormat, Overrides};
+use blason_server::log;
 use clap::Args;
+use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::process::ExitCode;
 
-#[derive(Args)]
-pub struct ServeArgs {}
+const AFTER_HELP: &str = "\
+Examples:
+  Try it (serves a bundled example zone on 127.0.0.1:5353 and shows dig commands):
+    blason serve
 
-pub fn run(_a: ServeArgs) -> ExitCode {
-    eprintln!("blason serve: not yet");
-    ExitCode::from(2)
+  Serve one zone on all IPv4 and IPv6 addresses, port 53:
+    blason serve --listen 0.0.0.0:53 --listen [::]:53 \\
+        --zone example.com.=/etc/blason/example.com.zone --pid-file /run/blason.pid
+
+  The same from a config file, with the thread count from the environment:
+    BLASON_THREADS=4 blason serve --config /etc/blason/blason.toml
+
+Config file (TOML; every key optional; relative paths are taken from the file's folder):
+    listen = [\"0.0.0.0:53\", \"[::]:53\"]
+    threads = 4
+    log-format = \"json\"          # or \"text\"
+    query-log = false
+    version-string = \"blason\"    # answer CHAOS TXT version.bind
+    identity = \"ns1\"             # answer CHAOS TXT id.server
+    pid-file = \"/run/blason.pid\"
+    tcp-idle-timeout = 10        # seconds
+    tcp-max-connections = 1000
+    [[zone]]
+    origin = \"example.com.\"
+    file = \"example.com.zone\"
+
+Precedence: config file, then BLASON_* environment variables, then flags. A list
+(listen, zone) given by a later source replaces the earlier list; it is not appended.
+In variables, separate list items with commas: BLASON_LISTEN=127.0.0.1:53,[::1]:53.
+
+Signals: SIGHUP re-reads every zone file and swaps them in without dropping a query; a
+zone that fails to load (unreadable, or its checks find errors) keeps serving its old
+data and the findings are logged. `blason reload --pid-file FILE` sends that SIGHUP.
+SIGTERM or SIGINT stop the server.
+
+A zone with errors at startup stops the server before it listens, with its findings.";
+
+/// Serve zones over UDP and TCP.
+///
+/// With no zone configured, serves a bundled example zone (example.test.) so that
+/// you can try queries right away.
+#[derive(Args, Debug)]
+#[command(after_long_help = AFTER_HELP)]
+pub struct ServeArgs {
+    /// TOML config file; everything below can be set there too (see the end of --help)
+    #[arg(long, short = 'c', value_name = "FILE", env = "BLASON_CONFIG")]
+    pub config: Option<PathBuf>,
+
+    /// Address and port to answer on, UDP and TCP; repeat for more addresses. IPv6 in
+    /// brackets: [::1]:53. Port 0 picks a free port (it is logged). Default:
+    /// 127.0.0.1:5353
+    #[arg(
+        long,
+        short = 'l',
+        value_name = "ADDR:PORT",
+        env = "BLASON_LISTEN",
+        value_delimiter = ','
+    )]
+    pub listen: Vec<SocketAddr>,
+
+    /// Zone to serve, as ORIGIN=FILE, e.g. example.com.=/etc/blason/example.com.zone;
+    /// repeat for more zones. Default: the bundled example.test. zone
+    #[arg(long, short = 'z', value_name = "ORIGIN=FILE", env = "BLASON_ZONE", value_delimiter = ',',
+          value_parser = config::parse_zone_arg)]
+    pub zone: Vec<(String, PathBuf)>,
+
+    /// UDP worker threads per listen address, each with its own socket. Default: one
+    /// per CPU core
+    #[arg(long, short = 't', value_name = "N", env = "BLASON_THREADS")]
+    pub threads: Option<usize>,
+
+    /// Log line format on stderr: readable text, or one JSON object per line
+    #[arg(long, value_name = "FORMAT", env = "BLASON_LOG_FORMAT")]
+    pub log_format: Option<LogFormat>,
+
+    /// Log every query with client, name, type, rcode and size (costs speed)
+    #[arg(long, env = "BLASON_QUERY_LOG")]
+    pub query_log: bool,
+
+    /// Answer CHAOS TXT version.bind / version.server with this text. Default: refuse
+    #[arg(long, value_name = "TEXT", env = "BLASON_VERSION_STRING")]
+    pub version_string: Option<String>,
+
+    /// Answer CHAOS TXT id.server / hostname.bind with this text. Default: refuse
+    #[arg(long, value_name = "TEXT", env = "BLASON_IDENTITY")]
+    pub identity: Option<String>,
+
+    /// Write the server's process id here (for `blason reload`); removed on exit
+    #[arg(long, value_name = "FILE", env = "BLASON_PID_FILE")]
+    pub pid_file: Option<PathBuf>,
+
+    /// Close a TCP connection after this many seconds without a query. Default: 10
+    #[arg(long, value_name = "SECONDS", env = "BLASON_TCP_IDLE_TIMEOUT")]
+    pub tcp_idle_timeout: Option<u64>,
+
+    /// Most TCP connections open at once; more are closed on arrival. Default: 1000
+    #[arg(long, value_name = "N", env = "BLASON_TCP_MAX_CONNECTIONS")]
+    pub tcp_max_connections: Option<usize>,
+}
+
+pub fn run(a: ServeArgs) -> ExitCode {
+    let file = match &a.config {
+        Some(p) => match FileConfig::read(p) {
+            Ok(c) => c,
+            Err(e) => {
+                eprintln!("blason serve: config: {e}");
+                return ExitCode::from(2);
+            }
+        },
+        None => FileConfig::default(),
+    };
+    let over = Overrides {
+        listen: a.listen,
+        zones: a.zone,
+        threads: a.threads,
+        log_format: a.log_format,
+        query_log: a.query_log,
+        version_string: a.version_string,
+        identity: a.identity,
+        pid_file: a.pid_file,
+        tcp_idle_timeout: a.tcp_idle_timeout,
+        tcp_max_connections: a.tcp_max_connections,
+    };
+    let cfg = match config::merge(file, over) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("blason serve: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    log::init(match cfg.log_format {
+        LogFormat::Text => log::Format::Text,
+        LogFormat::Json => log::Format::Json,
+    });
+    if cfg.example {
+        print_try(&cfg.server.listen);
+    }
+    match blason_server::run(cfg.server) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            log::error(&e.to_string(), &[]);
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Shows what to ask the example zone, addressed to where we actually listen.
+fn print_try(listen: &[SocketAddr]) {
+    let Some(a) = listen.first() else { return };
+    let at = format!("dig @{} -p {}", a.ip(), a.port());
+    println!("Serving the bundled example zone example.test. (no --zone given). Try:");
+    for q in [
+        "example.test SOA",
+        "www.example.test A",
+        "www.example.test AAAA",
+        "example.test MX",
+        "example.test TXT",
+        "_dmarc.example.test TXT",
+        "blog.example.test A",
+        "anything.apps.example.test A",
+        "host.lab.example.test A",
+        "www.example.test A +tcp",
+    ] {
+        println!("  {at} {q}");
+    }
+    println!("Stop with Ctrl-C.");
 }
