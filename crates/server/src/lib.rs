@@ -299,10 +299,16 @@ fn start_tcp(
 /// SIGINT: SIGHUP reloads every zone. Signals are hooked before any socket opens, so
 /// an early SIGHUP cannot kill the process.
 pub fn run(cfg: Config) -> Result<(), Error> {
+    run_with(cfg, |_| {})
+}
+
+/// [`run`], calling `on_start` once the server listens (e.g. to print the real ports).
+pub fn run_with(cfg: Config, on_start: impl FnOnce(&Server)) -> Result<(), Error> {
     use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
     let mut signals = signal_hook::iterator::Signals::new([SIGHUP, SIGINT, SIGTERM])
         .map_err(|e| Error::Io("cannot install signal handlers", e))?;
     let mut server = Server::start(cfg)?;
+    on_start(&server);
     for sig in signals.forever() {
         match sig {
             SIGHUP => {

@@ -211,15 +211,28 @@ fn storage_to_addr(ss: &libc::sockaddr_storage, len: libc::socklen_t) -> Option<
     }
 }
 
-/// Sends SIGHUP to `pid` (used by `blason reload`).
-pub fn send_sighup(pid: u32) -> io::Result<()> {
+/// Signals a server may be sent from outside.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Signal {
+    /// Reload zones.
+    Hup,
+    /// Stop.
+    Term,
+}
+
+/// Sends `sig` to process `pid` (used by `blason reload`, and by tests to stop a server).
+pub fn send_signal(pid: u32, sig: Signal) -> io::Result<()> {
     let pid = libc::pid_t::try_from(pid)
         .ok()
         .filter(|p| *p > 0)
         .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "invalid pid"))?;
+    let signo = match sig {
+        Signal::Hup => libc::SIGHUP,
+        Signal::Term => libc::SIGTERM,
+    };
     // SAFETY: kill(2) takes plain integers and touches no memory of ours; pid > 0 so it
     // targets exactly one process, never a process group.
-    let r = unsafe { libc::kill(pid, libc::SIGHUP) };
+    let r = unsafe { libc::kill(pid, signo) };
     if r != 0 {
         return Err(io::Error::last_os_error());
     }

@@ -53,7 +53,7 @@ pub fn run(a: ReloadArgs) -> ExitCode {
             text.trim()
         ));
     };
-    match blason_server::sys::send_sighup(pid) {
+    match blason_server::sys::send_signal(pid, blason_server::sys::Signal::Hup) {
         Ok(()) => {
             println!("sent SIGHUP to blason serve (pid {pid}); results are in its log");
             ExitCode::SUCCESS

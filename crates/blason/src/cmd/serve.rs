@@ -141,10 +141,13 @@ pub fn run(a: ServeArgs) -> ExitCode {
         LogFormat::Text => log::Format::Text,
         LogFormat::Json => log::Format::Json,
     });
-    if cfg.example {
-        print_try(&cfg.server.listen);
-    }
-    match blason_server::run(cfg.server) {
+    let example = cfg.example;
+    let started = |s: &blason_server::Server| {
+        if example {
+            print_try(s.local_addrs());
+        }
+    };
+    match blason_server::run_with(cfg.server, started) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             log::error(&e.to_string(), &[]);
