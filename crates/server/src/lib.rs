@@ -137,6 +137,12 @@ impl Server {
             local.push(bound);
         }
 
+        // Written once every socket is bound, before any thread starts, so a failure
+        // leaves nothing running.
+        if let Some(p) = &cfg.pid_file {
+            std::fs::write(p, format!("{}\n", std::process::id()))
+                .map_err(|e| Error::Io("cannot write the pid file", e))?;
+        }
         let tcp = start_tcp(tcp_listeners, shared.clone(), cfg.tcp_max_connections)?;
         let mut udp = Vec::new();
         for (i, s) in udp_socks.into_iter().enumerate() {
@@ -148,10 +154,6 @@ impl Server {
             udp.push(h);
         }
 
-        if let Some(p) = &cfg.pid_file {
-            std::fs::write(p, format!("{}\n", std::process::id()))
-                .map_err(|e| Error::Io("cannot write the pid file", e))?;
-        }
         for spec in zones.specs() {
             log::info(
                 "serving zone",

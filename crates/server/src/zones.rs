@@ -46,7 +46,7 @@ pub enum LoadFailure {
 impl fmt::Display for LoadFailure {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            LoadFailure::Read(e) => write!(f, "cannot read: {e}"),
+            LoadFailure::Read(e) => write!(f, "{e}"),
             LoadFailure::Checks(fs) => {
                 let n = fs.iter().filter(|x| x.is_error()).count();
                 write!(f, "{n} error(s) in checks")

@@ -1,0 +1,83 @@
+//! The server library driven in-process: start on a kernel-chosen loopback port, query,
+//! reload (good and broken), shut down.
+
+use blason_server::{Config, Server, ZoneSource, ZoneSpec};
+use blason_zone::Name;
+use std::net::UdpSocket;
+use std::time::Duration;
+
+fn query(id: u16) -> Vec<u8> {
+    let mut q = id.to_be_bytes().to_vec();
+    q.extend_from_slice(&[0x01, 0x00, 0, 1, 0, 0, 0, 0, 0, 0]);
+    q.extend_from_slice(b"\x03www\x07example\x04test\x00\x00\x01\x00\x01");
+    q
+}
+
+fn ask(sock: &UdpSocket, to: std::net::SocketAddr, id: u16) -> Vec<u8> {
+    let mut buf = [0u8; 4096];
+    for _ in 0..3 {
+        sock.send_to(&query(id), to).unwrap();
+        if let Ok((n, _)) = sock.recv_from(&mut buf) {
+            return buf[..n].to_vec();
+        }
+    }
+    panic!("no reply");
+}
+
+#[test]
+fn start_query_reload_shutdown() {
+    let dir = std::env::temp_dir().join(format!("blason-server-test-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let zone = dir.join("example.test.zone");
+    std::fs::write(
+        &zone,
+        "@ 300 IN SOA ns hm 1 2 3 4 5\n@ 300 IN NS ns\nns 300 IN A 192.0.2.1\n",
+    )
+    .unwrap();
+    let spec = ZoneSpec {
+        origin: Name::parse("example.test.", None).unwrap(),
+        source: ZoneSource::File(zone.clone()),
+    };
+    let mut cfg = Config::new(vec!["127.0.0.1:0".parse().unwrap()], vec![spec]);
+    cfg.udp_threads = 2;
+    let mut server = Server::start(cfg).unwrap();
+    let addr = server.local_addrs()[0];
+    assert_ne!(addr.port(), 0);
+
+    let sock = UdpSocket::bind("127.0.0.1:0").unwrap();
+    sock.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
+    let r = ask(&sock, addr, 0xbeef);
+    assert_eq!(&r[..2], &[0xbe, 0xef]);
+
+    let report = server.reload();
+    assert_eq!((report.replaced, report.kept.len()), (1, 0));
+
+    std::fs::remove_file(&zone).unwrap();
+    let report = server.reload();
+    assert_eq!((report.replaced, report.kept.len()), (0, 1));
+    assert_eq!(report.kept[0].0.to_string(), "example.test.");
+    let r = ask(&sock, addr, 0xcafe);
+    assert_eq!(&r[..2], &[0xca, 0xfe]);
+
+    server.shutdown();
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn duplicate_zone_and_missing_file_refuse_to_start() {
+    let origin = Name::parse("example.test.", None).unwrap();
+    let missing = ZoneSpec {
+        origin: origin.clone(),
+        source: ZoneSource::File("/nonexistent/blason/zone".into()),
+    };
+    let cfg = Config::new(vec!["127.0.0.1:0".parse().unwrap()], vec![missing.clone()]);
+    let err = Server::start(cfg).err().expect("must refuse");
+    assert!(err.to_string().contains("refusing to start"), "{err}");
+
+    let cfg = Config::new(
+        vec!["127.0.0.1:0".parse().unwrap()],
+        vec![missing.clone(), missing],
+    );
+    let err = Server::start(cfg).err().expect("must refuse");
+    assert!(err.to_string().contains("twice"), "{err}");
+}
