@@ -10,29 +10,18 @@
 //! or signing (crate `dnssec`).
 #![forbid(unsafe_code)]
 
-pub mod name;
-
-pub use name::Name;
+pub mod check;
+pub mod encoding;
+pub mod finding;
 pub mod load;
+pub mod model;
+pub mod name;
+pub mod print;
+pub mod rdata;
+pub mod scanner;
+pub mod types;
 
-/// Placeholder: the zone model.
-pub struct Zone {
-    pub origin: Name,
-}
-
-/// Placeholder: a check finding.
-#[derive(Debug, Clone)]
-pub struct Finding {
-    pub message: String,
-    pub error: bool,
-}
-impl Finding {
-    pub fn is_error(&self) -> bool {
-        self.error
-    }
-}
-impl std::fmt::Display for Finding {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.message)
-    }
-}
+pub use finding::{Finding, Severity};
+pub use model::{Node, RRset, Zone};
+pub use name::Name;
+pub use types::{Class, Rtype};

@@ -1,9 +1,13 @@
-//! Reading a zone file into a checked zone (placeholder API, being filled in).
-use crate::{Finding, Name, Zone};
+//! Reading a zone file into a checked zone: scan, build, check.
+use crate::check;
+use crate::finding::Finding;
+use crate::scanner::{self, Parsed, ReadOptions};
+use crate::{Class, Name, Zone};
 use std::path::Path;
 
-/// A zone as read from disk with what the checks found.
+/// A zone as read from disk with what the reader and the checks found.
 pub struct Loaded {
+    /// The zone as built; serve it only if `has_errors()` is false.
     pub zone: Zone,
     pub findings: Vec<Finding>,
 }
@@ -26,8 +30,27 @@ impl std::fmt::Display for LoadError {
 }
 impl std::error::Error for LoadError {}
 
-/// Reads, builds and checks the zone `origin` from `path`.
+/// Reads, builds and checks the zone `origin` (class IN) from `path`.
 pub fn load(origin: &Name, path: &Path) -> Result<Loaded, LoadError> {
-    let _ = std::fs::read(path).map_err(|e| LoadError(format!("{}: {}", path.display(), e)))?;
-    Ok(Loaded { zone: Zone { origin: origin.clone() }, findings: Vec::new() })
+    let parsed = scanner::read_file(origin, Class::IN, path, &ReadOptions::default())
+        .map_err(|e| LoadError(format!("cannot read {}: {}", path.display(), e)))?;
+    Ok(finish(origin, parsed))
+}
+
+/// Like [`load`], for zone text in memory; `display` names it in findings.
+pub fn load_bytes(origin: &Name, bytes: &[u8], display: &str) -> Loaded {
+    let parsed = scanner::read_bytes(origin, Class::IN, bytes, display, &ReadOptions::default());
+    finish(origin, parsed)
+}
+
+fn finish(origin: &Name, mut parsed: Parsed) -> Loaded {
+    let (zone, info) = Zone::build(origin, Class::IN, &mut parsed);
+    check::check_zone(&zone, &info, &mut parsed);
+    let mut findings = parsed.findings;
+    findings.sort_by(|a, b| {
+        let pa = a.place.as_ref().map(|p| (p.file.clone(), p.line));
+        let pb = b.place.as_ref().map(|p| (p.file.clone(), p.line));
+        pa.cmp(&pb).then(a.severity.cmp(&b.severity))
+    });
+    Loaded { zone, findings }
 }

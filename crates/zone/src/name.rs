@@ -91,7 +91,10 @@ impl Name {
 
     /// Labels from the leftmost, excluding the root label.
     pub fn labels(&self) -> Labels<'_> {
-        Labels { wire: &self.0, pos: 0 }
+        Labels {
+            wire: &self.0,
+            pos: 0,
+        }
     }
 
     /// Number of labels, excluding the root label.
@@ -457,7 +460,10 @@ mod tests {
         assert_eq!(n("\\065\\000.").as_wire(), &[2, b'A', 0, 0]);
         assert_eq!(n("\\065\\000.").to_string(), "A\\000.");
         let o = n("example.com.");
-        assert_eq!(Name::parse("www", Some(&o)).unwrap().to_string(), "www.example.com.");
+        assert_eq!(
+            Name::parse("www", Some(&o)).unwrap().to_string(),
+            "www.example.com."
+        );
         assert!(Name::parse("a..b.", None).is_err());
         assert!(Name::parse(&"a".repeat(64), Some(&o)).is_err());
     }
@@ -478,8 +484,19 @@ mod tests {
         ];
         let parsed: Vec<Name> = names.iter().map(|s| n(s)).collect();
         for w in parsed.windows(2) {
-            assert_eq!(w[0].canonical_cmp(&w[1]), Ordering::Less, "{} < {}", w[0], w[1]);
-            assert!(w[0].canonical_key() < w[1].canonical_key(), "key {} < {}", w[0], w[1]);
+            assert_eq!(
+                w[0].canonical_cmp(&w[1]),
+                Ordering::Less,
+                "{} < {}",
+                w[0],
+                w[1]
+            );
+            assert!(
+                w[0].canonical_key() < w[1].canonical_key(),
+                "key {} < {}",
+                w[0],
+                w[1]
+            );
         }
         // Escaped zero octets keep key order exact.
         let a = n("a.x.");

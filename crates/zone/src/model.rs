@@ -1,0 +1,550 @@
+//! The zone model: an immutable snapshot of one zone.
+//!
+//! Nodes are kept in DNSSEC canonical order (RFC 4034 §6.1), empty non-terminals
+//! included, so the same vector serves exact lookups (through a case-insensitive hash
+//! index), closest-encloser searches, and NSEC chains and predecessor searches for
+//! signing and denial. Each node holds its RRsets sorted by type; each RRset keeps its
+//! rdatas in one allocation. Cuts, glue and occluded names are flagged at build time.
+
+use crate::finding::{Finding, Severity};
+use crate::name::{canonical_key_into, Name};
+use crate::rdata::walk;
+use crate::scanner::{Parsed, Record, Src};
+use crate::types::{Class, Rtype};
+use hashbrown::HashTable;
+use std::cmp::Ordering;
+
+/// Node flags.
+pub mod flags {
+    /// The zone apex.
+    pub const APEX: u8 = 1;
+    /// A delegation point: NS below the apex.
+    pub const DELEGATION: u8 = 2;
+    /// Below a delegation point: glue or occluded data, not authoritative.
+    pub const BELOW_CUT: u8 = 4;
+    /// First label is `*`.
+    pub const WILDCARD: u8 = 8;
+    /// An empty non-terminal: no records, but names below it exist.
+    pub const ENT: u8 = 16;
+    /// Below a DNAME owner: occluded (RFC 6672 §2.4).
+    pub const BELOW_DNAME: u8 = 32;
+    /// Has a child named `*` (a wildcard directly below).
+    pub const WILDCARD_CHILD: u8 = 64;
+}
+
+/// The records of one owner and type, rdatas in uncompressed wire form.
+#[derive(Clone, Debug)]
+pub struct RRset {
+    pub rtype: Rtype,
+    pub ttl: u32,
+    count: u16,
+    /// Each rdata as a big-endian u16 length then its octets.
+    data: Box<[u8]>,
+}
+
+impl RRset {
+    /// Builds an RRset from rdatas (the caller ensures no duplicates).
+    pub fn new(rtype: Rtype, ttl: u32, rdatas: &[&[u8]]) -> RRset {
+        let total: usize = rdatas.iter().map(|r| r.len() + 2).sum();
+        let mut data = Vec::with_capacity(total);
+        for r in rdatas {
+            data.extend_from_slice(&(r.len() as u16).to_be_bytes());
+            data.extend_from_slice(r);
+        }
+        RRset {
+            rtype,
+            ttl,
+            count: rdatas.len() as u16,
+            data: data.into_boxed_slice(),
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.count as usize
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.count == 0
+    }
+
+    /// The rdatas in wire form.
+    pub fn rdatas(&self) -> RdataIter<'_> {
+        RdataIter {
+            data: &self.data,
+            pos: 0,
+        }
+    }
+
+    /// The first rdata (e.g. the SOA, or a CNAME's target).
+    pub fn first(&self) -> Option<&[u8]> {
+        self.rdatas().next()
+    }
+}
+
+/// Iterator over the rdatas of an RRset.
+pub struct RdataIter<'a> {
+    data: &'a [u8],
+    pos: usize,
+}
+
+impl<'a> Iterator for RdataIter<'a> {
+    type Item = &'a [u8];
+    #[inline]
+    fn next(&mut self) -> Option<&'a [u8]> {
+        if self.pos + 2 > self.data.len() {
+            return None;
+        }
+        let len = u16::from_be_bytes([self.data[self.pos], self.data[self.pos + 1]]) as usize;
+        let r = &self.data[self.pos + 2..self.pos + 2 + len];
+        self.pos += 2 + len;
+        Some(r)
+    }
+}
+
+/// One owner name and its RRsets.
+#[derive(Clone, Debug)]
+pub struct Node {
+    pub name: Name,
+    pub rrsets: Box<[RRset]>,
+    pub flags: u8,
+}
+
+impl Node {
+    #[inline]
+    pub fn rrset(&self, t: Rtype) -> Option<&RRset> {
+        self.rrsets.iter().find(|r| r.rtype == t)
+    }
+    #[inline]
+    pub fn has(&self, f: u8) -> bool {
+        self.flags & f != 0
+    }
+    /// True if the node is authoritative data of this zone (not glue, not occluded).
+    #[inline]
+    pub fn is_authoritative(&self) -> bool {
+        self.flags & (flags::BELOW_CUT | flags::BELOW_DNAME) == 0
+    }
+}
+
+/// An immutable zone.
+pub struct Zone {
+    origin: Name,
+    class: Class,
+    nodes: Vec<Node>,
+    index: HashTable<u32>,
+}
+
+/// Case-insensitive hash of a wire name (FxHash-style: the index is internal and
+/// zone data is trusted, so a fast non-keyed hash is appropriate).
+#[inline]
+pub fn hash_name(wire: &[u8]) -> u64 {
+    let mut h: u64 = 0;
+    for chunk in wire.chunks(8) {
+        let mut w = [0u8; 8];
+        w[..chunk.len()].copy_from_slice(chunk);
+        let v = u64::from_le_bytes(w) | 0x2020_2020_2020_2020 & letter_mask(&w);
+        h = (h.rotate_left(5) ^ v).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+    }
+    h ^ (h >> 29)
+}
+
+/// Mask with 0x20 set in each byte that is an ASCII upper-case letter.
+#[inline]
+fn letter_mask(w: &[u8; 8]) -> u64 {
+    let mut m = 0u64;
+    for (i, b) in w.iter().enumerate() {
+        if b.is_ascii_uppercase() {
+            m |= 0x20 << (8 * i);
+        }
+    }
+    m
+}
+
+/// What building a zone learned about where each RRset came from (for checks).
+pub struct BuildInfo {
+    /// For each node, the index of its first entry in `src`.
+    pub node_start: Vec<u32>,
+    /// Source of each RRset's first record, in node and RRset order.
+    pub src: Vec<Src>,
+}
+
+impl BuildInfo {
+    pub fn rrset_src(&self, node: usize, rrset: usize) -> Src {
+        self.src[self.node_start[node] as usize + rrset]
+    }
+}
+
+impl Zone {
+    pub fn origin(&self) -> &Name {
+        &self.origin
+    }
+    pub fn class(&self) -> Class {
+        self.class
+    }
+    pub fn nodes(&self) -> &[Node] {
+        &self.nodes
+    }
+    pub fn apex(&self) -> &Node {
+        &self.nodes[0]
+    }
+    /// The SOA RRset, which every built zone has.
+    pub fn soa(&self) -> Option<&RRset> {
+        self.nodes.first().and_then(|n| n.rrset(Rtype::SOA))
+    }
+    /// The SOA serial.
+    pub fn serial(&self) -> Option<u32> {
+        let soa = self.soa()?.first()?;
+        let mut p = 0;
+        for _ in 0..2 {
+            p += crate::name::wire_name_len(soa, p)?;
+        }
+        Some(u32::from_be_bytes(soa.get(p..p + 4)?.try_into().ok()?))
+    }
+
+    /// Exact lookup of a wire name (any case).
+    #[inline]
+    pub fn find(&self, wire: &[u8]) -> Option<usize> {
+        let h = hash_name(wire);
+        self.index
+            .find(h, |&i| {
+                self.nodes[i as usize]
+                    .name
+                    .as_wire()
+                    .eq_ignore_ascii_case(wire)
+            })
+            .map(|&i| i as usize)
+    }
+
+    /// Index of the last node whose name sorts canonically at or before `name`.
+    pub fn predecessor(&self, name: &Name) -> usize {
+        match self.nodes.binary_search_by(|n| n.name.canonical_cmp(name)) {
+            Ok(i) => i,
+            Err(0) => 0,
+            Err(i) => i - 1,
+        }
+    }
+
+    /// Builds a zone from parsed records. Records outside `origin` are dropped with a
+    /// finding; duplicates are merged. A zone without an SOA at its apex gets an error
+    /// finding (it is still returned so that checks can report everything).
+    pub fn build(origin: &Name, class: Class, parsed: &mut Parsed) -> (Zone, BuildInfo) {
+        let records = std::mem::take(&mut parsed.records);
+        let (mut findings, zone, info) = build_inner(origin, class, records, parsed);
+        parsed.findings.append(&mut findings);
+        (zone, info)
+    }
+}
+
+fn out_of_zone_fix(owner: &Name, origin: &Name) -> String {
+    format!(
+        "'{owner}' is not under '{origin}', so it is dropped. If the name belongs to another zone (a provider's host name such as 'ksXXXXXX.kimsufi.com.' copied from a tutorial), remove the line or move it into that zone. If you meant a name inside this zone, write it relative (no trailing dot) or end it with '{origin}'. If a relative name picked up the wrong $ORIGIN, add or remove the trailing dot."
+    )
+}
+
+fn build_inner(
+    origin: &Name,
+    class: Class,
+    mut records: Vec<Record>,
+    parsed: &Parsed,
+) -> (Vec<Finding>, Zone, BuildInfo) {
+    let mut findings = Vec::new();
+    // Drop out-of-zone data, as BIND does, naming it.
+    records.retain(|r| {
+        if r.owner.is_subdomain_of(origin) {
+            return true;
+        }
+        findings.push(Finding::new(
+            "out-of-zone",
+            Severity::Warning,
+            Some(parsed.place(r.src)),
+            format!(
+                "ignoring out-of-zone data ({}): the name is outside the zone {}",
+                r.owner, origin
+            ),
+            out_of_zone_fix(&r.owner, origin),
+        ));
+        false
+    });
+
+    // Sort by canonical owner, then type, then file order. Keys live in one arena.
+    let mut arena: Vec<u8> = Vec::with_capacity(records.len() * 24);
+    let mut keys: Vec<(u32, u32)> = Vec::with_capacity(records.len());
+    let mut prev: Option<usize> = None;
+    for (i, r) in records.iter().enumerate() {
+        // Consecutive records usually share an owner: reuse its key.
+        if let Some(p) = prev {
+            if records[p]
+                .owner
+                .as_wire()
+                .eq_ignore_ascii_case(r.owner.as_wire())
+            {
+                keys.push(keys[p]);
+                prev = Some(i);
+                continue;
+            }
+        }
+        let start = arena.len();
+        canonical_key_into(r.owner.as_wire(), &mut arena);
+        keys.push((start as u32, (arena.len() - start) as u32));
+        prev = Some(i);
+    }
+    let key = |i: u32| -> &[u8] {
+        let (s, l) = keys[i as usize];
+        &arena[s as usize..(s + l) as usize]
+    };
+    let mut order: Vec<u32> = (0..records.len() as u32).collect();
+    order.sort_unstable_by(|&a, &b| {
+        key(a)
+            .cmp(key(b))
+            .then_with(|| records[a as usize].rtype.cmp(&records[b as usize].rtype))
+            .then(a.cmp(&b))
+    });
+
+    let mut nodes: Vec<Node> = Vec::with_capacity(records.len() / 2 + 1);
+    let mut node_keys: Vec<(u32, u32)> = Vec::with_capacity(records.len() / 2 + 1);
+    let mut info = BuildInfo {
+        node_start: Vec::with_capacity(records.len() / 2 + 1),
+        src: Vec::with_capacity(records.len()),
+    };
+    let mut canon_a = Vec::new();
+    let mut canon_b = Vec::new();
+    let mut i = 0;
+    while i < order.len() {
+        let first = order[i] as usize;
+        let mut j = i;
+        while j < order.len() && key(order[j]) == key(order[i]) {
+            j += 1;
+        }
+        // Records i..j share an owner; group by type.
+        let mut rrsets: Vec<RRset> = Vec::new();
+        info.node_start.push(info.src.len() as u32);
+        let mut k = i;
+        while k < j {
+            let r0 = &records[order[k] as usize];
+            let mut m = k;
+            while m < j && records[order[m] as usize].rtype == r0.rtype {
+                m += 1;
+            }
+            let mut kept: Vec<&[u8]> = Vec::with_capacity(m - k);
+            let mut kept_canon: Vec<Vec<u8>> = Vec::new();
+            for idx in &order[k..m] {
+                let r = &records[*idx as usize];
+                canonical_rdata(r.rtype, &r.rdata, &mut canon_a);
+                if kept_canon.iter().any(|c| *c == canon_a) {
+                    findings.push(Finding::new(
+                        "duplicate-record",
+                        Severity::Note,
+                        Some(parsed.place(r.src)),
+                        format!(
+                            "{} {} repeats a record already in the zone; the copy is ignored",
+                            r.owner, r.rtype
+                        ),
+                        "remove the repeated line",
+                    ));
+                    continue;
+                }
+                if r.ttl != r0.ttl {
+                    findings.push(Finding::new(
+                        "ttl-mismatch",
+                        Severity::Warning,
+                        Some(parsed.place(r.src)),
+                        format!("{} {} has TTL {} but the other records of this RRset have {}; an RRset has one TTL (RFC 2181 §5.2), so {} is used", r.owner, r.rtype, r.ttl, r0.ttl, r0.ttl),
+                        "give every record of the RRset the same TTL",
+                    ));
+                }
+                std::mem::swap(&mut canon_a, &mut canon_b);
+                kept_canon.push(std::mem::take(&mut canon_b));
+                kept.push(&r.rdata);
+            }
+            if kept.len() > 65535 {
+                kept.truncate(65535);
+            }
+            info.src.push(r0.src);
+            rrsets.push(RRset::new(r0.rtype, r0.ttl, &kept));
+            k = m;
+        }
+        let name = records[first].owner.clone();
+        let mut f = 0;
+        if name.is_wildcard() {
+            f |= flags::WILDCARD;
+        }
+        nodes.push(Node {
+            name,
+            rrsets: rrsets.into_boxed_slice(),
+            flags: f,
+        });
+        node_keys.push(keys[first]);
+        i = j;
+    }
+    drop(order);
+    drop(records);
+
+    // Empty non-terminals: every ancestor between a name and the origin must exist.
+    let origin_labels = origin.label_count();
+    let mut index: HashTable<u32> = HashTable::with_capacity(nodes.len() + nodes.len() / 16);
+    for (n, node) in nodes.iter().enumerate() {
+        index.insert_unique(hash_name(node.name.as_wire()), n as u32, |&x| {
+            hash_name(nodes[x as usize].name.as_wire())
+        });
+    }
+    let mut ents: Vec<Node> = Vec::new();
+    let mut ent_index: HashTable<u32> = HashTable::new();
+    for node in &nodes {
+        let labels = node.name.label_count();
+        for strip in 1..labels.saturating_sub(origin_labels) {
+            let anc = node.name.suffix_wire(strip);
+            let h = hash_name(anc);
+            if index
+                .find(h, |&x| {
+                    nodes[x as usize].name.as_wire().eq_ignore_ascii_case(anc)
+                })
+                .is_some()
+            {
+                break;
+            }
+            if ent_index
+                .find(h, |&x| {
+                    ents[x as usize].name.as_wire().eq_ignore_ascii_case(anc)
+                })
+                .is_some()
+            {
+                break;
+            }
+            ent_index.insert_unique(h, ents.len() as u32, |&x| {
+                hash_name(ents[x as usize].name.as_wire())
+            });
+            ents.push(Node {
+                name: Name::from_wire_unchecked(anc),
+                rrsets: Box::new([]),
+                flags: flags::ENT,
+            });
+        }
+    }
+    drop(ent_index);
+    if !ents.is_empty() {
+        let mut ent_keys: Vec<(Vec<u8>, Node)> = ents
+            .into_iter()
+            .map(|n| {
+                let mut k = Vec::new();
+                canonical_key_into(n.name.as_wire(), &mut k);
+                (k, n)
+            })
+            .collect();
+        ent_keys.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        let old_nodes = std::mem::take(&mut nodes);
+        let old_start = std::mem::take(&mut info.node_start);
+        let mut merged = Vec::with_capacity(old_nodes.len() + ent_keys.len());
+        let mut starts = Vec::with_capacity(merged.capacity());
+        let mut ents_it = ent_keys.into_iter().peekable();
+        for (ni, node) in old_nodes.into_iter().enumerate() {
+            let (s, l) = node_keys[ni];
+            let nk = &arena[s as usize..(s + l) as usize];
+            while let Some((ek, _)) = ents_it.peek() {
+                if ek.as_slice().cmp(nk) == Ordering::Less {
+                    let (_, en) = ents_it.next().unwrap_or_else(|| unreachable!());
+                    starts.push(old_start.get(ni).copied().unwrap_or(0));
+                    merged.push(en);
+                } else {
+                    break;
+                }
+            }
+            starts.push(old_start[ni]);
+            merged.push(node);
+        }
+        for (_, en) in ents_it {
+            starts.push(info.src.len() as u32);
+            merged.push(en);
+        }
+        nodes = merged;
+        info.node_start = starts;
+        index = HashTable::with_capacity(nodes.len() + nodes.len() / 16);
+        for (n, node) in nodes.iter().enumerate() {
+            index.insert_unique(hash_name(node.name.as_wire()), n as u32, |&x| {
+                hash_name(nodes[x as usize].name.as_wire())
+            });
+        }
+    }
+    drop(arena);
+    drop(node_keys);
+
+    // Cuts, glue, DNAME occlusion. Descendants follow their ancestor in canonical order.
+    let mut cut: Option<usize> = None;
+    let mut dname: Option<usize> = None;
+    for n in 0..nodes.len() {
+        if let Some(c) = cut {
+            if nodes[n].name.is_subdomain_of(&nodes[c].name) {
+                nodes[n].flags |= flags::BELOW_CUT;
+            } else {
+                cut = None;
+            }
+        }
+        if let Some(d) = dname {
+            if nodes[n].name.is_subdomain_of(&nodes[d].name) {
+                nodes[n].flags |= flags::BELOW_DNAME;
+            } else {
+                dname = None;
+            }
+        }
+        let is_apex = nodes[n].name == *origin;
+        if is_apex {
+            nodes[n].flags |= flags::APEX;
+        } else if cut.is_none() && nodes[n].rrset(Rtype::NS).is_some() {
+            nodes[n].flags |= flags::DELEGATION;
+            cut = Some(n);
+            continue;
+        }
+        if dname.is_none() && nodes[n].rrset(Rtype::DNAME).is_some() {
+            dname = Some(n);
+        }
+        if nodes[n].is_wildcard_label() {
+            if let Some(p) = nodes[n].name.parent() {
+                if let Some(pi) = find_in(&nodes, &index, p.as_wire()) {
+                    nodes[pi].flags |= flags::WILDCARD_CHILD;
+                }
+            }
+        }
+    }
+
+    let zone = Zone {
+        origin: origin.clone(),
+        class,
+        nodes,
+        index,
+    };
+    let ok = zone
+        .nodes
+        .first()
+        .is_some_and(|n| n.has(flags::APEX) && n.rrset(Rtype::SOA).is_some());
+    if !ok {
+        findings.push(Finding::new(
+            "no-soa",
+            Severity::Error,
+            None,
+            format!("the zone has no SOA record at its apex {}", origin),
+            format!("add an SOA record owned by '@' (or '{}')", origin),
+        ));
+    }
+    (findings, zone, info)
+}
+
+impl Node {
+    fn is_wildcard_label(&self) -> bool {
+        self.flags & flags::WILDCARD != 0
+    }
+}
+
+fn find_in(nodes: &[Node], index: &HashTable<u32>, wire: &[u8]) -> Option<usize> {
+    index
+        .find(hash_name(wire), |&i| {
+            nodes[i as usize].name.as_wire().eq_ignore_ascii_case(wire)
+        })
+        .map(|&i| i as usize)
+}
+
+/// Canonical form of rdata for comparisons: embedded names lower-cased.
+pub fn canonical_rdata(rtype: Rtype, rdata: &[u8], out: &mut Vec<u8>) {
+    out.clear();
+    out.extend_from_slice(rdata);
+    let _ = walk(rtype, rdata, &mut |p, n| {
+        out[p..p + n].make_ascii_lowercase()
+    });
+}

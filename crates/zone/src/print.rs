@@ -1,0 +1,38 @@
+//! Printing a zone in presentation format, one record per line.
+
+use crate::model::{flags, Zone};
+use crate::rdata::write_rdata;
+use crate::types::Rtype;
+use std::fmt::Write as _;
+use std::io::{self, Write};
+
+/// Writes every record of `zone` as `owner TTL CLASS TYPE rdata`, absolute names,
+/// in canonical order with the SOA first.
+pub fn write_zone(zone: &Zone, out: &mut impl Write) -> io::Result<()> {
+    let mut line = String::with_capacity(256);
+    let class = zone.class().to_string();
+    for node in zone.nodes() {
+        if node.has(flags::ENT) {
+            continue;
+        }
+        let owner = node.name.to_string();
+        let soa_first = node
+            .rrset(Rtype::SOA)
+            .into_iter()
+            .chain(node.rrsets.iter().filter(|r| r.rtype != Rtype::SOA));
+        for rrset in soa_first {
+            for rd in rrset.rdatas() {
+                line.clear();
+                let _ = write!(
+                    line,
+                    "{}\t{}\t{}\t{}\t",
+                    owner, rrset.ttl, class, rrset.rtype
+                );
+                write_rdata(&mut line, rrset.rtype, rd);
+                line.push('\n');
+                out.write_all(line.as_bytes())?;
+            }
+        }
+    }
+    Ok(())
+}
