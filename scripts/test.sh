@@ -1,0 +1,76 @@
+#!/usr/bin/env bash
+# The project's one test command: installs the peers the tests run against (when
+# missing and when root), then runs fmt, clippy and the whole workspace's tests.
+# Exits non-zero on any failure.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+
+# Tools the tests use, and the Debian packages that provide them.
+TOOLS=(named-checkzone named knotd nsd unbound ldns-read-zone dnsperf dig kdig)
+PACKAGES=(bind9 bind9-utils bind9-dnsutils knot knot-dnsutils nsd unbound ldnsutils dnsperf)
+
+missing=()
+for tool in "${TOOLS[@]}"; do
+    if ! command -v "$tool" >/dev/null 2>&1 && [ ! -x "/usr/sbin/$tool" ]; then
+        missing+=("$tool")
+    fi
+done
+if [ "${#missing[@]}" -gt 0 ]; then
+    echo "test.sh: missing tools: ${missing[*]}"
+    if [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null 2>&1; then
+        echo "test.sh: apt-get update"
+        apt-get update -qq || echo "test.sh: apt-get update failed"
+        echo "test.sh: apt-get install -y ${PACKAGES[*]}"
+        # The packages' own daemons may start; the tests neither use nor stop them.
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${PACKAGES[@]}" \
+            || echo "test.sh: apt-get install failed; tests needing these tools will fail"
+    else
+        echo "test.sh: not root (or no apt-get): not installing; tests needing these tools will fail"
+    fi
+fi
+
+status=0
+step() {
+    local name=$1
+    shift
+    echo
+    echo "== $name: $*"
+    local start=$SECONDS
+    "$@"
+    local rc=$?
+    echo "== $name: exit $rc ($((SECONDS - start))s)"
+    if [ "$rc" -ne 0 ]; then
+        status=1
+        failed+=("$name")
+    fi
+    return 0
+}
+failed=()
+
+step fmt cargo fmt --all --check
+step clippy cargo clippy --workspace --all-targets --quiet -- -D warnings
+
+echo
+echo "== test: cargo test --workspace"
+start=$SECONDS
+log=$(mktemp)
+cargo test --workspace 2>&1 | tee "$log"
+rc=${PIPESTATUS[0]}
+echo
+echo "== test summary"
+grep -E '^(     Running|   Doc-tests|test result:)' "$log" | sed 's/^ *//'
+grep -E '^    [A-Za-z0-9_:]+$' "$log" | sed -n '/./p' | sort -u | sed 's/^/FAILED: /' | head -50
+rm -f "$log"
+echo "== test: exit $rc ($((SECONDS - start))s)"
+if [ "$rc" -ne 0 ]; then
+    status=1
+    failed+=(test)
+fi
+
+echo
+if [ "$status" -eq 0 ]; then
+    echo "test.sh: all passed"
+else
+    echo "test.sh: FAILED: ${failed[*]}"
+fi
+exit "$status"
