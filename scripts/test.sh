@@ -51,15 +51,15 @@ step fmt cargo fmt --all --check
 step clippy cargo clippy --workspace --all-targets --quiet -- -D warnings
 
 echo
-echo "== test: cargo test --workspace"
+echo "== test: cargo test --workspace --no-fail-fast"
 start=$SECONDS
 log=$(mktemp)
-cargo test --workspace 2>&1 | tee "$log"
+cargo test --workspace --no-fail-fast 2>&1 | tee "$log"
 rc=${PIPESTATUS[0]}
 echo
 echo "== test summary"
 grep -E '^(     Running|   Doc-tests|test result:)' "$log" | sed 's/^ *//'
-grep -E '^    [A-Za-z0-9_:]+$' "$log" | sed -n '/./p' | sort -u | sed 's/^/FAILED: /' | head -50
+grep -E "^    [A-Za-z0-9_:]+$" "$log" | sed "s/^ */FAILED: /" | sort -u | head -50
 rm -f "$log"
 echo "== test: exit $rc ($((SECONDS - start))s)"
 if [ "$rc" -ne 0 ]; then
