@@ -1,0 +1,87 @@
+//! Arbitrary bytes as a query, over the bundled example zone. Asserts that `respond`
+//! never panics, that a reply keeps the query's ID, and that a UDP reply fits what the
+//! query allows: 512 bytes without EDNS, else the advertised size (at least 512).
+#![no_main]
+
+use blason_answer::{respond, Catalog, Options, Transport};
+use blason_zone::{load, Name};
+use libfuzzer_sys::fuzz_target;
+use std::sync::{Arc, OnceLock};
+
+const ZONE: &str = include_str!("../../crates/blason/src/example.test.zone");
+
+fn catalog() -> &'static Catalog {
+    static CAT: OnceLock<Catalog> = OnceLock::new();
+    CAT.get_or_init(|| {
+        let origin = Name::parse("example.test.", None).expect("origin");
+        let path = std::env::temp_dir().join(format!("blason-fuzz-{}.zone", std::process::id()));
+        std::fs::write(&path, ZONE).expect("write zone");
+        let loaded = load::load(&origin, &path).expect("load zone");
+        let _ = std::fs::remove_file(&path);
+        assert!(!loaded.has_errors(), "example zone has errors");
+        let opts = Options { version: Some("fuzz".into()), identity: Some("fuzz".into()) };
+        Catalog::new(vec![Arc::new(loaded.zone)], opts)
+    })
+}
+
+/// Skips a possibly compressed name; None if it runs off the end.
+fn skip_name(p: &[u8], mut at: usize) -> Option<usize> {
+    for _ in 0..128 {
+        let len = *p.get(at)?;
+        match len {
+            0 => return Some(at + 1),
+            l if l & 0xc0 == 0xc0 => return (at + 2 <= p.len()).then_some(at + 2),
+            l if l & 0xc0 == 0 => at += 1 + l as usize,
+            _ => return None,
+        }
+    }
+    None
+}
+
+/// The UDP size this query allows, or None if the packet is too broken to tell (then
+/// only the absolute limits are checked).
+fn udp_limit(q: &[u8]) -> Option<usize> {
+    if q.len() < 12 {
+        return None;
+    }
+    let count = |i: usize| u16::from_be_bytes([q[i], q[i + 1]]) as usize;
+    let (qd, an, ns, ar) = (count(4), count(6), count(8), count(10));
+    let mut at = 12;
+    for _ in 0..qd {
+        at = skip_name(q, at)? + 4;
+    }
+    for i in 0..an + ns + ar {
+        at = skip_name(q, at)?;
+        let fixed = q.get(at..at + 10)?;
+        let rtype = u16::from_be_bytes([fixed[0], fixed[1]]);
+        let class = u16::from_be_bytes([fixed[2], fixed[3]]) as usize;
+        let rdlen = u16::from_be_bytes([fixed[8], fixed[9]]) as usize;
+        if rtype == 41 && i >= an + ns {
+            return Some(class.max(512));
+        }
+        at += 10 + rdlen;
+        if at > q.len() {
+            return None;
+        }
+    }
+    Some(512)
+}
+
+fuzz_target!(|data: &[u8]| {
+    let cat = catalog();
+    let mut out = Vec::new();
+    for transport in [Transport::Udp, Transport::Tcp] {
+        if !respond(cat, data, transport, &mut out) {
+            continue;
+        }
+        assert!(out.len() >= 12, "reply shorter than a header");
+        assert!(out.len() <= 65535, "reply longer than any message");
+        assert_eq!(out[..2], data[..2], "reply ID differs from the query's");
+        assert!(out[2] & 0x80 != 0, "reply without QR");
+        if transport == Transport::Udp {
+            if let Some(limit) = udp_limit(data) {
+                assert!(out.len() <= limit, "UDP reply {} > allowed {limit}", out.len());
+            }
+        }
+    }
+});
