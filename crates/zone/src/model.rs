@@ -36,8 +36,10 @@ pub mod flags {
 #[derive(Clone, Debug)]
 pub struct RRset {
     pub rtype: Rtype,
+    /// For RRSIG: the type covered (RRSIGs form one RRset per covered type, each with
+    /// its own TTL). Zero otherwise.
+    pub covers: Rtype,
     pub ttl: u32,
-    count: u16,
     /// Each rdata as a big-endian u16 length then its octets.
     data: Box<[u8]>,
 }
@@ -45,6 +47,10 @@ pub struct RRset {
 impl RRset {
     /// Builds an RRset from rdatas (the caller ensures no duplicates).
     pub fn new(rtype: Rtype, ttl: u32, rdatas: &[&[u8]]) -> RRset {
+        let covers = match (rtype, rdatas.first()) {
+            (Rtype::RRSIG, Some(r)) if r.len() >= 2 => Rtype(u16::from_be_bytes([r[0], r[1]])),
+            _ => Rtype(0),
+        };
         let total: usize = rdatas.iter().map(|r| r.len() + 2).sum();
         let mut data = Vec::with_capacity(total);
         for r in rdatas {
@@ -54,17 +60,17 @@ impl RRset {
         RRset {
             rtype,
             ttl,
-            count: rdatas.len() as u16,
+            covers,
             data: data.into_boxed_slice(),
         }
     }
 
     pub fn len(&self) -> usize {
-        self.count as usize
+        self.rdatas().count()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.count == 0
+        self.data.is_empty()
     }
 
     /// The rdatas in wire form.
@@ -110,9 +116,17 @@ pub struct Node {
 }
 
 impl Node {
+    /// The RRset of type `t` (for RRSIG: the first; see [`Node::rrsigs`]).
     #[inline]
     pub fn rrset(&self, t: Rtype) -> Option<&RRset> {
         self.rrsets.iter().find(|r| r.rtype == t)
+    }
+    /// The RRSIG RRset covering `t`.
+    #[inline]
+    pub fn rrsigs(&self, t: Rtype) -> Option<&RRset> {
+        self.rrsets
+            .iter()
+            .find(|r| r.rtype == Rtype::RRSIG && r.covers == t)
     }
     #[inline]
     pub fn has(&self, f: u8) -> bool {
@@ -296,6 +310,7 @@ fn build_inner(
         key(a)
             .cmp(key(b))
             .then_with(|| records[a as usize].rtype.cmp(&records[b as usize].rtype))
+            .then_with(|| covers(&records[a as usize]).cmp(&covers(&records[b as usize])))
             .then(a.cmp(&b))
     });
 
@@ -321,10 +336,14 @@ fn build_inner(
         while k < j {
             let r0 = &records[order[k] as usize];
             let mut m = k;
-            while m < j && records[order[m] as usize].rtype == r0.rtype {
+            while m < j
+                && records[order[m] as usize].rtype == r0.rtype
+                && covers(&records[order[m] as usize]) == covers(r0)
+            {
                 m += 1;
             }
             let mut kept: Vec<&[u8]> = Vec::with_capacity(m - k);
+            let mut ttl = r0.ttl;
             let mut kept_canon: Vec<Vec<u8>> = Vec::new();
             for idx in &order[k..m] {
                 let r = &records[*idx as usize];
@@ -342,15 +361,22 @@ fn build_inner(
                     ));
                     continue;
                 }
-                if r.ttl != r0.ttl {
+                if r.ttl != ttl {
+                    // Lines of one RRset far apart in the file: BIND keeps the TTL
+                    // of the one read last.
                     findings.push(Finding::new(
                         "ttl-mismatch",
                         Severity::Warning,
                         Some(parsed.place(r.src)),
-                        format!("{} {} has TTL {} but the other records of this RRset have {}; an RRset has one TTL (RFC 2181 §5.2), so {} is used", r.owner, r.rtype, r.ttl, r0.ttl, r0.ttl),
+                        format!(
+                            "{} {} has TTL {} but earlier records of this RRset have {}; an RRset has one TTL (RFC 2181 §5.2), so {} (the last one read) is used",
+                            r.owner, r.rtype, r.ttl, ttl, r.ttl
+                        ),
                         "give every record of the RRset the same TTL",
                     ));
+                    ttl = r.ttl;
                 }
+
                 std::mem::swap(&mut canon_a, &mut canon_b);
                 kept_canon.push(std::mem::take(&mut canon_b));
                 kept.push(&r.rdata);
@@ -359,7 +385,7 @@ fn build_inner(
                 kept.truncate(65535);
             }
             info.src.push(r0.src);
-            rrsets.push(RRset::new(r0.rtype, r0.ttl, &kept));
+            rrsets.push(RRset::new(r0.rtype, ttl, &kept));
             k = m;
         }
         let name = records[first].owner.clone();
@@ -538,6 +564,15 @@ fn find_in(nodes: &[Node], index: &HashTable<u32>, wire: &[u8]) -> Option<usize>
             nodes[i as usize].name.as_wire().eq_ignore_ascii_case(wire)
         })
         .map(|&i| i as usize)
+}
+
+/// The type an RRSIG record covers; 0 for other types.
+fn covers(r: &Record) -> u16 {
+    if r.rtype == Rtype::RRSIG && r.rdata.len() >= 2 {
+        u16::from_be_bytes([r.rdata[0], r.rdata[1]])
+    } else {
+        0
+    }
 }
 
 /// Canonical form of rdata for comparisons: embedded names lower-cased.

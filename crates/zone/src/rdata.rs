@@ -418,7 +418,7 @@ fn parse_field(
         }
         Base64 => {
             let text = concat(c.rest());
-            if text.is_empty() && !matches!(rtype.0, 25 | 48 | 60) {
+            if text.is_empty() && !matches!(rtype.0, 25 | 40 | 48 | 60) {
                 return err("missing Base64 data");
             }
             if text != b"-" {
@@ -535,6 +535,38 @@ fn parse_field(
             }
             let hex: Vec<u8> = s[2..].iter().copied().filter(|&b| b != b'.').collect();
             hex_decode(&hex, out).map_err(|e| RdataError(e.to_string()))?;
+        }
+        AmtRelay => {
+            let d = parse_num(c.next("D bit")?.text, 1, "D bit")? as u8;
+            let t = parse_num(c.next("relay type")?.text, 127, "relay type")? as u8;
+            out.push(d << 7 | t);
+            match t {
+                0 => {
+                    if let Some(tok) = c.toks.get(c.pos) {
+                        if tok.text == b"." {
+                            c.pos += 1;
+                        }
+                    }
+                }
+                1 => {
+                    let tk = c.next("relay")?;
+                    out.extend_from_slice(
+                        &parse_ipv4(tk.text)
+                            .ok_or_else(|| RdataError("bad IPv4 relay".into()))?
+                            .octets(),
+                    );
+                }
+                2 => {
+                    let tk = c.next("relay")?;
+                    let a: Ipv6Addr = std::str::from_utf8(tk.text)
+                        .ok()
+                        .and_then(|s| s.parse().ok())
+                        .ok_or_else(|| RdataError("bad IPv6 relay".into()))?;
+                    out.extend_from_slice(&a.octets());
+                }
+                3 => parse_name_field(c.next("relay")?, origin, out)?,
+                _ => return err("unknown relay type"),
+            }
         }
         Opaque => return err(format!("{} rdata must use the \\# form (RFC 3597)", rtype)),
     }
@@ -1083,6 +1115,28 @@ pub fn walk(
                 need(p, 5)?;
                 p = d.len();
             }
+            AmtRelay => {
+                need(p, 1)?;
+                let t = d[p] & 0x7f;
+                p += 1;
+                match t {
+                    0 => {}
+                    1 => {
+                        need(p, 4)?;
+                        p += 4
+                    }
+                    2 => {
+                        need(p, 16)?;
+                        p += 16
+                    }
+                    3 => {
+                        let n = wire_name_len(d, p).ok_or("bad relay name")?;
+                        on_name(p, n);
+                        p += n;
+                    }
+                    _ => return Err("unknown relay type"),
+                }
+            }
             Base64 | Hex | HexOpt | Rest | Nsap | Opaque => {
                 if *f == Rest && rtype.0 == 256 && p == d.len() {
                     return Err("empty URI target");
@@ -1338,6 +1392,26 @@ pub fn write_rdata(out: &mut String, rtype: Rtype, d: &[u8]) {
                     let _ = write!(out, "{:02x}", b);
                 }
                 p = d.len();
+            }
+            AmtRelay => {
+                let t = d[p] & 0x7f;
+                let _ = write!(out, "{} {} ", d[p] >> 7, t);
+                p += 1;
+                match t {
+                    0 => out.push('.'),
+                    1 => {
+                        let _ =
+                            write!(out, "{}", Ipv4Addr::new(d[p], d[p + 1], d[p + 2], d[p + 3]));
+                        p += 4;
+                    }
+                    2 => {
+                        let mut o = [0u8; 16];
+                        o.copy_from_slice(&d[p..p + 16]);
+                        let _ = write!(out, "{}", Ipv6Addr::from(o));
+                        p += 16;
+                    }
+                    _ => p += write_name_at(out, d, p),
+                }
             }
             Opaque => {}
         }

@@ -84,7 +84,7 @@ pub fn read_file(
     let mut r = Reader::new(origin, class, opts);
     let canon = std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
     r.stack.push(canon);
-    r.read_buf(&data, &display, &base, origin.clone());
+    r.read_buf(&data, &display, &base, origin.clone(), None);
     Ok(r.finish())
 }
 
@@ -98,7 +98,7 @@ pub fn read_bytes(
     opts: &ReadOptions,
 ) -> Parsed {
     let mut r = Reader::new(origin, class, opts);
-    r.read_buf(data, display, Path::new(""), origin.clone());
+    r.read_buf(data, display, Path::new(""), origin.clone(), None);
     r.finish()
 }
 
@@ -117,6 +117,11 @@ struct Reader<'o> {
     /// Canonical paths of the files being read, for include-loop detection.
     stack: Vec<PathBuf>,
     rdata_buf: Vec<u8>,
+    /// TTL of each type seen for the current owner, in the current run of lines:
+    /// BIND corrects a differing TTL inside such a run to the first one, and the
+    /// corrected value becomes the TTL later lines inherit.
+    block: Vec<(Rtype, u16, u32)>,
+    block_owner: Option<Name>,
 }
 
 /// One logical entry (a line, or several joined by parentheses).
@@ -309,6 +314,8 @@ impl<'o> Reader<'o> {
             },
             stack: Vec::new(),
             rdata_buf: Vec::with_capacity(512),
+            block: Vec::new(),
+            block_owner: None,
         }
     }
 
@@ -334,11 +341,20 @@ impl<'o> Reader<'o> {
             .push(Finding::new(id, sev, Some(place), msg, fix));
     }
 
-    fn read_buf(&mut self, data: &[u8], display: &str, base: &Path, origin: Name) {
+    /// Reads one file's text. `owner` starts as the including file's current owner
+    /// (BIND lets an included file's first record inherit it) and is restored after.
+    fn read_buf(
+        &mut self,
+        data: &[u8],
+        display: &str,
+        base: &Path,
+        origin: Name,
+        owner: Option<Name>,
+    ) {
         let file = self.out.files.len() as u32;
         self.out.files.push(Arc::from(display));
         let mut origin = origin;
-        let mut owner: Option<Name> = None;
+        let mut owner = owner;
         let mut lx = Lexer::new(data);
         while let Some(l) = lx.next_entry() {
             let e = match l {
@@ -351,6 +367,7 @@ impl<'o> Reader<'o> {
             let first = e.toks[0];
             if !e.initial_ws && !first.quoted && first.text.first() == Some(&b'$') {
                 self.directive(file, &e, base, &mut origin, &mut owner);
+                self.block.clear();
                 continue;
             }
             self.record_entry(file, &e, &origin, &mut owner);
@@ -532,6 +549,29 @@ impl<'o> Reader<'o> {
                 }
             }
         };
+        let mut ttl = ttl;
+        if self.block_owner.as_ref() != Some(&owner) {
+            self.block.clear();
+            self.block_owner = Some(owner.clone());
+        }
+        // RRSIGs form one RRset per covered type.
+        let covers = match (rtype, self.rdata_buf.get(..2)) {
+            (Rtype::RRSIG, Some(c)) => u16::from_be_bytes([c[0], c[1]]),
+            _ => 0,
+        };
+        match self
+            .block
+            .iter()
+            .find(|(t, c, _)| *t == rtype && *c == covers)
+        {
+            Some(&(_, _, prior)) if prior != ttl => {
+                self.finding(file, line, "ttl-mismatch", Severity::Warning, format!("{} {} has TTL {} but the record before it in this RRset has {}; an RRset has one TTL (RFC 2181 §5.2), so {} is used", owner, rtype, ttl, prior, prior), "give every record of the RRset the same TTL");
+                ttl = prior;
+                self.ttl.last = Some(prior);
+            }
+            Some(_) => {}
+            None => self.block.push((rtype, covers, ttl)),
+        }
         self.out.records.push(Record {
             owner,
             ttl,
@@ -621,7 +661,7 @@ impl<'o> Reader<'o> {
                 );
             }
         } else if d.eq_ignore_ascii_case(b"$INCLUDE") {
-            self.include(file, e, base, origin);
+            self.include(file, e, base, origin, owner.clone());
         } else if d.eq_ignore_ascii_case(b"$GENERATE") {
             self.generate(file, e, origin, owner);
         } else {
@@ -636,7 +676,7 @@ impl<'o> Reader<'o> {
         }
     }
 
-    fn include(&mut self, file: u32, e: &Entry, base: &Path, origin: &Name) {
+    fn include(&mut self, file: u32, e: &Entry, base: &Path, origin: &Name, owner: Option<Name>) {
         let args = &e.toks[1..];
         let Some(path_tok) = args.first() else {
             return self.finding(
@@ -737,7 +777,13 @@ impl<'o> Reader<'o> {
         };
         self.stack.push(canon);
         let inc_base = path.parent().map(Path::to_path_buf).unwrap_or_default();
-        self.read_buf(&data, &path.display().to_string(), &inc_base, inc_origin);
+        self.read_buf(
+            &data,
+            &path.display().to_string(),
+            &inc_base,
+            inc_origin,
+            owner,
+        );
         self.stack.pop();
     }
 
@@ -864,8 +910,12 @@ fn parse_range(t: &[u8]) -> Option<(u64, u64, u64)> {
 
 /// Expands `$`, `$$`, `\$` and `${offset,width,base}` for iterator value `i`, as BIND
 /// does (values are 32-bit; `n`/`N` print reversed nibbles separated by dots).
+///
+/// A plain `$` after a `${...}` reuses that modifier, as BIND does (its offset, width
+/// and base persist through the rest of the string).
 fn substitute(src: &[u8], i: u64, out: &mut Vec<u8>) -> Result<(), String> {
     let mut p = 0;
+    let (mut offset, mut width, mut base) = (0i64, 0usize, b'd');
     while p < src.len() {
         let c = src[p];
         if c == b'\\' && p + 1 < src.len() {
@@ -888,7 +938,6 @@ fn substitute(src: &[u8], i: u64, out: &mut Vec<u8>) -> Result<(), String> {
             p += 1;
             continue;
         }
-        let (mut offset, mut width, mut base) = (0i64, 0usize, b'd');
         if src.get(p) == Some(&b'{') {
             let end = src[p..]
                 .iter()
@@ -924,7 +973,8 @@ fn substitute(src: &[u8], i: u64, out: &mut Vec<u8>) -> Result<(), String> {
         }
         let v = (i as i64).wrapping_add(offset) as u32;
         let s = match base {
-            b'd' => format!("{:0w$}", v, w = width),
+            // BIND prints decimal as a signed int, the other bases unsigned.
+            b'd' => format!("{:0w$}", v as i32, w = width),
             b'o' => format!("{:0w$o}", v, w = width),
             b'x' => format!("{:0w$x}", v, w = width),
             b'X' => format!("{:0w$X}", v, w = width),

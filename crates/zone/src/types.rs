@@ -121,6 +121,8 @@ pub enum Field {
     IpsecKey,
     Wks,
     Nsap,
+    /// AMTRELAY's D bit, relay type and relay (RFC 8777).
+    AmtRelay,
     /// AMTRELAY and others with a type-selected gateway are not supported in text.
     Opaque,
 }
@@ -173,11 +175,14 @@ types! {
     28, "AAAA", [Ipv6];
     29, "LOC", [Loc];
     30, "NXT", [Name, Bitmap];
+    31, "EID", [Hex];
+    32, "NIMLOC", [Hex];
     33, "SRV", [U16, U16, U16, Name];
     35, "NAPTR", [U16, U16, Str, Str, Str, Name];
     36, "KX", [U16, Name];
     37, "CERT", [CertType, U16, CertAlg, Base64];
     39, "DNAME", [Name];
+    40, "SINK", [U8, U8, U8, Base64];
     42, "APL", [Apl];
     43, "DS", [U16, Alg, U8, Hex];
     44, "SSHFP", [U8, U8, Hex];
@@ -191,6 +196,7 @@ types! {
     52, "TLSA", [U8, U8, U8, Hex];
     53, "SMIMEA", [U8, U8, U8, Hex];
     56, "NINFO", [Strs];
+    58, "TALINK", [Name, Name];
     59, "CDS", [U16, Alg, U8, Hex];
     60, "CDNSKEY", [U16, U8, Alg, Base64];
     61, "OPENPGPKEY", [Base64];
@@ -216,8 +222,9 @@ types! {
     257, "CAA", [U8, CaaTag, Rest];
     258, "AVC", [Strs];
     259, "DOA", [Opaque];
-    260, "AMTRELAY", [Opaque];
+    260, "AMTRELAY", [U8, AmtRelay];
     261, "RESINFO", [Strs];
+    262, "WALLET", [Strs];
     32768, "TA", [U16, Alg, U8, Hex];
     32769, "DLV", [U16, Alg, U8, Hex];
     41, "OPT", [Opaque];
