@@ -454,6 +454,18 @@ fn reload_swaps_good_zones_and_keeps_serving_when_a_zone_breaks() {
         .log_text()
         .contains("reload failed, keeping the serving snapshot"));
 
+    // The zone comes back with an error in it: the old snapshot still serves, and the
+    // finding is logged.
+    std::fs::write(&zone, format!("{ZONE}bad IN A 999.0.2.1\n")).unwrap();
+    send_signal(srv.pid(), Signal::Hup).unwrap();
+    assert!(
+        srv.wait_log("reload complete replaced=0 kept_old=1", 2),
+        "{}",
+        srv.log_text()
+    );
+    assert!(srv.log_text().contains("999.0.2.1"), "{}", srv.log_text());
+    assert_still_answers(srv.addr);
+
     // Queries sent while reloads run are all answered.
     std::fs::write(&zone, ZONE).unwrap();
     let sock = UdpSocket::bind("127.0.0.1:0").unwrap();
@@ -468,7 +480,7 @@ fn reload_swaps_good_zones_and_keeps_serving_when_a_zone_breaks() {
         let (n, _) = sock.recv_from(&mut buf).expect("reply during reload");
         check_reply(&buf[..n], i, "www.example.test", 1);
     }
-    assert!(srv.wait_log("reload complete", 12), "{}", srv.log_text());
+    assert!(srv.wait_log("reload complete", 13), "{}", srv.log_text());
 
     assert!(srv.stop().success());
     assert!(!pid_file.exists(), "pid file removed on exit");
@@ -495,6 +507,26 @@ fn unreadable_zone_at_startup_refuses_to_start() {
         err.contains("refusing to start") && err.contains("example.test."),
         "{err}"
     );
+}
+
+#[test]
+fn zone_with_errors_at_startup_refuses_to_start_and_prints_findings() {
+    let dir = tempdir("errors");
+    let zone = dir.join("example.test.zone");
+    std::fs::write(&zone, format!("{ZONE}bad IN A 999.0.2.1\n")).unwrap();
+    let zarg = format!("example.test.={}", zone.display());
+    let out = blason()
+        .args(["serve", "--listen", "127.0.0.1:0", "--zone", &zarg])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("refusing to start"), "{err}");
+    assert!(
+        err.contains("999.0.2.1") && err.contains("example.test.zone:7"),
+        "{err}"
+    );
+    assert!(!err.contains("listening"), "{err}");
 }
 
 #[test]

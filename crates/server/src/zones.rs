@@ -83,21 +83,10 @@ pub fn load_zone(spec: &ZoneSpec) -> Result<Zone, LoadFailure> {
 fn read(spec: &ZoneSpec) -> Result<Loaded, LoadError> {
     match &spec.source {
         ZoneSource::File(p) => blason_zone::load::load(&spec.origin, p),
-        ZoneSource::Bundled { display, bytes } => load_bundled(&spec.origin, display, bytes),
+        ZoneSource::Bundled { display, bytes } => {
+            Ok(blason_zone::load::load_bytes(&spec.origin, bytes, display))
+        }
     }
-}
-
-/// The zone crate reads files only, so bundled text goes through a private temp file.
-fn load_bundled(origin: &Name, display: &str, bytes: &[u8]) -> Result<Loaded, LoadError> {
-    let dir = std::env::temp_dir().join(format!("blason-{}", std::process::id()));
-    let io = |e: std::io::Error| LoadError(format!("{display}: {e}"));
-    std::fs::create_dir_all(&dir).map_err(io)?;
-    let path = dir.join(display.replace('/', "_"));
-    std::fs::write(&path, bytes).map_err(io)?;
-    let r = blason_zone::load::load(origin, &path);
-    let _ = std::fs::remove_file(&path);
-    let _ = std::fs::remove_dir(&dir);
-    r
 }
 
 /// The zones being served and the specs they came from. Lives on the control path.
