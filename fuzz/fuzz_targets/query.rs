@@ -14,10 +14,7 @@ fn catalog() -> &'static Catalog {
     static CAT: OnceLock<Catalog> = OnceLock::new();
     CAT.get_or_init(|| {
         let origin = Name::parse("example.test.", None).expect("origin");
-        let path = std::env::temp_dir().join(format!("blason-fuzz-{}.zone", std::process::id()));
-        std::fs::write(&path, ZONE).expect("write zone");
-        let loaded = load::load(&origin, &path).expect("load zone");
-        let _ = std::fs::remove_file(&path);
+        let loaded = load::load_bytes(&origin, ZONE.as_bytes(), "example.test.zone");
         assert!(!loaded.has_errors(), "example zone has errors");
         let opts = Options { version: Some("fuzz".into()), identity: Some("fuzz".into()) };
         Catalog::new(vec![Arc::new(loaded.zone)], opts)
