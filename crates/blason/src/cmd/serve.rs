@@ -82,8 +82,10 @@ pub struct ServeArgs {
     #[arg(long, value_name = "FORMAT", env = "BLASON_LOG_FORMAT")]
     pub log_format: Option<LogFormat>,
 
-    /// Log every query with client, name, type, rcode and size (costs speed)
-    #[arg(long, env = "BLASON_QUERY_LOG")]
+    /// Log every query with client, name, type, rcode and size (costs speed). In the
+    /// environment: BLASON_QUERY_LOG=1 (or true, yes, on)
+    #[arg(long, env = "BLASON_QUERY_LOG", action = clap::ArgAction::SetTrue,
+          value_parser = clap::builder::BoolishValueParser::new())]
     pub query_log: bool,
 
     /// Answer CHAOS TXT version.bind / version.server with this text. Default: refuse
