@@ -2,12 +2,21 @@
 //!
 //! Owns: RFC 1034 §4.3.2 lookup, CNAME chains, wildcards (RFC 4592), DNAME (RFC 6672),
 //! referrals and glue (RFC 9471), negative answers, EDNS0 (RFC 6891), truncation, and the
-//! mapping of every failure to an RCODE in one place. Refuses: I/O, clocks, locks, and
-//! per-query allocation on the hot path.
+//! mapping of every failure to an RCODE in one place ([`Failure::rcode`]). Refuses: I/O,
+//! clocks, locks, and allocation on the hot path (responses are planned into fixed-size
+//! arrays on the stack and written into the caller's buffer).
 #![forbid(unsafe_code)]
 
-use blason_zone::Zone;
+mod lookup;
+mod query;
+pub mod wire;
+
+use blason_zone::model::{flags, RRset};
+use blason_zone::{Rtype, Zone};
+use lookup::{lookup, Found};
+use query::{parse_query, Query};
 use std::sync::Arc;
+use wire::{Owner, Writer};
 
 /// How the query arrived; decides the size limit and truncation.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -25,6 +34,10 @@ pub struct Options {
     pub identity: Option<String>,
 }
 
+/// Largest UDP response we send, whatever the client offers (the DNS Flag Day 2020
+/// value, BIND's default `max-udp-size`).
+pub const MAX_UDP: usize = 1232;
+
 /// An immutable set of zones: what one snapshot serves.
 pub struct Catalog {
     zones: Vec<Arc<Zone>>,
@@ -41,21 +54,705 @@ impl Catalog {
     pub fn options(&self) -> &Options {
         &self.opts
     }
+
+    /// The zone with the longest origin at or above `name`. With `below_apex`, a zone
+    /// whose apex is exactly `name` is skipped (DS is answered by the parent).
+    fn zone_for(&self, name: &[u8], below_apex: bool) -> Option<&Zone> {
+        let mut best: Option<&Zone> = None;
+        for z in &self.zones {
+            let o = z.origin().as_wire();
+            if below_apex && o.len() == name.len() {
+                continue;
+            }
+            if blason_zone::name::wire_is_subdomain(name, o)
+                && best.is_none_or(|b| b.origin().wire_len() < o.len())
+            {
+                best = Some(z);
+            }
+        }
+        best
+    }
 }
+
+/// Why a query gets no data: each maps to exactly one RCODE.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Failure {
+    /// The query is malformed (the client's fault).
+    FormErr,
+    /// An opcode or query type we do not implement.
+    NotImp,
+    /// Not a name we are authoritative for, or a class we do not serve.
+    Refused,
+    /// An EDNS version we do not speak (RFC 6891 §6.1.3).
+    BadVers,
+}
+
+impl Failure {
+    /// The 12-bit RCODE (BADVERS needs the OPT record's extended bits).
+    pub fn rcode(self) -> u16 {
+        match self {
+            Failure::FormErr => 1,
+            Failure::NotImp => 4,
+            Failure::Refused => 5,
+            Failure::BadVers => 16,
+        }
+    }
+}
+
+const NOERROR: u16 = 0;
+const NXDOMAIN: u16 = 3;
+const YXDOMAIN: u16 = 6;
+
+/// Longest CNAME/DNAME chain followed (loops end here too).
+const MAX_CHAIN: usize = 12;
 
 /// Writes the response to `query` into `out` (cleared first). Returns false when
 /// nothing must be sent back (the packet is a response, or too short to carry an ID).
 pub fn respond(cat: &Catalog, query: &[u8], transport: Transport, out: &mut Vec<u8>) -> bool {
-    let _ = (cat, transport);
     out.clear();
     if query.len() < 12 || query[2] & 0x80 != 0 {
         return false;
     }
-    // Placeholder until the resolver lands: REFUSED with the question echoed.
-    out.extend_from_slice(&query[..12]);
-    out[2] = (query[2] & 0x79) | 0x80;
-    out[3] = 5;
-    out[6..12].fill(0);
-    out[4..6].fill(0);
+    let q = match parse_query(query) {
+        Ok(q) => q,
+        Err((fail, qlen)) => {
+            error_response(query, qlen, fail, None, out);
+            return true;
+        }
+    };
+    let limit = match transport {
+        Transport::Tcp => 65535,
+        Transport::Udp => match q.edns {
+            Some(e) => (e.payload as usize).clamp(512, MAX_UDP),
+            None => 512,
+        },
+    };
+    if let Some(e) = q.edns {
+        if e.version != 0 {
+            error_response(query, q.question_end, Failure::BadVers, Some(e.do_bit), out);
+            return true;
+        }
+    }
+    answer(cat, query, &q, limit, out);
     true
 }
+
+/// Header + question (if it parsed) + OPT, for responses that carry no data.
+fn error_response(
+    query: &[u8],
+    qend: usize,
+    fail: Failure,
+    edns_do: Option<bool>,
+    out: &mut Vec<u8>,
+) {
+    let rcode = fail.rcode();
+    out.extend_from_slice(&query[..12]);
+    out[2] = 0x80 | (query[2] & 0x79); // QR, opcode, RD kept; AA, TC cleared
+    out[3] = (query[3] & 0x10) | (rcode & 0xF) as u8; // CD kept
+    let has_q = qend > 12;
+    out[4..6].copy_from_slice(&(has_q as u16).to_be_bytes());
+    out[6..12].fill(0);
+    if has_q {
+        out.extend_from_slice(&query[12..qend]);
+    }
+    if let Some(do_bit) = edns_do {
+        write_opt(out, (rcode >> 4) as u8, do_bit);
+        out[10..12].copy_from_slice(&1u16.to_be_bytes());
+    }
+}
+
+fn write_opt(out: &mut Vec<u8>, ext_rcode: u8, do_bit: bool) {
+    out.push(0);
+    out.extend_from_slice(&41u16.to_be_bytes());
+    out.extend_from_slice(&(MAX_UDP as u16).to_be_bytes());
+    out.push(ext_rcode);
+    out.push(0);
+    out.extend_from_slice(&(if do_bit { 0x8000u16 } else { 0 }).to_be_bytes());
+    out.extend_from_slice(&[0, 0]);
+}
+
+/// Size of the OPT RR we append.
+const OPT_LEN: usize = 11;
+
+/// A planned RRset in a section.
+#[derive(Clone, Copy)]
+struct Item<'a> {
+    owner: NameRef<'a>,
+    data: Data<'a>,
+    /// In the additional section: glue that must fit or the response is truncated
+    /// (RFC 9471); optional addresses are dropped silently instead.
+    required: bool,
+}
+
+#[derive(Clone, Copy)]
+enum Data<'a> {
+    Set(&'a RRset),
+    /// A CNAME synthesized from a DNAME: target in `synth[i]`, with this TTL.
+    Synth(usize, u32),
+}
+
+/// A name in the response: the question name, zone data, or a synthesized name.
+#[derive(Clone, Copy)]
+enum NameRef<'a> {
+    Q,
+    Wire(&'a [u8]),
+    Synth(usize),
+}
+
+/// Fixed-capacity list of planned RRsets.
+struct Section<'a, const N: usize> {
+    items: [Option<Item<'a>>; N],
+    n: usize,
+}
+
+impl<'a, const N: usize> Section<'a, N> {
+    fn new() -> Self {
+        Section {
+            items: [None; N],
+            n: 0,
+        }
+    }
+    fn push(&mut self, it: Item<'a>) {
+        if self.n < N {
+            self.items[self.n] = Some(it);
+            self.n += 1;
+        }
+    }
+    fn iter(&self) -> impl Iterator<Item = &Item<'a>> {
+        self.items[..self.n].iter().flatten()
+    }
+    fn has_set(&self, owner: &[u8], rs: &RRset, names: &Names) -> bool {
+        self.iter().any(|it| {
+            matches!(it.data, Data::Set(s) if std::ptr::eq(s, rs))
+                && names.get(it.owner).eq_ignore_ascii_case(owner)
+        })
+    }
+}
+
+/// Storage for names synthesized while answering (DNAME targets).
+struct Names<'q> {
+    qname: &'q [u8],
+    synth: [[u8; 256]; 4],
+    synth_len: [usize; 4],
+    used: usize,
+}
+
+impl<'q> Names<'q> {
+    fn get<'s>(&'s self, r: NameRef<'s>) -> &'s [u8] {
+        match r {
+            NameRef::Q => self.qname,
+            NameRef::Wire(w) => w,
+            NameRef::Synth(i) => &self.synth[i][..self.synth_len[i]],
+        }
+    }
+}
+
+fn answer(cat: &Catalog, query: &[u8], q: &Query, limit: usize, out: &mut Vec<u8>) {
+    let qname = &query[12..q.qname_end];
+    let do_bit = q.edns.is_some_and(|e| e.do_bit);
+
+    // Header and question; the counts are filled in at the end.
+    out.extend_from_slice(&query[..q.question_end]);
+    out[2] = 0x80 | (query[2] & 0x79);
+    out[3] = query[3] & 0x10;
+    out[4..6].copy_from_slice(&1u16.to_be_bytes());
+    out[6..12].fill(0);
+
+    if q.qclass != 1 {
+        if q.qclass == 3 && q.qtype == 16 {
+            if chaos(cat, qname, q, out) {
+                finish_edns(out, q, do_bit);
+                return;
+            }
+        }
+        if q.qclass == 255 || q.qclass == 3 || q.qclass == 4 || q.qclass == 254 {
+            return set_rcode(out, q, Failure::Refused.rcode(), do_bit);
+        }
+        return set_rcode(out, q, Failure::Refused.rcode(), do_bit);
+    }
+    match q.qtype {
+        // AXFR/IXFR over UDP are malformed; over TCP not served by this path yet.
+        251 | 252 => return set_rcode(out, q, Failure::Refused.rcode(), do_bit),
+        253 | 254 => return set_rcode(out, q, Failure::NotImp.rcode(), do_bit),
+        41 | 249 | 250 => return set_rcode(out, q, Failure::FormErr.rcode(), do_bit),
+        _ => {}
+    }
+    let qtype = Rtype(q.qtype);
+    let Some(zone0) = cat.zone_for(qname, qtype == Rtype::DS) else {
+        return set_rcode(out, q, Failure::Refused.rcode(), do_bit);
+    };
+
+    let mut names = Names {
+        qname,
+        synth: [[0; 256]; 4],
+        synth_len: [0; 4],
+        used: 0,
+    };
+    let mut ans: Section<'_, 24> = Section::new();
+    let mut auth: Section<'_, 6> = Section::new();
+    let mut add: Section<'_, 40> = Section::new();
+    let mut rcode = NOERROR;
+    let mut aa = true;
+    let mut cur = NameRef::Q;
+    let mut zone = zone0;
+
+    for step in 0..MAX_CHAIN {
+        let name = names.get(cur);
+        if step > 0 {
+            match cat.zone_for(name, qtype == Rtype::DS) {
+                Some(z) => zone = z,
+                None => break,
+            }
+        }
+        // Copy the name out so `names` can be extended while `name` is in use.
+        let mut nbuf = [0u8; 256];
+        let nlen = name.len();
+        nbuf[..nlen].copy_from_slice(name);
+        let name = &nbuf[..nlen];
+        let nodes = zone.nodes();
+        match lookup(zone, name) {
+            Found::Exact(i) => {
+                let node = &nodes[i];
+                if node.has(flags::DELEGATION) && qtype != Rtype::DS {
+                    if step == 0 {
+                        aa = false;
+                        referral(zone, i, do_bit, &mut auth, &mut add);
+                    }
+                    break;
+                }
+                if qtype == Rtype::ANY {
+                    for rs in node.rrsets.iter() {
+                        if rs.rtype != Rtype::RRSIG || do_bit {
+                            ans.push(Item {
+                                owner: cur,
+                                data: Data::Set(rs),
+                                required: false,
+                            });
+                        }
+                    }
+                    if node.rrsets.is_empty() {
+                        negative(zone, do_bit, &mut auth);
+                    }
+                    break;
+                }
+                if let Some(rs) = matching(node, qtype) {
+                    push_answer(&mut ans, cur, node, rs, qtype, do_bit);
+                    additional(zone, rs, do_bit, &mut add, &names);
+                    break;
+                }
+                if let Some(c) = node.rrset(Rtype::CNAME) {
+                    push_answer(&mut ans, cur, node, c, Rtype::CNAME, do_bit);
+                    cur = NameRef::Wire(c.first().unwrap_or(&[0]));
+                    continue;
+                }
+                negative(zone, do_bit, &mut auth);
+                break;
+            }
+            Found::Referral(i) => {
+                if step == 0 {
+                    aa = false;
+                    referral(zone, i, do_bit, &mut auth, &mut add);
+                }
+                break;
+            }
+            Found::Dname(i) => {
+                let node = &nodes[i];
+                let Some(d) = node.rrset(Rtype::DNAME) else {
+                    break;
+                };
+                ans.push(Item {
+                    owner: NameRef::Wire(node.name.as_wire()),
+                    data: Data::Set(d),
+                    required: false,
+                });
+                if do_bit {
+                    if let Some(sig) = node.rrsigs(Rtype::DNAME) {
+                        ans.push(Item {
+                            owner: NameRef::Wire(node.name.as_wire()),
+                            data: Data::Set(sig),
+                            required: false,
+                        });
+                    }
+                }
+                // New name: the labels of `name` above the DNAME owner, then the target.
+                let target = d.first().unwrap_or(&[0]);
+                let prefix = name.len() - node.name.wire_len();
+                if prefix + target.len() > 255 {
+                    rcode = YXDOMAIN;
+                    break;
+                }
+                if names.used >= names.synth.len() {
+                    break;
+                }
+                let si = names.used;
+                names.used += 1;
+                names.synth[si][..prefix].copy_from_slice(&name[..prefix]);
+                names.synth[si][prefix..prefix + target.len()].copy_from_slice(target);
+                names.synth_len[si] = prefix + target.len();
+                // The synthesized CNAME is owned by the current name.
+                ans.push(Item {
+                    owner: cur_owner_for_synth(cur, &mut names, name),
+                    data: Data::Synth(si, d.ttl),
+                    required: false,
+                });
+                cur = NameRef::Synth(si);
+                continue;
+            }
+            Found::Wildcard(_, w) => {
+                let wnode = &nodes[w];
+                if qtype == Rtype::ANY {
+                    for rs in wnode.rrsets.iter() {
+                        if rs.rtype != Rtype::RRSIG || do_bit {
+                            ans.push(Item {
+                                owner: cur,
+                                data: Data::Set(rs),
+                                required: false,
+                            });
+                        }
+                    }
+                    break;
+                }
+                if let Some(rs) = matching(wnode, qtype) {
+                    push_answer(&mut ans, cur, wnode, rs, qtype, do_bit);
+                    additional(zone, rs, do_bit, &mut add, &names);
+                    break;
+                }
+                if let Some(c) = wnode.rrset(Rtype::CNAME) {
+                    push_answer(&mut ans, cur, wnode, c, Rtype::CNAME, do_bit);
+                    cur = NameRef::Wire(c.first().unwrap_or(&[0]));
+                    continue;
+                }
+                negative(zone, do_bit, &mut auth);
+                break;
+            }
+            Found::NxDomain(_) => {
+                rcode = NXDOMAIN;
+                negative(zone, do_bit, &mut auth);
+                break;
+            }
+        }
+    }
+
+    emit(out, q, limit, rcode, aa, do_bit, &ans, &auth, &add, &names);
+}
+
+/// Owner for a synthesized CNAME: the current name, which may be the question.
+fn cur_owner_for_synth<'a>(cur: NameRef<'a>, _names: &mut Names, _name: &[u8]) -> NameRef<'a> {
+    cur
+}
+
+/// The RRset answering `qtype` at `node`; RRSIG queries take the first RRSIG set.
+fn matching(node: &blason_zone::Node, qtype: Rtype) -> Option<&RRset> {
+    node.rrset(qtype)
+}
+
+fn push_answer<'a, const N: usize>(
+    ans: &mut Section<'a, N>,
+    owner: NameRef<'a>,
+    node: &'a blason_zone::Node,
+    rs: &'a RRset,
+    qtype: Rtype,
+    do_bit: bool,
+) {
+    if qtype == Rtype::RRSIG {
+        // All RRSIG sets at the name answer an RRSIG query.
+        for s in node.rrsets.iter().filter(|r| r.rtype == Rtype::RRSIG) {
+            ans.push(Item {
+                owner,
+                data: Data::Set(s),
+                required: false,
+            });
+        }
+        return;
+    }
+    ans.push(Item {
+        owner,
+        data: Data::Set(rs),
+        required: false,
+    });
+    if do_bit {
+        if let Some(sig) = node.rrsigs(rs.rtype) {
+            ans.push(Item {
+                owner,
+                data: Data::Set(sig),
+                required: false,
+            });
+        }
+    }
+}
+
+/// SOA (and its signature) in the authority section of a negative answer.
+fn negative<'a, const N: usize>(zone: &'a Zone, do_bit: bool, auth: &mut Section<'a, N>) {
+    let apex = zone.apex();
+    if let Some(soa) = apex.rrset(Rtype::SOA) {
+        auth.push(Item {
+            owner: NameRef::Wire(apex.name.as_wire()),
+            data: Data::Set(soa),
+            required: false,
+        });
+        if do_bit {
+            if let Some(sig) = apex.rrsigs(Rtype::SOA) {
+                auth.push(Item {
+                    owner: NameRef::Wire(apex.name.as_wire()),
+                    data: Data::Set(sig),
+                    required: false,
+                });
+            }
+        }
+    }
+}
+
+/// NS of the cut in authority, DS if signed, glue in additional.
+fn referral<'a, const A: usize, const B: usize>(
+    zone: &'a Zone,
+    cut: usize,
+    do_bit: bool,
+    auth: &mut Section<'a, A>,
+    add: &mut Section<'a, B>,
+) {
+    let node = &zone.nodes()[cut];
+    let owner = NameRef::Wire(node.name.as_wire());
+    let Some(ns) = node.rrset(Rtype::NS) else {
+        return;
+    };
+    auth.push(Item {
+        owner,
+        data: Data::Set(ns),
+        required: false,
+    });
+    if do_bit {
+        if let Some(ds) = node.rrset(Rtype::DS) {
+            auth.push(Item {
+                owner,
+                data: Data::Set(ds),
+                required: false,
+            });
+            if let Some(sig) = node.rrsigs(Rtype::DS) {
+                auth.push(Item {
+                    owner,
+                    data: Data::Set(sig),
+                    required: false,
+                });
+            }
+        }
+    }
+    for target in ns.rdatas() {
+        // In-domain glue is required (RFC 9471); sibling glue is optional.
+        let in_domain = blason_zone::name::wire_is_subdomain(target, node.name.as_wire());
+        if !in_domain && !blason_zone::name::wire_is_subdomain(target, zone.origin().as_wire()) {
+            continue;
+        }
+        if let Some(t) = zone.find(target) {
+            let tn = &zone.nodes()[t];
+            if !in_domain && !tn.is_authoritative() && !tn.has(flags::BELOW_CUT) {
+                continue;
+            }
+            for ty in [Rtype::A, Rtype::AAAA] {
+                if let Some(rs) = tn.rrset(ty) {
+                    add.push(Item {
+                        owner: NameRef::Wire(target),
+                        data: Data::Set(rs),
+                        required: in_domain,
+                    });
+                }
+            }
+        }
+    }
+}
+
+/// Addresses of NS, MX and SRV targets held in the same zone.
+fn additional<'a, const N: usize>(
+    zone: &'a Zone,
+    rs: &'a RRset,
+    do_bit: bool,
+    add: &mut Section<'a, N>,
+    names: &Names,
+) {
+    let skip = match rs.rtype.0 {
+        2 => 0,
+        15 => 2,
+        33 => 6,
+        _ => return,
+    };
+    for rd in rs.rdatas() {
+        let Some(target) = rd.get(skip..) else {
+            continue;
+        };
+        if !blason_zone::name::wire_is_subdomain(target, zone.origin().as_wire()) {
+            continue;
+        }
+        let Some(t) = zone.find(target) else { continue };
+        let tn = &zone.nodes()[t];
+        if tn.has(flags::BELOW_DNAME) {
+            continue;
+        }
+        for ty in [Rtype::A, Rtype::AAAA] {
+            if let Some(a) = tn.rrset(ty) {
+                if !add.has_set(target, a, names) {
+                    add.push(Item {
+                        owner: NameRef::Wire(target),
+                        data: Data::Set(a),
+                        required: false,
+                    });
+                    if do_bit {
+                        if let Some(sig) = tn.rrsigs(ty) {
+                            add.push(Item {
+                                owner: NameRef::Wire(target),
+                                data: Data::Set(sig),
+                                required: false,
+                            });
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn chaos(cat: &Catalog, qname: &[u8], q: &Query, out: &mut Vec<u8>) -> bool {
+    let lower: Vec<u8> = qname.to_ascii_lowercase();
+    let text = match lower.as_slice() {
+        b"\x07version\x04bind\x00" | b"\x07version\x06server\x00" => cat.opts.version.as_deref(),
+        b"\x02id\x06server\x00" | b"\x08hostname\x04bind\x00" => cat.opts.identity.as_deref(),
+        _ => None,
+    };
+    let Some(text) = text else { return false };
+    let bytes = text.as_bytes();
+    let mut rdata = Vec::with_capacity(bytes.len() + 2);
+    for chunk in bytes.chunks(255) {
+        rdata.push(chunk.len() as u8);
+        rdata.extend_from_slice(chunk);
+    }
+    let mut w = Writer::new(out, 65535);
+    w.remember(12);
+    if w.rr(Owner::Ptr(12), Rtype::TXT, 3, 0, &rdata).is_ok() {
+        out[2] |= 0x04;
+        out[6..8].copy_from_slice(&1u16.to_be_bytes());
+    }
+    let _ = q;
+    true
+}
+
+fn set_rcode(out: &mut Vec<u8>, q: &Query, rcode: u16, do_bit: bool) {
+    out[3] = (out[3] & 0xF0) | (rcode & 0xF) as u8;
+    finish_edns(out, q, do_bit);
+}
+
+fn finish_edns(out: &mut Vec<u8>, q: &Query, do_bit: bool) {
+    if q.edns.is_some() {
+        write_opt(out, 0, do_bit);
+        let ar = u16::from_be_bytes([out[10], out[11]]) + 1;
+        out[10..12].copy_from_slice(&ar.to_be_bytes());
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn emit<const A: usize, const B: usize, const C: usize>(
+    out: &mut Vec<u8>,
+    q: &Query,
+    limit: usize,
+    rcode: u16,
+    aa: bool,
+    do_bit: bool,
+    ans: &Section<'_, A>,
+    auth: &Section<'_, B>,
+    add: &Section<'_, C>,
+    names: &Names,
+) {
+    let reserve = if q.edns.is_some() { OPT_LEN } else { 0 };
+    let mut counts = [0u16; 3];
+    let mut tc = false;
+    {
+        let mut w = Writer::new(out, limit - reserve);
+        w.remember(12);
+        'sections: for (si, sec) in [
+            ans.iter().collect::<SmallList>(),
+            auth.iter().collect(),
+            add.iter().collect(),
+        ]
+        .iter()
+        .enumerate()
+        {
+            for it in sec.iter() {
+                let res = match it.data {
+                    Data::Set(rs) => {
+                        // Negative answers use min(SOA TTL, SOA minimum) (RFC 2308 §3).
+                        let ttl = if si == 1 && rs.rtype == Rtype::SOA {
+                            soa_neg_ttl(rs)
+                        } else {
+                            rs.ttl
+                        };
+                        w.rrset(owner_of(names, it.owner), rs, ttl)
+                    }
+                    Data::Synth(i, ttl) => {
+                        let target = names.get(NameRef::Synth(i));
+                        w.rr(owner_of(names, it.owner), Rtype::CNAME, 1, ttl, target)
+                            .map(|_| 1)
+                    }
+                };
+                match res {
+                    Ok(n) => counts[si] += n,
+                    Err(_) => {
+                        if si < 2 || it.required {
+                            tc = true;
+                            break 'sections;
+                        }
+                    }
+                }
+            }
+        }
+    }
+    out[2] = (out[2] & !0x06) | if aa { 0x04 } else { 0 } | if tc { 0x02 } else { 0 };
+    out[3] = (out[3] & 0xF0) | (rcode & 0xF) as u8;
+    out[6..8].copy_from_slice(&counts[0].to_be_bytes());
+    out[8..10].copy_from_slice(&counts[1].to_be_bytes());
+    out[10..12].copy_from_slice(&counts[2].to_be_bytes());
+    finish_edns(out, q, do_bit);
+}
+
+/// A section's items, collected for iteration in `emit` (at most 40, on the stack).
+struct SmallList<'s, 'a> {
+    items: [Option<&'s Item<'a>>; 40],
+    n: usize,
+}
+
+impl<'s, 'a> FromIterator<&'s Item<'a>> for SmallList<'s, 'a> {
+    fn from_iter<T: IntoIterator<Item = &'s Item<'a>>>(iter: T) -> Self {
+        let mut l = SmallList {
+            items: [None; 40],
+            n: 0,
+        };
+        for it in iter {
+            if l.n < 40 {
+                l.items[l.n] = Some(it);
+                l.n += 1;
+            }
+        }
+        l
+    }
+}
+
+impl<'s, 'a> SmallList<'s, 'a> {
+    fn iter(&self) -> impl Iterator<Item = &'s Item<'a>> + '_ {
+        self.items[..self.n].iter().flatten().copied()
+    }
+}
+
+fn owner_of<'s>(names: &'s Names, r: NameRef<'s>) -> Owner<'s> {
+    match r {
+        NameRef::Q => Owner::Ptr(12),
+        other => Owner::Name(names.get(other)),
+    }
+}
+
+fn soa_neg_ttl(soa: &RRset) -> u32 {
+    let min = soa
+        .first()
+        .and_then(|d| d.get(d.len().saturating_sub(4)..))
+        .map(|b| u32::from_be_bytes([b[0], b[1], b[2], b[3]]))
+        .unwrap_or(0);
+    soa.ttl.min(min)
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,108 @@
+use super::*;
+use blason_zone::load::load_bytes;
+use blason_zone::Name;
+
+const ZONE: &str = "$TTL 300
+@ SOA ns1 host 1 7200 3600 1209600 60
+@ NS ns1
+@ NS ns2.other.test.
+@ MX 10 mail
+ns1 A 192.0.2.1
+mail A 192.0.2.2
+www CNAME web
+web A 192.0.2.3
+loop1 CNAME loop2
+loop2 CNAME loop1
+*.wild TXT \"wild\"
+sub NS ns.sub
+ns.sub A 192.0.2.9
+d DNAME example.net.
+a.b.c A 192.0.2.4
+";
+
+fn cat() -> Catalog {
+    let o = Name::parse("example.com.", None).unwrap();
+    let l = load_bytes(&o, ZONE.as_bytes(), "t.zone");
+    assert!(!l.has_errors(), "{:?}", l.findings);
+    Catalog::new(vec![Arc::new(l.zone)], Options::default())
+}
+
+fn query(name: &str, qtype: u16, edns: bool) -> Vec<u8> {
+    let mut q = vec![0x12, 0x34, 0x01, 0x00, 0, 1, 0, 0, 0, 0, 0, edns as u8];
+    let n = Name::parse(name, None).unwrap();
+    q.extend_from_slice(n.as_wire());
+    q.extend_from_slice(&qtype.to_be_bytes());
+    q.extend_from_slice(&1u16.to_be_bytes());
+    if edns {
+        q.extend_from_slice(&[0, 0, 41, 0x10, 0, 0, 0, 0, 0, 0, 0]);
+    }
+    q
+}
+
+fn ask(name: &str, qtype: u16) -> (u8, u8, [u16; 3]) {
+    let c = cat();
+    let mut out = Vec::new();
+    assert!(respond(
+        &c,
+        &query(name, qtype, false),
+        Transport::Udp,
+        &mut out
+    ));
+    let counts = [
+        u16::from_be_bytes([out[6], out[7]]),
+        u16::from_be_bytes([out[8], out[9]]),
+        u16::from_be_bytes([out[10], out[11]]),
+    ];
+    (out[2], out[3] & 0xF, counts)
+}
+
+#[test]
+fn positive_and_negative() {
+    assert_eq!(ask("web.example.com.", 1), (0x85, 0, [1, 0, 0]));
+    assert_eq!(ask("WEB.example.COM.", 1), (0x85, 0, [1, 0, 0]));
+    assert_eq!(ask("www.example.com.", 1), (0x85, 0, [2, 0, 0]));
+    assert_eq!(ask("nope.example.com.", 1), (0x85, 3, [0, 1, 0]));
+    assert_eq!(ask("web.example.com.", 28), (0x85, 0, [0, 1, 0]));
+    // Empty non-terminal: NODATA, not NXDOMAIN.
+    assert_eq!(ask("b.c.example.com.", 1), (0x85, 0, [0, 1, 0]));
+    assert_eq!(ask("x.wild.example.com.", 16), (0x85, 0, [1, 0, 0]));
+    assert_eq!(ask("example.org.", 1), (0x81, 5, [0, 0, 0]));
+    // MX gets the mail address in additional.
+    assert_eq!(ask("example.com.", 15), (0x85, 0, [1, 0, 1]));
+}
+
+#[test]
+fn referral_dname_and_loops() {
+    // Referral: no AA, NS in authority, glue in additional.
+    assert_eq!(ask("host.sub.example.com.", 1), (0x81, 0, [0, 1, 1]));
+    // DNAME: the DNAME plus a synthesized CNAME.
+    assert_eq!(ask("x.d.example.com.", 1), (0x85, 0, [2, 0, 0]));
+    // A CNAME loop ends after the chain limit with the records seen.
+    let (_, rc, counts) = ask("loop1.example.com.", 1);
+    assert_eq!(rc, 0);
+    assert!(counts[0] >= 2);
+}
+
+#[test]
+fn malformed_and_edns() {
+    let c = cat();
+    let mut out = Vec::new();
+    assert!(!respond(&c, &[0; 5], Transport::Udp, &mut out));
+    let mut q = query("web.example.com.", 1, false);
+    q[5] = 2; // QDCOUNT 2
+    assert!(respond(&c, &q, Transport::Udp, &mut out));
+    assert_eq!(out[3] & 0xF, 1);
+    let mut q = query("web.example.com.", 1, true);
+    let n = q.len();
+    q[n - 6] = 1; // EDNS version 1
+    assert!(respond(&c, &q, Transport::Udp, &mut out));
+    assert_eq!(out[3] & 0xF, 0);
+    assert_eq!(u16::from_be_bytes([out[10], out[11]]), 1);
+    let q = query("web.example.com.", 1, true);
+    assert!(respond(&c, &q, Transport::Udp, &mut out));
+    assert_eq!(u16::from_be_bytes([out[10], out[11]]), 1);
+    let mut q = query("web.example.com.", 1, false);
+    q[2] = 0x28; // opcode 5 (UPDATE)
+    assert!(respond(&c, &q, Transport::Udp, &mut out));
+    assert_eq!(out[3] & 0xF, 4);
+}
