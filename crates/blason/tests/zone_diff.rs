@@ -310,11 +310,21 @@ fn normalize_line(line: &str) -> String {
     out
 }
 
+/// The owner name folded to lower case. BIND prints each RRset's owner in the case
+/// its first record was written with; blason keeps one case per name. Names compare
+/// case-insensitively (RFC 4343), so owners are compared that way; rdata stays exact.
+fn fold_owner(line: String) -> String {
+    match line.split_once(' ') {
+        Some((owner, rest)) => format!("{} {}", owner.to_ascii_lowercase(), rest),
+        None => line,
+    }
+}
+
 /// The record lines of a dump as a multiset.
 fn record_multiset(dump: &str) -> BTreeMap<String, usize> {
     let mut set = BTreeMap::new();
     for line in dump.lines() {
-        let line = normalize_line(line);
+        let line = fold_owner(normalize_line(line));
         if line.is_empty() || line.starts_with(';') {
             continue;
         }
