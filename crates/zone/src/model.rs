@@ -179,6 +179,10 @@ pub struct BuildInfo {
     pub node_start: Vec<u32>,
     /// Source of each RRset's first record, in node and RRset order.
     pub src: Vec<Src>,
+    /// For RRsets of singleton types (SOA, CNAME, DNAME) holding more than one record:
+    /// (index into `src`, source of the second record), so checks can name the line
+    /// that broke the rule, as BIND does.
+    pub second_src: Vec<(u32, Src)>,
 }
 
 impl BuildInfo {
@@ -319,6 +323,7 @@ fn build_inner(
     let mut info = BuildInfo {
         node_start: Vec::with_capacity(records.len() / 2 + 1),
         src: Vec::with_capacity(records.len()),
+        second_src: Vec::new(),
     };
     let mut canon_a = Vec::new();
     let mut canon_b = Vec::new();
@@ -379,6 +384,11 @@ fn build_inner(
 
                 std::mem::swap(&mut canon_a, &mut canon_b);
                 kept_canon.push(std::mem::take(&mut canon_b));
+                if kept.len() == 1
+                    && matches!(r0.rtype, Rtype::SOA | Rtype::CNAME | Rtype::DNAME)
+                {
+                    info.second_src.push((info.src.len() as u32, r.src));
+                }
                 kept.push(&r.rdata);
             }
             if kept.len() > 65535 {
