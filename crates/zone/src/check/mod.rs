@@ -774,7 +774,11 @@ impl<'a> Checker<'a> {
             Severity::Warning
         };
         let owner = &node.name;
-        let dot_hint = if doubled {
+        // `ns1.provider.net` written without its dot becomes `ns1.provider.net.<origin>`:
+        // several labels whose parent does not exist in the zone.
+        let parent = &t[t[0] as usize + 1..];
+        let unqualified = parent.len() > self.origin.len() && self.zone.find(parent).is_none();
+        let dot_hint = if doubled || unqualified {
             " It looks like a name written without its trailing dot."
         } else {
             ""

@@ -175,6 +175,13 @@ fn delegation_ns_targets() {
         6,
     );
     expect("sub NS ns.sub", "missing-glue", Severity::Warning, 6);
+    let f = check("sub NS ns1.provider.net");
+    assert!(
+        f.iter().any(|x| x.id == "ns-target-no-address"
+            && x.severity == Severity::Warning
+            && x.message.contains("trailing dot")),
+        "{f:?}"
+    );
     expect(
         "sub NS ns.other\nother NS ns1",
         "missing-glue",
