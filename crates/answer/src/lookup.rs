@@ -38,7 +38,7 @@ pub fn lookup(zone: &Zone, name: &[u8]) -> Found {
         let suffix = if strip == offs.len() {
             &name[name.len() - 1..]
         } else {
-            &name[offs[strip]..]
+            &name[offs.at(strip)..]
         };
         if let Some(i) = zone.find(suffix) {
             ce = i;
@@ -58,7 +58,7 @@ pub fn lookup(zone: &Zone, name: &[u8]) -> Found {
             let suffix = if strip == offs.len() {
                 &name[name.len() - 1..]
             } else {
-                &name[offs[strip]..]
+                &name[offs.at(strip)..]
             };
             if let Some(i) = zone.find(suffix) {
                 let n = &nodes[i];

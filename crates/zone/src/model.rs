@@ -9,7 +9,7 @@
 use crate::finding::{Finding, Severity};
 use crate::name::{canonical_key_into, Name};
 use crate::rdata::walk;
-use crate::scanner::{Parsed, Record, Src};
+use crate::scanner::{Parsed, Record, Records, Src};
 use crate::types::{Class, Rtype};
 use hashbrown::HashTable;
 use std::cmp::Ordering;
@@ -261,110 +261,134 @@ fn out_of_zone_fix(owner: &Name, origin: &Name) -> String {
 fn build_inner(
     origin: &Name,
     class: Class,
-    mut records: Vec<Record>,
+    records: Records,
     parsed: &Parsed,
 ) -> (Vec<Finding>, Zone, BuildInfo) {
     let mut findings = Vec::new();
+    let recs = &records.recs;
+
+    // Runs: maximal stretches of consecutive records with the same owner (the reader
+    // stores one copy of an owner per run). Sorting runs, not records, halves the work.
+    let mut runs: Vec<(u32, u32)> = Vec::with_capacity(recs.len() / 2 + 1);
+    let mut i = 0;
+    while i < recs.len() {
+        let mut j = i + 1;
+        while j < recs.len() && recs[j].name_off == recs[i].name_off {
+            j += 1;
+        }
+        runs.push((i as u32, j as u32));
+        i = j;
+    }
     // Drop out-of-zone data, as BIND does, naming it.
-    records.retain(|r| {
-        if r.owner.is_subdomain_of(origin) {
+    runs.retain(|&(a, b)| {
+        let owner = records.view(&recs[a as usize]).owner;
+        if crate::name::wire_is_subdomain(owner, origin.as_wire()) {
             return true;
         }
-        findings.push(Finding::new(
-            "out-of-zone",
-            Severity::Warning,
-            Some(parsed.place(r.src)),
-            format!(
-                "ignoring out-of-zone data ({}): the name is outside the zone {}",
-                r.owner, origin
-            ),
-            out_of_zone_fix(&r.owner, origin),
-        ));
+        for r in &recs[a as usize..b as usize] {
+            let n = Name::from_wire_unchecked(owner);
+            findings.push(Finding::new(
+                "out-of-zone",
+                Severity::Warning,
+                Some(parsed.place(r.src)),
+                format!(
+                    "ignoring out-of-zone data ({}): the name is outside the zone {}",
+                    n, origin
+                ),
+                out_of_zone_fix(&n, origin),
+            ));
+        }
         false
     });
 
-    // Sort by canonical owner, then type, then file order. Keys live in one arena.
-    let mut arena: Vec<u8> = Vec::with_capacity(records.len() * 24);
-    let mut keys: Vec<(u32, u32)> = Vec::with_capacity(records.len());
-    let mut prev: Option<usize> = None;
-    for (i, r) in records.iter().enumerate() {
-        // Consecutive records usually share an owner: reuse its key.
-        if let Some(p) = prev {
-            if records[p]
-                .owner
-                .as_wire()
-                .eq_ignore_ascii_case(r.owner.as_wire())
-            {
-                keys.push(keys[p]);
-                prev = Some(i);
-                continue;
-            }
-        }
+    // Canonical keys of each run's owner, in one arena; then sort runs by key.
+    let mut arena: Vec<u8> = Vec::with_capacity(runs.len() * 24);
+    let mut keys: Vec<(u32, u32)> = Vec::with_capacity(runs.len());
+    for &(a, _) in &runs {
         let start = arena.len();
-        canonical_key_into(r.owner.as_wire(), &mut arena);
+        canonical_key_into(records.view(&recs[a as usize]).owner, &mut arena);
         keys.push((start as u32, (arena.len() - start) as u32));
-        prev = Some(i);
     }
-    let key = |i: u32| -> &[u8] {
-        let (s, l) = keys[i as usize];
+    let key = |r: u32| -> &[u8] {
+        let (s, l) = keys[r as usize];
         &arena[s as usize..(s + l) as usize]
     };
-    let mut order: Vec<u32> = (0..records.len() as u32).collect();
-    order.sort_unstable_by(|&a, &b| {
-        key(a)
-            .cmp(key(b))
-            .then_with(|| records[a as usize].rtype.cmp(&records[b as usize].rtype))
-            .then_with(|| covers(&records[a as usize]).cmp(&covers(&records[b as usize])))
-            .then(a.cmp(&b))
-    });
+    let mut order: Vec<u32> = (0..runs.len() as u32).collect();
+    // Zone files are often already in order: check before sorting.
+    if !order.windows(2).all(|w| key(w[0]) < key(w[1])) {
+        order.sort_unstable_by(|&a, &b| key(a).cmp(key(b)).then(a.cmp(&b)));
+    }
 
-    let mut nodes: Vec<Node> = Vec::with_capacity(records.len() / 2 + 1);
-    let mut node_keys: Vec<(u32, u32)> = Vec::with_capacity(records.len() / 2 + 1);
+    let mut nodes: Vec<Node> = Vec::with_capacity(runs.len() + 1);
+    let mut node_keys: Vec<(u32, u32)> = Vec::with_capacity(runs.len() + 1);
     let mut info = BuildInfo {
-        node_start: Vec::with_capacity(records.len() / 2 + 1),
-        src: Vec::with_capacity(records.len()),
+        node_start: Vec::with_capacity(runs.len() + 1),
+        src: Vec::with_capacity(recs.len()),
         second_src: Vec::new(),
     };
     let mut canon_a = Vec::new();
     let mut canon_b = Vec::new();
-    let mut i = 0;
-    while i < order.len() {
-        let first = order[i] as usize;
-        let mut j = i;
-        while j < order.len() && key(order[j]) == key(order[i]) {
-            j += 1;
+    let mut idx: Vec<u32> = Vec::new();
+    let mut rrsets: Vec<RRset> = Vec::new();
+    let mut kept: Vec<&[u8]> = Vec::new();
+    let mut kept_canon: Vec<Vec<u8>> = Vec::new();
+    let mut oi = 0;
+    while oi < order.len() {
+        // Runs oi..oj share an owner; gather their records.
+        let mut oj = oi + 1;
+        while oj < order.len() && key(order[oj]) == key(order[oi]) {
+            oj += 1;
         }
-        // Records i..j share an owner; group by type.
-        let mut rrsets: Vec<RRset> = Vec::new();
+        idx.clear();
+        for &r in &order[oi..oj] {
+            let (a, b) = runs[r as usize];
+            idx.extend(a..b);
+        }
+        // By type (RRSIG also by type covered), then file order.
+        let tkey = |i: u32| {
+            let r = &recs[i as usize];
+            (r.rtype, covers(records.view(r)), i)
+        };
+        if !idx.windows(2).all(|w| tkey(w[0]) < tkey(w[1])) {
+            idx.sort_unstable_by_key(|&i| tkey(i));
+        }
+        rrsets.clear();
         info.node_start.push(info.src.len() as u32);
-        let mut k = i;
-        while k < j {
-            let r0 = &records[order[k] as usize];
-            let mut m = k;
-            while m < j
-                && records[order[m] as usize].rtype == r0.rtype
-                && covers(&records[order[m] as usize]) == covers(r0)
-            {
+        let mut k = 0;
+        while k < idx.len() {
+            let r0 = records.view(&recs[idx[k] as usize]);
+            let c0 = covers(r0);
+            let mut m = k + 1;
+            while m < idx.len() {
+                let r = records.view(&recs[idx[m] as usize]);
+                if r.rtype != r0.rtype || covers(r) != c0 {
+                    break;
+                }
                 m += 1;
             }
-            let mut kept: Vec<&[u8]> = Vec::with_capacity(m - k);
+            kept.clear();
+            kept_canon.clear();
             let mut ttl = r0.ttl;
-            let mut kept_canon: Vec<Vec<u8>> = Vec::new();
-            for idx in &order[k..m] {
-                let r = &records[*idx as usize];
-                canonical_rdata(r.rtype, &r.rdata, &mut canon_a);
-                if kept_canon.iter().any(|c| *c == canon_a) {
-                    findings.push(Finding::new(
-                        "duplicate-record",
-                        Severity::Note,
-                        Some(parsed.place(r.src)),
-                        format!(
-                            "{} {} repeats a record already in the zone; the copy is ignored",
-                            r.owner, r.rtype
-                        ),
-                        "remove the repeated line",
-                    ));
-                    continue;
+            for &ri in &idx[k..m] {
+                let r = records.view(&recs[ri as usize]);
+                if m - k > 1 {
+                    canonical_rdata(r.rtype, r.rdata, &mut canon_a);
+                    if kept_canon.contains(&canon_a) {
+                        findings.push(Finding::new(
+                            "duplicate-record",
+                            Severity::Note,
+                            Some(parsed.place(r.src)),
+                            format!(
+                                "{} {} repeats a record already in the zone; the copy is ignored",
+                                r.owner_name(),
+                                r.rtype
+                            ),
+                            "remove the repeated line",
+                        ));
+                        continue;
+                    }
+                    std::mem::swap(&mut canon_a, &mut canon_b);
+                    kept_canon.push(std::mem::take(&mut canon_b));
                 }
                 if r.ttl != ttl {
                     // Lines of one RRset far apart in the file: BIND keeps the TTL
@@ -375,43 +399,38 @@ fn build_inner(
                         Some(parsed.place(r.src)),
                         format!(
                             "{} {} has TTL {} but earlier records of this RRset have {}; an RRset has one TTL (RFC 2181 §5.2), so {} (the last one read) is used",
-                            r.owner, r.rtype, r.ttl, ttl, r.ttl
+                            r.owner_name(), r.rtype, r.ttl, ttl, r.ttl
                         ),
                         "give every record of the RRset the same TTL",
                     ));
                     ttl = r.ttl;
                 }
-
-                std::mem::swap(&mut canon_a, &mut canon_b);
-                kept_canon.push(std::mem::take(&mut canon_b));
-                if kept.len() == 1
-                    && matches!(r0.rtype, Rtype::SOA | Rtype::CNAME | Rtype::DNAME)
-                {
+                if kept.len() == 1 && matches!(r0.rtype, Rtype::SOA | Rtype::CNAME | Rtype::DNAME) {
                     info.second_src.push((info.src.len() as u32, r.src));
                 }
-                kept.push(&r.rdata);
+                kept.push(r.rdata);
             }
-            if kept.len() > 65535 {
-                kept.truncate(65535);
-            }
+            kept.truncate(65535);
             info.src.push(r0.src);
             rrsets.push(RRset::new(r0.rtype, ttl, &kept));
             k = m;
         }
-        let name = records[first].owner.clone();
+        let first = order[oi] as usize;
+        let name = Name::from_wire_unchecked(records.view(&recs[runs[first].0 as usize]).owner);
         let mut f = 0;
         if name.is_wildcard() {
             f |= flags::WILDCARD;
         }
         nodes.push(Node {
             name,
-            rrsets: rrsets.into_boxed_slice(),
+            rrsets: rrsets.as_slice().into(),
             flags: f,
         });
         node_keys.push(keys[first]);
-        i = j;
+        oi = oj;
     }
     drop(order);
+    drop(kept);
     drop(records);
 
     // Empty non-terminals: every ancestor between a name and the origin must exist.
@@ -577,7 +596,7 @@ fn find_in(nodes: &[Node], index: &HashTable<u32>, wire: &[u8]) -> Option<usize>
 }
 
 /// The type an RRSIG record covers; 0 for other types.
-fn covers(r: &Record) -> u16 {
+fn covers(r: Record) -> u16 {
     if r.rtype == Rtype::RRSIG && r.rdata.len() >= 2 {
         u16::from_be_bytes([r.rdata[0], r.rdata[1]])
     } else {

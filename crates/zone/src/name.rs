@@ -167,7 +167,7 @@ impl Name {
         let b = label_offsets(&other.0);
         let mut n = 0;
         for (x, y) in a.iter().rev().zip(b.iter().rev()) {
-            if !label_eq(&self.0[*x..], &other.0[*y..]) {
+            if !label_eq(&self.0[*x as usize..], &other.0[*y as usize..]) {
                 break;
             }
             n += 1;
@@ -181,15 +181,42 @@ fn label_eq(a: &[u8], b: &[u8]) -> bool {
     la == b[0] as usize && a[1..=la].eq_ignore_ascii_case(&b[1..=la])
 }
 
-/// Offsets of each label (leftmost first), excluding the root label.
-pub fn label_offsets(wire: &[u8]) -> Vec<usize> {
-    let mut v = Vec::with_capacity(8);
+/// Offsets of each label (leftmost first), excluding the root label; on the stack,
+/// since lookups on the query path call it.
+#[derive(Clone, Copy)]
+pub struct LabelOffsets {
+    offs: [u8; 128],
+    n: usize,
+}
+
+impl std::ops::Deref for LabelOffsets {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        &self.offs[..self.n]
+    }
+}
+
+impl LabelOffsets {
+    /// The offset of label `i` as a usize.
+    #[inline]
+    pub fn at(&self, i: usize) -> usize {
+        self.offs[i] as usize
+    }
+}
+
+/// Label offsets of an uncompressed wire name (at most 127 labels are recorded).
+pub fn label_offsets(wire: &[u8]) -> LabelOffsets {
+    let mut l = LabelOffsets {
+        offs: [0; 128],
+        n: 0,
+    };
     let mut pos = 0;
-    while pos < wire.len() && wire[pos] != 0 {
-        v.push(pos);
+    while pos < wire.len() && wire[pos] != 0 && l.n < 128 {
+        l.offs[l.n] = pos as u8;
+        l.n += 1;
         pos += wire[pos] as usize + 1;
     }
-    v
+    l
 }
 
 /// Appends the canonical key of an uncompressed wire name to `out`.
@@ -200,6 +227,7 @@ pub fn label_offsets(wire: &[u8]) -> Vec<usize> {
 pub fn canonical_key_into(wire: &[u8], out: &mut Vec<u8>) {
     let offs = label_offsets(wire);
     for &o in offs.iter().rev() {
+        let o = o as usize;
         let len = wire[o] as usize;
         for &b in &wire[o + 1..o + 1 + len] {
             match b {
@@ -216,9 +244,10 @@ pub fn canonical_key_into(wire: &[u8], out: &mut Vec<u8>) {
 pub fn canonical_cmp_wire(a: &[u8], b: &[u8]) -> Ordering {
     let oa = label_offsets(a);
     let ob = label_offsets(b);
-    for (x, y) in oa.iter().rev().zip(ob.iter().rev()) {
-        let la = &a[x + 1..x + 1 + a[*x] as usize];
-        let lb = &b[y + 1..y + 1 + b[*y] as usize];
+    for (&x, &y) in oa.iter().rev().zip(ob.iter().rev()) {
+        let (x, y) = (x as usize, y as usize);
+        let la = &a[x + 1..x + 1 + a[x] as usize];
+        let lb = &b[y + 1..y + 1 + b[y] as usize];
         let ord = la
             .iter()
             .map(|c| c.to_ascii_lowercase())

@@ -21,15 +21,97 @@ pub struct Src {
     pub line: u32,
 }
 
-/// One record as read, rdata in uncompressed wire form.
-#[derive(Clone, Debug)]
-pub struct Record {
-    pub owner: Name,
+/// One record as read: a view into [`Records`].
+#[derive(Clone, Copy, Debug)]
+pub struct Record<'a> {
+    /// Owner in uncompressed wire form, case as written.
+    pub owner: &'a [u8],
     pub ttl: u32,
-    pub class: Class,
     pub rtype: Rtype,
-    pub rdata: Box<[u8]>,
+    /// Rdata in uncompressed wire form.
+    pub rdata: &'a [u8],
     pub src: Src,
+}
+
+impl Record<'_> {
+    /// The owner as a [`Name`].
+    pub fn owner_name(&self) -> Name {
+        Name::from_wire_unchecked(self.owner)
+    }
+}
+
+/// Compact storage of what was read: owners and rdata live in two arenas, so a
+/// two-million-record file costs a few allocations, not millions.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Rec {
+    pub name_off: u32,
+    pub name_len: u8,
+    pub rtype: Rtype,
+    pub ttl: u32,
+    pub data_off: u32,
+    pub data_len: u16,
+    pub src: Src,
+}
+
+/// Records in file order.
+#[derive(Debug, Default)]
+pub struct Records {
+    names: Vec<u8>,
+    data: Vec<u8>,
+    pub(crate) recs: Vec<Rec>,
+    last_name: Option<(u32, u8)>,
+}
+
+impl Records {
+    pub fn len(&self) -> usize {
+        self.recs.len()
+    }
+    pub fn is_empty(&self) -> bool {
+        self.recs.is_empty()
+    }
+    pub fn get(&self, i: usize) -> Record<'_> {
+        self.view(&self.recs[i])
+    }
+    pub fn iter(&self) -> impl Iterator<Item = Record<'_>> {
+        self.recs.iter().map(|r| self.view(r))
+    }
+    pub(crate) fn view(&self, r: &Rec) -> Record<'_> {
+        Record {
+            owner: &self.names[r.name_off as usize..r.name_off as usize + r.name_len as usize],
+            ttl: r.ttl,
+            rtype: r.rtype,
+            rdata: &self.data[r.data_off as usize..r.data_off as usize + r.data_len as usize],
+            src: r.src,
+        }
+    }
+    fn push(&mut self, owner: &Name, ttl: u32, rtype: Rtype, rdata: &[u8], src: Src) -> bool {
+        let w = owner.as_wire();
+        let (name_off, name_len) = match self.last_name {
+            Some((o, l)) if &self.names[o as usize..o as usize + l as usize] == w => (o, l),
+            _ => {
+                let o = self.names.len() as u32;
+                self.names.extend_from_slice(w);
+                self.last_name = Some((o, w.len() as u8));
+                (o, w.len() as u8)
+            }
+        };
+        if self.data.len() + rdata.len() > u32::MAX as usize || self.names.len() > u32::MAX as usize
+        {
+            return false;
+        }
+        let data_off = self.data.len() as u32;
+        self.data.extend_from_slice(rdata);
+        self.recs.push(Rec {
+            name_off,
+            name_len,
+            rtype,
+            ttl,
+            data_off,
+            data_len: rdata.len() as u16,
+            src,
+        });
+        true
+    }
 }
 
 /// Limits that protect the reader from hostile input.
@@ -53,7 +135,7 @@ impl Default for ReadOptions {
 /// The result of reading: records in file order, the files read, and findings.
 #[derive(Debug, Default)]
 pub struct Parsed {
-    pub records: Vec<Record>,
+    pub records: Records,
     pub files: Vec<Arc<str>>,
     pub findings: Vec<Finding>,
 }
@@ -137,6 +219,8 @@ struct Lexer<'a> {
     buf: &'a [u8],
     pos: usize,
     line: u32,
+    spare_toks: Vec<Tok<'a>>,
+    spare_lines: Vec<u32>,
 }
 
 enum Lexed<'a> {
@@ -154,7 +238,15 @@ impl<'a> Lexer<'a> {
             buf,
             pos: 0,
             line: 1,
+            spare_toks: Vec::new(),
+            spare_lines: Vec::new(),
         }
+    }
+
+    /// Hands an entry's vectors back for the next entry: no allocation per line.
+    fn recycle(&mut self, e: Entry<'a>) {
+        self.spare_toks = e.toks;
+        self.spare_lines = e.lines;
     }
 
     /// Returns the next non-empty entry, or `None` at the end of the input.
@@ -166,12 +258,15 @@ impl<'a> Lexer<'a> {
             }
             let start_line = self.line;
             let initial_ws = matches!(b[self.pos], b' ' | b'\t');
+            // Reuse the vectors of the previous entry (see `recycle`).
             let mut e = Entry {
                 line: start_line,
                 initial_ws,
-                toks: Vec::new(),
-                lines: Vec::new(),
+                toks: std::mem::take(&mut self.spare_toks),
+                lines: std::mem::take(&mut self.spare_lines),
             };
+            e.toks.clear();
+            e.lines.clear();
             let mut depth = 0u32;
             let mut paren_line = 0;
             while self.pos < b.len() {
@@ -368,9 +463,10 @@ impl<'o> Reader<'o> {
             if !e.initial_ws && !first.quoted && first.text.first() == Some(&b'$') {
                 self.directive(file, &e, base, &mut origin, &mut owner);
                 self.block.clear();
-                continue;
+            } else {
+                self.record_entry(file, &e, &origin, &mut owner);
             }
-            self.record_entry(file, &e, &origin, &mut owner);
+            lx.recycle(e);
         }
     }
 
@@ -406,7 +502,7 @@ impl<'o> Reader<'o> {
             i = 1;
         }
         let own = match owner {
-            Some(o) => o.clone(),
+            Some(o) => o,
             None => {
                 return self.finding(file, e.line, "no-owner", Severity::Error, "record has no owner name (the line starts with white space and no record came before it)".into(), "put the owner name at the start of the line");
             }
@@ -425,7 +521,7 @@ impl<'o> Reader<'o> {
             }
         };
         let toks = &e.toks[i + used..];
-        self.add_record(file, e.line, own, ttl, class, rtype, toks, origin);
+        self.add_record(file, e.line, &own.clone(), ttl, class, rtype, toks, origin);
     }
 
     /// Reads the optional TTL and class (either order) and the type.
@@ -470,7 +566,7 @@ impl<'o> Reader<'o> {
         &mut self,
         file: u32,
         line: u32,
-        owner: Name,
+        owner: &Name,
         ttl: Option<u32>,
         class: Option<Class>,
         rtype: Rtype,
@@ -550,7 +646,7 @@ impl<'o> Reader<'o> {
             }
         };
         let mut ttl = ttl;
-        if self.block_owner.as_ref() != Some(&owner) {
+        if self.block_owner.as_ref() != Some(owner) {
             self.block.clear();
             self.block_owner = Some(owner.clone());
         }
@@ -572,14 +668,20 @@ impl<'o> Reader<'o> {
             Some(_) => {}
             None => self.block.push((rtype, covers, ttl)),
         }
-        self.out.records.push(Record {
-            owner,
-            ttl,
-            class: self.class,
-            rtype,
-            rdata: self.rdata_buf.as_slice().into(),
-            src: Src { file, line },
-        });
+        if !self
+            .out
+            .records
+            .push(&owner, ttl, rtype, &self.rdata_buf, Src { file, line })
+        {
+            self.finding(
+                file,
+                line,
+                "too-large",
+                Severity::Error,
+                "the zone is larger than 4 GiB of record data".into(),
+                "split the zone",
+            );
+        }
     }
 
     fn directive(
@@ -881,7 +983,7 @@ impl<'o> Reader<'o> {
                 }
             }
             let before = self.out.records.len();
-            self.add_record(file, e.line, own.clone(), ttl, class, rtype, &toks, origin);
+            self.add_record(file, e.line, &own, ttl, class, rtype, &toks, origin);
             if self.out.records.len() == before {
                 return; // add_record reported why
             }
@@ -1040,9 +1142,9 @@ mod tests {
         let p = read("$TTL 1h\n@ IN SOA ns host ( 1 2h\n 1h 1w 5m ) ; c\n  NS ns\nns 300 A 192.0.2.1\n$GENERATE 1-3 h$ A 10.0.0.$\n");
         assert!(!p.has_errors(), "{:?}", p.findings);
         assert_eq!(p.records.len(), 6);
-        assert_eq!(p.records[1].owner.to_string(), "example.com.");
-        assert_eq!(p.records[2].ttl, 300);
-        assert_eq!(p.records[5].owner.to_string(), "h3.example.com.");
+        assert_eq!(p.records.get(1).owner_name().to_string(), "example.com.");
+        assert_eq!(p.records.get(2).ttl, 300);
+        assert_eq!(p.records.get(5).owner_name().to_string(), "h3.example.com.");
     }
 
     #[test]
@@ -1061,7 +1163,10 @@ mod tests {
     fn generate_escapes() {
         let p = read("$TTL 1h\n$GENERATE 1-2 b$.${1,2,o} TXT \"\\$$ $$\"\n");
         assert!(!p.has_errors(), "{:?}", p.findings);
-        assert_eq!(p.records[0].owner.to_string(), "b1.02.example.com.");
-        assert_eq!(&*p.records[0].rdata, b"\x02$1\x01$");
+        assert_eq!(
+            p.records.get(0).owner_name().to_string(),
+            "b1.02.example.com."
+        );
+        assert_eq!(p.records.get(0).rdata, b"\x02$1\x01$");
     }
 }
