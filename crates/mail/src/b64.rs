@@ -57,7 +57,7 @@ pub fn decode(text: &[u8]) -> Option<Vec<u8>> {
             acc &= (1 << bits) - 1;
         }
     }
-    if count % 4 != 0 || pad > 2 {
+    if !count.is_multiple_of(4) || pad > 2 {
         return None;
     }
     Some(out)
