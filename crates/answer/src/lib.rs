@@ -57,20 +57,28 @@ impl Catalog {
 
     /// The zone with the longest origin at or above `name`. With `below_apex`, a zone
     /// whose apex is exactly `name` is skipped (DS is answered by the parent).
+    ///
+    /// A DS query for the apex of a zone whose parent is not served here is answered
+    /// from that zone: "When authoritative for the child zone but not the parent and
+    /// not offering recursion, ... return an authoritative no-data response" (RFC 4035
+    /// §3.1.4.1).
     fn zone_for(&self, name: &[u8], below_apex: bool) -> Option<&Zone> {
         let mut best: Option<&Zone> = None;
+        let mut apex: Option<&Zone> = None;
         for z in &self.zones {
             let o = z.origin().as_wire();
-            if below_apex && o.len() == name.len() {
+            if !blason_zone::name::wire_is_subdomain(name, o) {
                 continue;
             }
-            if blason_zone::name::wire_is_subdomain(name, o)
-                && best.is_none_or(|b| b.origin().wire_len() < o.len())
-            {
+            if below_apex && o.len() == name.len() {
+                apex = Some(z);
+                continue;
+            }
+            if best.is_none_or(|b| b.origin().wire_len() < o.len()) {
                 best = Some(z);
             }
         }
-        best
+        best.or(apex)
     }
 }
 
@@ -295,8 +303,18 @@ fn answer(cat: &Catalog, query: &[u8], q: &Query, limit: usize, out: &mut Vec<u8
     let mut aa = true;
     let mut cur = NameRef::Q;
     let mut zone = zone0;
+    // Names the chain has reached, to end it at the first repeat (a CNAME or DNAME
+    // loop is answered once round, not MAX_CHAIN times).
+    let mut visited = [NameRef::Q; MAX_CHAIN];
 
     for step in 0..MAX_CHAIN {
+        if visited[..step]
+            .iter()
+            .any(|&v| names.get(v).eq_ignore_ascii_case(names.get(cur)))
+        {
+            break;
+        }
+        visited[step] = cur;
         let name = names.get(cur);
         if step > 0 {
             match cat.zone_for(name, qtype == Rtype::DS) {
@@ -520,20 +538,21 @@ fn referral<'a, const A: usize, const B: usize>(
         data: Data::Set(ns),
         required: false,
     });
+    // "If a DS RRset is present at the delegation point, the name server MUST return
+    // both the DS RRset and its associated RRSIG RR(s)" (RFC 4035 §3.1.4). A DS the
+    // zone holds without a signature proves nothing and is left out, as BIND does.
     if do_bit {
-        if let Some(ds) = node.rrset(Rtype::DS) {
+        if let (Some(ds), Some(sig)) = (node.rrset(Rtype::DS), node.rrsigs(Rtype::DS)) {
             auth.push(Item {
                 owner,
                 data: Data::Set(ds),
                 required: false,
             });
-            if let Some(sig) = node.rrsigs(Rtype::DS) {
-                auth.push(Item {
-                    owner,
-                    data: Data::Set(sig),
-                    required: false,
-                });
-            }
+            auth.push(Item {
+                owner,
+                data: Data::Set(sig),
+                required: false,
+            });
         }
     }
     for target in ns.rdatas() {

@@ -15,7 +15,10 @@ loop1 CNAME loop2
 loop2 CNAME loop1
 *.wild TXT \"wild\"
 sub NS ns.sub
+sub DS 12345 8 2 49FD46E6C4B45C55D4AC69CBD3CD34AC1AFE51DE5F6E0C5E1A1D2E4B55C1DCA4
 ns.sub A 192.0.2.9
+self CNAME self
+*.cwx CNAME nothere.cwx
 d DNAME example.net.
 a.b.c A 192.0.2.4
 ";
@@ -105,4 +108,45 @@ fn malformed_and_edns() {
     q[2] = 0x28; // opcode 5 (UPDATE)
     assert!(respond(&c, &q, Transport::Udp, &mut out));
     assert_eq!(out[3] & 0xF, 4);
+}
+
+fn ask_do(name: &str, qtype: u16) -> (u8, u8, [u16; 3]) {
+    let c = cat();
+    let mut out = Vec::new();
+    let mut q = query(name, qtype, true);
+    let n = q.len();
+    q[n - 4] = 0x80; // DO
+    assert!(respond(&c, &q, Transport::Udp, &mut out));
+    let counts = [
+        u16::from_be_bytes([out[6], out[7]]),
+        u16::from_be_bytes([out[8], out[9]]),
+        u16::from_be_bytes([out[10], out[11]]),
+    ];
+    (out[2], out[3] & 0xF, counts)
+}
+
+#[test]
+fn cname_loops_are_answered_once_round() {
+    // loop1 -> loop2 -> loop1: each CNAME once, as NSD does (BIND 9.18: SERVFAIL).
+    assert_eq!(ask("loop1.example.com.", 1), (0x85, 0, [2, 0, 0]));
+    assert_eq!(ask("LOOP2.example.com.", 1), (0x85, 0, [2, 0, 0]));
+    assert_eq!(ask("self.example.com.", 1), (0x85, 0, [1, 0, 0]));
+    // A wildcard CNAME whose target matches the same wildcard.
+    assert_eq!(ask("x.cwx.example.com.", 1), (0x85, 0, [2, 0, 0]));
+}
+
+#[test]
+fn ds_at_an_apex_whose_parent_is_not_served() {
+    // RFC 4035 §3.1.4.1: an authoritative NODATA from the child, not REFUSED.
+    assert_eq!(ask("example.com.", 43), (0x85, 0, [0, 1, 0]));
+    assert_eq!(ask("EXAMPLE.com.", 43), (0x85, 0, [0, 1, 0]));
+    // DS at a cut is still answered from the parent side.
+    assert_eq!(ask("sub.example.com.", 43), (0x85, 0, [1, 0, 0]));
+}
+
+#[test]
+fn unsigned_ds_stays_out_of_referrals() {
+    // With DO: NS in authority, no DS without its RRSIG (RFC 4035 §3.1.4); glue and OPT
+    // in additional.
+    assert_eq!(ask_do("host.sub.example.com.", 1), (0x81, 0, [0, 1, 2]));
 }
