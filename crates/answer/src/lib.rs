@@ -267,15 +267,11 @@ fn answer(cat: &Catalog, query: &[u8], q: &Query, limit: usize, out: &mut Vec<u8
     out[6..12].fill(0);
 
     if q.qclass != 1 {
-        if q.qclass == 3 && q.qtype == 16 {
-            if chaos(cat, qname, q, out) {
-                finish_edns(out, q, do_bit);
-                return;
-            }
+        if q.qclass == 3 && q.qtype == 16 && chaos(cat, qname, q, out) {
+            finish_edns(out, q, do_bit);
+            return;
         }
-        if q.qclass == 255 || q.qclass == 3 || q.qclass == 4 || q.qclass == 254 {
-            return set_rcode(out, q, Failure::Refused.rcode(), do_bit);
-        }
+        // Every other class, ANY (255) included, is one we do not serve.
         return set_rcode(out, q, Failure::Refused.rcode(), do_bit);
     }
     match q.qtype {

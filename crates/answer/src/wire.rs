@@ -33,6 +33,10 @@ impl<'b> Writer<'b> {
         self.buf.len()
     }
 
+    pub fn is_empty(&self) -> bool {
+        self.buf.is_empty()
+    }
+
     /// Remembers that a name starts at `pos` (for the question name).
     pub fn remember(&mut self, pos: usize) {
         if self.ncomp < MAX_COMP && pos < 0x4000 {
@@ -60,12 +64,10 @@ impl<'b> Writer<'b> {
 
     /// Finds an earlier occurrence of the uncompressed name suffix `s`.
     fn find(&self, s: &[u8]) -> Option<u16> {
-        for &off in &self.comp[..self.ncomp] {
-            if name_at_eq(self.buf, off as usize, s) {
-                return Some(off);
-            }
-        }
-        None
+        self.comp[..self.ncomp]
+            .iter()
+            .find(|&&off| name_at_eq(self.buf, off as usize, s))
+            .copied()
     }
 
     /// Writes one RR. Returns `Err(Full)` if it does not fit (the buffer is then left
