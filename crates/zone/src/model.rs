@@ -12,7 +12,6 @@ use crate::rdata::walk;
 use crate::scanner::{Parsed, Record, Records, Src};
 use crate::types::{Class, Rtype};
 use hashbrown::HashTable;
-use std::cmp::Ordering;
 
 /// Node flags.
 pub mod flags {
@@ -148,29 +147,37 @@ pub struct Zone {
 }
 
 /// Case-insensitive hash of a wire name (FxHash-style: the index is internal and
-/// zone data is trusted, so a fast non-keyed hash is appropriate).
+/// zone data is trusted, so a fast non-keyed hash is appropriate). Letters are folded
+/// eight bytes at a time.
 #[inline]
 pub fn hash_name(wire: &[u8]) -> u64 {
     let mut h: u64 = 0;
-    for chunk in wire.chunks(8) {
-        let mut w = [0u8; 8];
-        w[..chunk.len()].copy_from_slice(chunk);
-        let v = u64::from_le_bytes(w) | 0x2020_2020_2020_2020 & letter_mask(&w);
-        h = (h.rotate_left(5) ^ v).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+    let mut chunks = wire.chunks_exact(8);
+    for c in &mut chunks {
+        let w = u64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]);
+        h = (h.rotate_left(5) ^ fold_upper(w)).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+    }
+    let rest = chunks.remainder();
+    if !rest.is_empty() {
+        let mut b = [0u8; 8];
+        b[..rest.len()].copy_from_slice(rest);
+        h = (h.rotate_left(5) ^ fold_upper(u64::from_le_bytes(b)))
+            .wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
     }
     h ^ (h >> 29)
 }
 
-/// Mask with 0x20 set in each byte that is an ASCII upper-case letter.
+/// Sets bit 0x20 in every byte of `w` that is an ASCII upper-case letter.
 #[inline]
-fn letter_mask(w: &[u8; 8]) -> u64 {
-    let mut m = 0u64;
-    for (i, b) in w.iter().enumerate() {
-        if b.is_ascii_uppercase() {
-            m |= 0x20 << (8 * i);
-        }
-    }
-    m
+fn fold_upper(w: u64) -> u64 {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    let low7 = w & !HIGH;
+    // High bit set where low7 >= 'A', and where low7 > 'Z'.
+    let ge_a = low7.wrapping_add((0x80 - b'A' as u64) * ONES);
+    let gt_z = low7.wrapping_add((0x80 - b'Z' as u64 - 1) * ONES);
+    let upper = ge_a & !gt_z & !w & HIGH;
+    w | (upper >> 2)
 }
 
 /// What building a zone learned about where each RRset came from (for checks).
@@ -301,23 +308,45 @@ fn build_inner(
         false
     });
 
-    // Canonical keys of each run's owner, in one arena; then sort runs by key.
-    let mut arena: Vec<u8> = Vec::with_capacity(runs.len() * 24);
+    // Canonical keys of each run's owner relative to the origin (every name left is
+    // below it), in one arena; then sort runs by key. The first 8 key bytes ride along
+    // in the sorted array so most comparisons never touch the arena.
+    let origin_key_len = {
+        let mut k = Vec::new();
+        canonical_key_into(origin.as_wire(), &mut k);
+        k.len()
+    };
+    let mut arena: Vec<u8> = Vec::with_capacity(runs.len() * 16);
     let mut keys: Vec<(u32, u32)> = Vec::with_capacity(runs.len());
+    let mut scratch = Vec::with_capacity(256);
     for &(a, _) in &runs {
+        scratch.clear();
+        canonical_key_into(records.view(&recs[a as usize]).owner, &mut scratch);
         let start = arena.len();
-        canonical_key_into(records.view(&recs[a as usize]).owner, &mut arena);
+        arena.extend_from_slice(&scratch[origin_key_len.min(scratch.len())..]);
         keys.push((start as u32, (arena.len() - start) as u32));
     }
     let key = |r: u32| -> &[u8] {
         let (s, l) = keys[r as usize];
         &arena[s as usize..(s + l) as usize]
     };
-    let mut order: Vec<u32> = (0..runs.len() as u32).collect();
+    let prefix = |r: u32| -> u64 {
+        let k = key(r);
+        let mut b = [0u8; 8];
+        let n = k.len().min(8);
+        b[..n].copy_from_slice(&k[..n]);
+        u64::from_be_bytes(b)
+    };
+    let mut sorted: Vec<(u64, u32)> = (0..runs.len() as u32).map(|r| (prefix(r), r)).collect();
     // Zone files are often already in order: check before sorting.
-    if !order.windows(2).all(|w| key(w[0]) < key(w[1])) {
-        order.sort_unstable_by(|&a, &b| key(a).cmp(key(b)).then(a.cmp(&b)));
+    if !sorted.windows(2).all(|w| key(w[0].1) < key(w[1].1)) {
+        sorted.sort_unstable_by(|a, b| {
+            a.0.cmp(&b.0)
+                .then_with(|| key(a.1).cmp(key(b.1)))
+                .then(a.1.cmp(&b.1))
+        });
     }
+    let order: Vec<u32> = sorted.into_iter().map(|(_, r)| r).collect();
 
     let mut nodes: Vec<Node> = Vec::with_capacity(runs.len() + 1);
     let mut node_keys: Vec<(u32, u32)> = Vec::with_capacity(runs.len() + 1);
@@ -433,93 +462,44 @@ fn build_inner(
     drop(kept);
     drop(records);
 
-    // Empty non-terminals: every ancestor between a name and the origin must exist.
+    // Empty non-terminals, in one linear pass: in canonical order, the ancestors of a
+    // name `b` deeper than what it shares with its predecessor `a` would sort between
+    // `a` and `b`; as nothing is there, each is an empty non-terminal (and they come
+    // out in canonical order, shallowest first).
     let origin_labels = origin.label_count();
+    let real = std::mem::take(&mut nodes);
+    let old_start = std::mem::take(&mut info.node_start);
+    nodes.reserve(real.len() + real.len() / 8);
+    info.node_start.reserve(real.len() + real.len() / 8);
+    for (ni, node) in real.into_iter().enumerate() {
+        let labels = node.name.label_count();
+        let shared = match nodes.last() {
+            Some(prev) => prev.name.common_labels(&node.name),
+            None => origin_labels,
+        }
+        .max(origin_labels);
+        // Ancestors with `shared+1 ..= labels-1` labels, shallowest first.
+        for keep in (shared + 1)..labels {
+            let anc = node.name.suffix_wire(labels - keep);
+            info.node_start.push(old_start[ni]);
+            nodes.push(Node {
+                name: Name::from_wire_unchecked(anc),
+                rrsets: Box::new([]),
+                flags: flags::ENT,
+            });
+        }
+        info.node_start.push(old_start[ni]);
+        nodes.push(node);
+    }
+    drop(old_start);
+    drop(arena);
+    drop(node_keys);
     let mut index: HashTable<u32> = HashTable::with_capacity(nodes.len() + nodes.len() / 16);
     for (n, node) in nodes.iter().enumerate() {
         index.insert_unique(hash_name(node.name.as_wire()), n as u32, |&x| {
             hash_name(nodes[x as usize].name.as_wire())
         });
     }
-    let mut ents: Vec<Node> = Vec::new();
-    let mut ent_index: HashTable<u32> = HashTable::new();
-    for node in &nodes {
-        let labels = node.name.label_count();
-        for strip in 1..labels.saturating_sub(origin_labels) {
-            let anc = node.name.suffix_wire(strip);
-            let h = hash_name(anc);
-            if index
-                .find(h, |&x| {
-                    nodes[x as usize].name.as_wire().eq_ignore_ascii_case(anc)
-                })
-                .is_some()
-            {
-                break;
-            }
-            if ent_index
-                .find(h, |&x| {
-                    ents[x as usize].name.as_wire().eq_ignore_ascii_case(anc)
-                })
-                .is_some()
-            {
-                break;
-            }
-            ent_index.insert_unique(h, ents.len() as u32, |&x| {
-                hash_name(ents[x as usize].name.as_wire())
-            });
-            ents.push(Node {
-                name: Name::from_wire_unchecked(anc),
-                rrsets: Box::new([]),
-                flags: flags::ENT,
-            });
-        }
-    }
-    drop(ent_index);
-    if !ents.is_empty() {
-        let mut ent_keys: Vec<(Vec<u8>, Node)> = ents
-            .into_iter()
-            .map(|n| {
-                let mut k = Vec::new();
-                canonical_key_into(n.name.as_wire(), &mut k);
-                (k, n)
-            })
-            .collect();
-        ent_keys.sort_unstable_by(|a, b| a.0.cmp(&b.0));
-        let old_nodes = std::mem::take(&mut nodes);
-        let old_start = std::mem::take(&mut info.node_start);
-        let mut merged = Vec::with_capacity(old_nodes.len() + ent_keys.len());
-        let mut starts = Vec::with_capacity(merged.capacity());
-        let mut ents_it = ent_keys.into_iter().peekable();
-        for (ni, node) in old_nodes.into_iter().enumerate() {
-            let (s, l) = node_keys[ni];
-            let nk = &arena[s as usize..(s + l) as usize];
-            while let Some((ek, _)) = ents_it.peek() {
-                if ek.as_slice().cmp(nk) == Ordering::Less {
-                    let (_, en) = ents_it.next().unwrap_or_else(|| unreachable!());
-                    starts.push(old_start.get(ni).copied().unwrap_or(0));
-                    merged.push(en);
-                } else {
-                    break;
-                }
-            }
-            starts.push(old_start[ni]);
-            merged.push(node);
-        }
-        for (_, en) in ents_it {
-            starts.push(info.src.len() as u32);
-            merged.push(en);
-        }
-        nodes = merged;
-        info.node_start = starts;
-        index = HashTable::with_capacity(nodes.len() + nodes.len() / 16);
-        for (n, node) in nodes.iter().enumerate() {
-            index.insert_unique(hash_name(node.name.as_wire()), n as u32, |&x| {
-                hash_name(nodes[x as usize].name.as_wire())
-            });
-        }
-    }
-    drop(arena);
-    drop(node_keys);
 
     // Cuts, glue, DNAME occlusion. Descendants follow their ancestor in canonical order.
     let mut cut: Option<usize> = None;
@@ -611,4 +591,50 @@ pub fn canonical_rdata(rtype: Rtype, rdata: &[u8], out: &mut Vec<u8>) {
     let _ = walk(rtype, rdata, &mut |p, n| {
         out[p..p + n].make_ascii_lowercase()
     });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hash_folds_letters_only() {
+        let all: Vec<u8> = (0u8..=255).collect();
+        for c in all.chunks(13) {
+            let lower: Vec<u8> = c.to_ascii_lowercase();
+            assert_eq!(hash_name(c), hash_name(&lower));
+            let w = u64::from_le_bytes({
+                let mut b = [0u8; 8];
+                b[..c.len().min(8)].copy_from_slice(&c[..c.len().min(8)]);
+                b
+            });
+            let mut b = [0u8; 8];
+            b[..c.len().min(8)].copy_from_slice(&lower[..c.len().min(8)]);
+            assert_eq!(fold_upper(w), u64::from_le_bytes(b) | (w & 0), "{:?}", c);
+        }
+    }
+
+    #[test]
+    fn empty_non_terminals_are_filled() {
+        let o = Name::parse("example.", None).unwrap();
+        let l = crate::load::load_bytes(&o, b"$TTL 1\n@ SOA a b 1 2 3 4 5\n@ NS a\na A 1.2.3.4\nx.y.z A 1.2.3.4\nq.y.z A 1.2.3.4\nb.a A 1.2.3.4\n", "t");
+        let names: Vec<String> = l.zone.nodes().iter().map(|n| n.name.to_string()).collect();
+        assert_eq!(
+            names,
+            [
+                "example.",
+                "a.example.",
+                "b.a.example.",
+                "z.example.",
+                "y.z.example.",
+                "q.y.z.example.",
+                "x.y.z.example."
+            ]
+        );
+        let ents: Vec<bool> = l.zone.nodes().iter().map(|n| n.has(flags::ENT)).collect();
+        assert_eq!(ents, [false, false, false, true, true, false, false]);
+        for n in l.zone.nodes() {
+            assert!(l.zone.find(n.name.to_lowercase().as_wire()).is_some());
+        }
+    }
 }

@@ -199,6 +199,7 @@ struct Reader<'o> {
     /// Canonical paths of the files being read, for include-loop detection.
     stack: Vec<PathBuf>,
     rdata_buf: Vec<u8>,
+    name_buf: Vec<u8>,
     /// TTL of each type seen for the current owner, in the current run of lines:
     /// BIND corrects a differing TTL inside such a run to the first one, and the
     /// corrected value becomes the TTL later lines inherit.
@@ -409,6 +410,7 @@ impl<'o> Reader<'o> {
             },
             stack: Vec::new(),
             rdata_buf: Vec::with_capacity(512),
+            name_buf: Vec::with_capacity(256),
             block: Vec::new(),
             block_owner: None,
         }
@@ -470,12 +472,42 @@ impl<'o> Reader<'o> {
         }
     }
 
-    fn parse_owner(&self, t: Tok, origin: &Name) -> Result<Name, String> {
+    fn parse_owner(&mut self, t: Tok, origin: &Name) -> Result<Name, String> {
+        let mut cur = None;
+        self.set_owner(t, origin, &mut cur)?;
+        cur.ok_or_else(|| "bad owner name".to_string())
+    }
+
+    /// Parses an owner name into `current`, leaving it untouched (no allocation) when
+    /// the line repeats the previous owner byte for byte, as most lines do.
+    fn set_owner(
+        &mut self,
+        t: Tok,
+        origin: &Name,
+        current: &mut Option<Name>,
+    ) -> Result<(), String> {
         if t.text == b"@" && !t.quoted {
-            return Ok(origin.clone());
+            *current = Some(origin.clone());
+            return Ok(());
         }
-        let mut buf = Vec::with_capacity(t.text.len() + origin.wire_len());
-        let abs = parse_name_into(t.text, &mut buf)
+        let mut buf = std::mem::take(&mut self.name_buf);
+        buf.clear();
+        let r = Self::owner_wire(t, origin, &mut buf).and_then(|_| {
+            if current
+                .as_ref()
+                .is_some_and(|c| c.as_wire() == buf.as_slice())
+            {
+                return Ok(());
+            }
+            *current = Some(Name::from_wire(&buf).map_err(|e| e.to_string())?);
+            Ok(())
+        });
+        self.name_buf = buf;
+        r
+    }
+
+    fn owner_wire(t: Tok, origin: &Name, buf: &mut Vec<u8>) -> Result<(), String> {
+        let abs = parse_name_into(t.text, buf)
             .map_err(|e| format!("bad owner name '{}': {}", text(t.text), e))?;
         if !abs {
             buf.extend_from_slice(origin.as_wire());
@@ -486,14 +518,14 @@ impl<'o> Reader<'o> {
                 ));
             }
         }
-        Ok(Name::from_wire(&buf).map_err(|e| e.to_string())?)
+        Ok(())
     }
 
     fn record_entry(&mut self, file: u32, e: &Entry, origin: &Name, owner: &mut Option<Name>) {
         let mut i = 0;
         if !e.initial_ws {
-            match self.parse_owner(e.toks[0], origin) {
-                Ok(n) => *owner = Some(n),
+            match self.set_owner(e.toks[0], origin, owner) {
+                Ok(()) => {}
                 Err(m) => {
                     *owner = None;
                     return self.finding(file, e.line, "bad-name", Severity::Error, m, "fix the owner name: labels of at most 63 octets, 255 in all, escapes as \\X or \\DDD");
@@ -521,7 +553,7 @@ impl<'o> Reader<'o> {
             }
         };
         let toks = &e.toks[i + used..];
-        self.add_record(file, e.line, &own.clone(), ttl, class, rtype, toks, origin);
+        self.add_record(file, e.line, own, ttl, class, rtype, toks, origin);
     }
 
     /// Reads the optional TTL and class (either order) and the type.

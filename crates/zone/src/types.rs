@@ -273,6 +273,28 @@ impl Rtype {
 
     /// Parses a mnemonic or `TYPEn` (case-insensitive).
     pub fn parse(s: &[u8]) -> Option<Rtype> {
+        // The common types first, without scanning the table: this runs once per record.
+        let mut up = [0u8; 4];
+        if s.len() <= 4 {
+            for (d, c) in up.iter_mut().zip(s) {
+                *d = c.to_ascii_uppercase();
+            }
+            let hit = match &up[..s.len()] {
+                b"A" => Some(1),
+                b"NS" => Some(2),
+                b"MX" => Some(15),
+                b"TXT" => Some(16),
+                b"AAAA" => Some(28),
+                b"SOA" => Some(6),
+                b"PTR" => Some(12),
+                b"SRV" => Some(33),
+                b"DS" => Some(43),
+                _ => None,
+            };
+            if let Some(c) = hit {
+                return Some(Rtype(c));
+            }
+        }
         if s.len() > 4 && s[..4].eq_ignore_ascii_case(b"TYPE") {
             if let Some(n) = parse_u16_strict(&s[4..]) {
                 return Some(Rtype(n));
