@@ -23,6 +23,26 @@ enum Command {
     Serve(cmd::serve::ServeArgs),
     /// Make a running server re-read its zone files (sends SIGHUP via its pid file)
     Reload(cmd::reload::ReloadArgs),
+    /// Lint SPF records (RFC 7208), following includes through DNS
+    #[command(subcommand)]
+    Spf(cmd::mail::SpfCmd),
+    /// Lint DMARC records (RFC 7489, DMARCbis) and report authorizations
+    #[command(subcommand)]
+    Dmarc(cmd::mail::DmarcCmd),
+    /// Generate DKIM keys and lint DKIM key records
+    #[command(subcommand)]
+    Dkim(cmd::mail::DkimCmd),
+    /// Lint BIMI records, their DMARC prerequisites and SVG Tiny PS logos
+    #[command(subcommand)]
+    Bimi(cmd::mail::BimiCmd),
+    /// Lint MTA-STS records and policies, and TLS-RPT records
+    #[command(subcommand, name = "mta-sts")]
+    MtaSts(cmd::mail::MtaStsCmd),
+    /// Print DANE TLSA records for a certificate or key
+    Tlsa(cmd::mail::TlsaArgs),
+    /// Check every mail record of a domain in one report
+    #[command(subcommand)]
+    Mail(cmd::mail::MailCmd),
 }
 
 fn main() -> ExitCode {
@@ -31,5 +51,12 @@ fn main() -> ExitCode {
         Command::Zone(c) => cmd::zone::run(c),
         Command::Serve(a) => cmd::serve::run(a),
         Command::Reload(a) => cmd::reload::run(a),
+        Command::Spf(c) => cmd::mail::run_spf(c),
+        Command::Dmarc(c) => cmd::mail::run_dmarc(c),
+        Command::Dkim(c) => cmd::mail::run_dkim(c),
+        Command::Bimi(c) => cmd::mail::run_bimi(c),
+        Command::MtaSts(c) => cmd::mail::run_mta_sts(c),
+        Command::Tlsa(a) => cmd::mail::run_tlsa(a),
+        Command::Mail(c) => cmd::mail::run_mail(c),
     }
 }
