@@ -1019,8 +1019,10 @@ pub fn walk(
                 need(p, 1)?;
                 let l = d[p] as usize;
                 need(p + 1, l)?;
-                if *f == CaaTag && l == 0 {
-                    return Err("empty CAA tag");
+                if *f == CaaTag
+                    && (l == 0 || !d[p + 1..p + 1 + l].iter().all(u8::is_ascii_alphanumeric))
+                {
+                    return Err("bad CAA tag");
                 }
                 p += 1 + l;
             }
@@ -1069,6 +1071,14 @@ pub fn walk(
                         return Err("bad LOC size");
                     }
                 }
+                // The text form cannot go past the poles or the antimeridian.
+                let off = |i: usize| {
+                    let v = u32::from_be_bytes([d[i], d[i + 1], d[i + 2], d[i + 3]]);
+                    (v as i64 - (1i64 << 31)).unsigned_abs()
+                };
+                if off(p + 4) > 90 * 3_600_000 || off(p + 8) > 180 * 3_600_000 {
+                    return Err("LOC coordinate out of range");
+                }
                 p += 16
             }
             Svcb => {
@@ -1089,6 +1099,14 @@ pub fn walk(
                 while p < d.len() {
                     need(p, 4)?;
                     let l = (d[p + 3] & 0x7f) as usize;
+                    let (max_prefix, max_len) = match u16::from_be_bytes([d[p], d[p + 1]]) {
+                        1 => (32, 4),
+                        2 => (128, 16),
+                        _ => return Err("APL address family not 1 or 2"),
+                    };
+                    if d[p + 2] > max_prefix || l > max_len {
+                        return Err("bad APL prefix or address length");
+                    }
                     need(p + 4, l)?;
                     p += 4 + l;
                 }
@@ -1140,6 +1158,16 @@ pub fn walk(
             Base64 | Hex | HexOpt | Rest | Nsap | Opaque => {
                 if *f == Rest && rtype.0 == 256 && p == d.len() {
                     return Err("empty URI target");
+                }
+                // Empty where the text form needs data (as `parse_rdata` requires).
+                let need_data = match f {
+                    Base64 => !matches!(rtype.0, 25 | 40 | 48 | 60),
+                    Hex => !matches!(rtype.0, 43 | 59),
+                    Nsap => true,
+                    _ => false,
+                };
+                if need_data && p == d.len() {
+                    return Err("missing data");
                 }
                 p = d.len()
             }
@@ -1317,7 +1345,7 @@ pub fn write_rdata(out: &mut String, rtype: Rtype, d: &[u8]) {
                     }
                     let _ = write!(
                         out,
-                        "{:x}",
+                        "{:04x}",
                         u16::from_be_bytes([d[p + 2 * i], d[p + 2 * i + 1]])
                     );
                 }
@@ -1672,6 +1700,59 @@ mod tests {
         assert_eq!(
             rt("APL", "1:192.168.32.0/21 !1:192.168.38.0/28"),
             "1:192.168.32.0/21 !1:192.168.38.0/28"
+        );
+    }
+
+    /// Wire forms that `walk` accepted but whose printed text did not read back
+    /// (found by the `rdata` fuzz target); and a locator that printed unpadded.
+    #[test]
+    fn walk_rejects_wire_without_a_text_form() {
+        let bad: &[(&str, &[u8])] = &[
+            ("NSAP", &[]),
+            ("EID", &[]),
+            ("DHCID", &[]),
+            ("OPENPGPKEY", &[]),
+            ("SSHFP", &[10, 36]),
+            ("TLSA", &[1, 1, 1]),
+            ("ZONEMD", &[0, 0, 0, 1, 1, 1]),
+            ("CERT", &[0, 1, 0, 0, 0]),
+            (
+                "RRSIG",
+                &[0, 1, 13, 2, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0],
+            ),
+            ("CAA", &[0, 3, 13, 9, b'w', 1]),
+            ("APL", &[4, 0, 0, 0]),
+            ("APL", &[0, 1, 33, 0]),
+            ("APL", &[0, 1, 8, 5, 1, 2, 3, 4, 5]),
+            (
+                "LOC",
+                &[
+                    0, 0x12, 0x16, 0x13, 0, 0, 0, 0, 0x80, 0, 0, 0, 0, 0x98, 0x96, 0x80,
+                ],
+            ),
+        ];
+        for (t, d) in bad {
+            let rtype = Rtype::parse(t.as_bytes()).unwrap();
+            assert!(walk(rtype, d, &mut |_, _| {}).is_err(), "{t} {d:?}");
+            let mut s = String::new();
+            write_rdata(&mut s, rtype, d);
+            assert!(s.starts_with("\\# "), "{t}: {s}");
+        }
+        // Empty data that the text form allows stays accepted.
+        assert!(walk(Rtype::DS, &[0, 1, 13, 2], &mut |_, _| {}).is_ok());
+        assert!(walk(
+            Rtype::parse(b"DNSKEY").unwrap(),
+            &[1, 0, 3, 13],
+            &mut |_, _| {}
+        )
+        .is_ok());
+        assert_eq!(
+            rt("L64", "10 0014:4fff:ff20:ee64"),
+            "10 0014:4fff:ff20:ee64"
+        );
+        assert_eq!(
+            rt("NID", "10 0000:0000:0000:0001"),
+            "10 0000:0000:0000:0001"
         );
     }
 
