@@ -1,0 +1,1 @@
+//! Keys: generation, BIND K-file import, on-disk state.

@@ -1,0 +1,1 @@
+//! The key-roll planner (RFC 7583 timings): a pure state machine.

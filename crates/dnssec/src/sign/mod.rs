@@ -1,0 +1,1 @@
+//! Signing: NSEC/NSEC3 chains and RRSIGs over the zone model.
