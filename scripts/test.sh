@@ -6,8 +6,8 @@ set -uo pipefail
 cd "$(dirname "$0")/.."
 
 # Tools the tests use, and the Debian packages that provide them.
-TOOLS=(named-checkzone named knotd nsd unbound ldns-read-zone dnsperf dig kdig)
-PACKAGES=(bind9 bind9-utils bind9-dnsutils knot knot-dnsutils nsd unbound ldnsutils dnsperf)
+TOOLS=(named-checkzone named knotd nsd unbound ldns-read-zone dnsperf dig kdig opendkim-testkey openssl)
+PACKAGES=(bind9 bind9-utils bind9-dnsutils knot knot-dnsutils nsd unbound ldnsutils dnsperf opendkim-tools openssl)
 
 missing=()
 for tool in "${TOOLS[@]}"; do
@@ -26,6 +26,18 @@ if [ "${#missing[@]}" -gt 0 ]; then
             || echo "test.sh: apt-get install failed; tests needing these tools will fail"
     else
         echo "test.sh: not root (or no apt-get): not installing; tests needing these tools will fail"
+    fi
+fi
+
+# Python oracles for the mail tests (checkdmarc, dkimpy with PyNaCl for Ed25519).
+if ! python3 -c "import checkdmarc, dkim, nacl" >/dev/null 2>&1; then
+    echo "test.sh: missing python modules: checkdmarc dkimpy pynacl"
+    if command -v pip >/dev/null 2>&1 || command -v pip3 >/dev/null 2>&1; then
+        echo "test.sh: pip install --quiet checkdmarc==6.0.4 dkimpy==1.1.8 pynacl"
+        python3 -m pip install --quiet checkdmarc==6.0.4 dkimpy==1.1.8 pynacl \
+            || echo "test.sh: pip install failed; tests needing these modules will fail"
+    else
+        echo "test.sh: no pip: not installing; tests needing these modules will fail"
     fi
 fi
 

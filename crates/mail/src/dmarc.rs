@@ -337,7 +337,7 @@ pub fn lint_record(value: &[u8]) -> Vec<Finding> {
     if has("rf") {
         out.push(finding(
             "dmarc-rf-removed",
-            Severity::Note,
+            Severity::Warning,
             "rf= is removed by DMARCbis",
             "remove rf=",
         ));
@@ -345,7 +345,7 @@ pub fn lint_record(value: &[u8]) -> Vec<Finding> {
     if has("ri") {
         out.push(finding(
             "dmarc-ri-removed",
-            Severity::Note,
+            Severity::Warning,
             "ri= is removed by DMARCbis; receivers send daily reports whatever it says",
             "remove ri=",
         ));

@@ -716,7 +716,7 @@ impl Walker<'_> {
                     strings_of_first = crate::txt::strings(rd).unwrap_or_default();
                 }
                 records.push(v);
-            } else if v.len() >= 8 && v[..8].eq_ignore_ascii_case(b"spf2.0/") {
+            } else if v.len() >= 7 && v[..7].eq_ignore_ascii_case(b"spf2.0/") {
                 deprecated_ids.push(());
             }
         }
@@ -773,8 +773,8 @@ impl Walker<'_> {
             let (id, sev, msg) = match via {
                 Via::Top => (
                     "spf-missing",
-                    Severity::Warning,
-                    format!("{d} has no SPF record"),
+                    Severity::Error,
+                    format!("{d} has no SPF record: receivers cannot tell forged mail from yours"),
                 ),
                 Via::Include => (
                     "spf-include-no-record",
@@ -790,12 +790,15 @@ impl Walker<'_> {
             if via != Via::Top && txt.is_void() {
                 self.void(&d);
             }
-            self.push(finding(
-                id,
-                sev,
-                msg,
-                "publish 'v=spf1 ... -all' as TXT, or fix the name",
-            ));
+            // spf-type-only already says it, with the fix.
+            if !self.findings.iter().any(|f| f.id == "spf-type-only") {
+                self.push(finding(
+                    id,
+                    sev,
+                    msg,
+                    "publish 'v=spf1 ... -all' as TXT ('v=spf1 -all' for a name that sends no mail), or fix the name",
+                ));
+            }
             return None;
         };
         let strings: Vec<&[u8]> = strings_of_first.iter().map(|s| s.as_slice()).collect();
