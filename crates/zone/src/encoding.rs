@@ -19,7 +19,7 @@ fn b64_val(c: u8) -> Option<u32> {
 
 /// Decodes Base64 (RFC 4648 §4), requiring correct padding.
 pub fn base64_decode(text: &[u8], out: &mut Vec<u8>) -> Result<(), &'static str> {
-    if text.len() % 4 != 0 {
+    if !text.len().is_multiple_of(4) {
         return Err("Base64 length is not a multiple of 4");
     }
     for (ci, chunk) in text.chunks(4).enumerate() {
@@ -60,7 +60,7 @@ pub fn base64_encode(data: &[u8], out: &mut String) {
 
 /// Decodes hexadecimal digits (either case).
 pub fn hex_decode(text: &[u8], out: &mut Vec<u8>) -> Result<(), &'static str> {
-    if text.len() % 2 != 0 {
+    if !text.len().is_multiple_of(2) {
         return Err("odd number of hexadecimal digits");
     }
     for pair in text.chunks(2) {

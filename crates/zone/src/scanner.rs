@@ -703,7 +703,7 @@ impl<'o> Reader<'o> {
         if !self
             .out
             .records
-            .push(&owner, ttl, rtype, &self.rdata_buf, Src { file, line })
+            .push(owner, ttl, rtype, &self.rdata_buf, Src { file, line })
         {
             self.finding(
                 file,

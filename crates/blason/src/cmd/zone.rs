@@ -4,7 +4,7 @@ use blason_zone::load::{load, Loaded};
 use blason_zone::{Name, Severity};
 use clap::{Subcommand, ValueEnum};
 use std::io::Write;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 #[derive(Subcommand)]
@@ -56,7 +56,7 @@ pub fn parse_origin(s: &str) -> Result<Name, String> {
     Name::parse(&abs, None).map_err(|e| format!("bad zone origin '{}': {}", s, e))
 }
 
-fn read(origin: &str, file: &PathBuf) -> Result<(Name, Loaded), ExitCode> {
+fn read(origin: &str, file: &Path) -> Result<(Name, Loaded), ExitCode> {
     let origin = parse_origin(origin).map_err(|e| {
         eprintln!("blason: {}", e);
         ExitCode::from(2)
