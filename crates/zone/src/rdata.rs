@@ -1098,6 +1098,7 @@ pub fn walk(
                     }
                     last = k;
                     need(p + 4, l)?;
+                    svc_value_ok(k as u16, &d[p + 4..p + 4 + l])?;
                     p += 4 + l;
                 }
             }
@@ -1183,6 +1184,31 @@ pub fn walk(
         return Err("trailing data");
     }
     Ok(())
+}
+
+/// Checks an SvcParam value's wire shape (RFC 9460 §7), so that what is accepted
+/// in `\#` form also has a text form that reads back.
+fn svc_value_ok(key: u16, v: &[u8]) -> Result<(), &'static str> {
+    let ok = match key {
+        0 => !v.is_empty() && v.len().is_multiple_of(2),
+        1 => {
+            let mut q = 0;
+            while q < v.len() && v[q] != 0 {
+                q += 1 + v[q] as usize;
+            }
+            !v.is_empty() && q == v.len()
+        }
+        2 => v.is_empty(),
+        3 => v.len() == 2,
+        4 => !v.is_empty() && v.len().is_multiple_of(4),
+        6 => !v.is_empty() && v.len().is_multiple_of(16),
+        _ => true,
+    };
+    if ok {
+        Ok(())
+    } else {
+        Err("malformed SvcParam value")
+    }
 }
 
 /// Writes one <character-string> in BIND's quoted presentation form.
@@ -1756,6 +1782,27 @@ mod tests {
         assert_eq!(rt("L64", "10 0014:4fff:ff20:ee64"), "10 14:4fff:ff20:ee64");
         assert_eq!(rt("NID", "10 0:0:0:1"), "10 0:0:0:1");
         assert_eq!(rt("NID", "10 0000:0000:0000:0001"), "10 0:0:0:1");
+    }
+
+    #[test]
+    fn svcb_values_must_have_a_text_form() {
+        let origin = Name::parse("example.", None).unwrap();
+        let parse = |hex: &str| {
+            let toks: Vec<Tok> = hex
+                .split_whitespace()
+                .map(|t| Tok {
+                    text: t.as_bytes(),
+                    quoted: false,
+                })
+                .collect();
+            parse_rdata(Rtype::SVCB, &toks, &origin, &mut Vec::new())
+        };
+        // priority 1, target ".", mandatory with an odd length: rejected.
+        assert!(parse("\\# 8 0001 00 0000 0001 00").is_err());
+        // port with a 2-octet value: accepted.
+        assert!(parse("\\# 9 0001 00 0003 0002 01bb").is_ok());
+        // alpn whose id length runs past the value: rejected.
+        assert!(parse("\\# 9 0001 00 0001 0002 0568").is_err());
     }
 
     #[test]
