@@ -692,3 +692,188 @@ fn checkdmarc_finds_nothing_blason_misses() {
     assert!(failures.is_empty(), "{}", failures.join("\n"));
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+const GOOD_SVG: &str = r##"<?xml version="1.0" encoding="UTF-8"?>
+<svg xmlns="http://www.w3.org/2000/svg" version="1.2" baseProfile="tiny-ps" viewBox="0 0 100 100">
+<title>Example Inc.</title>
+<circle cx="50" cy="50" r="40" fill="#c33"/>
+</svg>
+"##;
+
+#[test]
+fn bimi_logos_against_checkdmarc() {
+    let py = python(&["checkdmarc"]);
+    let dir = tempdir("svg");
+    let big = format!("{}<!--{}-->", GOOD_SVG, "x".repeat(33 * 1024));
+    let cases: Vec<(&str, String, Option<&str>)> = vec![
+        ("good", GOOD_SVG.to_string(), None),
+        ("profile", GOOD_SVG.replace("tiny-ps", "full"), Some("svg-base-profile")),
+        ("noprofile", GOOD_SVG.replace(" baseProfile=\"tiny-ps\"", ""), Some("svg-base-profile")),
+        ("version", GOOD_SVG.replace("version=\"1.2\"", "version=\"1.1\""), Some("svg-version")),
+        ("title", GOOD_SVG.replace("<title>Example Inc.</title>\n", ""), Some("svg-title")),
+        ("script", GOOD_SVG.replace("<circle", "<script>alert(document.cookie)</script><circle"), Some("svg-script")),
+        ("onload", GOOD_SVG.replace("<circle", "<circle onload=\"steal()\""), Some("svg-script")),
+        ("external", GOOD_SVG.replace("<circle", "<image href=\"https://tracker.example/p.png\" width=\"1\" height=\"1\"/><circle"), Some("svg-external-ref")),
+        ("cssurl", GOOD_SVG.replace("fill=\"#c33\"", "style=\"fill:url(https://tracker.example/x.svg#g)\""), Some("svg-external-ref")),
+        ("animate", GOOD_SVG.replace("fill=\"#c33\"/>", "fill=\"#c33\"><animate attributeName=\"r\" from=\"40\" to=\"10\" dur=\"1s\"/></circle>"), Some("svg-animation")),
+        ("link", GOOD_SVG.replace("<circle", "<a href=\"#top\"><rect width=\"1\" height=\"1\"/></a><circle"), Some("svg-interactive")),
+        ("rootxy", GOOD_SVG.replace("viewBox", "x=\"0\" y=\"0\" viewBox"), Some("svg-root-xy")),
+        ("notsquare", GOOD_SVG.replace("0 0 100 100", "0 0 200 100"), Some("svg-not-square")),
+        ("toolarge", big, Some("svg-too-large")),
+        ("broken", GOOD_SVG.replace("</svg>", ""), Some("svg-xml")),
+    ];
+    let mut shown = Vec::new();
+    let mut blason_only = Vec::new();
+    for (name, svg, expect) in &cases {
+        let f = dir.join(format!("{name}.svg"));
+        std::fs::write(&f, svg).unwrap();
+        let got = blason_findings(&["bimi", "lint", "--svg", f.to_str().unwrap()]);
+        let cd = run(Command::new(&py).arg(helper("svg_check.py")).arg(&f), None);
+        assert!(cd.status.success(), "svg_check.py: {}", text(&cd));
+        let cd_errors: Vec<String> = String::from_utf8_lossy(&cd.stdout)
+            .lines()
+            .map(str::to_string)
+            .collect();
+        let b_errors: Vec<&String> = got
+            .iter()
+            .filter(|(s, _)| s == "error")
+            .map(|(_, i)| i)
+            .collect();
+        match expect {
+            None => {
+                assert!(got.is_empty(), "{name}: blason {got:?}");
+                assert!(cd_errors.is_empty(), "{name}: checkdmarc {cd_errors:?}");
+            }
+            Some(id) => assert!(
+                b_errors.iter().any(|g| g == id),
+                "{name}: expected {id}, blason {got:?}"
+            ),
+        }
+        // Whatever checkdmarc rejects, blason rejects.
+        assert!(
+            cd_errors.is_empty() || !b_errors.is_empty(),
+            "{name}: checkdmarc {cd_errors:?}, blason {got:?}"
+        );
+        if cd_errors.is_empty() && !b_errors.is_empty() {
+            blason_only.push(*name);
+        }
+        shown.push(format!(
+            "{name:10} checkdmarc: {:?} | blason: {:?}",
+            cd_errors, b_errors
+        ));
+    }
+    eprintln!("{}", shown.join("\n"));
+    // checkdmarc does not look for scripts, external references or animation: these
+    // logos pass it and fail blason.
+    for name in ["script", "onload", "external", "cssurl", "animate"] {
+        assert!(
+            blason_only.contains(&name),
+            "{name}: expected checkdmarc to accept it (blason-only: {blason_only:?})"
+        );
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn bimi_mta_sts_and_mail_check_over_loopback() {
+    let dir = tempdir("mailcheck");
+    let zone = format!(
+        "$ORIGIN example.test.\n$TTL 300\n{SOA}\
+@ MX 10 mx1\n@ MX 20 mx2\nmx1 A 192.0.2.25\nmx2 A 192.0.2.26\nmta-sts A 192.0.2.80\n\
+@ TXT \"v=spf1 mx -all\"\n\
+_dmarc TXT \"v=DMARC1; p=reject; rua=mailto:dmarc@example.test\"\n\
+default._bimi TXT \"v=BIMI1; l=https://example.test/logo.svg; a=https://example.test/vmc.pem\"\n\
+_mta-sts TXT \"v=STSv1; id=20261127\"\n\
+_smtp._tls TXT \"v=TLSRPTv1; rua=mailto:tlsrpt@example.test\"\n\
+weak MX 10 mx1\nweak TXT \"v=spf1 +all\"\n\
+_dmarc.weak TXT \"v=DMARC1; p=none; pct=50\"\n\
+default._bimi.weak TXT \"v=BIMI1; l=http://weak.example.test/logo.svg\"\n\
+_adsp._domainkey.weak TXT \"dkim=all\"\n\
+_domainkey.weak TXT \"o=-\"\n\
+_mta-sts.weak TXT \"v=STSv1; id=not-valid!\"\n"
+    );
+    let zf = dir.join("example.test.zone");
+    std::fs::write(&zf, zone).unwrap();
+    let srv = Server::start(&[("example.test", &zf)]);
+    let r = srv.resolver();
+
+    let good = blason_findings(&["bimi", "lint", "example.test", "--resolver", &r]);
+    assert!(good.iter().all(|(s, _)| s != "error"), "{good:?}");
+    let weak = blason_findings(&["bimi", "lint", "weak.example.test", "--resolver", &r]);
+    for id in ["bimi-logo-not-https", "bimi-dmarc-policy", "bimi-dmarc-pct"] {
+        assert!(weak.iter().any(|(_, i)| i == id), "{id}: {weak:?}");
+    }
+
+    let policy = dir.join("mta-sts.txt");
+    std::fs::write(
+        &policy,
+        "version: STSv1\r\nmode: enforce\r\nmx: mx1.example.test\r\nmax_age: 604800\r\n",
+    )
+    .unwrap();
+    let f = blason_findings(&[
+        "mta-sts",
+        "lint",
+        "example.test",
+        "--policy",
+        policy.to_str().unwrap(),
+        "--resolver",
+        &r,
+    ]);
+    assert_eq!(
+        f,
+        vec![("error".to_string(), "mta-sts-mx-uncovered".to_string())],
+        "mx2 is not in the policy"
+    );
+    std::fs::write(
+        &policy,
+        "version: STSv1\r\nmode: enforce\r\nmx: *.example.test\r\nmax_age: 604800\r\n",
+    )
+    .unwrap();
+    let f = blason_findings(&[
+        "mta-sts",
+        "lint",
+        "example.test",
+        "--policy",
+        policy.to_str().unwrap(),
+        "--resolver",
+        &r,
+    ]);
+    assert!(f.is_empty(), "{f:?}");
+
+    let o = run(
+        blason().args([
+            "mail",
+            "check",
+            "example.test",
+            "--resolver",
+            &r,
+            "--format",
+            "json",
+        ]),
+        None,
+    );
+    let s = String::from_utf8_lossy(&o.stdout).to_string();
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(
+        s.contains("\"errors\":0") && s.contains("\"name\":\"tls-rpt\""),
+        "{s}"
+    );
+    let o = run(
+        blason().args(["mail", "check", "weak.example.test", "--resolver", &r]),
+        None,
+    );
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    let t = text(&o);
+    for id in [
+        "spf-pass-all",
+        "dmarc-p-none",
+        "dkim-adsp",
+        "dkim-domainkeys-policy",
+        "mta-sts-id",
+        "bimi-dmarc-policy",
+        "tlsa-missing",
+    ] {
+        assert!(t.contains(&format!("[{id}]")), "{id}: {t}");
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
