@@ -267,7 +267,7 @@ fn answer(cat: &Catalog, query: &[u8], q: &Query, limit: usize, out: &mut Vec<u8
     out[6..12].fill(0);
 
     if q.qclass != 1 {
-        if q.qclass == 3 && q.qtype == 16 && chaos(cat, qname, q, out) {
+        if q.qclass == 3 && q.qtype == 16 && chaos(cat, qname, out) {
             finish_edns(out, q, do_bit);
             return;
         }
@@ -405,7 +405,7 @@ fn answer(cat: &Catalog, query: &[u8], q: &Query, limit: usize, out: &mut Vec<u8
                 names.synth_len[si] = prefix + target.len();
                 // The synthesized CNAME is owned by the current name.
                 ans.push(Item {
-                    owner: cur_owner_for_synth(cur, &mut names, name),
+                    owner: cur,
                     data: Data::Synth(si, d.ttl),
                     required: false,
                 });
@@ -448,11 +448,6 @@ fn answer(cat: &Catalog, query: &[u8], q: &Query, limit: usize, out: &mut Vec<u8
     }
 
     emit(out, q, limit, rcode, aa, do_bit, &ans, &auth, &add, &names);
-}
-
-/// Owner for a synthesized CNAME: the current name, which may be the question.
-fn cur_owner_for_synth<'a>(cur: NameRef<'a>, _names: &mut Names, _name: &[u8]) -> NameRef<'a> {
-    cur
 }
 
 /// The RRset answering `qtype` at `node`; RRSIG queries take the first RRSIG set.
@@ -624,7 +619,7 @@ fn additional<'a, const N: usize>(
     }
 }
 
-fn chaos(cat: &Catalog, qname: &[u8], q: &Query, out: &mut Vec<u8>) -> bool {
+fn chaos(cat: &Catalog, qname: &[u8], out: &mut Vec<u8>) -> bool {
     let lower: Vec<u8> = qname.to_ascii_lowercase();
     let text = match lower.as_slice() {
         b"\x07version\x04bind\x00" | b"\x07version\x06server\x00" => cat.opts.version.as_deref(),
@@ -644,7 +639,6 @@ fn chaos(cat: &Catalog, qname: &[u8], q: &Query, out: &mut Vec<u8>) -> bool {
         out[2] |= 0x04;
         out[6..8].copy_from_slice(&1u16.to_be_bytes());
     }
-    let _ = q;
     true
 }
 

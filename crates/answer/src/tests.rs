@@ -150,3 +150,26 @@ fn unsigned_ds_stays_out_of_referrals() {
     // in additional.
     assert_eq!(ask_do("host.sub.example.com.", 1), (0x81, 0, [0, 1, 2]));
 }
+
+#[test]
+fn chaos_version_only_when_configured() {
+    let o = Name::parse("example.com.", None).unwrap();
+    let z = Arc::new(load_bytes(&o, ZONE.as_bytes(), "t.zone").zone);
+    let mut q = vec![0x12, 0x34, 0x01, 0x00, 0, 1, 0, 0, 0, 0, 0, 0];
+    q.extend_from_slice(b"\x07version\x04bind\x00\x00\x10\x00\x03");
+    let mut out = Vec::new();
+    let off = Catalog::new(vec![z.clone()], Options::default());
+    assert!(respond(&off, &q, Transport::Udp, &mut out));
+    assert_eq!(out[3] & 0xF, 5, "refused when not configured");
+    let on = Catalog::new(
+        vec![z],
+        Options {
+            version: Some("blason test".into()),
+            identity: None,
+        },
+    );
+    assert!(respond(&on, &q, Transport::Udp, &mut out));
+    assert_eq!(out[3] & 0xF, 0);
+    assert_eq!(u16::from_be_bytes([out[6], out[7]]), 1);
+    assert!(out.windows(11).any(|w| w == b"blason test"));
+}
