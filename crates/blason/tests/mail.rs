@@ -472,6 +472,67 @@ fn tlsa_matches_openssl_spki_digest() {
             "{name} 3 0 1"
         );
     }
+    // ldns-dane: a TLS server on loopback with the EC certificate validates against
+    // the record blason prints for it, and not against another certificate's record.
+    let ldns_dane = tool("ldns-dane");
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let mut server = Command::new(&openssl)
+        .args([
+            "s_server",
+            "-quiet",
+            "-accept",
+            &format!("127.0.0.1:{port}"),
+            "-cert",
+        ])
+        .arg(dir.join("ec.pem"))
+        .arg("-key")
+        .arg(dir.join("ec.key"))
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("openssl s_server");
+    let up = (0..100).any(|_| {
+        std::thread::sleep(Duration::from_millis(50));
+        std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
+    });
+    let mut verdicts = Vec::new();
+    for (cert, want) in [("ec.pem", true), ("rsa.pem", false)] {
+        let o = run(
+            blason()
+                .args([
+                    "tlsa",
+                    "--port",
+                    &port.to_string(),
+                    "--host",
+                    "mail.example.test",
+                    "--cert",
+                ])
+                .arg(dir.join(cert)),
+            None,
+        );
+        let tf = dir.join(format!("{cert}.tlsa"));
+        std::fs::write(&tf, &o.stdout).unwrap();
+        // -d: the records come from a file, so there is no DNSSEC to check; -n: the
+        // test certificate's name is not checked (DANE-EE ignores it anyway).
+        let v = run(
+            Command::new(&ldns_dane)
+                .args(["-d", "-n", "-a", "127.0.0.1", "-t"])
+                .arg(&tf)
+                .arg("verify"),
+            None,
+        );
+        verdicts.push((cert, want, v.status.success(), text(&v)));
+    }
+    let _ = server.kill();
+    let _ = server.wait();
+    assert!(up, "openssl s_server did not listen");
+    for (cert, want, got, out) in verdicts {
+        assert_eq!(got, want, "ldns-dane with the record of {cert}: {out}");
+    }
     // A key cannot give a full-certificate record.
     let o = run(
         blason()

@@ -625,7 +625,8 @@ pub fn check_domain(domain: &str, dns: &dyn TxtLookup) -> Walk {
 }
 
 /// Lints a record given as text, counting lookups through DNS as if published at
-/// `domain` (used for `blason spf lint RECORD --resolver`).
+/// `domain` (used for `blason spf lint RECORD --resolver`). With `domain` empty, `a`
+/// and `mx` without a target are counted but not looked up.
 pub fn check_record(value: &[u8], domain: &str, dns: &dyn TxtLookup) -> Walk {
     let mut w = Walker {
         dns,
@@ -836,7 +837,8 @@ impl Walker<'_> {
                 Mechanism::A(target, _) => {
                     self.count("a");
                     let n = target.as_deref().unwrap_or(domain);
-                    if n.contains('%') {
+                    // An empty domain: a record linted without knowing its owner.
+                    if n.is_empty() || n.contains('%') {
                         continue;
                     }
                     let a = self.dns.lookup(n, dns::A);
@@ -854,7 +856,8 @@ impl Walker<'_> {
                 Mechanism::Mx(target, _) => {
                     self.count("mx");
                     let n = target.as_deref().unwrap_or(domain);
-                    if n.contains('%') {
+                    // An empty domain: a record linted without knowing its owner.
+                    if n.is_empty() || n.contains('%') {
                         continue;
                     }
                     match self.dns.mx(n) {
@@ -1030,6 +1033,9 @@ mod tests {
             ids(&check_domain("redir.example", &m).findings).contains(&"spf-redirect-no-record")
         );
         assert!(ids(&check_domain("none.example", &m).findings).contains(&"spf-missing"));
+        let r = check_record(b"v=spf1 a mx -all", "", &m);
+        assert!(r.findings.is_empty(), "{:?}", r.findings);
+        assert_eq!(r.lookups, 2);
         let r = check_record(b"v=spf1 include:loop.example -all", "x.example", &m);
         assert!(ids(&r.findings).contains(&"spf-include-loop"));
     }

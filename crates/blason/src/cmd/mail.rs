@@ -331,7 +331,7 @@ pub fn run_spf(c: SpfCmd) -> ExitCode {
             f.extend(spf::lint_record(target.as_bytes()));
         } else {
             let dns = tryx!(common.lookup());
-            let d = domain.unwrap_or_else(|| "example.invalid".into());
+            let d = domain.unwrap_or_default();
             f.extend(spf::check_record(target.as_bytes(), &d, &dns).findings);
         }
         return print_findings(&f, common.format);
