@@ -43,6 +43,9 @@ enum Command {
     /// Check every mail record of a domain in one report
     #[command(subcommand)]
     Mail(cmd::mail::MailCmd),
+    /// DNSSEC: sign a zone file offline, print the DS for the parent
+    #[command(subcommand)]
+    Dnssec(cmd::dnssec::DnssecCmd),
 }
 
 fn main() -> ExitCode {
@@ -58,5 +61,6 @@ fn main() -> ExitCode {
         Command::MtaSts(c) => cmd::mail::run_mta_sts(c),
         Command::Tlsa(a) => cmd::mail::run_tlsa(a),
         Command::Mail(c) => cmd::mail::run_mail(c),
+        Command::Dnssec(c) => cmd::dnssec::run(c),
     }
 }

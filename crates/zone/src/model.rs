@@ -248,6 +248,31 @@ impl Zone {
         }
     }
 
+    /// Builds a zone from nodes whose flags are already set (a signed copy of a built
+    /// zone, for example): sorts them into canonical order if they are not, and indexes
+    /// them. The first node must be the apex.
+    pub fn from_nodes(origin: &Name, class: Class, mut nodes: Vec<Node>) -> Zone {
+        if !nodes
+            .windows(2)
+            .all(|w| w[0].name.canonical_cmp(&w[1].name) == std::cmp::Ordering::Less)
+        {
+            nodes.sort_by(|a, b| a.name.canonical_cmp(&b.name));
+            nodes.dedup_by(|a, b| a.name == b.name);
+        }
+        let mut index: HashTable<u32> = HashTable::with_capacity(nodes.len() + nodes.len() / 16);
+        for (n, node) in nodes.iter().enumerate() {
+            index.insert_unique(hash_name(node.name.as_wire()), n as u32, |&x| {
+                hash_name(nodes[x as usize].name.as_wire())
+            });
+        }
+        Zone {
+            origin: origin.clone(),
+            class,
+            nodes,
+            index,
+        }
+    }
+
     /// Builds a zone from parsed records. Records outside `origin` are dropped with a
     /// finding; duplicates are merged. A zone without an SOA at its apex gets an error
     /// finding (it is still returned so that checks can report everything).

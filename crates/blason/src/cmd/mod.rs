@@ -1,4 +1,5 @@
 pub mod config;
+pub mod dnssec;
 pub mod mail;
 pub mod reload;
 pub mod serve;

@@ -173,7 +173,7 @@ fn parse_bind(origin: &Name, key_text: &str, priv_text: &str) -> Result<Key, Key
 }
 
 /// `YYYYMMDDHHMMSS` (UTC) to seconds since the epoch.
-pub(crate) fn parse_time(s: &str) -> Option<u64> {
+pub fn parse_time(s: &str) -> Option<u64> {
     let s = s.split_whitespace().next()?;
     if s.len() != 14 || !s.bytes().all(|b| b.is_ascii_digit()) {
         return None;

@@ -5,7 +5,9 @@
 
 mod bind;
 
-pub use bind::{bind_base_name, read_bind, read_bind_dir, write_bind, BindFiles};
+pub use bind::{
+    bind_base_name, parse_time as parse_bind_time, read_bind, read_bind_dir, write_bind, BindFiles,
+};
 
 use blason_zone::Name;
 use ring::rand::SystemRandom;

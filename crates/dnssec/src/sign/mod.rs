@@ -1,1 +1,457 @@
 //! Signing: NSEC/NSEC3 chains and RRSIGs over the zone model.
+//!
+//! The building blocks ([`RrsigContext::sign`] for one RRset, [`nsec_rdata`],
+//! [`nsec3_hash`], [`nsec3_rdata`], [`node_types`]) serve incremental re-signing; the
+//! whole-zone pass [`sign_zone`] is built on them and signs on several threads.
+//! Times come in as parameters: nothing here reads the clock.
+
+mod denial;
+mod rrsig;
+
+pub use denial::{
+    has_signed_rrsets, node_types, nsec3_hash, nsec3_owner, nsec3_rdata, nsec_rdata, Nsec3Params,
+};
+pub use rrsig::{
+    canonical_rdata_into, lowercases_rdata_names, rrsig_labels, OwnerForm, RrsigContext, Validity,
+};
+
+use crate::keys::{DigestType, Key};
+use blason_zone::model::{flags, Node, RRset};
+use blason_zone::{Name, Rtype, Zone};
+use std::fmt;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Mutex;
+
+/// Why a zone could not be signed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SignError(pub String);
+
+impl fmt::Display for SignError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+impl std::error::Error for SignError {}
+
+/// Authenticated denial of existence.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Denial {
+    Nsec,
+    Nsec3(Nsec3Params),
+}
+
+/// The keys of a zone by role. A CSK is listed in both `ksk` and `zsk`.
+#[derive(Default)]
+pub struct ZoneKeys<'a> {
+    /// Sign the DNSKEY, CDS and CDNSKEY RRsets.
+    pub ksk: Vec<&'a Key>,
+    /// Sign every other authoritative RRset.
+    pub zsk: Vec<&'a Key>,
+    /// Published in the DNSKEY RRset without signing (pre-published or retiring keys).
+    pub publish: Vec<&'a Key>,
+}
+
+impl<'a> ZoneKeys<'a> {
+    /// KSKs are the keys with the SEP flag; if there are none, or no key without it,
+    /// every key signs everything (a CSK).
+    pub fn by_flags(keys: &'a [Key]) -> ZoneKeys<'a> {
+        let sep: Vec<&Key> = keys.iter().filter(|k| k.is_sep()).collect();
+        let other: Vec<&Key> = keys.iter().filter(|k| !k.is_sep()).collect();
+        if sep.is_empty() || other.is_empty() {
+            let all: Vec<&Key> = keys.iter().collect();
+            ZoneKeys {
+                ksk: all.clone(),
+                zsk: all,
+                publish: vec![],
+            }
+        } else {
+            ZoneKeys {
+                ksk: sep,
+                zsk: other,
+                publish: vec![],
+            }
+        }
+    }
+
+    fn published(&self) -> impl Iterator<Item = &'a Key> + '_ {
+        self.ksk
+            .iter()
+            .chain(&self.zsk)
+            .chain(&self.publish)
+            .copied()
+    }
+}
+
+/// Options of a whole-zone signing pass.
+#[derive(Clone, Debug)]
+pub struct SignOptions {
+    pub denial: Denial,
+    pub validity: Validity,
+    /// Worker threads; 0 means one per available core.
+    pub threads: usize,
+    /// DNSKEY TTL when the zone has no DNSKEY RRset of its own (default: SOA TTL).
+    pub dnskey_ttl: Option<u32>,
+    /// Publish CDS (SHA-256) and CDNSKEY for the KSKs (RFC 7344).
+    pub cds: bool,
+}
+
+impl SignOptions {
+    pub fn new(denial: Denial, validity: Validity) -> SignOptions {
+        SignOptions {
+            denial,
+            validity,
+            threads: 0,
+            dnskey_ttl: None,
+            cds: false,
+        }
+    }
+}
+
+/// Counts of what a signing pass added.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SignStats {
+    pub rrsigs: usize,
+    pub nsec: usize,
+    pub nsec3: usize,
+}
+
+/// A signed zone and what signing added.
+pub struct Signed {
+    pub zone: Zone,
+    pub stats: SignStats,
+}
+
+/// The negative-caching TTL used for NSEC/NSEC3: min(SOA TTL, SOA MINIMUM) (RFC 9077).
+pub fn negative_ttl(zone: &Zone) -> Option<u32> {
+    let soa = zone.soa()?;
+    let rd = soa.first()?;
+    let min = u32::from_be_bytes(rd.get(rd.len().checked_sub(4)?..)?.try_into().ok()?);
+    Some(min.min(soa.ttl))
+}
+
+/// True for the records a signer owns and replaces: signatures and denial records.
+fn is_dnssec_generated(t: Rtype) -> bool {
+    matches!(
+        t,
+        Rtype::RRSIG | Rtype::NSEC | Rtype::NSEC3 | Rtype::NSEC3PARAM
+    )
+}
+
+/// Signs the whole zone: strips old signatures and denial records, adds the DNSKEY
+/// RRset (the zone's own DNSKEYs plus `keys`), CDS/CDNSKEY if asked, the NSEC or NSEC3
+/// chain, and an RRSIG by each key of the right role over every authoritative RRset.
+pub fn sign_zone(zone: &Zone, keys: &ZoneKeys, opts: &SignOptions) -> Result<Signed, SignError> {
+    if keys.zsk.is_empty() || keys.ksk.is_empty() {
+        return Err(SignError("no signing keys".into()));
+    }
+    let origin = zone.origin();
+    let apex_ok = zone
+        .nodes()
+        .first()
+        .is_some_and(|n| n.has(flags::APEX) && n.rrset(Rtype::SOA).is_some());
+    if !apex_ok {
+        return Err(SignError(format!("the zone {origin} has no SOA at its apex")));
+    }
+    let neg_ttl = negative_ttl(zone).ok_or_else(|| SignError("malformed SOA".into()))?;
+    let soa_ttl = zone.soa().map(|s| s.ttl).unwrap_or(3600);
+
+    // Copy the nodes without generated records.
+    let mut nodes: Vec<Node> = Vec::with_capacity(zone.nodes().len());
+    for n in zone.nodes() {
+        let rrsets: Vec<RRset> = n
+            .rrsets
+            .iter()
+            .filter(|r| !is_dnssec_generated(r.rtype))
+            .cloned()
+            .collect();
+        let mut f = n.flags;
+        if rrsets.is_empty() {
+            f |= flags::ENT;
+        }
+        nodes.push(Node {
+            name: n.name.clone(),
+            rrsets: rrsets.into_boxed_slice(),
+            flags: f,
+        });
+    }
+    // Names left empty by the stripping (old NSEC3 owners) that have nothing below
+    // them are dropped.
+    let mut keep = vec![true; nodes.len()];
+    for i in 0..nodes.len() {
+        if nodes[i].has(flags::ENT)
+            && !nodes
+                .get(i + 1)
+                .is_some_and(|m| m.name.is_subdomain_of(&nodes[i].name))
+        {
+            keep[i] = false;
+        }
+    }
+    if keep.iter().any(|k| !k) {
+        let mut it = keep.iter();
+        nodes.retain(|_| *it.next().unwrap_or(&true));
+    }
+
+    // Apex: DNSKEY (zone's own plus ours), CDS/CDNSKEY, NSEC3PARAM.
+    {
+        let apex = &mut nodes[0];
+        let mut rrsets: Vec<RRset> = apex.rrsets.to_vec();
+        let old = rrsets.iter().position(|r| r.rtype == Rtype::DNSKEY);
+        let ttl = old
+            .map(|i| rrsets[i].ttl)
+            .or(opts.dnskey_ttl)
+            .unwrap_or(soa_ttl);
+        let mut dnskeys: Vec<Vec<u8>> = old
+            .map(|i| rrsets[i].rdatas().map(<[u8]>::to_vec).collect())
+            .unwrap_or_default();
+        for k in keys.published() {
+            let rd = k.dnskey();
+            if !dnskeys.contains(&rd) {
+                dnskeys.push(rd);
+            }
+        }
+        rrsets.retain(|r| r.rtype != Rtype::DNSKEY);
+        let refs: Vec<&[u8]> = dnskeys.iter().map(Vec::as_slice).collect();
+        rrsets.push(RRset::new(Rtype::DNSKEY, ttl, &refs));
+        if opts.cds {
+            rrsets.retain(|r| !matches!(r.rtype, Rtype::CDS | Rtype::CDNSKEY));
+            let mut cds = Vec::new();
+            let mut cdnskey = Vec::new();
+            for k in &keys.ksk {
+                let ds = k.ds(origin, DigestType::Sha256);
+                if !cds.contains(&ds) {
+                    cds.push(ds);
+                    cdnskey.push(k.dnskey());
+                }
+            }
+            let r: Vec<&[u8]> = cds.iter().map(Vec::as_slice).collect();
+            rrsets.push(RRset::new(Rtype::CDS, ttl, &r));
+            let r: Vec<&[u8]> = cdnskey.iter().map(Vec::as_slice).collect();
+            rrsets.push(RRset::new(Rtype::CDNSKEY, ttl, &r));
+        }
+        if let Denial::Nsec3(p) = &opts.denial {
+            rrsets.push(RRset::new(Rtype::NSEC3PARAM, 0, &[&p.nsec3param_rdata()]));
+        }
+        rrsets.sort_by_key(|r| (r.rtype.0, r.covers.0));
+        apex.rrsets = rrsets.into_boxed_slice();
+        apex.flags &= !flags::ENT;
+    }
+
+    let mut stats = SignStats::default();
+    let mut types: Vec<u16> = Vec::with_capacity(16);
+    match &opts.denial {
+        Denial::Nsec => {
+            // The chain: authoritative names and delegation points, no ENTs.
+            let chain: Vec<usize> = (0..nodes.len())
+                .filter(|&i| nodes[i].is_authoritative() && !nodes[i].has(flags::ENT))
+                .collect();
+            for (ci, &i) in chain.iter().enumerate() {
+                let next = chain[(ci + 1) % chain.len()];
+                let next_name = nodes[next].name.clone();
+                node_types(&nodes[i], &mut types);
+                let rd = nsec_rdata(&next_name, &mut types);
+                let mut rrsets = nodes[i].rrsets.to_vec();
+                rrsets.push(RRset::new(Rtype::NSEC, neg_ttl, &[&rd]));
+                nodes[i].rrsets = rrsets.into_boxed_slice();
+                stats.nsec += 1;
+            }
+        }
+        Denial::Nsec3(p) => {
+            let hashed = nsec3_chain(&nodes, origin, p, neg_ttl, &mut stats)?;
+            nodes = merge_nsec3(nodes, hashed);
+        }
+    }
+
+    // Signatures, in parallel over chunks of nodes.
+    let threads = if opts.threads == 0 {
+        std::thread::available_parallelism().map_or(1, |n| n.get())
+    } else {
+        opts.threads
+    };
+    let signer_lc = origin.as_wire().to_ascii_lowercase();
+    let class = zone.class().0;
+    let chunk = (nodes.len() / (threads * 16)).clamp(64, 4096);
+    let work: Mutex<std::slice::ChunksMut<'_, Node>> = Mutex::new(nodes.chunks_mut(chunk));
+    let failed = AtomicBool::new(false);
+    let results: Vec<Result<usize, SignError>> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..threads)
+            .map(|_| {
+                s.spawn(|| {
+                    let mut ctx = RrsigContext::new();
+                    let mut owner_lc = Vec::with_capacity(256);
+                    let mut count = 0;
+                    loop {
+                        if failed.load(Ordering::Relaxed) {
+                            return Ok(count);
+                        }
+                        let next = work.lock().map(|mut w| w.next()).unwrap_or(None);
+                        let Some(part) = next else {
+                            return Ok(count);
+                        };
+                        for node in part {
+                            match sign_node(
+                                &mut ctx,
+                                node,
+                                keys,
+                                &signer_lc,
+                                class,
+                                &opts.validity,
+                                &mut owner_lc,
+                            ) {
+                                Ok(n) => count += n,
+                                Err(e) => {
+                                    failed.store(true, Ordering::Relaxed);
+                                    return Err(e);
+                                }
+                            }
+                        }
+                    }
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| {
+                h.join()
+                    .unwrap_or_else(|_| Err(SignError("a signing thread panicked".into())))
+            })
+            .collect()
+    });
+    for r in results {
+        stats.rrsigs += r?;
+    }
+    Ok(Signed {
+        zone: Zone::from_nodes(origin, zone.class(), nodes),
+        stats,
+    })
+}
+
+/// Adds the RRSIG RRsets of one node; returns how many signatures were made.
+fn sign_node(
+    ctx: &mut RrsigContext,
+    node: &mut Node,
+    keys: &ZoneKeys,
+    signer_lc: &[u8],
+    class: u16,
+    validity: &Validity,
+    owner_lc: &mut Vec<u8>,
+) -> Result<usize, SignError> {
+    if !node.is_authoritative() || node.has(flags::ENT) {
+        return Ok(0);
+    }
+    let cut = node.has(flags::DELEGATION);
+    owner_lc.clear();
+    owner_lc.extend_from_slice(node.name.as_wire());
+    owner_lc.make_ascii_lowercase();
+    let form = OwnerForm {
+        owner_lc,
+        labels: rrsig_labels(&node.name),
+        class,
+    };
+    let mut sigs: Vec<RRset> = Vec::new();
+    let mut rdatas: Vec<Vec<u8>> = Vec::with_capacity(2);
+    for r in node.rrsets.iter() {
+        if r.rtype == Rtype::RRSIG || (cut && !matches!(r.rtype, Rtype::DS | Rtype::NSEC)) {
+            continue;
+        }
+        let signers = if matches!(r.rtype, Rtype::DNSKEY | Rtype::CDS | Rtype::CDNSKEY)
+            && node.has(flags::APEX)
+        {
+            &keys.ksk
+        } else {
+            &keys.zsk
+        };
+        rdatas.clear();
+        for k in signers {
+            rdatas.push(ctx.sign(&form, r, k, signer_lc, validity)?);
+        }
+        let refs: Vec<&[u8]> = rdatas.iter().map(Vec::as_slice).collect();
+        sigs.push(RRset::new(Rtype::RRSIG, r.ttl, &refs));
+    }
+    if sigs.is_empty() {
+        return Ok(0);
+    }
+    let n = sigs.len() * rdatas.len().max(1);
+    let mut all = std::mem::take(&mut node.rrsets).into_vec();
+    all.append(&mut sigs);
+    all.sort_by_key(|r| (r.rtype.0, r.covers.0));
+    node.rrsets = all.into_boxed_slice();
+    Ok(n)
+}
+
+/// Builds the NSEC3 nodes (sorted by hash) for the chain over `nodes`.
+fn nsec3_chain(
+    nodes: &[Node],
+    origin: &Name,
+    p: &Nsec3Params,
+    ttl: u32,
+    stats: &mut SignStats,
+) -> Result<Vec<Node>, SignError> {
+    // Every authoritative name, ENTs included; with opt-out, insecure delegations
+    // (and nothing else) are left out.
+    let mut entries: Vec<([u8; 20], usize)> = nodes
+        .iter()
+        .enumerate()
+        .filter(|(_, n)| n.is_authoritative())
+        .filter(|(_, n)| {
+            !(p.opt_out && n.has(flags::DELEGATION) && n.rrset(Rtype::DS).is_none())
+        })
+        .map(|(i, n)| (nsec3_hash(n.name.as_wire(), &p.salt, p.iterations), i))
+        .collect();
+    entries.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+    if let Some(w) = entries.windows(2).find(|w| w[0].0 == w[1].0) {
+        return Err(SignError(format!(
+            "NSEC3 hash collision between {} and {}; choose another salt",
+            nodes[w[0].1].name, nodes[w[1].1].name
+        )));
+    }
+    let mut out = Vec::with_capacity(entries.len());
+    let mut types = Vec::with_capacity(16);
+    for (ei, (hash, i)) in entries.iter().enumerate() {
+        let next = &entries[(ei + 1) % entries.len()].0;
+        let n = &nodes[*i];
+        if n.has(flags::ENT) {
+            types.clear();
+        } else {
+            node_types(n, &mut types);
+            if has_signed_rrsets(n) {
+                types.push(Rtype::RRSIG.0);
+            }
+        }
+        let rd = nsec3_rdata(p, next, &mut types);
+        out.push(Node {
+            name: nsec3_owner(hash, origin),
+            rrsets: vec![RRset::new(Rtype::NSEC3, ttl, &[&rd])].into_boxed_slice(),
+            flags: 0,
+        });
+    }
+    stats.nsec3 = out.len();
+    Ok(out)
+}
+
+/// Merges the NSEC3 nodes (all children of the apex, in hash order, which is their
+/// canonical order) into the canonically ordered nodes.
+fn merge_nsec3(nodes: Vec<Node>, hashed: Vec<Node>) -> Vec<Node> {
+    let mut out = Vec::with_capacity(nodes.len() + hashed.len());
+    let mut h = hashed.into_iter().peekable();
+    for mut n in nodes {
+        while let Some(x) = h.peek() {
+            match x.name.canonical_cmp(&n.name) {
+                std::cmp::Ordering::Less => out.push(h.next().expect("peeked")),
+                std::cmp::Ordering::Equal => {
+                    // A real name that equals a hash label: one node holds both.
+                    let x = h.next().expect("peeked");
+                    let mut r = std::mem::take(&mut n.rrsets).into_vec();
+                    r.extend(x.rrsets.into_vec());
+                    r.sort_by_key(|r| (r.rtype.0, r.covers.0));
+                    n.rrsets = r.into_boxed_slice();
+                    n.flags &= !flags::ENT;
+                    break;
+                }
+                std::cmp::Ordering::Greater => break,
+            }
+        }
+        out.push(n);
+    }
+    out.extend(h);
+    out
+}
