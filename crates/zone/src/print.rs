@@ -1,6 +1,7 @@
 //! Printing a zone in presentation format, one record per line.
 
 use crate::model::{flags, Zone};
+use crate::name::Name;
 use crate::rdata::write_rdata;
 use crate::types::Rtype;
 use std::fmt::Write as _;
@@ -9,6 +10,15 @@ use std::io::{self, Write};
 /// Writes every record of `zone` as `owner TTL CLASS TYPE rdata`, absolute names,
 /// in canonical order with the SOA first.
 pub fn write_zone(zone: &Zone, out: &mut impl Write) -> io::Result<()> {
+    write_zone_marked(zone, out, &|_, _, _| None)
+}
+
+/// Gives the note to print after a record, if any.
+pub type Mark<'a> = &'a dyn Fn(&Name, Rtype, &[u8]) -> Option<String>;
+
+/// [`write_zone`], ending each record for which `mark(owner, type, rdata)` gives a note
+/// with `; note` (a comment, so the output stays readable by BIND).
+pub fn write_zone_marked(zone: &Zone, out: &mut impl Write, mark: Mark<'_>) -> io::Result<()> {
     let mut line = String::with_capacity(256);
     let class = zone.class().to_string();
     for node in zone.nodes() {
@@ -29,6 +39,9 @@ pub fn write_zone(zone: &Zone, out: &mut impl Write) -> io::Result<()> {
                     owner, rrset.ttl, class, rrset.rtype
                 );
                 write_rdata(&mut line, rrset.rtype, rd);
+                if let Some(note) = mark(&node.name, rrset.rtype, rd) {
+                    let _ = write!(line, " ; {note}");
+                }
                 line.push('\n');
                 out.write_all(line.as_bytes())?;
             }

@@ -84,7 +84,14 @@ impl Records {
             src: r.src,
         }
     }
-    fn push(&mut self, owner: &Name, ttl: u32, rtype: Rtype, rdata: &[u8], src: Src) -> bool {
+    pub(crate) fn push(
+        &mut self,
+        owner: &Name,
+        ttl: u32,
+        rtype: Rtype,
+        rdata: &[u8],
+        src: Src,
+    ) -> bool {
         let w = owner.as_wire();
         let (name_off, name_len) = match self.last_name {
             Some((o, l)) if &self.names[o as usize..o as usize + l as usize] == w => (o, l),
