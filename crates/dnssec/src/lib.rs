@@ -10,5 +10,7 @@
 #![forbid(unsafe_code)]
 
 pub mod keys;
+pub mod policy;
 pub mod roll;
 pub mod sign;
+pub mod state;
