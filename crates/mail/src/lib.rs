@@ -26,6 +26,7 @@ pub mod tags;
 pub mod tlsa;
 pub mod tlsrpt;
 pub mod txt;
+pub mod zone_lint;
 
 pub use blason_zone::finding::{Finding, Severity};
 

@@ -176,6 +176,71 @@ pub fn association(m: &Material, p: Params) -> Result<Vec<u8>, String> {
     })
 }
 
+/// Lints one TLSA record (wire rdata) published for `port` (None when the owner does
+/// not name one).
+pub fn lint_rdata(port: Option<u16>, rd: &[u8]) -> Vec<crate::Finding> {
+    use crate::{finding, Severity};
+    let mut out = Vec::new();
+    let [usage, selector, matching, data @ ..] = rd else {
+        return vec![finding(
+            "tlsa-syntax",
+            Severity::Error,
+            "the TLSA record is shorter than its three parameters",
+            "write 'usage selector matching data', e.g. '3 1 1 <sha-256 hex>'",
+        )];
+    };
+    if *usage > 3 || *selector > 1 || *matching > 2 {
+        out.push(finding(
+            "tlsa-params",
+            Severity::Error,
+            format!("TLSA {usage} {selector} {matching}: an unknown usage, selector or matching type makes the record unusable"),
+            "use 3 1 1 (blason tlsa prints it)",
+        ));
+    }
+    let want = match matching {
+        1 => Some(32),
+        2 => Some(64),
+        _ => None,
+    };
+    if let Some(n) = want {
+        if data.len() != n {
+            out.push(finding(
+                "tlsa-length",
+                Severity::Error,
+                format!(
+                    "TLSA matching type {matching} needs {n} bytes of digest, the record has {}",
+                    data.len()
+                ),
+                "recompute the record with blason tlsa --cert FILE",
+            ));
+        }
+    } else if *matching == 0 && data.is_empty() {
+        out.push(finding(
+            "tlsa-length",
+            Severity::Error,
+            "TLSA with matching type 0 and no data",
+            "recompute the record with blason tlsa --cert FILE",
+        ));
+    }
+    if port == Some(25) && *usage < 2 {
+        out.push(finding(
+            "tlsa-pkix-smtp",
+            Severity::Warning,
+            format!("TLSA usage {usage} (PKIX) on port 25: SMTP clients treat PKIX usages as unusable (RFC 7672 §3.1.3)"),
+            "use usage 3 (DANE-EE) or 2 (DANE-TA)",
+        ));
+    }
+    if *usage == 3 && *selector == 0 {
+        out.push(finding(
+            "tlsa-full-cert",
+            Severity::Note,
+            "TLSA 3 0 x matches the whole certificate, so it breaks at every renewal",
+            "use 3 1 1, which follows the key",
+        ));
+    }
+    out
+}
+
 /// The owner name `_<port>._tcp.<host>.`.
 pub fn owner(port: u16, host: &str) -> String {
     format!("_{port}._tcp.{}.", crate::dns::norm(host))
