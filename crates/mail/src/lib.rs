@@ -15,6 +15,7 @@
 pub mod b64;
 pub mod bimi;
 pub mod check;
+pub mod declare;
 pub mod der;
 pub mod dkim;
 pub mod dmarc;
