@@ -285,7 +285,7 @@ impl TlsaState {
 }
 
 fn unhex(s: &str) -> Option<Vec<u8>> {
-    if s.len() % 2 != 0 {
+    if !s.len().is_multiple_of(2) {
         return None;
     }
     (0..s.len())
@@ -367,7 +367,8 @@ pub struct MailZone {
     pub mail: Option<MailSpec>,
     pub tlsa: Vec<TlsaSpec>,
     pub state_dir: PathBuf,
-    /// Create missing DKIM keys (the server does; `zone check` and `zone print` do not).
+    /// Write to the state folder: create missing DKIM keys, record TLSA state, write the
+    /// MTA-STS policy (the server does; `zone check` and `zone print` do not).
     pub create_keys: bool,
     last: Mutex<Option<Outlook>>,
 }
@@ -566,7 +567,7 @@ impl MailZone {
                 .join("mta-sts")
                 .join(self.domain())
                 .join("mta-sts.txt");
-            if std::fs::read(&path).ok().as_deref() != Some(policy.as_bytes()) {
+            if self.create_keys && std::fs::read(&path).ok().as_deref() != Some(policy.as_bytes()) {
                 write_atomic(&path, policy.as_bytes(), 0o644)?;
             }
             out.push(txt_gen(
@@ -698,7 +699,7 @@ mod tests {
             &s4.state,
             "_443._tcp.www.example.com.",
             p(),
-            &[a.clone()],
+            std::slice::from_ref(&a),
             ttl,
             1,
         );

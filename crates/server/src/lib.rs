@@ -28,7 +28,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Duration;
-pub use zones::{ReloadReport, ZoneSource, ZoneSpec};
+pub use zones::{Generator, ReloadReport, ZoneSource, ZoneSpec};
 
 /// Everything the server needs, already validated and merged by the caller.
 #[derive(Clone, Debug)]
@@ -43,6 +43,9 @@ pub struct Config {
     pub query_log: bool,
     pub answer: Options,
     pub pid_file: Option<PathBuf>,
+    /// How often the control loop asks zone generators whether their records changed
+    /// (watched certificate files, TLSA records falling due).
+    pub poll_interval: Duration,
 }
 
 impl Config {
@@ -56,6 +59,7 @@ impl Config {
             query_log: false,
             answer: Options::default(),
             pid_file: None,
+            poll_interval: Duration::from_secs(60),
         }
     }
 }
@@ -111,6 +115,7 @@ pub struct Server {
     tcp: Option<(JoinHandle<()>, Arc<tokio::sync::Notify>)>,
     local: Vec<SocketAddr>,
     pid_file: Option<PathBuf>,
+    poll_interval: Duration,
 }
 
 impl Server {
@@ -178,6 +183,7 @@ impl Server {
             tcp: Some(tcp),
             local,
             pid_file: cfg.pid_file,
+            poll_interval: cfg.poll_interval,
         })
     }
 
@@ -200,6 +206,22 @@ impl Server {
             ],
         );
         report
+    }
+
+    /// Re-reads the zones whose generated records changed (a watched certificate file,
+    /// a TLSA record falling due) and swaps them in; does nothing when none did.
+    pub fn poll(&mut self) -> Option<ReloadReport> {
+        let report = self.zones.reload_due(zones::now_unix())?;
+        let cat = Catalog::new(self.zones.zones(), self.options.clone());
+        self.shared.catalog.store(Arc::new(cat));
+        log::info(
+            "generated records changed, zones reloaded",
+            &[
+                ("replaced", &report.replaced),
+                ("kept_old", &report.kept.len()),
+            ],
+        );
+        Some(report)
     }
 
     /// Stops all workers and waits for them; removes the pid file.
@@ -311,21 +333,45 @@ pub fn run_with(cfg: Config, on_start: impl FnOnce(&Server)) -> Result<(), Error
         .map_err(|e| Error::Io("cannot install signal handlers", e))?;
     let mut server = Server::start(cfg)?;
     on_start(&server);
-    for sig in signals.forever() {
-        match sig {
-            SIGHUP => {
+    // Signals arrive through a channel so that the loop can also wake on a timer and
+    // poll generated records; the query threads never see any of this.
+    let (tx, rx) = std::sync::mpsc::channel();
+    let handle = signals.handle();
+    let forwarder = std::thread::Builder::new()
+        .name("signals".into())
+        .spawn(move || {
+            for sig in signals.forever() {
+                if tx.send(sig).is_err() {
+                    break;
+                }
+            }
+        })
+        .map_err(|e| Error::Io("cannot start the signal thread", e))?;
+    let poll = server.poll_interval.max(Duration::from_secs(1));
+    let mut next_poll = std::time::Instant::now() + poll;
+    loop {
+        let wait = next_poll.saturating_duration_since(std::time::Instant::now());
+        match rx.recv_timeout(wait) {
+            Ok(SIGHUP) => {
                 log::info("SIGHUP: reloading zones", &[]);
                 server.reload();
             }
-            _ => {
+            Ok(sig) => {
                 log::info(
                     "shutting down",
                     &[("signal", &if sig == SIGTERM { "SIGTERM" } else { "SIGINT" })],
                 );
                 break;
             }
+            Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {
+                server.poll();
+                next_poll = std::time::Instant::now() + poll;
+            }
+            Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => break,
         }
     }
+    handle.close();
+    let _ = forwarder.join();
     server.shutdown();
     Ok(())
 }

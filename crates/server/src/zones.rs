@@ -3,7 +3,7 @@
 #![forbid(unsafe_code)]
 
 use crate::log;
-use blason_zone::load::{LoadError, Loaded};
+use blason_zone::load::{Generated, LoadError, Loaded};
 use blason_zone::{Finding, Name, Zone};
 use std::fmt;
 use std::path::PathBuf;
@@ -33,12 +33,46 @@ impl fmt::Display for ZoneSource {
 pub struct ZoneSpec {
     pub origin: Name,
     pub source: ZoneSource,
+    /// Records made from configuration (mail records, TLSA following certificate
+    /// files), added at every load and reload.
+    pub generator: Option<Arc<dyn Generator>>,
+}
+
+impl ZoneSpec {
+    pub fn new(origin: Name, source: ZoneSource) -> ZoneSpec {
+        ZoneSpec {
+            origin,
+            source,
+            generator: None,
+        }
+    }
+}
+
+/// Makes records for a zone from something other than its file. Called on the control
+/// path only; time comes in as unix seconds so that planners stay pure.
+pub trait Generator: Send + Sync + fmt::Debug {
+    /// The records to add at `now`, and findings to log. An error stops the load (the
+    /// old snapshot keeps serving on reload).
+    fn generate(&self, now: u64) -> Result<(Vec<Generated>, Vec<Finding>), String>;
+    /// True when `generate(now)` would give other records than last time (a watched
+    /// file changed, a planned step fell due); polled by the control loop.
+    fn due(&self, now: u64) -> bool;
+}
+
+/// Unix seconds now (the control path's clock).
+pub fn now_unix() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
 }
 
 /// Why a zone could not be (re)loaded.
 #[derive(Debug)]
 pub enum LoadFailure {
     Read(LoadError),
+    /// The generated records could not be made.
+    Generate(String),
     /// The zone was read but its checks found errors; all findings are kept.
     Checks(Vec<Finding>),
 }
@@ -47,6 +81,7 @@ impl fmt::Display for LoadFailure {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             LoadFailure::Read(e) => write!(f, "{e}"),
+            LoadFailure::Generate(e) => write!(f, "generated records: {e}"),
             LoadFailure::Checks(fs) => {
                 let n = fs.iter().filter(|x| x.is_error()).count();
                 write!(f, "{n} error(s) in checks")
@@ -57,7 +92,12 @@ impl fmt::Display for LoadFailure {
 
 /// Reads and checks one zone; logs every finding against the zone's name.
 pub fn load_zone(spec: &ZoneSpec) -> Result<Zone, LoadFailure> {
-    let loaded = read(spec).map_err(LoadFailure::Read)?;
+    let (extra, gen_findings) = match &spec.generator {
+        Some(g) => g.generate(now_unix()).map_err(LoadFailure::Generate)?,
+        None => (Vec::new(), Vec::new()),
+    };
+    let mut loaded = read(spec, &extra).map_err(LoadFailure::Read)?;
+    loaded.findings.extend(gen_findings);
     for f in &loaded.findings {
         let level = if f.is_error() {
             log::Level::Error
@@ -80,12 +120,15 @@ pub fn load_zone(spec: &ZoneSpec) -> Result<Zone, LoadFailure> {
     Ok(loaded.zone)
 }
 
-fn read(spec: &ZoneSpec) -> Result<Loaded, LoadError> {
+fn read(spec: &ZoneSpec, extra: &[Generated]) -> Result<Loaded, LoadError> {
     match &spec.source {
-        ZoneSource::File(p) => blason_zone::load::load(&spec.origin, p),
-        ZoneSource::Bundled { display, bytes } => {
-            Ok(blason_zone::load::load_bytes(&spec.origin, bytes, display))
-        }
+        ZoneSource::File(p) => blason_zone::load::load_with_extra(&spec.origin, p, extra),
+        ZoneSource::Bundled { display, bytes } => Ok(blason_zone::load::load_bytes_with_extra(
+            &spec.origin,
+            bytes,
+            display,
+            extra,
+        )),
     }
 }
 
@@ -133,8 +176,33 @@ impl ZoneSet {
 
     /// Re-reads every zone; a zone that fails keeps its old snapshot.
     pub fn reload(&mut self) -> ReloadReport {
+        self.reload_where(|_| true)
+    }
+
+    /// Re-reads the zones whose generated records are due (see [`Generator::due`]);
+    /// None when no zone is.
+    pub fn reload_due(&mut self, now: u64) -> Option<ReloadReport> {
+        let due: Vec<bool> = self
+            .specs
+            .iter()
+            .map(|s| s.generator.as_ref().is_some_and(|g| g.due(now)))
+            .collect();
+        if !due.contains(&true) {
+            return None;
+        }
+        let mut i = 0;
+        Some(self.reload_where(|_| {
+            i += 1;
+            due[i - 1]
+        }))
+    }
+
+    fn reload_where(&mut self, mut which: impl FnMut(&ZoneSpec) -> bool) -> ReloadReport {
         let mut report = ReloadReport::default();
         for (spec, slot) in self.specs.iter().zip(self.serving.iter_mut()) {
+            if !which(spec) {
+                continue;
+            }
             match load_zone(spec) {
                 Ok(z) => {
                     *slot = Arc::new(z);

@@ -37,6 +37,7 @@ fn start_query_reload_shutdown() {
     let spec = ZoneSpec {
         origin: Name::parse("example.test.", None).unwrap(),
         source: ZoneSource::File(zone.clone()),
+        generator: None,
     };
     let mut cfg = Config::new(vec!["127.0.0.1:0".parse().unwrap()], vec![spec]);
     cfg.udp_threads = 2;
@@ -69,6 +70,7 @@ fn duplicate_zone_and_missing_file_refuse_to_start() {
     let missing = ZoneSpec {
         origin: origin.clone(),
         source: ZoneSource::File("/nonexistent/blason/zone".into()),
+        generator: None,
     };
     let cfg = Config::new(vec!["127.0.0.1:0".parse().unwrap()], vec![missing.clone()]);
     let err = Server::start(cfg).err().expect("must refuse");

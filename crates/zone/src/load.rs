@@ -167,9 +167,16 @@ fn add_extra(parsed: &mut Parsed, extra: &[Generated]) {
                 (parsed.files.len() - 1) as u32
             }
         };
+        // Joining a hand-written RRset (other TXT records at the apex, say), take its
+        // TTL: an RRset has one, and the file's should not change behind its back.
+        let ttl = parsed
+            .records
+            .iter()
+            .find(|r| r.rtype == g.rtype && r.owner.eq_ignore_ascii_case(g.owner.as_wire()))
+            .map_or(g.ttl, |r| r.ttl);
         parsed
             .records
-            .push(&g.owner, g.ttl, g.rtype, &g.rdata, Src { file, line: 0 });
+            .push(&g.owner, ttl, g.rtype, &g.rdata, Src { file, line: 0 });
     }
 }
 

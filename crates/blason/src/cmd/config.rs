@@ -6,12 +6,17 @@
 //! absent; the file is read here, so this module only merges and validates.
 
 use blason_answer::Options;
+use blason_mail::declare::{self, MailZone};
 use blason_server::{Config, ZoneSource, ZoneSpec};
 use blason_zone::Name;
 use serde::Deserialize;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
+
+/// Where generated keys and record state live when nothing else is said.
+pub const DEFAULT_STATE: &str = "blason-state";
 
 /// The bundled example zone.
 pub const EXAMPLE_ORIGIN: &str = "example.test.";
@@ -43,6 +48,10 @@ pub struct FileConfig {
     pub pid_file: Option<PathBuf>,
     pub tcp_idle_timeout: Option<u64>,
     pub tcp_max_connections: Option<usize>,
+    /// Folder for DKIM keys and TLSA state.
+    pub state: Option<PathBuf>,
+    /// Seconds between checks of watched certificate files.
+    pub poll_interval: Option<u64>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -50,6 +59,272 @@ pub struct FileConfig {
 pub struct FileZone {
     pub origin: String,
     pub file: PathBuf,
+    /// Records generated into the zone: SPF, DKIM, DMARC, BIMI, MTA-STS, TLS-RPT.
+    pub mail: Option<MailToml>,
+    /// TLSA records that follow certificate or key files.
+    #[serde(default)]
+    pub tlsa: Vec<TlsaToml>,
+}
+
+/// A zone's `[zone.mail]` section.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MailToml {
+    /// TTL of the generated records (default 3600).
+    pub ttl: Option<u32>,
+    pub spf: Option<SpfToml>,
+    #[serde(default)]
+    pub dkim: Vec<DkimToml>,
+    pub dmarc: Option<DmarcToml>,
+    pub bimi: Option<BimiToml>,
+    #[serde(alias = "mta-sts")]
+    pub mta_sts: Option<MtaStsToml>,
+    #[serde(alias = "tls-rpt")]
+    pub tls_rpt: Option<TlsRptToml>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SpfToml {
+    pub senders: Vec<String>,
+    /// "-all" (default) or "~all".
+    pub all: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DkimToml {
+    pub selector: String,
+    /// ed25519 (default), rsa2048, rsa3072 or rsa4096.
+    pub algorithm: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DmarcToml {
+    pub policy: String,
+    #[serde(alias = "sp")]
+    pub subdomain_policy: Option<String>,
+    #[serde(default)]
+    pub rua: Vec<String>,
+    #[serde(default)]
+    pub ruf: Vec<String>,
+    pub pct: Option<u8>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BimiToml {
+    pub logo: String,
+    pub authority: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MtaStsToml {
+    pub mode: String,
+    #[serde(default)]
+    pub mx: Vec<String>,
+    pub max_age: Option<u64>,
+    /// "auto" (default): changes when the policy does.
+    pub id: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TlsRptToml {
+    pub rua: Vec<String>,
+}
+
+/// One `[[zone.tlsa]]` entry: the service and the file its record follows.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TlsaToml {
+    pub port: u16,
+    pub host: String,
+    /// The certificate (PEM) the service uses...
+    pub cert: Option<PathBuf>,
+    /// ...or its key.
+    pub key: Option<PathBuf>,
+    /// The key of the next certificate, published ahead of it.
+    pub next_key: Option<PathBuf>,
+    pub usage: Option<u8>,
+    pub selector: Option<u8>,
+    #[serde(rename = "match")]
+    pub matching: Option<u8>,
+    /// TTL of the TLSA records (default 3600); old records stay two TTLs.
+    pub ttl: Option<u32>,
+}
+
+fn policy(s: &str, what: &str) -> Result<blason_mail::dmarc::Policy, String> {
+    blason_mail::dmarc::Policy::parse(s)
+        .ok_or_else(|| format!("{what} = {s:?}: use none, quarantine or reject"))
+}
+
+impl MailToml {
+    fn to_spec(&self) -> Result<declare::MailSpec, String> {
+        use blason_mail::dkim::Algorithm;
+        use blason_mail::mtasts::Mode;
+        let dkim = self
+            .dkim
+            .iter()
+            .map(|d| {
+                let algorithm = match d.algorithm.as_deref().unwrap_or("ed25519") {
+                    "ed25519" => Algorithm::Ed25519,
+                    "rsa2048" => Algorithm::Rsa(2048),
+                    "rsa3072" => Algorithm::Rsa(3072),
+                    "rsa4096" => Algorithm::Rsa(4096),
+                    a => {
+                        return Err(format!(
+                            "mail.dkim algorithm {a:?}: use ed25519, rsa2048, rsa3072 or rsa4096"
+                        ))
+                    }
+                };
+                let ok = !d.selector.is_empty()
+                    && d.selector.split('.').all(|l| {
+                        !l.is_empty()
+                            && l.len() <= 63
+                            && l.bytes()
+                                .all(|c| c.is_ascii_alphanumeric() || c == b'-' || c == b'_')
+                    });
+                if !ok {
+                    return Err(format!(
+                        "mail.dkim selector {:?} is not a DNS label",
+                        d.selector
+                    ));
+                }
+                Ok(declare::DkimSpec {
+                    selector: d.selector.clone(),
+                    algorithm,
+                })
+            })
+            .collect::<Result<_, String>>()?;
+        let dmarc = match &self.dmarc {
+            Some(d) => Some(declare::DmarcSpec {
+                policy: policy(&d.policy, "mail.dmarc.policy")?,
+                subdomain_policy: d
+                    .subdomain_policy
+                    .as_deref()
+                    .map(|p| policy(p, "mail.dmarc.subdomain_policy"))
+                    .transpose()?,
+                rua: d.rua.clone(),
+                ruf: d.ruf.clone(),
+                pct: d.pct,
+            }),
+            None => None,
+        };
+        let mta_sts = match &self.mta_sts {
+            Some(m) => Some(declare::MtaStsSpec {
+                mode: match m.mode.as_str() {
+                    "enforce" => Mode::Enforce,
+                    "testing" => Mode::Testing,
+                    "none" => Mode::None,
+                    o => {
+                        return Err(format!(
+                            "mail.mta_sts.mode {o:?}: use enforce, testing or none"
+                        ))
+                    }
+                },
+                mx: m.mx.clone(),
+                max_age: m.max_age.unwrap_or(604800),
+                id: m.id.clone().unwrap_or_else(|| "auto".into()),
+            }),
+            None => None,
+        };
+        Ok(declare::MailSpec {
+            ttl: self.ttl.unwrap_or(3600),
+            spf: self.spf.as_ref().map(|s| declare::SpfSpec {
+                senders: s.senders.clone(),
+                all: s.all.clone().unwrap_or_else(|| "-all".into()),
+            }),
+            dkim,
+            dmarc,
+            bimi: self.bimi.as_ref().map(|b| declare::BimiSpec {
+                logo: b.logo.clone(),
+                authority: b.authority.clone(),
+            }),
+            mta_sts,
+            tls_rpt: self.tls_rpt.as_ref().map(|t| t.rua.clone()),
+        })
+    }
+}
+
+impl TlsaToml {
+    fn to_spec(&self) -> Result<declare::TlsaSpec, String> {
+        let file = match (&self.cert, &self.key) {
+            (Some(c), None) => c.clone(),
+            (None, Some(k)) => k.clone(),
+            _ => {
+                return Err(format!(
+                    "tlsa for {}:{}: give cert = \"FILE\" or key = \"FILE\" (one of them)",
+                    self.host, self.port
+                ))
+            }
+        };
+        let d = blason_mail::tlsa::Params::default();
+        let params = blason_mail::tlsa::Params {
+            usage: self.usage.unwrap_or(d.usage),
+            selector: self.selector.unwrap_or(d.selector),
+            matching: self.matching.unwrap_or(d.matching),
+        };
+        if params.usage > 3 || params.selector > 1 || params.matching > 2 {
+            return Err(format!(
+                "tlsa for {}:{}: usage 0-3, selector 0-1, match 0-2",
+                self.host, self.port
+            ));
+        }
+        if self.key.is_some() && params.selector == 0 {
+            return Err(format!(
+                "tlsa for {}:{}: selector 0 needs a certificate, not a key",
+                self.host, self.port
+            ));
+        }
+        Ok(declare::TlsaSpec {
+            port: self.port,
+            host: self.host.clone(),
+            file,
+            next: self.next_key.clone(),
+            params,
+            ttl: self.ttl.unwrap_or(3600),
+        })
+    }
+}
+
+/// The server's view of a [`MailZone`].
+#[derive(Debug)]
+pub struct MailGenerator(pub MailZone);
+
+impl blason_server::Generator for MailGenerator {
+    fn generate(
+        &self,
+        now: u64,
+    ) -> Result<(Vec<blason_zone::load::Generated>, Vec<blason_zone::Finding>), String> {
+        self.0.generate(now)
+    }
+    fn due(&self, now: u64) -> bool {
+        self.0.due(now)
+    }
+}
+
+impl FileZone {
+    /// The zone's generated records, if it declares any.
+    pub fn mail_zone(&self, origin: &Name, state: &Path) -> Result<Option<MailZone>, String> {
+        if self.mail.is_none() && self.tlsa.is_empty() {
+            return Ok(None);
+        }
+        let mail = self.mail.as_ref().map(MailToml::to_spec).transpose()?;
+        let tlsa = self
+            .tlsa
+            .iter()
+            .map(TlsaToml::to_spec)
+            .collect::<Result<_, _>>()?;
+        Ok(Some(MailZone::new(
+            origin.clone(),
+            mail,
+            tlsa,
+            state.to_path_buf(),
+        )))
+    }
 }
 
 impl FileConfig {
@@ -60,10 +335,24 @@ impl FileConfig {
         let mut c: FileConfig =
             toml::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?;
         let base = path.parent().unwrap_or(Path::new("."));
-        for z in &mut c.zone {
-            if z.file.is_relative() {
-                z.file = base.join(&z.file);
+        let rel = |p: &mut PathBuf| {
+            if p.is_relative() {
+                *p = base.join(&*p);
             }
+        };
+        for z in &mut c.zone {
+            rel(&mut z.file);
+            for t in &mut z.tlsa {
+                for p in [&mut t.cert, &mut t.key, &mut t.next_key]
+                    .into_iter()
+                    .flatten()
+                {
+                    rel(p);
+                }
+            }
+        }
+        if let Some(p) = &mut c.state {
+            rel(p);
         }
         if let Some(p) = &mut c.pid_file {
             if p.is_relative() {
@@ -87,6 +376,7 @@ pub struct Overrides {
     pub pid_file: Option<PathBuf>,
     pub tcp_idle_timeout: Option<u64>,
     pub tcp_max_connections: Option<usize>,
+    pub state: Option<PathBuf>,
 }
 
 /// The merged result: what the server gets, plus what only the CLI uses.
@@ -124,27 +414,44 @@ pub fn merge(file: FileConfig, o: Overrides) -> Result<ServeConfig, String> {
     } else {
         file.listen
     };
-    let zones: Vec<(String, PathBuf)> = if !o.zones.is_empty() {
-        o.zones
+    let state = o
+        .state
+        .or(file.state)
+        .unwrap_or_else(|| PathBuf::from(DEFAULT_STATE));
+    // Zones from flags or the environment replace the file's, sections and all.
+    let zones: Vec<(String, PathBuf, Option<FileZone>)> = if !o.zones.is_empty() {
+        o.zones.into_iter().map(|(o, f)| (o, f, None)).collect()
     } else {
-        file.zone.into_iter().map(|z| (z.origin, z.file)).collect()
+        file.zone
+            .into_iter()
+            .map(|z| (z.origin.clone(), z.file.clone(), Some(z)))
+            .collect()
     };
     let example = zones.is_empty();
     let zones = if example {
-        vec![ZoneSpec {
-            origin: parse_origin(EXAMPLE_ORIGIN)?,
-            source: ZoneSource::Bundled {
+        vec![ZoneSpec::new(
+            parse_origin(EXAMPLE_ORIGIN)?,
+            ZoneSource::Bundled {
                 display: "example.test.zone (bundled)".into(),
                 bytes: EXAMPLE_ZONE.as_bytes(),
             },
-        }]
+        )]
     } else {
         zones
             .into_iter()
-            .map(|(origin, path)| {
+            .map(|(origin, path, fz)| {
+                let origin = parse_origin(&origin)?;
+                let generator = match fz {
+                    Some(z) => z
+                        .mail_zone(&origin, &state)
+                        .map_err(|e| format!("zone {origin}: {e}"))?
+                        .map(|m| Arc::new(MailGenerator(m)) as Arc<dyn blason_server::Generator>),
+                    None => None,
+                };
                 Ok(ZoneSpec {
-                    origin: parse_origin(&origin)?,
+                    origin,
                     source: ZoneSource::File(path),
+                    generator,
                 })
             })
             .collect::<Result<_, String>>()?
@@ -176,6 +483,9 @@ pub fn merge(file: FileConfig, o: Overrides) -> Result<ServeConfig, String> {
         identity: o.identity.or(file.identity),
     };
     server.pid_file = o.pid_file.or(file.pid_file);
+    if let Some(s) = file.poll_interval {
+        server.poll_interval = Duration::from_secs(s.max(1));
+    }
     Ok(ServeConfig {
         server,
         log_format: o.log_format.or(file.log_format).unwrap_or_default(),

@@ -29,9 +29,22 @@ Config file (TOML; every key optional; relative paths are taken from the file's 
     pid-file = \"/run/blason.pid\"
     tcp-idle-timeout = 10        # seconds
     tcp-max-connections = 1000
+    state = \"/var/lib/blason\"     # DKIM keys, TLSA state (default ./blason-state)
+    poll-interval = 60           # seconds between checks of watched certificate files
     [[zone]]
     origin = \"example.com.\"
     file = \"example.com.zone\"
+    [zone.mail]                  # records generated into the zone at every (re)load
+    spf = { senders = [\"mx\", \"ip4:192.0.2.0/24\", \"include:_spf.provider.test\"], all = \"-all\" }
+    dkim = [{ selector = \"mail2026\", algorithm = \"ed25519\" }]   # key made once, kept
+    dmarc = { policy = \"quarantine\", rua = [\"mailto:dmarc@example.com\"], pct = 100 }
+    bimi = { logo = \"https://example.com/logo.svg\" }
+    mta_sts = { mode = \"enforce\", mx = [\"mail.example.com\"], id = \"auto\" }
+    tls_rpt = { rua = [\"mailto:tls@example.com\"] }
+    [[zone.tlsa]]                # follows the file: a new key's record is published
+    port = 25                    # beside the old one, which goes two TTLs later
+    host = \"mail.example.com\"
+    cert = \"/etc/letsencrypt/live/mail.example.com/fullchain.pem\"   # or key = \"...\"
 
 Precedence: config file, then BLASON_* environment variables, then flags. A list
 (listen, zone) given by a later source replaces the earlier list; it is not appended.
@@ -107,6 +120,11 @@ pub struct ServeArgs {
     /// Most TCP connections open at once; more are closed on arrival. Default: 1000
     #[arg(long, value_name = "N", env = "BLASON_TCP_MAX_CONNECTIONS")]
     pub tcp_max_connections: Option<usize>,
+
+    /// Folder for generated DKIM keys (mode 0600), TLSA state and MTA-STS policy files.
+    /// Default: ./blason-state
+    #[arg(long, value_name = "DIR", env = "BLASON_STATE")]
+    pub state: Option<PathBuf>,
 }
 
 pub fn run(a: ServeArgs) -> ExitCode {
@@ -131,6 +149,7 @@ pub fn run(a: ServeArgs) -> ExitCode {
         pid_file: a.pid_file,
         tcp_idle_timeout: a.tcp_idle_timeout,
         tcp_max_connections: a.tcp_max_connections,
+        state: a.state,
     };
     let cfg = match config::merge(file, over) {
         Ok(c) => c,
