@@ -8,6 +8,7 @@
 #![forbid(unsafe_code)]
 
 mod lookup;
+mod proof;
 mod query;
 pub mod wire;
 
@@ -41,12 +42,15 @@ pub const MAX_UDP: usize = 1232;
 /// An immutable set of zones: what one snapshot serves.
 pub struct Catalog {
     zones: Vec<Arc<Zone>>,
+    /// Per zone, in the same order: is it signed, and its NSEC3 hash index.
+    sec: Vec<proof::ZoneSec>,
     opts: Options,
 }
 
 impl Catalog {
     pub fn new(zones: Vec<Arc<Zone>>, opts: Options) -> Catalog {
-        Catalog { zones, opts }
+        let sec = zones.iter().map(|z| proof::ZoneSec::new(z)).collect();
+        Catalog { zones, sec, opts }
     }
     pub fn zones(&self) -> &[Arc<Zone>] {
         &self.zones
@@ -62,20 +66,20 @@ impl Catalog {
     /// from that zone: "When authoritative for the child zone but not the parent and
     /// not offering recursion, ... return an authoritative no-data response" (RFC 4035
     /// §3.1.4.1).
-    fn zone_for(&self, name: &[u8], below_apex: bool) -> Option<&Zone> {
-        let mut best: Option<&Zone> = None;
-        let mut apex: Option<&Zone> = None;
-        for z in &self.zones {
+    fn zone_for(&self, name: &[u8], below_apex: bool) -> Option<(&Zone, &proof::ZoneSec)> {
+        let mut best: Option<(&Zone, &proof::ZoneSec)> = None;
+        let mut apex: Option<(&Zone, &proof::ZoneSec)> = None;
+        for (z, sec) in self.zones.iter().zip(&self.sec) {
             let o = z.origin().as_wire();
             if !blason_zone::name::wire_is_subdomain(name, o) {
                 continue;
             }
             if below_apex && o.len() == name.len() {
-                apex = Some(z);
+                apex = Some((z, sec));
                 continue;
             }
-            if best.is_none_or(|b| b.origin().wire_len() < o.len()) {
-                best = Some(z);
+            if best.is_none_or(|b| b.0.origin().wire_len() < o.len()) {
+                best = Some((z, sec));
             }
         }
         best.or(apex)
@@ -282,7 +286,7 @@ fn answer(cat: &Catalog, query: &[u8], q: &Query, limit: usize, out: &mut Vec<u8
         _ => {}
     }
     let qtype = Rtype(q.qtype);
-    let Some(zone0) = cat.zone_for(qname, qtype == Rtype::DS) else {
+    let Some((zone0, sec0)) = cat.zone_for(qname, qtype == Rtype::DS) else {
         return set_rcode(out, q, Failure::Refused.rcode(), do_bit);
     };
 
@@ -293,12 +297,13 @@ fn answer(cat: &Catalog, query: &[u8], q: &Query, limit: usize, out: &mut Vec<u8
         used: 0,
     };
     let mut ans: Section<'_, 24> = Section::new();
-    let mut auth: Section<'_, 6> = Section::new();
+    let mut auth: Section<'_, 10> = Section::new();
     let mut add: Section<'_, 40> = Section::new();
     let mut rcode = NOERROR;
     let mut aa = true;
     let mut cur = NameRef::Q;
     let mut zone = zone0;
+    let mut sec = sec0;
     // Names the chain has reached, to end it at the first repeat (a CNAME or DNAME
     // loop is answered once round, not MAX_CHAIN times).
     let mut visited = [NameRef::Q; MAX_CHAIN];
@@ -314,7 +319,7 @@ fn answer(cat: &Catalog, query: &[u8], q: &Query, limit: usize, out: &mut Vec<u8
         let name = names.get(cur);
         if step > 0 {
             match cat.zone_for(name, qtype == Rtype::DS) {
-                Some(z) => zone = z,
+                Some((z, s)) => (zone, sec) = (z, s),
                 None => break,
             }
         }
@@ -324,19 +329,22 @@ fn answer(cat: &Catalog, query: &[u8], q: &Query, limit: usize, out: &mut Vec<u8
         nbuf[..nlen].copy_from_slice(name);
         let name = &nbuf[..nlen];
         let nodes = zone.nodes();
+        // Signatures and proofs only from signed zones, and only when asked (RFC 4035
+        // §3.1); the OPT record still echoes DO.
+        let ds = do_bit && sec.secure;
         match lookup(zone, name) {
             Found::Exact(i) => {
                 let node = &nodes[i];
                 if node.has(flags::DELEGATION) && qtype != Rtype::DS {
                     if step == 0 {
                         aa = false;
-                        referral(zone, i, do_bit, &mut auth, &mut add);
+                        referral(zone, sec, i, ds, &mut auth, &mut add);
                     }
                     break;
                 }
                 if qtype == Rtype::ANY {
                     for rs in node.rrsets.iter() {
-                        if rs.rtype != Rtype::RRSIG || do_bit {
+                        if rs.rtype != Rtype::RRSIG || ds {
                             ans.push(Item {
                                 owner: cur,
                                 data: Data::Set(rs),
@@ -345,27 +353,33 @@ fn answer(cat: &Catalog, query: &[u8], q: &Query, limit: usize, out: &mut Vec<u8
                         }
                     }
                     if node.rrsets.is_empty() {
-                        negative(zone, do_bit, &mut auth);
+                        negative(zone, ds, &mut auth);
+                        if ds {
+                            proof::nodata(zone, sec, i, name, &mut auth);
+                        }
                     }
                     break;
                 }
                 if let Some(rs) = matching(node, qtype) {
-                    push_answer(&mut ans, cur, node, rs, qtype, do_bit);
-                    additional(zone, rs, do_bit, &mut add, &names);
+                    push_answer(&mut ans, cur, node, rs, qtype, ds);
+                    additional(zone, rs, ds, &mut add, &names);
                     break;
                 }
                 if let Some(c) = node.rrset(Rtype::CNAME) {
-                    push_answer(&mut ans, cur, node, c, Rtype::CNAME, do_bit);
+                    push_answer(&mut ans, cur, node, c, Rtype::CNAME, ds);
                     cur = NameRef::Wire(c.first().unwrap_or(&[0]));
                     continue;
                 }
-                negative(zone, do_bit, &mut auth);
+                negative(zone, ds, &mut auth);
+                if ds {
+                    proof::nodata(zone, sec, i, name, &mut auth);
+                }
                 break;
             }
             Found::Referral(i) => {
                 if step == 0 {
                     aa = false;
-                    referral(zone, i, do_bit, &mut auth, &mut add);
+                    referral(zone, sec, i, ds, &mut auth, &mut add);
                 }
                 break;
             }
@@ -379,7 +393,7 @@ fn answer(cat: &Catalog, query: &[u8], q: &Query, limit: usize, out: &mut Vec<u8
                     data: Data::Set(d),
                     required: false,
                 });
-                if do_bit {
+                if ds {
                     if let Some(sig) = node.rrsigs(Rtype::DNAME) {
                         ans.push(Item {
                             owner: NameRef::Wire(node.name.as_wire()),
@@ -412,11 +426,11 @@ fn answer(cat: &Catalog, query: &[u8], q: &Query, limit: usize, out: &mut Vec<u8
                 cur = NameRef::Synth(si);
                 continue;
             }
-            Found::Wildcard(_, w) => {
+            Found::Wildcard(ce, w) => {
                 let wnode = &nodes[w];
                 if qtype == Rtype::ANY {
                     for rs in wnode.rrsets.iter() {
-                        if rs.rtype != Rtype::RRSIG || do_bit {
+                        if rs.rtype != Rtype::RRSIG || ds {
                             ans.push(Item {
                                 owner: cur,
                                 data: Data::Set(rs),
@@ -424,24 +438,39 @@ fn answer(cat: &Catalog, query: &[u8], q: &Query, limit: usize, out: &mut Vec<u8
                             });
                         }
                     }
+                    if ds {
+                        proof::wildcard_answer(zone, sec, ce, name, &mut auth);
+                    }
                     break;
                 }
                 if let Some(rs) = matching(wnode, qtype) {
-                    push_answer(&mut ans, cur, wnode, rs, qtype, do_bit);
-                    additional(zone, rs, do_bit, &mut add, &names);
+                    push_answer(&mut ans, cur, wnode, rs, qtype, ds);
+                    additional(zone, rs, ds, &mut add, &names);
+                    if ds {
+                        proof::wildcard_answer(zone, sec, ce, name, &mut auth);
+                    }
                     break;
                 }
                 if let Some(c) = wnode.rrset(Rtype::CNAME) {
-                    push_answer(&mut ans, cur, wnode, c, Rtype::CNAME, do_bit);
+                    push_answer(&mut ans, cur, wnode, c, Rtype::CNAME, ds);
+                    if ds {
+                        proof::wildcard_answer(zone, sec, ce, name, &mut auth);
+                    }
                     cur = NameRef::Wire(c.first().unwrap_or(&[0]));
                     continue;
                 }
-                negative(zone, do_bit, &mut auth);
+                negative(zone, ds, &mut auth);
+                if ds {
+                    proof::wildcard_nodata(zone, sec, ce, w, name, &mut auth);
+                }
                 break;
             }
-            Found::NxDomain(_) => {
+            Found::NxDomain(ce) => {
                 rcode = NXDOMAIN;
-                negative(zone, do_bit, &mut auth);
+                negative(zone, ds, &mut auth);
+                if ds {
+                    proof::nxdomain(zone, sec, ce, name, &mut auth);
+                }
                 break;
             }
         }
@@ -514,6 +543,7 @@ fn negative<'a, const N: usize>(zone: &'a Zone, do_bit: bool, auth: &mut Section
 /// NS of the cut in authority, DS if signed, glue in additional.
 fn referral<'a, const A: usize, const B: usize>(
     zone: &'a Zone,
+    sec: &proof::ZoneSec,
     cut: usize,
     do_bit: bool,
     auth: &mut Section<'a, A>,
@@ -544,6 +574,9 @@ fn referral<'a, const A: usize, const B: usize>(
                 data: Data::Set(sig),
                 required: false,
             });
+        } else {
+            // An insecure delegation: prove there is no DS (RFC 4035 §3.1.4).
+            proof::insecure_referral(zone, sec, cut, auth);
         }
     }
     for target in ns.rdatas() {
@@ -682,12 +715,18 @@ fn emit<const A: usize, const B: usize, const C: usize>(
         .iter()
         .enumerate()
         {
+            let mut neg_ttl: Option<u32> = None;
             for it in sec.iter() {
                 let res = match it.data {
                     Data::Set(rs) => {
-                        // Negative answers use min(SOA TTL, SOA minimum) (RFC 2308 §3).
+                        // Negative answers use min(SOA TTL, SOA minimum) (RFC 2308 §3),
+                        // and the SOA's signature the same TTL (RFC 4035 §3.1.3).
                         let ttl = if si == 1 && rs.rtype == Rtype::SOA {
-                            soa_neg_ttl(rs)
+                            let t = soa_neg_ttl(rs);
+                            neg_ttl = Some(t);
+                            t
+                        } else if si == 1 && rs.rtype == Rtype::RRSIG && rs.covers == Rtype::SOA {
+                            neg_ttl.unwrap_or(rs.ttl)
                         } else {
                             rs.ttl
                         };

@@ -993,6 +993,9 @@ struct Case {
     via: Via,
     /// Sent with EDNS DO to a zone holding NSEC records.
     do_nsec_zone: bool,
+    /// Asked of zones signed by dnssec-signzone: NSEC/NSEC3 proofs and their
+    /// signatures in the authority section must equal BIND's.
+    signed: bool,
     /// No answer is expected from either server (a header too short to answer).
     silent: bool,
 }
@@ -1016,6 +1019,63 @@ const NO_DO_VARIANTS: &[Variant] = &[
     (Via::Udp, Some((4096, false)), "udp edns4096"),
     (Via::Tcp, None, "tcp"),
 ];
+
+/// Variants for signed zones: DO over UDP (large and small payloads) and TCP.
+const SIGNED_VARIANTS: &[Variant] = &[
+    (Via::Udp, Some((4096, true)), "udp edns4096 do"),
+    (Via::Udp, Some((1232, true)), "udp edns1232 do"),
+    (Via::Tcp, Some((4096, true)), "tcp edns4096 do"),
+];
+
+/// Signs the test zones with BIND's tools into `dir`; `None` if they are missing.
+fn sign_zones(dir: &Path) -> Option<Vec<(String, PathBuf)>> {
+    std::fs::create_dir_all(dir).ok()?;
+    let keygen = |origin: &str, ksk: bool| -> Option<()> {
+        let mut c = Command::new("dnssec-keygen");
+        c.args(["-q", "-a", "ECDSAP256SHA256", "-K"]).arg(dir);
+        if ksk {
+            c.args(["-f", "KSK"]);
+        }
+        let out = c.arg(origin).output().ok()?;
+        out.status.success().then_some(())
+    };
+    let sign = |origin: &str, text: &str, nsec3: bool| -> Option<PathBuf> {
+        let unsigned = dir.join(format!("{origin}zone"));
+        std::fs::write(&unsigned, text).ok()?;
+        keygen(origin, true)?;
+        keygen(origin, false)?;
+        let signed = dir.join(format!("{origin}signed"));
+        let mut c = Command::new("dnssec-signzone");
+        c.current_dir(dir)
+            .args(["-S", "-K", "."])
+            .args(["-d", "."])
+            .args(["-o", origin])
+            .arg("-f")
+            .arg(&signed);
+        if nsec3 {
+            c.args(["-3", "-", "-H", "0"]);
+        }
+        let out = c.arg(&unsigned).output().ok()?;
+        if !out.status.success() {
+            eprintln!(
+                "dnssec-signzone {origin}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            return None;
+        }
+        Some(signed)
+    };
+    let sub = sign("sub.diff.test.", SUB_ZONE, true)?;
+    // The child's DS goes into the parent before the parent is signed.
+    let dsset = std::fs::read_to_string(dir.join("dsset-sub.diff.test.")).ok()?;
+    let diff = sign("diff.test.", &format!("{DIFF_ZONE}\n{dsset}"), false)?;
+    let other = sign("other.test.", OTHER_ZONE, true)?;
+    Some(vec![
+        ("diff.test.".to_string(), diff),
+        ("other.test.".to_string(), other),
+        ("sub.diff.test.".to_string(), sub),
+    ])
+}
 
 /// Fewer variants for the many generated and root-zone queries.
 const FEW_VARIANTS: &[Variant] = &[
@@ -1065,6 +1125,7 @@ impl Gen {
                 bytes,
                 via: *via,
                 do_nsec_zone: nsec_zone && edns.is_some_and(|e| e.do_bit),
+                signed: false,
                 silent: false,
             });
         }
@@ -1077,6 +1138,7 @@ impl Gen {
             bytes,
             via,
             do_nsec_zone: false,
+            signed: false,
             silent,
         });
     }
@@ -1379,6 +1441,31 @@ fn compare(
         }
     }
 
+    // Signed zones: the denial proofs (RFC 4035 §3.1.3, RFC 5155 §7.2) are what a
+    // validator checks, so they must be BIND's exactly, signatures included.
+    if case.signed && do_bit && !blason.tc() && !bind.tc() {
+        // Proofs from the zone asked; a chain into another zone is BIND's to stop
+        // (see CrossZoneChain), so proofs from there are not compared.
+        let home = zone.clone().unwrap_or_default();
+        let proofs = |m: &Msg| -> Vec<Rr> {
+            m.sections[1]
+                .iter()
+                .filter(|r| {
+                    (matches!(r.rtype, T_NSEC | T_NSEC3) || matches!(covered(r), T_NSEC | T_NSEC3))
+                        && is_subdomain(&lower(r.owner.clone()), &home)
+                })
+                .cloned()
+                .collect()
+        };
+        compare_sets(
+            "authority (proofs)",
+            &proofs(&blason),
+            &proofs(&bind),
+            true,
+            &mut p,
+        );
+    }
+
     // A chain BIND stopped at the edge of its zone: complete BIND's answer with its
     // answer for the chain's target, as blason's should be.
     let mut merged = false;
@@ -1591,7 +1678,14 @@ fn compare(
                 .map_or(0, |b| u32::from_be_bytes([b[0], b[1], b[2], b[3]]));
             if let Some(a) = ctx.ask(&owner, T_SOA, false) {
                 if let Some(soa) = a.sections[0].iter().find(|r| r.rtype == T_SOA) {
-                    bind.sections[1][i].ttl = soa.ttl.min(minimum);
+                    let ttl = soa.ttl.min(minimum);
+                    bind.sections[1][i].ttl = ttl;
+                    // The SOA's signature carries the same TTL as the SOA.
+                    for r in bind.sections[1].iter_mut() {
+                        if r.rtype == T_RRSIG && covered(r) == T_SOA && r.ttl == 0 {
+                            r.ttl = ttl;
+                        }
+                    }
                     allowed.push(Allowed::NegativeSoaTtlForSoaQuery);
                 }
             }
@@ -1889,6 +1983,41 @@ fn answers_match_bind() {
             &g.cases,
             &mut t,
         );
+    }
+
+    // Third run: the same zones signed by dnssec-signzone (diff.test with NSEC,
+    // sub.diff.test and other.test with NSEC3; sub.diff.test's DS in diff.test), asked
+    // with DO, proofs compared exactly.
+    if let Some(signed) = sign_zones(&dir.join("signed")) {
+        let mut g = Gen {
+            next_id: 5,
+            cases: Vec::new(),
+        };
+        for (name, types) in DIFF_QUERIES {
+            for t in *types {
+                g.push_query(name, type_code(t), SIGNED_VARIANTS, false);
+            }
+        }
+        for extra in [
+            "nx.other.test.",
+            "nothere.sub.diff.test.",
+            "sub.diff.test.",
+            "www.other.test.",
+        ] {
+            for t in ["A", "DS", "NS", "TXT"] {
+                g.push_query(extra, type_code(t), SIGNED_VARIANTS, false);
+            }
+        }
+        for c in g.cases.iter_mut() {
+            c.signed = true;
+        }
+        run(&named, &dir.join("signed-run"), &signed, &g.cases, &mut t);
+    } else {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "dnssec-keygen/dnssec-signzone are missing (scripts/test.sh installs bind9-utils)"
+        );
+        eprintln!("note: dnssec-signzone not found; signed-zone cases skipped");
     }
 
     eprintln!("{} queries compared in {:?}", t.queries, started.elapsed());
