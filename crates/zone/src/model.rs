@@ -373,118 +373,153 @@ fn build_inner(
     }
     let order: Vec<u32> = sorted.into_iter().map(|(_, r)| r).collect();
 
-    let mut nodes: Vec<Node> = Vec::with_capacity(runs.len() + 1);
-    let mut node_keys: Vec<(u32, u32)> = Vec::with_capacity(runs.len() + 1);
-    let mut info = BuildInfo {
-        node_start: Vec::with_capacity(runs.len() + 1),
-        src: Vec::with_capacity(recs.len()),
-        second_src: Vec::new(),
-    };
-    let mut canon_a = Vec::new();
-    let mut canon_b = Vec::new();
-    let mut idx: Vec<u32> = Vec::new();
-    let mut rrsets: Vec<RRset> = Vec::new();
-    let mut kept: Vec<&[u8]> = Vec::new();
-    let mut kept_canon: Vec<Vec<u8>> = Vec::new();
-    let mut oi = 0;
-    while oi < order.len() {
-        // Runs oi..oj share an owner; gather their records.
-        let mut oj = oi + 1;
-        while oj < order.len() && key(order[oj]) == key(order[oi]) {
-            oj += 1;
-        }
-        idx.clear();
-        for &r in &order[oi..oj] {
-            let (a, b) = runs[r as usize];
-            idx.extend(a..b);
-        }
-        // By type (RRSIG also by type covered), then file order.
-        let tkey = |i: u32| {
-            let r = &recs[i as usize];
-            (r.rtype, covers(records.view(r)), i)
-        };
-        if !idx.windows(2).all(|w| tkey(w[0]) < tkey(w[1])) {
-            idx.sort_unstable_by_key(|&i| tkey(i));
-        }
-        rrsets.clear();
-        info.node_start.push(info.src.len() as u32);
-        let mut k = 0;
-        while k < idx.len() {
-            let r0 = records.view(&recs[idx[k] as usize]);
-            let c0 = covers(r0);
-            let mut m = k + 1;
-            while m < idx.len() {
-                let r = records.view(&recs[idx[m] as usize]);
-                if r.rtype != r0.rtype || covers(r) != c0 {
-                    break;
-                }
-                m += 1;
+    // Nodes from the sorted runs; on a large zone the two halves (split between two
+    // owners) are built on two threads and joined.
+    let build_part = |order: &[u32]| -> Part {
+        let mut part = Part::default();
+        part.nodes.reserve(order.len());
+        part.node_start.reserve(order.len());
+        part.src.reserve(order.len() * 2);
+        let mut canon_a = Vec::new();
+        let mut canon_b = Vec::new();
+        let mut idx: Vec<u32> = Vec::new();
+        let mut rrsets: Vec<RRset> = Vec::new();
+        let mut kept: Vec<&[u8]> = Vec::new();
+        let mut kept_canon: Vec<Vec<u8>> = Vec::new();
+        let mut oi = 0;
+        while oi < order.len() {
+            // Runs oi..oj share an owner; gather their records.
+            let mut oj = oi + 1;
+            while oj < order.len() && key(order[oj]) == key(order[oi]) {
+                oj += 1;
             }
-            kept.clear();
-            kept_canon.clear();
-            let mut ttl = r0.ttl;
-            for &ri in &idx[k..m] {
-                let r = records.view(&recs[ri as usize]);
-                if m - k > 1 {
-                    canonical_rdata(r.rtype, r.rdata, &mut canon_a);
-                    if kept_canon.contains(&canon_a) {
-                        findings.push(Finding::new(
-                            "duplicate-record",
-                            Severity::Note,
+            idx.clear();
+            for &r in &order[oi..oj] {
+                let (a, b) = runs[r as usize];
+                idx.extend(a..b);
+            }
+            // By type (RRSIG also by type covered), then file order.
+            let tkey = |i: u32| {
+                let r = &recs[i as usize];
+                (r.rtype, covers(records.view(r)), i)
+            };
+            if !idx.windows(2).all(|w| tkey(w[0]) < tkey(w[1])) {
+                idx.sort_unstable_by_key(|&i| tkey(i));
+            }
+            rrsets.clear();
+            part.node_start.push(part.src.len() as u32);
+            let mut k = 0;
+            while k < idx.len() {
+                let r0 = records.view(&recs[idx[k] as usize]);
+                let c0 = covers(r0);
+                let mut m = k + 1;
+                while m < idx.len() {
+                    let r = records.view(&recs[idx[m] as usize]);
+                    if r.rtype != r0.rtype || covers(r) != c0 {
+                        break;
+                    }
+                    m += 1;
+                }
+                kept.clear();
+                kept_canon.clear();
+                let mut ttl = r0.ttl;
+                for &ri in &idx[k..m] {
+                    let r = records.view(&recs[ri as usize]);
+                    if m - k > 1 {
+                        canonical_rdata(r.rtype, r.rdata, &mut canon_a);
+                        if kept_canon.contains(&canon_a) {
+                            part.findings.push(Finding::new(
+                                "duplicate-record",
+                                Severity::Note,
+                                Some(parsed.place(r.src)),
+                                format!(
+                                    "{} {} repeats a record already in the zone; the copy is ignored",
+                                    r.owner_name(),
+                                    r.rtype
+                                ),
+                                "remove the repeated line",
+                            ));
+                            continue;
+                        }
+                        std::mem::swap(&mut canon_a, &mut canon_b);
+                        kept_canon.push(std::mem::take(&mut canon_b));
+                    }
+                    if r.ttl != ttl {
+                        // Lines of one RRset far apart in the file: BIND keeps the TTL
+                        // of the one read last.
+                        part.findings.push(Finding::new(
+                            "ttl-mismatch",
+                            Severity::Warning,
                             Some(parsed.place(r.src)),
                             format!(
-                                "{} {} repeats a record already in the zone; the copy is ignored",
-                                r.owner_name(),
-                                r.rtype
+                                "{} {} has TTL {} but earlier records of this RRset have {}; an RRset has one TTL (RFC 2181 §5.2), so {} (the last one read) is used",
+                                r.owner_name(), r.rtype, r.ttl, ttl, r.ttl
                             ),
-                            "remove the repeated line",
+                            "give every record of the RRset the same TTL",
                         ));
-                        continue;
+                        ttl = r.ttl;
                     }
-                    std::mem::swap(&mut canon_a, &mut canon_b);
-                    kept_canon.push(std::mem::take(&mut canon_b));
+                    if kept.len() == 1
+                        && matches!(r0.rtype, Rtype::SOA | Rtype::CNAME | Rtype::DNAME)
+                    {
+                        part.second_src.push((part.src.len() as u32, r.src));
+                    }
+                    kept.push(r.rdata);
                 }
-                if r.ttl != ttl {
-                    // Lines of one RRset far apart in the file: BIND keeps the TTL
-                    // of the one read last.
-                    findings.push(Finding::new(
-                        "ttl-mismatch",
-                        Severity::Warning,
-                        Some(parsed.place(r.src)),
-                        format!(
-                            "{} {} has TTL {} but earlier records of this RRset have {}; an RRset has one TTL (RFC 2181 §5.2), so {} (the last one read) is used",
-                            r.owner_name(), r.rtype, r.ttl, ttl, r.ttl
-                        ),
-                        "give every record of the RRset the same TTL",
-                    ));
-                    ttl = r.ttl;
-                }
-                if kept.len() == 1 && matches!(r0.rtype, Rtype::SOA | Rtype::CNAME | Rtype::DNAME) {
-                    info.second_src.push((info.src.len() as u32, r.src));
-                }
-                kept.push(r.rdata);
+                kept.truncate(65535);
+                part.src.push(r0.src);
+                rrsets.push(RRset::new(r0.rtype, ttl, &kept));
+                k = m;
             }
-            kept.truncate(65535);
-            info.src.push(r0.src);
-            rrsets.push(RRset::new(r0.rtype, ttl, &kept));
-            k = m;
+            let first = order[oi] as usize;
+            let name = Name::from_wire_unchecked(records.view(&recs[runs[first].0 as usize]).owner);
+            let mut f = 0;
+            if name.is_wildcard() {
+                f |= flags::WILDCARD;
+            }
+            part.nodes.push(Node {
+                name,
+                rrsets: rrsets.as_slice().into(),
+                flags: f,
+            });
+            oi = oj;
         }
-        let first = order[oi] as usize;
-        let name = Name::from_wire_unchecked(records.view(&recs[runs[first].0 as usize]).owner);
-        let mut f = 0;
-        if name.is_wildcard() {
-            f |= flags::WILDCARD;
+        part
+    };
+    let parts: Vec<Part> = if order.len() >= PARALLEL_BUILD_MIN {
+        // Split between two different owners so no node is cut in half.
+        let mut mid = order.len() / 2;
+        while mid < order.len() && key(order[mid]) == key(order[mid - 1]) {
+            mid += 1;
         }
-        nodes.push(Node {
-            name,
-            rrsets: rrsets.as_slice().into(),
-            flags: f,
-        });
-        node_keys.push(keys[first]);
-        oi = oj;
+        let (a, b) = order.split_at(mid);
+        std::thread::scope(|sc| {
+            let hb = sc.spawn(|| build_part(b));
+            let pa = build_part(a);
+            // A panic in the other half is a bug; surface it rather than lose data.
+            let pb = hb.join().unwrap_or_else(|e| std::panic::resume_unwind(e));
+            vec![pa, pb]
+        })
+    } else {
+        vec![build_part(&order)]
+    };
+    let mut nodes: Vec<Node> = Vec::with_capacity(parts.iter().map(|p| p.nodes.len()).sum());
+    let mut info = BuildInfo {
+        node_start: Vec::with_capacity(nodes.capacity()),
+        src: Vec::with_capacity(parts.iter().map(|p| p.src.len()).sum()),
+        second_src: Vec::new(),
+    };
+    for p in parts {
+        let base = info.src.len() as u32;
+        nodes.extend(p.nodes);
+        info.node_start
+            .extend(p.node_start.iter().map(|s| s + base));
+        info.src.extend(p.src);
+        info.second_src
+            .extend(p.second_src.into_iter().map(|(i, s)| (i + base, s)));
+        findings.extend(p.findings);
     }
     drop(order);
-    drop(kept);
     drop(records);
 
     // Empty non-terminals, in one linear pass: in canonical order, the ancestors of a
@@ -518,7 +553,6 @@ fn build_inner(
     }
     drop(old_start);
     drop(arena);
-    drop(node_keys);
     let mut index: HashTable<u32> = HashTable::with_capacity(nodes.len() + nodes.len() / 16);
     for (n, node) in nodes.iter().enumerate() {
         index.insert_unique(hash_name(node.name.as_wire()), n as u32, |&x| {
@@ -598,6 +632,19 @@ fn find_in(nodes: &[Node], index: &HashTable<u32>, wire: &[u8]) -> Option<usize>
             nodes[i as usize].name.as_wire().eq_ignore_ascii_case(wire)
         })
         .map(|&i| i as usize)
+}
+
+/// Zones with at least this many owners are built on two threads.
+const PARALLEL_BUILD_MIN: usize = 50_000;
+
+/// The nodes built from one slice of the sorted owners.
+#[derive(Default)]
+struct Part {
+    nodes: Vec<Node>,
+    node_start: Vec<u32>,
+    src: Vec<Src>,
+    second_src: Vec<(u32, Src)>,
+    findings: Vec<Finding>,
 }
 
 /// The type an RRSIG record covers; 0 for other types.
