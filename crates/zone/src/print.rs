@@ -49,3 +49,36 @@ pub fn write_zone_marked(zone: &Zone, out: &mut impl Write, mark: Mark<'_>) -> i
     }
     Ok(())
 }
+
+/// Appends the records of `nodes` (a run of one zone's nodes, in order) to `out` in the
+/// form of [`write_zone`], so that a large zone can be printed in parts on several
+/// threads and the parts written in order.
+pub fn write_nodes(nodes: &[crate::model::Node], class: crate::types::Class, out: &mut Vec<u8>) {
+    let mut line = String::with_capacity(256);
+    let class = class.to_string();
+    let mut owner = String::with_capacity(256);
+    for node in nodes {
+        if node.has(flags::ENT) {
+            continue;
+        }
+        owner.clear();
+        let _ = write!(owner, "{}", node.name);
+        let soa_first = node
+            .rrset(Rtype::SOA)
+            .into_iter()
+            .chain(node.rrsets.iter().filter(|r| r.rtype != Rtype::SOA));
+        for rrset in soa_first {
+            for rd in rrset.rdatas() {
+                line.clear();
+                let _ = write!(
+                    line,
+                    "{}\t{}\t{}\t{}\t",
+                    owner, rrset.ttl, class, rrset.rtype
+                );
+                write_rdata(&mut line, rrset.rtype, rd);
+                line.push('\n');
+                out.extend_from_slice(line.as_bytes());
+            }
+        }
+    }
+}

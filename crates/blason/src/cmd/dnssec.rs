@@ -252,14 +252,21 @@ fn sign(a: SignArgs) -> Result<(), String> {
     let zk = ZoneKeys::by_flags(&keys);
     let signed = sign_zone(&loaded.zone, &zk, &opts).map_err(|e| e.to_string())?;
 
+    let text = print_parallel(&signed.zone, a.threads);
     if out.as_os_str() == "-" {
-        let stdout = std::io::stdout();
-        let mut w = std::io::BufWriter::with_capacity(1 << 20, stdout.lock());
-        blason_zone::print::write_zone(&signed.zone, &mut w).map_err(|e| e.to_string())?;
+        let mut w = std::io::stdout().lock();
+        for part in &text {
+            w.write_all(part).map_err(|e| e.to_string())?;
+        }
         w.flush().map_err(|e| e.to_string())?;
     } else {
-        write_file_atomic(&out, |w| blason_zone::print::write_zone(&signed.zone, w))
-            .map_err(|e| format!("cannot write {}: {e}", out.display()))?;
+        write_file_atomic(&out, |w| {
+            for part in &text {
+                w.write_all(part)?;
+            }
+            Ok(())
+        })
+        .map_err(|e| format!("cannot write {}: {e}", out.display()))?;
     }
     eprintln!(
         "blason: signed {} with {} key(s): {} RRSIG, {} NSEC, {} NSEC3",
@@ -270,6 +277,38 @@ fn sign(a: SignArgs) -> Result<(), String> {
         signed.stats.nsec3
     );
     Ok(())
+}
+
+/// Formats the zone in parts on `threads` threads (0: one per core); the parts
+/// concatenated are `write_zone`'s output.
+fn print_parallel(zone: &blason_zone::Zone, threads: usize) -> Vec<Vec<u8>> {
+    let threads = if threads == 0 {
+        std::thread::available_parallelism().map_or(1, |n| n.get())
+    } else {
+        threads
+    };
+    let nodes = zone.nodes();
+    let size = (nodes.len() / (threads * 8)).max(1024);
+    let chunks: Vec<&[blason_zone::Node]> = nodes.chunks(size).collect();
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let parts: Vec<std::sync::OnceLock<Vec<u8>>> = (0..chunks.len())
+        .map(|_| std::sync::OnceLock::new())
+        .collect();
+    std::thread::scope(|s| {
+        for _ in 0..threads.min(chunks.len()) {
+            s.spawn(|| loop {
+                let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                let Some(c) = chunks.get(i) else { break };
+                let mut buf = Vec::with_capacity(c.len() * 256);
+                blason_zone::print::write_nodes(c, zone.class(), &mut buf);
+                let _ = parts[i].set(buf);
+            });
+        }
+    });
+    parts
+        .into_iter()
+        .map(|p| p.into_inner().unwrap_or_default())
+        .collect()
 }
 
 fn write_file_atomic(

@@ -11,14 +11,15 @@ use std::fs;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-/// `K<zone>+<alg>+<tag>` for a key of zone `origin` (the zone without its final dot,
-/// lower case; the root zone is `K.`).
+/// `K<zone>.+<alg>+<tag>` for a key of zone `origin`, as BIND names it: the zone in
+/// lower case with its final dot (`Kexample.com.+013+12345`; the root zone is `K.`).
 pub fn bind_base_name(origin: &Name, key: &Key) -> String {
-    let mut z = origin.to_lowercase().to_string();
-    if z.len() > 1 {
-        z.pop();
-    }
-    format!("K{}+{:03}+{:05}", z, key.algorithm.number(), key.tag)
+    format!(
+        "K{}+{:03}+{:05}",
+        origin.to_lowercase(),
+        key.algorithm.number(),
+        key.tag
+    )
 }
 
 /// The paths a key was written to.
@@ -48,12 +49,14 @@ pub fn read_bind(origin: &Name, path: &Path) -> Result<Key, KeyError> {
 /// Reads every `K*.key` with a matching `.private` in `dir` whose owner is `origin`.
 /// Keys of other zones are skipped; a broken key file of this zone is an error.
 pub fn read_bind_dir(origin: &Name, dir: &Path) -> Result<Vec<Key>, KeyError> {
-    let prefix = {
+    // BIND writes the final dot (`Kexample.+`); files named without it are read too.
+    let with_dot = format!("K{}+", origin.to_lowercase()).to_ascii_lowercase();
+    let without = {
         let mut z = origin.to_lowercase().to_string();
         if z.len() > 1 {
             z.pop();
         }
-        format!("K{z}+")
+        format!("K{z}+").to_ascii_lowercase()
     };
     let rd = fs::read_dir(dir)
         .map_err(|e| KeyError(format!("cannot read key folder {}: {e}", dir.display())))?;
@@ -62,9 +65,8 @@ pub fn read_bind_dir(origin: &Name, dir: &Path) -> Result<Vec<Key>, KeyError> {
         .map(|e| e.path())
         .filter(|p| {
             let f = p.file_name().and_then(|f| f.to_str()).unwrap_or("");
-            f.to_ascii_lowercase()
-                .starts_with(&prefix.to_ascii_lowercase())
-                && f.ends_with(".key")
+            let l = f.to_ascii_lowercase();
+            (l.starts_with(&with_dot) || l.starts_with(&without)) && f.ends_with(".key")
         })
         .collect();
     names.sort();

@@ -141,7 +141,10 @@ mod tests {
             ("y.w.example.", "ji6neoaepv8b5o6k4ev33abha8ht9fgc"),
             ("x.y.w.example.", "2vptu5timamqttgl4luu9kg21e0aor3s"),
             ("xx.example.", "t644ebqk9bibcna874givr6joj62mlhv"),
-            ("2t7b4g4vsa5smi47k61mv5bv1a22bojr.example.", "kohar7mbb8dc2ce8a9qvl8hon4k53uhi"),
+            (
+                "2t7b4g4vsa5smi47k61mv5bv1a22bojr.example.",
+                "kohar7mbb8dc2ce8a9qvl8hon4k53uhi",
+            ),
         ] {
             let n = Name::parse(name, None).unwrap();
             assert_eq!(b32(&nsec3_hash(n.as_wire(), &salt, 12)), hash, "{name}");

@@ -150,7 +150,9 @@ pub fn sign_zone(zone: &Zone, keys: &ZoneKeys, opts: &SignOptions) -> Result<Sig
         .first()
         .is_some_and(|n| n.has(flags::APEX) && n.rrset(Rtype::SOA).is_some());
     if !apex_ok {
-        return Err(SignError(format!("the zone {origin} has no SOA at its apex")));
+        return Err(SignError(format!(
+            "the zone {origin} has no SOA at its apex"
+        )));
     }
     let neg_ttl = negative_ttl(zone).ok_or_else(|| SignError("malformed SOA".into()))?;
     let soa_ttl = zone.soa().map(|s| s.ttl).unwrap_or(3600);
@@ -392,12 +394,10 @@ fn nsec3_chain(
         .iter()
         .enumerate()
         .filter(|(_, n)| n.is_authoritative())
-        .filter(|(_, n)| {
-            !(p.opt_out && n.has(flags::DELEGATION) && n.rrset(Rtype::DS).is_none())
-        })
+        .filter(|(_, n)| !(p.opt_out && n.has(flags::DELEGATION) && n.rrset(Rtype::DS).is_none()))
         .map(|(i, n)| (nsec3_hash(n.name.as_wire(), &p.salt, p.iterations), i))
         .collect();
-    entries.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+    entries.sort_unstable_by_key(|e| e.0);
     if let Some(w) = entries.windows(2).find(|w| w[0].0 == w[1].0) {
         return Err(SignError(format!(
             "NSEC3 hash collision between {} and {}; choose another salt",
