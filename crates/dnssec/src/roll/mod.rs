@@ -11,6 +11,13 @@
 //! it is rumoured or omnipresent (unretentive or hidden) follows from that time, the
 //! TTLs and the delays, so the stored state never claims more than the clock proves.
 //!
+//! The server's side of the bargain: the actions of one plan go into one snapshot (all
+//! of them or, on failure, none, reported as [`Outcome::Failed`]); [`apply`] is called
+//! with the outcomes once that snapshot is being served, and the new state is saved
+//! before anything else; then [`plan`] is called again at once until [`Plan::is_idle`],
+//! and next at [`Plan::next_event`] or when the parent is polled. `StartSigning` means
+//! every RRset carries the new key's signature in that snapshot.
+//!
 //! A roll is a list of stages (see [`stages`]); a stage's records must all have settled
 //! (omnipresent or hidden everywhere) before the next stage starts. DS records change
 //! only on evidence: a [`DsObservation`] of the parent, or the operator's word.
@@ -288,6 +295,9 @@ pub struct State {
     /// CDS/CDNSKEY delete form (RFC 8078 §4) published since.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cds_delete: Option<Timestamp>,
+    /// The latest parent observation that mattered (see [`Action::NoteParentChecked`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parent_checked: Option<Timestamp>,
     #[serde(default)]
     pub keys: Vec<Key>,
     #[serde(default)]
@@ -378,6 +388,9 @@ pub enum Action {
         present: bool,
         at: Timestamp,
     },
+    /// The parent was looked at, at this time (kept while a withdrawn CDS could still
+    /// be acted on, so "no DS" is believed only from a look after that window).
+    NoteParentChecked(Timestamp),
     /// The policy's TTLs differ from those last recorded.
     NoteTtls {
         dnskey: u32,
@@ -493,6 +506,146 @@ impl Plan {
     pub fn is_idle(&self) -> bool {
         !self.actions.iter().any(Action::changes_state)
     }
+}
+
+impl fmt::Display for Action {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let ids = |v: &[KeyId]| {
+            v.iter()
+                .map(|k| k.to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        match self {
+            Action::BeginRoll { kind, old, new } => write!(
+                f,
+                "begin {kind}: replace [{}] with [{}]",
+                ids(old),
+                new.iter()
+                    .map(|n| format!("{} {} {}", n.id, n.role, n.alg))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+            Action::GenerateKey(n) => write!(f, "generate {} {} as {}", n.role, n.alg, n.id),
+            Action::PublishDnskey(k) => write!(f, "publish the DNSKEY of {k}"),
+            Action::SignDnskeyWith(k) => write!(f, "sign the DNSKEY RRset with {k}"),
+            Action::StartSigning(k) => write!(f, "sign the zone with {k}"),
+            Action::PublishCds(k) => write!(f, "publish CDS/CDNSKEY for {k}"),
+            Action::WaitForParentDs { add, remove } => write!(
+                f,
+                "wait for the parent to add DS [{}] and remove DS [{}]",
+                ids(add),
+                ids(remove)
+            ),
+            Action::WithdrawCds(k) => write!(f, "withdraw CDS/CDNSKEY for {k}"),
+            Action::PublishCdsDelete => f.write_str("publish the CDS/CDNSKEY delete form"),
+            Action::WithdrawCdsDelete => f.write_str("withdraw the CDS/CDNSKEY delete form"),
+            Action::StopSigning(k) => write!(f, "stop signing the zone with {k}"),
+            Action::StopSigningDnskey(k) => write!(f, "stop signing the DNSKEY RRset with {k}"),
+            Action::UnpublishDnskey(k) => write!(f, "withdraw the DNSKEY of {k}"),
+            Action::DeleteKey(k) => write!(f, "delete {k}"),
+            Action::NoteParentDs { key, present, at } => write!(
+                f,
+                "note: parent {} the DS of {key} at {at}",
+                if *present { "has" } else { "no longer has" }
+            ),
+            Action::NoteParentChecked(at) => write!(f, "note: parent DS checked at {at}"),
+            Action::NoteTtls {
+                dnskey,
+                zone_max,
+                ds,
+            } => write!(
+                f,
+                "note TTLs: DNSKEY {dnskey}, zone max {zone_max}, DS {ds}"
+            ),
+            Action::FinishRoll(kind) => write!(f, "{kind} done"),
+        }
+    }
+}
+
+impl fmt::Display for Waiting {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Waiting::Propagation { key, record, until } => {
+                write!(f, "{record} of {key} settles in caches at {until}")
+            }
+            Waiting::ParentDs {
+                key,
+                present,
+                since,
+            } => {
+                write!(
+                    f,
+                    "parent to {} the DS of {key}",
+                    if *present { "publish" } else { "remove" }
+                )?;
+                if let Some(t) = since {
+                    write!(f, " (asked at {t})")?;
+                }
+                Ok(())
+            }
+            Waiting::KeyGeneration(k) => write!(f, "{k} to be generated"),
+            Waiting::Roll { role, at } => write!(f, "{role} roll by age at {at}"),
+        }
+    }
+}
+
+/// A key brought in from elsewhere (BIND K-files) for a zone already served signed
+/// with it, so its DNSKEY and signatures are taken as long in every cache.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Adopted {
+    pub role: Role,
+    pub alg: Alg,
+    pub bits: Option<u16>,
+    pub tag: u16,
+    pub file: String,
+}
+
+/// Adds keys that were already published and signing (a move from another signer that
+/// keeps the DS at the parent). Their DS state comes from the next observation.
+pub fn adopt(state: &State, keys: &[Adopted], now: Timestamp) -> Result<State, RollError> {
+    if !state.keys.is_empty() || !state.rolls.is_empty() {
+        return Err(RollError(
+            "keys can only be adopted into a zone that has none yet".into(),
+        ));
+    }
+    if !keys.iter().any(|k| k.role.is_ksk()) || !keys.iter().any(|k| k.role.is_zsk()) {
+        return Err(RollError(
+            "adopted keys must include a KSK or CSK and a ZSK or CSK".into(),
+        ));
+    }
+    let mut s = state.clone();
+    let long_ago = Rec::In { since: 0 };
+    for a in keys {
+        let id = KeyId(s.next_id);
+        s.next_id += 1;
+        s.keys.push(Key {
+            id,
+            role: a.role,
+            alg: a.alg,
+            bits: a.bits,
+            tag: Some(a.tag),
+            file: Some(a.file.clone()),
+            created: now,
+            active_since: Some(now),
+            dnskey: long_ago,
+            dnskey_rrsig: if a.role.is_ksk() {
+                long_ago
+            } else {
+                Rec::Never
+            },
+            zone_rrsig: if a.role.is_zsk() {
+                long_ago
+            } else {
+                Rec::Never
+            },
+            ds: Rec::Never,
+            cds: None,
+            cds_withdrawn: None,
+        });
+    }
+    s.last_seen = s.last_seen.max(now);
+    Ok(s)
 }
 
 /// Why a manual roll cannot start.
@@ -652,6 +805,9 @@ fn apply_action(s: &mut State, a: &Action, now: Timestamp) {
                     }
                 }
             }
+        }
+        Action::NoteParentChecked(at) => {
+            s.parent_checked = Some(s.parent_checked.map_or(*at, |c| c.max(*at)));
         }
         Action::NoteTtls {
             dnskey,

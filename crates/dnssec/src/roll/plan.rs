@@ -230,11 +230,27 @@ pub fn plan(
         }
     }
 
+    // Only while some withdrawn CDS might still be acted on, so idle polls stay idle.
+    let latest = parent_ds_observed
+        .iter()
+        .map(|o| o.at)
+        .filter(|&at| at <= now)
+        .max();
+    let pending = s
+        .keys
+        .iter()
+        .any(|k| k.ds == Rec::Never && (k.cds.is_some() || k.cds_withdrawn.is_some()));
+    if let (Some(at), true) = (latest, pending) {
+        if s.parent_checked.is_none_or(|c| c < at) {
+            note(&mut s, &mut p, Action::NoteParentChecked(at));
+        }
+    }
+
     let timing = Timing::new(policy, &s, now);
     for roll in s.rolls.clone() {
         progress(&s, &roll, policy, &timing, now, &mut p);
     }
-    start_rolls(&s, policy, &timing, now, &mut p);
+    start_rolls(&s, policy, now, &mut p);
     steady(&s, policy, &timing, now, &mut p);
     p.next_event = next_event(&s, policy, &timing, now);
     p
@@ -261,6 +277,7 @@ fn progress(
         }
         return;
     }
+    let mut delete_flag = None;
     for stage in stages(roll, s) {
         let mut settled = true;
         let (mut add, mut remove) = (Vec::new(), Vec::new());
@@ -271,9 +288,18 @@ fn progress(
             };
             let rec = k.rec(tg.record);
             let (phase, at) = timing.phase(rec, tg.record, now);
+            // A parent may act on a CDS it read before the CDS was withdrawn, so a DS
+            // never seen is taken as absent only once the registrar delay has passed.
+            let late_ds = tg.record == RecordKind::Ds
+                && rec == Rec::Never
+                && (k.cds.is_some()
+                    || k.cds_withdrawn.is_some_and(|w| {
+                        let after = w + policy.registrar_delay;
+                        now < after || s.parent_checked.is_none_or(|c| c < after)
+                    }));
             let done = match tg.want {
                 Want::In => phase == Phase::Omnipresent,
-                Want::Out => phase == Phase::Hidden,
+                Want::Out => phase == Phase::Hidden && !late_ds,
             };
             if tg.record == RecordKind::Ds {
                 match (tg.want, k.cds.is_some()) {
@@ -287,6 +313,19 @@ fn progress(
                         (Want::In, false) => {
                             add.push(k.id);
                             wait_parent(p, s, policy, k, true, now);
+                        }
+                        (Want::Out, _) if late_ds => {
+                            let until = k.cds_withdrawn.unwrap_or(now) + policy.registrar_delay;
+                            p.waiting.push(Waiting::ParentDs {
+                                key: k.id,
+                                present: false,
+                                since: k.cds_withdrawn,
+                            });
+                            p.waiting.push(Waiting::Propagation {
+                                key: k.id,
+                                record: RecordKind::Ds,
+                                until,
+                            });
                         }
                         (Want::Out, true) => {
                             remove.push(k.id);
@@ -315,13 +354,9 @@ fn progress(
                 }),
             }
         }
-        // A later stage may undo the flag, so only the stage in progress sets it.
-        if let (Some(on), false) = (stage.cds_delete, settled) {
-            match (on, s.cds_delete.is_some()) {
-                (true, false) => p.actions.push(Action::PublishCdsDelete),
-                (false, true) => p.actions.push(Action::WithdrawCdsDelete),
-                _ => {}
-            }
+        // A later stage may undo the flag, so the latest stage reached decides it.
+        if stage.cds_delete.is_some() {
+            delete_flag = stage.cds_delete;
         }
         for &id in &stage.cds {
             if s.key(id).is_some_and(|k| k.cds.is_none()) {
@@ -332,6 +367,7 @@ fn progress(
             p.actions.push(Action::WaitForParentDs { add, remove });
         }
         if !settled {
+            cds_delete_flag(s, delete_flag, p);
             return;
         }
         for &id in &stage.delete {
@@ -340,7 +376,16 @@ fn progress(
             }
         }
     }
+    cds_delete_flag(s, delete_flag, p);
     p.actions.push(Action::FinishRoll(roll.kind));
+}
+
+fn cds_delete_flag(s: &State, want: Option<bool>, p: &mut Plan) {
+    match (want, s.cds_delete.is_some()) {
+        (Some(true), false) => p.actions.push(Action::PublishCdsDelete),
+        (Some(false), true) => p.actions.push(Action::WithdrawCdsDelete),
+        _ => {}
+    }
 }
 
 fn wait_parent(p: &mut Plan, s: &State, policy: &Policy, k: &Key, present: bool, now: Timestamp) {
@@ -387,8 +432,7 @@ fn roll_kind(role: Role) -> RollKind {
     }
 }
 
-fn start_rolls(s: &State, policy: &Policy, timing: &Timing, now: Timestamp, p: &mut Plan) {
-    let _ = timing;
+fn start_rolls(s: &State, policy: &Policy, now: Timestamp, p: &mut Plan) {
     let mut next = s.next_id;
     let mut fresh = |role: Role| {
         let n = NewKey {
