@@ -228,7 +228,16 @@ fn sign(a: SignArgs) -> Result<(), String> {
         Denial::Nsec
     };
 
+    // BLASON_TIMING=1 prints the time of each phase (for benchmarks).
+    let timing = std::env::var_os("BLASON_TIMING").is_some_and(|v| v != "0");
+    let t0 = std::time::Instant::now();
+    let phase = |what: &str| {
+        if timing {
+            eprintln!("blason: {what} at {:.3} s", t0.elapsed().as_secs_f64());
+        }
+    };
     let keys = keys_for(&origin, &key_dir, &a)?;
+    phase("keys");
     let loaded = load(&origin, &a.file).map_err(|e| e.to_string())?;
     if loaded.has_errors() {
         for f in loaded.findings.iter().filter(|f| f.is_error()) {
@@ -250,9 +259,12 @@ fn sign(a: SignArgs) -> Result<(), String> {
     opts.threads = a.threads;
     opts.cds = a.cds;
     let zk = ZoneKeys::by_flags(&keys);
+    phase("loaded");
     let signed = sign_zone(&loaded.zone, &zk, &opts).map_err(|e| e.to_string())?;
+    phase("signed");
 
     let text = print_parallel(&signed.zone, a.threads);
+    phase("printed");
     if out.as_os_str() == "-" {
         let mut w = std::io::stdout().lock();
         for part in &text {
@@ -268,6 +280,7 @@ fn sign(a: SignArgs) -> Result<(), String> {
         })
         .map_err(|e| format!("cannot write {}: {e}", out.display()))?;
     }
+    phase("written");
     eprintln!(
         "blason: signed {} with {} key(s): {} RRSIG, {} NSEC, {} NSEC3",
         origin,

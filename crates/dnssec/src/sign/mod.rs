@@ -455,3 +455,177 @@ fn merge_nsec3(nodes: Vec<Node>, hashed: Vec<Node>) -> Vec<Node> {
     out.extend(h);
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::keys::{Algorithm, FLAG_SEP, FLAG_ZONE};
+    use blason_zone::load::load_bytes;
+    use blason_zone::rdata::read_bitmap;
+    use ring::signature::{UnparsedPublicKey, ECDSA_P256_SHA256_FIXED};
+
+    const ZONE: &[u8] = b"$TTL 300\n@ SOA ns hm 1 2 3 4 60\n@ NS ns\nns A 192.0.2.1\n\
+        Www MX 10 MAIL.example.\nWww MX 5 a.example.\n*.w TXT x\nx.y.ent A 192.0.2.2\n\
+        sub NS ns.sub\nsub A 192.0.2.9\nns.sub A 192.0.2.3\nsec NS ns\nsec DS 1 13 2 00\n";
+
+    fn setup() -> (blason_zone::Zone, Vec<Key>) {
+        let o = Name::parse("example.", None).unwrap();
+        let l = load_bytes(&o, ZONE, "t");
+        let keys = vec![
+            Key::generate(Algorithm::EcdsaP256Sha256, FLAG_ZONE | FLAG_SEP, 0).unwrap(),
+            Key::generate(Algorithm::EcdsaP256Sha256, FLAG_ZONE, 0).unwrap(),
+        ];
+        (l.zone, keys)
+    }
+
+    fn opts(denial: Denial) -> SignOptions {
+        let mut o = SignOptions::new(
+            denial,
+            Validity {
+                inception: 1_700_000_000,
+                expiration: 1_700_086_400,
+                jitter: 0,
+            },
+        );
+        o.threads = 2;
+        o
+    }
+
+    /// The slow, obvious form of RFC 4034 §3.1.8.1, for checking the fast one.
+    fn reference_signed_data(owner: &Name, r: &RRset, rrsig: &[u8]) -> Vec<u8> {
+        let signer_len = blason_zone::name::wire_name_len(rrsig, 18).unwrap();
+        let mut v = rrsig[..18 + signer_len].to_vec();
+        let mut rrs: Vec<Vec<u8>> = r
+            .rdatas()
+            .map(|rd| {
+                let mut c = Vec::new();
+                canonical_rdata_into(r.rtype, rd, &mut c);
+                c
+            })
+            .collect();
+        rrs.sort();
+        for rd in rrs {
+            v.extend(owner.as_wire().to_ascii_lowercase());
+            v.extend(r.rtype.0.to_be_bytes());
+            v.extend(1u16.to_be_bytes());
+            v.extend(r.ttl.to_be_bytes());
+            v.extend((rd.len() as u16).to_be_bytes());
+            v.extend(rd);
+        }
+        v
+    }
+
+    #[test]
+    fn every_signature_verifies_and_roles_are_kept() {
+        let (zone, keys) = setup();
+        let zk = ZoneKeys::by_flags(&keys);
+        let s = sign_zone(&zone, &zk, &opts(Denial::Nsec)).unwrap();
+        let mut checked = 0;
+        for n in s.zone.nodes() {
+            for r in n.rrsets.iter().filter(|r| r.rtype != Rtype::RRSIG) {
+                let sigs = n.rrsigs(r.rtype);
+                let should = n.is_authoritative()
+                    && (!n.has(flags::DELEGATION) || matches!(r.rtype, Rtype::DS | Rtype::NSEC));
+                assert_eq!(sigs.is_some(), should, "{} {}", n.name, r.rtype);
+                let Some(sigs) = sigs else { continue };
+                for sig in sigs.rdatas() {
+                    let tag = u16::from_be_bytes([sig[16], sig[17]]);
+                    let key = keys.iter().find(|k| k.tag == tag).unwrap();
+                    assert_eq!(key.is_sep(), r.rtype == Rtype::DNSKEY, "{}", r.rtype);
+                    assert_eq!(sig[3], rrsig_labels(&n.name));
+                    let data = reference_signed_data(&n.name, r, sig);
+                    let signer_len = blason_zone::name::wire_name_len(sig, 18).unwrap();
+                    let pk = [&[4u8][..], &key.public].concat();
+                    UnparsedPublicKey::new(&ECDSA_P256_SHA256_FIXED, pk)
+                        .verify(&data, &sig[18 + signer_len..])
+                        .unwrap_or_else(|_| panic!("bad RRSIG over {} {}", n.name, r.rtype));
+                    checked += 1;
+                }
+            }
+        }
+        assert_eq!(checked, s.stats.rrsigs);
+    }
+
+    #[test]
+    fn nsec_chain_skips_glue_and_ents() {
+        let (zone, keys) = setup();
+        let s = sign_zone(&zone, &ZoneKeys::by_flags(&keys), &opts(Denial::Nsec)).unwrap();
+        let mut chain = Vec::new();
+        for n in s.zone.nodes() {
+            if let Some(r) = n.rrset(Rtype::NSEC) {
+                let rd = r.first().unwrap();
+                let l = blason_zone::name::wire_name_len(rd, 0).unwrap();
+                let types = read_bitmap(&rd[l..]).unwrap();
+                chain.push((
+                    n.name.to_string(),
+                    Name::from_wire(&rd[..l]).unwrap().to_string(),
+                    types,
+                ));
+            }
+        }
+        let names: Vec<&str> = chain.iter().map(|c| c.0.as_str()).collect();
+        assert_eq!(
+            names,
+            [
+                "example.",
+                "x.y.ent.example.",
+                "ns.example.",
+                "sec.example.",
+                "sub.example.",
+                "*.w.example.",
+                "Www.example."
+            ]
+        );
+        for (i, c) in chain.iter().enumerate() {
+            // Next names are written in lower case.
+            assert_eq!(c.1, chain[(i + 1) % chain.len()].0.to_ascii_lowercase());
+        }
+        // At a cut: NS (and DS) only, never the A held there.
+        assert_eq!(chain[4].2, [2, 46, 47]);
+        assert_eq!(chain[3].2, [2, 43, 46, 47]);
+    }
+
+    #[test]
+    fn nsec3_chain_covers_ents_and_opt_out_skips_insecure_cuts() {
+        let (zone, keys) = setup();
+        let zk = ZoneKeys::by_flags(&keys);
+        let s = sign_zone(&zone, &zk, &opts(Denial::Nsec3(Nsec3Params::default()))).unwrap();
+        // Authoritative names: apex, ns, sec, sub, w (ENT), *.w, www, ent (ENT), y.ent
+        // (ENT), x.y.ent.
+        assert_eq!(s.stats.nsec3, 10);
+        assert!(s.zone.apex().rrset(Rtype::NSEC3PARAM).is_some());
+        let o = Name::parse("example.", None).unwrap();
+        let ent = Name::parse("y.ent.example.", None).unwrap();
+        let owner = nsec3_owner(&nsec3_hash(ent.as_wire(), &[], 0), &o);
+        let i = s.zone.find(owner.as_wire()).unwrap();
+        let rd = s.zone.nodes()[i]
+            .rrset(Rtype::NSEC3)
+            .unwrap()
+            .first()
+            .unwrap();
+        assert_eq!(rd.len(), 6 + 20, "an ENT proves no types");
+        let p = Nsec3Params {
+            opt_out: true,
+            ..Nsec3Params::default()
+        };
+        let s = sign_zone(&zone, &zk, &opts(Denial::Nsec3(p))).unwrap();
+        assert_eq!(s.stats.nsec3, 9);
+    }
+
+    #[test]
+    fn resigning_a_signed_zone_replaces_old_records() {
+        let (zone, keys) = setup();
+        let zk = ZoneKeys::by_flags(&keys);
+        let once = sign_zone(&zone, &zk, &opts(Denial::Nsec3(Nsec3Params::default()))).unwrap();
+        let twice = sign_zone(&once.zone, &zk, &opts(Denial::Nsec)).unwrap();
+        assert_eq!(twice.stats.nsec3, 0);
+        assert!(twice
+            .zone
+            .nodes()
+            .iter()
+            .all(|n| n.rrset(Rtype::NSEC3).is_none()));
+        let first = sign_zone(&zone, &zk, &opts(Denial::Nsec)).unwrap();
+        assert_eq!(twice.zone.nodes().len(), first.zone.nodes().len());
+        assert_eq!(twice.stats, first.stats);
+    }
+}
