@@ -662,6 +662,16 @@ impl std::error::Error for RollError {}
 /// Asks for a roll of the key with `role` (`blason dnssec roll`); the next [`plan`]
 /// starts it as soon as no conflicting roll is in progress.
 pub fn roll(state: &State, role: Role, now: Timestamp) -> Result<State, RollError> {
+    if let Some(r) = state
+        .rolls
+        .iter()
+        .find(|r| r.new.iter().any(|n| n.role == role))
+    {
+        return Err(RollError(format!(
+            "a {} is in progress (started at {}); ask again once it is done",
+            r.kind, r.started
+        )));
+    }
     if !state.active().any(|k| k.role == role) {
         let have: Vec<String> = state.active().map(|k| k.role.to_string()).collect();
         return Err(RollError(format!(

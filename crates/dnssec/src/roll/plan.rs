@@ -315,6 +315,7 @@ fn progress(
                             wait_parent(p, s, policy, k, true, now);
                         }
                         (Want::Out, _) if late_ds => {
+                            remove.push(k.id);
                             let until = k.cds_withdrawn.unwrap_or(now) + policy.registrar_delay;
                             p.waiting.push(Waiting::ParentDs {
                                 key: k.id,
@@ -564,6 +565,9 @@ fn next_event(s: &State, policy: &Policy, timing: &Timing, now: Timestamp) -> Op
             if let (_, Some(t)) = timing.phase(k.rec(kind), kind, now) {
                 consider(t);
             }
+        }
+        if let (Rec::Never, Some(w)) = (k.ds, k.cds_withdrawn) {
+            consider(w + policy.registrar_delay);
         }
         let life = policy.lifetime(k.role);
         if let (Some(a), true) = (k.active_since, life != 0 && policy.enabled) {

@@ -527,6 +527,7 @@ const YEAR: u64 = 365 * DAY;
 
 #[test]
 fn zsk_prepublication_for_a_year() {
+    let started = std::time::Instant::now();
     let mut w = World::new(
         base_policy(KeyScheme::KskZsk, Alg::ECDSAP256SHA256),
         ParentKind::Prompt,
@@ -540,6 +541,12 @@ fn zsk_prepublication_for_a_year() {
     // The zone became secure at the parent and stayed so.
     assert!(!w.parent.ds.current().is_empty());
     assert!(w.steps < 100_000, "{} steps", w.steps);
+    eprintln!(
+        "a simulated year: {} plan calls in {:?}, {:?}",
+        w.steps,
+        started.elapsed(),
+        w.finished
+    );
 }
 
 #[test]
@@ -789,6 +796,9 @@ fn manual_roll() {
     w.state = roll(&w.state, Role::Zsk, w.clock()).unwrap();
     assert!(roll(&w.state, Role::Zsk, w.clock()).is_err(), "asked twice");
     w.state = roll(&w.state, Role::Ksk, w.clock()).unwrap();
+    w.run(w.t + HOUR, |_| {});
+    let e = roll(&w.state, Role::Zsk, w.clock()).unwrap_err();
+    assert!(e.to_string().contains("ZSK roll is in progress"), "{e}");
     w.run(START + 30 * DAY, |_| {});
     assert_eq!(w.done("zsk"), 1);
     assert_eq!(w.done("ksk"), 1);
