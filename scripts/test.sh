@@ -6,8 +6,8 @@ set -uo pipefail
 cd "$(dirname "$0")/.."
 
 # Tools the tests use, and the Debian packages that provide them.
-TOOLS=(named-checkzone named knotd nsd unbound ldns-read-zone dnsperf dig kdig opendkim-testkey openssl)
-PACKAGES=(bind9 bind9-utils bind9-dnsutils knot knot-dnsutils nsd unbound ldnsutils dnsperf opendkim-tools openssl)
+TOOLS=(named-checkzone named knotd nsd unbound ldns-read-zone dnsperf dig kdig opendkim-testkey openssl kzonecheck)
+PACKAGES=(bind9 bind9-utils bind9-dnsutils knot knot-dnsutils knot-dnssecutils nsd unbound ldnsutils dnsperf opendkim-tools openssl)
 
 missing=()
 for tool in "${TOOLS[@]}"; do
