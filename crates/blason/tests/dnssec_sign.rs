@@ -9,8 +9,7 @@
 //! must equal `dnssec-dsfromkey`'s for both BIND's keys and blason's own K-files.
 //!
 //! The tools come from bind9-utils, ldnsutils and knot-dnssecutils (`scripts/test.sh`
-//! installs them); in
-//! CI their absence is a failure, elsewhere a skip.
+//! installs them); in CI their absence is a failure, elsewhere a skip.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
