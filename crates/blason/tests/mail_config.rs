@@ -271,7 +271,7 @@ fn generated_records_are_served_and_tlsa_follows_the_key_file() {
 
     // TLSA: what `blason tlsa` prints for the key in use.
     let (t1, t2) = (tlsa_of(&k1), tlsa_of(&k2));
-    assert_eq!(s.tlsa(), [t1.clone()]);
+    assert_eq!(s.tlsa(), std::slice::from_ref(&t1));
 
     // A new key: after SIGHUP both records are published...
     std::fs::copy(&k2, &live).unwrap();
