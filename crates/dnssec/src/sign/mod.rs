@@ -238,6 +238,11 @@ pub fn sign_zone(zone: &Zone, keys: &ZoneKeys, opts: &SignOptions) -> Result<Sig
         apex.flags &= !flags::ENT;
     }
 
+    let threads = if opts.threads == 0 {
+        std::thread::available_parallelism().map_or(1, |n| n.get())
+    } else {
+        opts.threads
+    };
     let mut stats = SignStats::default();
     let mut types: Vec<u16> = Vec::with_capacity(16);
     match &opts.denial {
@@ -258,17 +263,12 @@ pub fn sign_zone(zone: &Zone, keys: &ZoneKeys, opts: &SignOptions) -> Result<Sig
             }
         }
         Denial::Nsec3(p) => {
-            let hashed = nsec3_chain(&nodes, origin, p, neg_ttl, &mut stats)?;
+            let hashed = nsec3_chain(&nodes, origin, p, neg_ttl, threads, &mut stats)?;
             nodes = merge_nsec3(nodes, hashed);
         }
     }
 
     // Signatures, in parallel over chunks of nodes.
-    let threads = if opts.threads == 0 {
-        std::thread::available_parallelism().map_or(1, |n| n.get())
-    } else {
-        opts.threads
-    };
     let signer_lc = origin.as_wire().to_ascii_lowercase();
     let class = zone.class().0;
     let chunk = (nodes.len() / (threads * 16)).clamp(64, 4096);
@@ -386,17 +386,25 @@ fn nsec3_chain(
     origin: &Name,
     p: &Nsec3Params,
     ttl: u32,
+    threads: usize,
     stats: &mut SignStats,
 ) -> Result<Vec<Node>, SignError> {
     // Every authoritative name, ENTs included; with opt-out, insecure delegations
-    // (and nothing else) are left out.
-    let mut entries: Vec<([u8; 20], usize)> = nodes
-        .iter()
-        .enumerate()
-        .filter(|(_, n)| n.is_authoritative())
-        .filter(|(_, n)| !(p.opt_out && n.has(flags::DELEGATION) && n.rrset(Rtype::DS).is_none()))
-        .map(|(i, n)| (nsec3_hash(n.name.as_wire(), &p.salt, p.iterations), i))
+    // (and nothing else) are left out. Hashing and building run on `threads` threads:
+    // on large zones they are the longest serial step before signing.
+    let members: Vec<usize> = (0..nodes.len())
+        .filter(|&i| nodes[i].is_authoritative())
+        .filter(|&i| {
+            let n = &nodes[i];
+            !(p.opt_out && n.has(flags::DELEGATION) && n.rrset(Rtype::DS).is_none())
+        })
         .collect();
+    let mut entries: Vec<([u8; 20], usize)> = par_map(&members, threads, |&i| {
+        (
+            nsec3_hash(nodes[i].name.as_wire(), &p.salt, p.iterations),
+            i,
+        )
+    });
     entries.sort_unstable_by_key(|e| e.0);
     if let Some(w) = entries.windows(2).find(|w| w[0].0 == w[1].0) {
         return Err(SignError(format!(
@@ -404,28 +412,49 @@ fn nsec3_chain(
             nodes[w[0].1].name, nodes[w[1].1].name
         )));
     }
-    let mut out = Vec::with_capacity(entries.len());
-    let mut types = Vec::with_capacity(16);
-    for (ei, (hash, i)) in entries.iter().enumerate() {
+    let idx: Vec<usize> = (0..entries.len()).collect();
+    let out = par_map(&idx, threads, |&ei| {
+        let (hash, i) = &entries[ei];
         let next = &entries[(ei + 1) % entries.len()].0;
         let n = &nodes[*i];
-        if n.has(flags::ENT) {
-            types.clear();
-        } else {
+        let mut types = Vec::with_capacity(16);
+        if !n.has(flags::ENT) {
             node_types(n, &mut types);
             if has_signed_rrsets(n) {
                 types.push(Rtype::RRSIG.0);
             }
         }
         let rd = nsec3_rdata(p, next, &mut types);
-        out.push(Node {
+        Node {
             name: nsec3_owner(hash, origin),
             rrsets: vec![RRset::new(Rtype::NSEC3, ttl, &[&rd])].into_boxed_slice(),
             flags: 0,
-        });
-    }
+        }
+    });
     stats.nsec3 = out.len();
     Ok(out)
+}
+
+/// `items.iter().map(f).collect()` on `threads` threads, order kept.
+fn par_map<T: Sync, R: Send>(items: &[T], threads: usize, f: impl Fn(&T) -> R + Sync) -> Vec<R> {
+    if threads <= 1 || items.len() < 4096 {
+        return items.iter().map(f).collect();
+    }
+    let size = items.len().div_ceil(threads);
+    std::thread::scope(|s| {
+        let handles: Vec<_> = items
+            .chunks(size)
+            .map(|c| s.spawn(|| c.iter().map(&f).collect::<Vec<R>>()))
+            .collect();
+        let mut out = Vec::with_capacity(items.len());
+        for h in handles {
+            match h.join() {
+                Ok(v) => out.extend(v),
+                Err(e) => std::panic::resume_unwind(e),
+            }
+        }
+        out
+    })
 }
 
 /// Merges the NSEC3 nodes (all children of the apex, in hash order, which is their
