@@ -346,6 +346,25 @@ mod tests {
             assert_eq!(back.flags, 257);
             assert_eq!(back.created, Some(1709210096));
         }
+        // A damaged file is an error naming the file, never a silently skipped key.
+        let k = Key::generate(Algorithm::EcdsaP256Sha256, 256, 0).unwrap();
+        let files = write_bind(&origin, &k, &dir.join("bad")).unwrap();
+        let text = fs::read_to_string(&files.private).unwrap();
+        let broken = text.replace("PrivateKey: ", "PrivateKey: !");
+        fs::write(&files.private, broken).unwrap();
+        let e = read_bind_dir(&origin, &dir.join("bad")).unwrap_err();
+        assert!(e.0.contains(".key") && e.0.contains("PrivateKey"), "{e}");
+        let other_key = Key::generate(Algorithm::EcdsaP256Sha256, 256, 0).unwrap();
+        let mut mixed = String::new();
+        base64_encode(&other_key.public, &mut mixed);
+        let key_text = fs::read_to_string(&files.key).unwrap();
+        let mut pk = String::new();
+        base64_encode(&k.public, &mut pk);
+        fs::write(&files.private, text).unwrap();
+        fs::write(&files.key, key_text.replace(&pk, &mixed)).unwrap();
+        assert!(read_bind(&origin, &files.key).is_err(), "mismatched halves");
+        fs::remove_dir_all(dir.join("bad")).unwrap();
+
         let all = read_bind_dir(&origin, &dir).unwrap();
         assert_eq!(all.len(), 3);
         let other = Name::parse("other.", None).unwrap();
