@@ -1,8 +1,9 @@
 //! Signing: NSEC/NSEC3 chains and RRSIGs over the zone model.
 //!
-//! The building blocks ([`RrsigContext::sign`] for one RRset, [`nsec_rdata`],
-//! [`nsec3_hash`], [`nsec3_rdata`], [`node_types`]) serve incremental re-signing; the
-//! whole-zone pass [`sign_zone`] is built on them and signs on several threads.
+//! The building blocks ([`sign_rrset`] and [`RrsigContext::sign`] for one RRset,
+//! [`nsec_for`], [`nsec_rdata`], [`nsec3_hash`], [`nsec3_rdata`], [`node_types`]) serve
+//! incremental re-signing; the whole-zone pass [`sign_zone`] is built on them and signs
+//! on several threads.
 //! Times come in as parameters: nothing here reads the clock.
 
 mod denial;
@@ -129,6 +130,51 @@ pub fn negative_ttl(zone: &Zone) -> Option<u32> {
     Some(min.min(soa.ttl))
 }
 
+/// Signs one RRset of `owner` in the zone `apex` with `key`: the RRSIG rdata. For many
+/// RRsets, keep one [`RrsigContext`] per thread instead.
+pub fn sign_rrset(
+    owner: &Name,
+    rrset: &RRset,
+    key: &Key,
+    apex: &Name,
+    class: blason_zone::Class,
+    validity: &Validity,
+) -> Result<Vec<u8>, SignError> {
+    let owner_lc = owner.as_wire().to_ascii_lowercase();
+    let form = OwnerForm {
+        owner_lc: &owner_lc,
+        labels: rrsig_labels(owner),
+        class: class.0,
+    };
+    RrsigContext::new().sign(
+        &form,
+        rrset,
+        key,
+        &apex.as_wire().to_ascii_lowercase(),
+        validity,
+    )
+}
+
+/// True if node `n` has an NSEC record in the chain [`sign_zone`] builds.
+pub fn in_nsec_chain(n: &Node) -> bool {
+    n.is_authoritative() && !n.has(flags::ENT)
+}
+
+/// The NSEC rdata that node `i` of `zone` should have: the next name in the chain
+/// (wrapping to the apex) and the node's types. `None` if the node is not in the chain.
+pub fn nsec_for(zone: &Zone, i: usize) -> Option<Vec<u8>> {
+    let nodes = zone.nodes();
+    if !in_nsec_chain(nodes.get(i)?) {
+        return None;
+    }
+    let next = (i + 1..nodes.len())
+        .find(|&j| in_nsec_chain(&nodes[j]))
+        .unwrap_or(0);
+    let mut types = Vec::with_capacity(16);
+    node_types(&nodes[i], &mut types);
+    Some(nsec_rdata(&nodes[next].name, &mut types))
+}
+
 /// True for the records a signer owns and replaces: signatures and denial records.
 fn is_dnssec_generated(t: Rtype) -> bool {
     matches!(
@@ -249,7 +295,7 @@ pub fn sign_zone(zone: &Zone, keys: &ZoneKeys, opts: &SignOptions) -> Result<Sig
         Denial::Nsec => {
             // The chain: authoritative names and delegation points, no ENTs.
             let chain: Vec<usize> = (0..nodes.len())
-                .filter(|&i| nodes[i].is_authoritative() && !nodes[i].has(flags::ENT))
+                .filter(|&i| in_nsec_chain(&nodes[i]))
                 .collect();
             for (ci, &i) in chain.iter().enumerate() {
                 let next = chain[(ci + 1) % chain.len()];
@@ -573,6 +619,20 @@ mod tests {
             }
         }
         assert_eq!(checked, s.stats.rrsigs);
+        // The one-off signer gives the same signed data (ECDSA signatures differ).
+        let apex = s.zone.apex();
+        let soa = apex.rrset(Rtype::SOA).unwrap();
+        let one = sign_rrset(
+            &apex.name,
+            soa,
+            &keys[1],
+            zone.origin(),
+            zone.class(),
+            &opts(Denial::Nsec).validity,
+        )
+        .unwrap();
+        let sig = apex.rrsigs(Rtype::SOA).unwrap().first().unwrap();
+        assert_eq!(one[..one.len() - 64], sig[..sig.len() - 64]);
     }
 
     #[test]
@@ -608,6 +668,15 @@ mod tests {
         for (i, c) in chain.iter().enumerate() {
             // Next names are written in lower case.
             assert_eq!(c.1, chain[(i + 1) % chain.len()].0.to_ascii_lowercase());
+        }
+        // The incremental helper agrees with the whole-zone chain.
+        for (i, n) in s.zone.nodes().iter().enumerate() {
+            assert_eq!(
+                nsec_for(&s.zone, i).as_deref(),
+                n.rrset(Rtype::NSEC).and_then(|r| r.first()),
+                "{}",
+                n.name
+            );
         }
         // At a cut: NS (and DS) only, never the A held there.
         assert_eq!(chain[4].2, [2, 46, 47]);
