@@ -21,7 +21,9 @@ pub enum DnssecCmd {
     ///
     /// Keys are read from --keys (BIND K<zone>+<alg>+<tag>.key/.private files); when
     /// the folder has none for the zone, a KSK and a ZSK (or one CSK with --csk) are
-    /// generated there. Without --keys the folder is OUT.keys.
+    /// generated there. Without --keys, new keys are made in a new folder under the
+    /// temporary folder (its name is printed), since offline signing without kept keys
+    /// only suits tests and benchmarks.
     ///
     /// Example: blason dnssec sign example.com db.example.com -o db.example.com.signed
     Sign(SignArgs),
@@ -199,14 +201,14 @@ fn sign(a: SignArgs) -> Result<(), String> {
         p.push(".signed");
         PathBuf::from(p)
     });
+    // Without --keys, new keys go to a fresh folder under the system's temporary
+    // folder (named on stderr), not beside OUT, where tools that list the output
+    // folder (the benchmark harness) expect zone files only.
     let key_dir = a.keys.clone().unwrap_or_else(|| {
-        let mut p = if out.as_os_str() == "-" {
-            a.file.clone().into_os_string()
-        } else {
-            out.clone().into_os_string()
-        };
-        p.push(".keys");
-        PathBuf::from(p)
+        let mut z = origin.to_lowercase().to_string();
+        z.retain(|c| c.is_ascii_alphanumeric() || c == '.' || c == '-');
+        let z = z.trim_end_matches('.');
+        std::env::temp_dir().join(format!("blason-keys-{z}-{}-{}", now(), std::process::id()))
     });
     let now = now();
     let inception = match &a.inception {
