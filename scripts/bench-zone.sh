@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Zone-reading benchmark (not a test; never run from scripts/test.sh).
 #
-# Generates the 1,000,000-name zone with /work/shared/bench/genzone.py (once), builds
+# Generates the 1,000,000-name zone with ../shared/bench/genzone.py (once), builds
 # blason in release, then times `blason zone check` against `named-checkzone -i local`
 # and `kzonecheck` (when installed): wall time and peak RSS from /usr/bin/time -v,
 # RUNS runs each, min and median. Prints a table and writes it to
@@ -14,7 +14,7 @@ cd "$(dirname "$0")/.."
 
 RUNS=${RUNS:-3}
 NAMES=${NAMES:-1000000}
-GENZONE=${GENZONE:-/work/shared/bench/genzone.py}
+GENZONE=${GENZONE:-../shared/bench/genzone.py}
 ORIGIN=bench.example.
 OUT=target/bench
 TARGET_DIR=${CARGO_TARGET_DIR:-target}
