@@ -835,6 +835,167 @@ fn bimi_logos_against_checkdmarc() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+/// DER TLV, enough for the hand-built logotype extension.
+fn der_tlv(tag: u8, body: &[u8]) -> Vec<u8> {
+    let mut out = vec![tag];
+    let n = body.len();
+    if n < 0x80 {
+        out.push(n as u8);
+    } else if n < 0x100 {
+        out.extend([0x81, n as u8]);
+    } else {
+        out.extend([0x82, (n >> 8) as u8, n as u8]);
+    }
+    out.extend_from_slice(body);
+    out
+}
+
+fn hex(data: &[u8]) -> String {
+    data.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn unhex(s: &str) -> Vec<u8> {
+    (0..s.len() / 2)
+        .map(|i| u8::from_str_radix(&s[2 * i..2 * i + 2], 16).unwrap())
+        .collect()
+}
+
+/// LogotypeExtn with a direct subject logo: image/svg+xml, one SHA-256 hash, one URI.
+fn logotype_extn(hash: &[u8], uri: &str) -> Vec<u8> {
+    let sha256 = [0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x02, 0x01];
+    let alg = der_tlv(0x30, &[der_tlv(0x06, &sha256), vec![0x05, 0x00]].concat());
+    let hv = der_tlv(0x30, &[alg, der_tlv(0x04, hash)].concat());
+    let details = der_tlv(
+        0x30,
+        &[
+            der_tlv(0x16, b"image/svg+xml"),
+            der_tlv(0x30, &hv),
+            der_tlv(0x30, &der_tlv(0x16, uri.as_bytes())),
+        ]
+        .concat(),
+    );
+    let image = der_tlv(0x30, &der_tlv(0x30, &details));
+    der_tlv(0x30, &der_tlv(0xa2, &der_tlv(0xa0, &image)))
+}
+
+/// A self-signed P-256 certificate from openssl, with the extension if given.
+fn vmc_cert(dir: &Path, name: &str, extn: Option<&[u8]>) -> PathBuf {
+    let out = dir.join(format!("{name}.pem"));
+    let key = dir.join(format!("{name}.key"));
+    let mut c = Command::new(tool("openssl"));
+    c.args([
+        "req",
+        "-x509",
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:P-256",
+    ])
+    .args(["-nodes", "-subj", "/CN=test", "-days", "1"])
+    .arg("-keyout")
+    .arg(&key)
+    .arg("-out")
+    .arg(&out);
+    if let Some(e) = extn {
+        c.args(["-addext", &format!("1.3.6.1.5.5.7.1.12=DER:{}", hex(e))]);
+    }
+    let o = run(&mut c, None);
+    assert!(o.status.success(), "openssl req: {}", text(&o));
+    out
+}
+
+#[test]
+fn bimi_vmc_logotype_against_openssl_certificates() {
+    let dir = tempdir("vmc");
+    let svg_path = dir.join("logo.svg");
+    std::fs::write(&svg_path, GOOD_SVG).unwrap();
+    let gz = run(
+        Command::new(tool("gzip")).args(["-n", "-9", "-c"]),
+        Some(GOOD_SVG.as_bytes()),
+    );
+    assert!(gz.status.success(), "gzip: {}", text(&gz));
+    let gz = gz.stdout;
+    let b64 = run(
+        Command::new(tool("openssl")).args(["base64", "-A"]),
+        Some(&gz),
+    );
+    let uri = format!(
+        "data:image/svg+xml;base64,{}",
+        String::from_utf8_lossy(&b64.stdout).trim()
+    );
+    let hash = unhex(&sha256_hex(&gz));
+    assert_eq!(hash.len(), 32);
+
+    let good = vmc_cert(&dir, "good", Some(&logotype_extn(&hash, &uri)));
+    let mut bad_hash = hash.clone();
+    bad_hash[0] ^= 0xff;
+    let corrupt = vmc_cert(&dir, "corrupt", Some(&logotype_extn(&bad_hash, &uri)));
+    let plain = vmc_cert(&dir, "plain", None);
+    let other_svg = dir.join("other.svg");
+    std::fs::write(&other_svg, GOOD_SVG.replace("#c33", "#33c")).unwrap();
+    // The same certificate as DER.
+    let der = dir.join("good.der");
+    let o = run(
+        Command::new(tool("openssl"))
+            .args(["x509", "-outform", "DER", "-in"])
+            .arg(&good)
+            .arg("-out")
+            .arg(&der),
+        None,
+    );
+    assert!(o.status.success(), "{}", text(&o));
+
+    let lint = |svg: &Path, vmc: &Path| {
+        blason_findings(&[
+            "bimi",
+            "lint",
+            "--svg",
+            svg.to_str().unwrap(),
+            "--vmc",
+            vmc.to_str().unwrap(),
+        ])
+    };
+    let errors = |f: &[(String, String)]| -> Vec<String> {
+        f.iter()
+            .filter(|(s, _)| s == "error")
+            .map(|(_, i)| i.clone())
+            .collect()
+    };
+    let f = lint(&svg_path, &good);
+    assert!(f.is_empty(), "matching SVG: {f:?}");
+    let f = lint(&svg_path, &der);
+    assert!(f.is_empty(), "matching SVG, DER cert: {f:?}");
+    let f = blason_findings(&["bimi", "lint", "--vmc", good.to_str().unwrap()]);
+    assert!(f.is_empty(), "VMC alone: {f:?}");
+    let f = lint(&other_svg, &good);
+    assert_eq!(errors(&f), vec!["vmc-logo-mismatch"], "{f:?}");
+    let f = lint(&svg_path, &plain);
+    assert_eq!(errors(&f), vec!["vmc-no-logotype"], "{f:?}");
+    let f = lint(&svg_path, &corrupt);
+    assert_eq!(errors(&f), vec!["vmc-logo-hash"], "{f:?}");
+    // A remote logo is a warning; the exit code stays 0.
+    let remote = vmc_cert(
+        &dir,
+        "remote",
+        Some(&logotype_extn(&hash, "https://example.test/logo.svg")),
+    );
+    let f = lint(&svg_path, &remote);
+    assert_eq!(
+        f,
+        vec![("warning".to_string(), "vmc-logo-remote".to_string())]
+    );
+    let o = run(
+        blason()
+            .args(["bimi", "lint", "--svg"])
+            .arg(&svg_path)
+            .arg("--vmc")
+            .arg(&corrupt),
+        None,
+    );
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 #[test]
 fn bimi_mta_sts_and_mail_check_over_loopback() {
     let dir = tempdir("mailcheck");

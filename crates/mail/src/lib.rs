@@ -27,6 +27,7 @@ pub mod tags;
 pub mod tlsa;
 pub mod tlsrpt;
 pub mod txt;
+pub mod vmc;
 pub mod zone_lint;
 
 pub use blason_zone::finding::{Finding, Severity};

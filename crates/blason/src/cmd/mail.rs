@@ -2,7 +2,7 @@
 //! `mail check`. All logic lives in blason-mail; this file reads arguments and files,
 //! picks a resolver, and prints findings.
 use blason_mail::dns::{TxtLookup, UdpLookup};
-use blason_mail::{bimi, check, dkim, dmarc, mtasts, spf, svg, tlsa, txt, Finding, Severity};
+use blason_mail::{bimi, check, dkim, dmarc, mtasts, spf, svg, tlsa, txt, vmc, Finding, Severity};
 use clap::{Args, Subcommand, ValueEnum};
 use std::io::Write;
 use std::net::SocketAddr;
@@ -158,8 +158,14 @@ pub enum BimiCmd {
     /// version="1.2", a <title>, no scripts, no external references, no animation or
     /// interactivity, no x/y on the root, square, at most 32 KB.
     ///
+    /// With --vmc, the Verified Mark Certificate's logotype extension (RFC 3709): an
+    /// image/svg+xml subject logo embedded as a data: URI of the gzip'd SVG, whose
+    /// logotype hash matches, which passes the same SVG checks, and which is
+    /// byte-for-byte the --svg file when both are given.
+    ///
     /// Examples:
     ///   blason bimi lint example.com --svg logo.svg
+    ///   blason bimi lint --svg logo.svg --vmc vmc.pem
     ///   blason bimi lint --svg logo.svg
     #[command(verbatim_doc_comment)]
     Lint {
@@ -168,6 +174,9 @@ pub enum BimiCmd {
         /// The logo file to check
         #[arg(long)]
         svg: Option<PathBuf>,
+        /// The Verified Mark Certificate (PEM or DER) whose logo to check
+        #[arg(long)]
+        vmc: Option<PathBuf>,
         #[arg(long, default_value = "default")]
         selector: String,
         #[command(flatten)]
@@ -478,21 +487,28 @@ pub fn run_bimi(c: BimiCmd) -> ExitCode {
     let BimiCmd::Lint {
         domain,
         svg: svg_path,
+        vmc: vmc_path,
         selector,
         common,
     } = c;
     let mut f = Vec::new();
+    let mut svg_bytes = None;
     if let Some(p) = &svg_path {
         let bytes = tryx!(read_file(p));
         f.extend(svg::check(&bytes));
+        svg_bytes = Some(bytes);
+    }
+    if let Some(p) = &vmc_path {
+        let cert = tryx!(read_file(p));
+        f.extend(vmc::check(&cert, svg_bytes.as_deref()));
     }
     match domain {
         Some(d) => {
             let dns = tryx!(common.lookup());
             f.extend(bimi::check_domain(&d, &selector, &dns).1);
         }
-        None if svg_path.is_none() => {
-            eprintln!("blason: give a DOMAIN, an --svg FILE, or both");
+        None if svg_path.is_none() && vmc_path.is_none() => {
+            eprintln!("blason: give a DOMAIN, an --svg FILE, a --vmc FILE, or several");
             return ExitCode::from(2);
         }
         None => {}
