@@ -10,6 +10,7 @@
 //! lives in [`sys`]; every other module forbids it.
 #![deny(unsafe_code)]
 
+pub mod dnssec;
 pub mod log;
 mod querylog;
 #[allow(unsafe_code)]

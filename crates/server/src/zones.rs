@@ -2,6 +2,7 @@
 //! on the control path, never on a query thread.
 #![forbid(unsafe_code)]
 
+use crate::dnssec::ZoneDnssec;
 use crate::log;
 use blason_zone::load::{Generated, LoadError, Loaded};
 use blason_zone::{Finding, Name, Zone};
@@ -36,6 +37,9 @@ pub struct ZoneSpec {
     /// Records made from configuration (mail records, TLSA following certificate
     /// files), added at every load and reload.
     pub generator: Option<Arc<dyn Generator>>,
+    /// Sign the zone at every load and reload (see [`crate::dnssec`]); None serves it
+    /// as read.
+    pub dnssec: Option<Arc<ZoneDnssec>>,
 }
 
 impl ZoneSpec {
@@ -44,6 +48,7 @@ impl ZoneSpec {
             origin,
             source,
             generator: None,
+            dnssec: None,
         }
     }
 }
@@ -75,6 +80,8 @@ pub enum LoadFailure {
     Generate(String),
     /// The zone was read but its checks found errors; all findings are kept.
     Checks(Vec<Finding>),
+    /// The zone could not be signed (keys unreadable, no randomness, ...).
+    Sign(String),
 }
 
 impl fmt::Display for LoadFailure {
@@ -82,6 +89,7 @@ impl fmt::Display for LoadFailure {
         match self {
             LoadFailure::Read(e) => write!(f, "{e}"),
             LoadFailure::Generate(e) => write!(f, "generated records: {e}"),
+            LoadFailure::Sign(e) => write!(f, "dnssec: {e}"),
             LoadFailure::Checks(fs) => {
                 let n = fs.iter().filter(|x| x.is_error()).count();
                 write!(f, "{n} error(s) in checks")
@@ -92,8 +100,9 @@ impl fmt::Display for LoadFailure {
 
 /// Reads and checks one zone; logs every finding against the zone's name.
 pub fn load_zone(spec: &ZoneSpec) -> Result<Zone, LoadFailure> {
+    let now = now_unix();
     let (extra, gen_findings) = match &spec.generator {
-        Some(g) => g.generate(now_unix()).map_err(LoadFailure::Generate)?,
+        Some(g) => g.generate(now).map_err(LoadFailure::Generate)?,
         None => (Vec::new(), Vec::new()),
     };
     let mut loaded = read(spec, &extra).map_err(LoadFailure::Read)?;
@@ -117,7 +126,10 @@ pub fn load_zone(spec: &ZoneSpec) -> Result<Zone, LoadFailure> {
     if loaded.has_errors() {
         return Err(LoadFailure::Checks(loaded.findings));
     }
-    Ok(loaded.zone)
+    match &spec.dnssec {
+        Some(d) => d.sign(&loaded.zone, now).map_err(LoadFailure::Sign),
+        None => Ok(loaded.zone),
+    }
 }
 
 fn read(spec: &ZoneSpec, extra: &[Generated]) -> Result<Loaded, LoadError> {
@@ -185,7 +197,10 @@ impl ZoneSet {
         let due: Vec<bool> = self
             .specs
             .iter()
-            .map(|s| s.generator.as_ref().is_some_and(|g| g.due(now)))
+            .map(|s| {
+                s.generator.as_ref().is_some_and(|g| g.due(now))
+                    || s.dnssec.as_ref().is_some_and(|d| d.due(now))
+            })
             .collect();
         if !due.contains(&true) {
             return None;

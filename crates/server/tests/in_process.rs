@@ -38,6 +38,7 @@ fn start_query_reload_shutdown() {
         origin: Name::parse("example.test.", None).unwrap(),
         source: ZoneSource::File(zone.clone()),
         generator: None,
+        dnssec: None,
     };
     let mut cfg = Config::new(vec!["127.0.0.1:0".parse().unwrap()], vec![spec]);
     cfg.udp_threads = 2;
@@ -71,6 +72,7 @@ fn duplicate_zone_and_missing_file_refuse_to_start() {
         origin: origin.clone(),
         source: ZoneSource::File("/nonexistent/blason/zone".into()),
         generator: None,
+        dnssec: None,
     };
     let cfg = Config::new(vec!["127.0.0.1:0".parse().unwrap()], vec![missing.clone()]);
     let err = Server::start(cfg).err().expect("must refuse");

@@ -6,6 +6,7 @@
 //! absent; the file is read here, so this module only merges and validates.
 
 use blason_answer::Options;
+use blason_dnssec::policy::DnssecSetting;
 use blason_mail::declare::{self, MailZone};
 use blason_server::{Config, ZoneSource, ZoneSpec};
 use blason_zone::Name;
@@ -64,6 +65,9 @@ pub struct FileZone {
     /// TLSA records that follow certificate or key files.
     #[serde(default)]
     pub tlsa: Vec<TlsaToml>,
+    /// `dnssec = true` (the default policy) or a policy table: sign at every load,
+    /// with keys kept in `<state>/<zone>/keys/`.
+    pub dnssec: Option<DnssecSetting>,
 }
 
 /// A zone's `[zone.mail]` section.
@@ -327,6 +331,29 @@ impl FileZone {
     }
 }
 
+impl FileZone {
+    /// The zone's signing settings; None when it is served unsigned.
+    pub fn dnssec(
+        &self,
+        origin: &Name,
+        state: &Path,
+    ) -> Result<Option<blason_server::dnssec::ZoneDnssec>, String> {
+        let Some(setting) = &self.dnssec else {
+            return Ok(None);
+        };
+        let policy = setting.policy().map_err(|e| e.to_string())?;
+        if !policy.enabled {
+            // Going insecure safely (CDS delete, then keys) is the roll executor's job;
+            // until then a disabled zone is simply served as read.
+            return Ok(None);
+        }
+        Ok(Some(blason_server::dnssec::ZoneDnssec::new(
+            policy,
+            blason_server::dnssec::key_dir(state, origin),
+        )))
+    }
+}
+
 impl FileConfig {
     /// Reads `path`; relative paths inside it are taken from the file's own folder, so
     /// a config works wherever the server is started from.
@@ -441,17 +468,24 @@ pub fn merge(file: FileConfig, o: Overrides) -> Result<ServeConfig, String> {
             .into_iter()
             .map(|(origin, path, fz)| {
                 let origin = parse_origin(&origin)?;
-                let generator = match fz {
-                    Some(z) => z
-                        .mail_zone(&origin, &state)
-                        .map_err(|e| format!("zone {origin}: {e}"))?
-                        .map(|m| Arc::new(MailGenerator(m)) as Arc<dyn blason_server::Generator>),
-                    None => None,
+                let (generator, dnssec) = match fz {
+                    Some(z) => (
+                        z.mail_zone(&origin, &state)
+                            .map_err(|e| format!("zone {origin}: {e}"))?
+                            .map(|m| {
+                                Arc::new(MailGenerator(m)) as Arc<dyn blason_server::Generator>
+                            }),
+                        z.dnssec(&origin, &state)
+                            .map_err(|e| format!("zone {origin}: {e}"))?
+                            .map(Arc::new),
+                    ),
+                    None => (None, None),
                 };
                 Ok(ZoneSpec {
                     origin,
                     source: ZoneSource::File(path),
                     generator,
+                    dnssec,
                 })
             })
             .collect::<Result<_, String>>()?
@@ -526,6 +560,46 @@ mod tests {
         assert_eq!(c.server.answer.identity.as_deref(), Some("ns1"));
         assert_eq!(c.server.zones[0].origin.to_string(), "example.com.");
         assert!(!c.example);
+    }
+
+    #[test]
+    fn dnssec_true_or_a_policy_table() {
+        let file: FileConfig = toml::from_str(
+            r#"
+            state = "/var/lib/blason"
+            [[zone]]
+            origin = "a.test"
+            file = "a.zone"
+            dnssec = true
+            [[zone]]
+            origin = "b.test"
+            file = "b.zone"
+            dnssec = { algorithm = "ed25519", denial = "nsec3", signature-validity = "7d" }
+            [[zone]]
+            origin = "c.test"
+            file = "c.zone"
+            "#,
+        )
+        .unwrap();
+        let c = merge(file, Overrides::default()).unwrap();
+        let z = &c.server.zones;
+        let a = z[0].dnssec.as_ref().unwrap();
+        assert_eq!(a.policy.algorithm.0, 13);
+        assert_eq!(
+            a.key_dir,
+            PathBuf::from("/var/lib/blason/a.test/keys"),
+            "keys under <state>/<zone>/keys"
+        );
+        let b = z[1].dnssec.as_ref().unwrap();
+        assert_eq!(b.policy.algorithm.0, 15);
+        assert_eq!(b.policy.signature_validity, 7 * 86400);
+        assert!(z[2].dnssec.is_none());
+
+        let bad: FileConfig = toml::from_str(
+            "[[zone]]\norigin = \"a.test\"\nfile = \"a.zone\"\ndnssec = { algorithm = 5 }\n",
+        )
+        .unwrap();
+        assert!(merge(bad, Overrides::default()).is_err());
     }
 
     #[test]

@@ -31,7 +31,15 @@ pub enum DnssecCmd {
     /// parent zone or the registrar wants them.
     ///
     /// Example: blason dnssec ds example.com --keys /var/lib/blason/keys
+    /// Example: blason dnssec ds example.com --state /var/lib/blason
     Ds(DsArgs),
+    /// Show the keys `blason serve` signs the zone with (tag, algorithm, role, created)
+    /// and the earliest signature expiration a signing pass now would give.
+    ///
+    /// The policy is the zone's in --config, or the default one (`dnssec = true`).
+    ///
+    /// Example: blason dnssec status example.com --state /var/lib/blason
+    Status(StatusArgs),
 }
 
 #[derive(Clone, Copy, ValueEnum, PartialEq, Eq)]
@@ -93,17 +101,34 @@ pub struct DsArgs {
     /// The zone's origin, e.g. example.com
     origin: String,
     /// Folder of BIND key files
-    #[arg(long)]
-    keys: PathBuf,
+    #[arg(long, required_unless_present = "state", conflicts_with = "state")]
+    keys: Option<PathBuf>,
+    /// blason's state folder (as given to `blason serve --state`); the keys are read
+    /// from its <zone>/keys folder
+    #[arg(long, value_name = "DIR")]
+    state: Option<PathBuf>,
     /// Also print the SHA-384 DS
     #[arg(long)]
     sha384: bool,
+}
+
+#[derive(Args)]
+pub struct StatusArgs {
+    /// The zone's origin, e.g. example.com
+    origin: String,
+    /// blason's state folder (default: the config's `state`, else ./blason-state)
+    #[arg(long, value_name = "DIR")]
+    state: Option<PathBuf>,
+    /// The `blason serve` config file, for the zone's policy and state folder
+    #[arg(long, short = 'c', value_name = "FILE")]
+    config: Option<PathBuf>,
 }
 
 pub fn run(c: DnssecCmd) -> ExitCode {
     let r = match c {
         DnssecCmd::Sign(a) => sign(a),
         DnssecCmd::Ds(a) => ds(a),
+        DnssecCmd::Status(a) => status(a),
     };
     match r {
         Ok(()) => ExitCode::SUCCESS,
@@ -352,9 +377,14 @@ fn write_file_atomic(
 
 fn ds(a: DsArgs) -> Result<(), String> {
     let origin = parse_origin(&a.origin)?;
-    let keys = read_bind_dir(&origin, &a.keys).map_err(|e| e.to_string())?;
+    let dir = match (&a.keys, &a.state) {
+        (Some(k), _) => k.clone(),
+        (None, Some(s)) => blason_server::dnssec::key_dir(s, &origin),
+        (None, None) => return Err("give --keys DIR or --state DIR".into()),
+    };
+    let keys = read_bind_dir(&origin, &dir).map_err(|e| e.to_string())?;
     if keys.is_empty() {
-        return Err(format!("no keys for {origin} in {}", a.keys.display()));
+        return Err(format!("no keys for {origin} in {}", dir.display()));
     }
     let sep: Vec<&Key> = if keys.iter().any(|k| k.is_sep()) {
         keys.iter().filter(|k| k.is_sep()).collect()
@@ -389,4 +419,82 @@ fn ds(a: DsArgs) -> Result<(), String> {
         );
     }
     Ok(())
+}
+
+fn status(a: StatusArgs) -> Result<(), String> {
+    use blason_dnssec::policy::Policy;
+    use blason_server::dnssec::{earliest_expiry, key_dir, role};
+    let origin = parse_origin(&a.origin)?;
+    let file = match &a.config {
+        Some(p) => Some(crate::cmd::config::FileConfig::read(p)?),
+        None => None,
+    };
+    let state = a
+        .state
+        .clone()
+        .or_else(|| file.as_ref().and_then(|f| f.state.clone()))
+        .unwrap_or_else(|| PathBuf::from(crate::cmd::config::DEFAULT_STATE));
+    let policy = match &file {
+        Some(f) => {
+            let z = f
+                .zone
+                .iter()
+                .find(|z| parse_origin(&z.origin).is_ok_and(|o| o == origin))
+                .ok_or_else(|| format!("zone {origin} is not in the config"))?;
+            match z.dnssec(&origin, &state)? {
+                Some(d) => d.policy.clone(),
+                None => return Err(format!("zone {origin} is not signed (no dnssec = ...)")),
+            }
+        }
+        None => Policy::default(),
+    };
+    let dir = key_dir(&state, &origin);
+    let keys = if dir.is_dir() {
+        read_bind_dir(&origin, &dir).map_err(|e| e.to_string())?
+    } else {
+        Vec::new()
+    };
+    println!("zone {}", origin.to_lowercase());
+    println!("keys in {}", dir.display());
+    if keys.is_empty() {
+        println!("  none yet: `blason serve` makes them at the first load");
+    }
+    for k in &keys {
+        let created = k.created.map_or_else(|| "-".to_string(), time_text);
+        println!(
+            "  tag {:5}  {}  {}  created {}",
+            k.tag,
+            k.algorithm,
+            role(k, &keys),
+            created
+        );
+    }
+    let now = now();
+    let exp = earliest_expiry(&policy, now);
+    println!(
+        "signing now: earliest signature expiration {} (in {}); re-signed from {} before it",
+        time_text(exp),
+        blason_dnssec::policy::show(exp.saturating_sub(now)),
+        blason_dnssec::policy::show(policy.signature_refresh)
+    );
+    Ok(())
+}
+
+/// `YYYY-MM-DD HH:MM:SS UTC`.
+fn time_text(t: u64) -> String {
+    let mut s = String::new();
+    blason_zone::rdata::format_time(t as u32, &mut s);
+    match (
+        s.get(0..4),
+        s.get(4..6),
+        s.get(6..8),
+        s.get(8..10),
+        s.get(10..12),
+        s.get(12..14),
+    ) {
+        (Some(y), Some(mo), Some(d), Some(h), Some(mi), Some(se)) => {
+            format!("{y}-{mo}-{d} {h}:{mi}:{se} UTC")
+        }
+        _ => s,
+    }
 }

@@ -34,6 +34,9 @@ Config file (TOML; every key optional; relative paths are taken from the file's 
     [[zone]]
     origin = \"example.com.\"
     file = \"example.com.zone\"
+    dnssec = true                # sign at every (re)load; a CSK is made once in
+                                 # <state>/<zone>/keys/ (see `blason dnssec ds --state`);
+                                 # or a policy: dnssec = { algorithm = \"ed25519\", denial = \"nsec3\" }
     [zone.mail]                  # records generated into the zone at every (re)load
     spf = { senders = [\"mx\", \"ip4:192.0.2.0/24\", \"include:_spf.provider.test\"], all = \"-all\" }
     dkim = [{ selector = \"mail2026\", algorithm = \"ed25519\" }]   # key made once, kept
