@@ -546,32 +546,13 @@ fn parse_field(
             let d = parse_num(c.next("D bit")?.text, 1, "D bit")? as u8;
             let t = parse_num(c.next("relay type")?.text, 127, "relay type")? as u8;
             out.push(d << 7 | t);
-            match t {
-                0 => {
-                    if let Some(tok) = c.toks.get(c.pos) {
-                        if tok.text == b"." {
-                            c.pos += 1;
-                        }
-                    }
+            if t == 0 {
+                // The relay is optional text for type 0.
+                if c.toks.get(c.pos).is_some_and(|tok| tok.text == b".") {
+                    c.pos += 1;
                 }
-                1 => {
-                    let tk = c.next("relay")?;
-                    out.extend_from_slice(
-                        &parse_ipv4(tk.text)
-                            .ok_or_else(|| RdataError("bad IPv4 relay".into()))?
-                            .octets(),
-                    );
-                }
-                2 => {
-                    let tk = c.next("relay")?;
-                    let a: Ipv6Addr = std::str::from_utf8(tk.text)
-                        .ok()
-                        .and_then(|s| s.parse().ok())
-                        .ok_or_else(|| RdataError("bad IPv6 relay".into()))?;
-                    out.extend_from_slice(&a.octets());
-                }
-                3 => parse_name_field(c.next("relay")?, origin, out)?,
-                _ => return err("unknown relay type"),
+            } else {
+                parse_gateway(t, c.next("relay")?, origin, out)?;
             }
         }
         Opaque => return err(format!("{} rdata must use the \\# form (RFC 3597)", rtype)),
@@ -629,29 +610,35 @@ fn parse_ipseckey(c: &mut Cursor, origin: &Name, out: &mut Vec<u8>) -> Result<()
     let alg = parse_num(c.next("algorithm")?.text, 255, "algorithm")? as u8;
     out.extend_from_slice(&[prec, gtype, alg]);
     let gw = c.next("gateway")?;
-    match gtype {
-        0 => {
-            if gw.text != b"." {
-                return err("gateway type 0 needs '.' as gateway");
-            }
-        }
+    if gtype == 0 && gw.text != b"." {
+        return err("gateway type 0 needs '.' as gateway");
+    }
+    parse_gateway(gtype, gw, origin, out)?;
+    let key = concat(c.rest());
+    base64_decode(&key, out).map_err(|e| RdataError(e.to_string()))?;
+    Ok(())
+}
+
+/// Reads the gateway or relay of IPSECKEY and AMTRELAY (types 1 IPv4, 2 IPv6,
+/// 3 a name; type 0 carries nothing).
+fn parse_gateway(kind: u8, t: Tok, origin: &Name, out: &mut Vec<u8>) -> Result<(), RdataError> {
+    match kind {
+        0 => {}
         1 => out.extend_from_slice(
-            &parse_ipv4(gw.text)
-                .ok_or_else(|| RdataError("bad IPv4 gateway".into()))?
+            &parse_ipv4(t.text)
+                .ok_or_else(|| RdataError(format!("bad IPv4 address '{}'", show(t.text))))?
                 .octets(),
         ),
         2 => {
-            let a: Ipv6Addr = std::str::from_utf8(gw.text)
+            let a: Ipv6Addr = std::str::from_utf8(t.text)
                 .ok()
                 .and_then(|s| s.parse().ok())
-                .ok_or_else(|| RdataError("bad IPv6 gateway".into()))?;
+                .ok_or_else(|| RdataError(format!("bad IPv6 address '{}'", show(t.text))))?;
             out.extend_from_slice(&a.octets());
         }
-        3 => parse_name_field(gw, origin, out)?,
+        3 => parse_name_field(t, origin, out)?,
         _ => return err("unknown gateway type"),
     }
-    let key = concat(c.rest());
-    base64_decode(&key, out).map_err(|e| RdataError(e.to_string()))?;
     Ok(())
 }
 
@@ -1409,21 +1396,7 @@ pub fn write_rdata(out: &mut String, rtype: Rtype, d: &[u8]) {
                 let (prec, gt, alg) = (d[p], d[p + 1], d[p + 2]);
                 let _ = write!(out, "{} {} {} ", prec, gt, alg);
                 p += 3;
-                match gt {
-                    0 => out.push('.'),
-                    1 => {
-                        let _ =
-                            write!(out, "{}", Ipv4Addr::new(d[p], d[p + 1], d[p + 2], d[p + 3]));
-                        p += 4;
-                    }
-                    2 => {
-                        let mut o = [0u8; 16];
-                        o.copy_from_slice(&d[p..p + 16]);
-                        let _ = write!(out, "{}", Ipv6Addr::from(o));
-                        p += 16;
-                    }
-                    _ => p += write_name_at(out, d, p),
-                }
+                p += write_gateway(out, gt, d, p);
                 if p < d.len() {
                     out.push(' ');
                     chunked(out, |s| base64_encode(&d[p..], s));
@@ -1457,24 +1430,32 @@ pub fn write_rdata(out: &mut String, rtype: Rtype, d: &[u8]) {
                 let t = d[p] & 0x7f;
                 let _ = write!(out, "{} {} ", d[p] >> 7, t);
                 p += 1;
-                match t {
-                    0 => out.push('.'),
-                    1 => {
-                        let _ =
-                            write!(out, "{}", Ipv4Addr::new(d[p], d[p + 1], d[p + 2], d[p + 3]));
-                        p += 4;
-                    }
-                    2 => {
-                        let mut o = [0u8; 16];
-                        o.copy_from_slice(&d[p..p + 16]);
-                        let _ = write!(out, "{}", Ipv6Addr::from(o));
-                        p += 16;
-                    }
-                    _ => p += write_name_at(out, d, p),
-                }
+                p += write_gateway(out, t, d, p);
             }
             Opaque => {}
         }
+    }
+}
+
+/// Writes the gateway or relay of IPSECKEY (RFC 4025) and AMTRELAY (RFC 8777), which
+/// share one encoding: 0 none (`.`), 1 IPv4, 2 IPv6, 3 a name. Returns octets used.
+fn write_gateway(out: &mut String, kind: u8, d: &[u8], p: usize) -> usize {
+    match kind {
+        0 => {
+            out.push('.');
+            0
+        }
+        1 => {
+            let _ = write!(out, "{}", Ipv4Addr::new(d[p], d[p + 1], d[p + 2], d[p + 3]));
+            4
+        }
+        2 => {
+            let mut o = [0u8; 16];
+            o.copy_from_slice(&d[p..p + 16]);
+            let _ = write!(out, "{}", Ipv6Addr::from(o));
+            16
+        }
+        _ => write_name_at(out, d, p),
     }
 }
 
