@@ -8,10 +8,11 @@
 //! Unbound is fenced to loopback exactly as in validate.rs: stubs only at 127.0.0.1,
 //! `do-ip6: no`, and `do-not-query-address` for every IPv4 block outside 127.0.0.0/8.
 
-use std::net::UdpSocket;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+mod common;
+
+use common::{dig, free_port, not_secure, start_unbound, tool, wait_ready, Kill};
+use std::path::Path;
+use std::process::{Command, Stdio};
 
 const ZONE: &str = r#"$ORIGIN auto.test.
 $TTL 300
@@ -25,29 +26,6 @@ www        AAAA  2001:db8::1
 *.wild     A     192.0.2.2
 host.ent   A     192.0.2.3
 "#;
-
-struct Kill(Child);
-impl Drop for Kill {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn tool(name: &str) -> Option<PathBuf> {
-    ["/usr/sbin", "/usr/bin", "/sbin", "/bin"]
-        .iter()
-        .map(|d| Path::new(d).join(name))
-        .find(|p| p.exists())
-}
-
-fn free_port() -> u16 {
-    UdpSocket::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
 
 fn blason(args: &[&str]) -> String {
     let out = Command::new(env!("CARGO_BIN_EXE_blason"))
@@ -73,63 +51,6 @@ fn serve(config: &Path) -> Kill {
             .spawn()
             .unwrap(),
     )
-}
-
-/// `dig` at `port`; returns (status, AD set, the whole output).
-fn dig(port: u16, name: &str, qtype: &str, extra: &[&str]) -> (String, bool, String) {
-    let out = Command::new("dig")
-        .args(["@127.0.0.1", "-p", &port.to_string(), name, qtype])
-        .args(["+dnssec", "+time=3", "+tries=2"])
-        .args(extra)
-        .output()
-        .unwrap();
-    let text = String::from_utf8_lossy(&out.stdout).into_owned();
-    let status = text
-        .split("status: ")
-        .nth(1)
-        .and_then(|s| s.split(',').next())
-        .unwrap_or("NO-ANSWER")
-        .to_string();
-    let ad = text
-        .lines()
-        .find(|l| l.starts_with(";; flags:"))
-        .is_some_and(|l| {
-            l.split(';')
-                .nth(2)
-                .unwrap_or("")
-                .split_whitespace()
-                .any(|f| f == "ad")
-        });
-    (status, ad, text)
-}
-
-/// Waits until `name A` asked at `port` gives NOERROR.
-fn wait_ready(port: u16, name: &str, extra: &[&str]) {
-    let start = Instant::now();
-    loop {
-        let (status, _, _) = dig(port, name, "A", extra);
-        if status == "NOERROR" {
-            return;
-        }
-        assert!(
-            start.elapsed() < Duration::from_secs(20),
-            "not ready at port {port}: {status}"
-        );
-        std::thread::sleep(Duration::from_millis(200));
-    }
-}
-
-fn check(uport: u16, cases: &[(&str, &str, &str)]) -> Vec<String> {
-    let mut bad = Vec::new();
-    for &(name, qtype, want) in cases {
-        let (status, ad, text) = dig(uport, name, qtype, &[]);
-        if status != want || !ad {
-            bad.push(format!(
-                "{name} {qtype}: status {status} (want {want}), AD {ad}\n{text}"
-            ));
-        }
-    }
-    bad
 }
 
 #[test]
@@ -180,59 +101,7 @@ fn serve_signs_a_dnssec_zone_that_unbound_validates() {
     );
     assert!(status.contains("earliest signature expiration"), "{status}");
 
-    let uport = free_port();
-    // Every IPv4 block but 127.0.0.0/8, so nothing can leave loopback.
-    let fence = [
-        "0.0.0.0/2",
-        "64.0.0.0/3",
-        "96.0.0.0/4",
-        "112.0.0.0/5",
-        "120.0.0.0/6",
-        "124.0.0.0/7",
-        "126.0.0.0/8",
-        "128.0.0.0/1",
-    ]
-    .iter()
-    .map(|b| format!("    do-not-query-address: {b}\n"))
-    .collect::<String>();
-    let conf = format!(
-        "server:
-    interface: 127.0.0.1
-    port: {uport}
-    do-ip6: no
-    do-daemonize: no
-    username: \"\"
-    chroot: \"\"
-    directory: \"{d}\"
-    pidfile: \"\"
-    use-syslog: no
-    logfile: \"\"
-    verbosity: 1
-    val-log-level: 2
-    module-config: \"validator iterator\"
-    trust-anchor-file: \"{d}/anchor\"
-    qname-minimisation: no
-    do-not-query-localhost: no
-    local-zone: \"test.\" nodefault
-{fence}stub-zone:
-    name: \".\"
-    stub-addr: 127.0.0.1@{bport}
-stub-zone:
-    name: \"auto.test.\"
-    stub-addr: 127.0.0.1@{bport}
-",
-        d = dir.display()
-    );
-    std::fs::write(dir.join("unbound.conf"), conf).unwrap();
-    let _unbound = Kill(
-        Command::new(unbound)
-            .arg("-c")
-            .arg(dir.join("unbound.conf"))
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
+    let (_unbound, uport) = start_unbound(&unbound, &dir, bport, &["auto.test."]);
     wait_ready(uport, "www.auto.test.", &[]);
 
     let cases = [
@@ -247,7 +116,7 @@ stub-zone:
         ("x.wild.auto.test.", "A", "NOERROR"),
         ("x.wild.auto.test.", "MX", "NOERROR"),
     ];
-    let mut bad = check(uport, &cases);
+    let mut bad = not_secure(uport, &cases);
 
     // Restart with the same state folder: the same key, so the same DS.
     drop(server);
@@ -272,7 +141,7 @@ stub-zone:
         .unwrap()
         .to_string();
     // Names not asked before, so Unbound asks the restarted server.
-    bad.extend(check(
+    bad.extend(not_secure(
         uport,
         &[
             ("y.wild.auto.test.", "A", "NOERROR"),

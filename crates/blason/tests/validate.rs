@@ -8,10 +8,11 @@
 //! Unbound is fenced to loopback: stubs only at 127.0.0.1, `do-ip6: no`, and
 //! `do-not-query-address` for every IPv4 block outside 127.0.0.0/8.
 
-use std::net::UdpSocket;
+mod common;
+
+use common::{free_port, not_secure, start_unbound, tool, wait_ready, Kill};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::{Command, Stdio};
 
 const PARENT: &str = r#"$ORIGIN secure.test.
 $TTL 300
@@ -39,29 +40,6 @@ host       A     192.0.2.10
 *.w        A     192.0.2.11
 deep.e     A     192.0.2.12
 "#;
-
-struct Kill(Child);
-impl Drop for Kill {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn tool(name: &str) -> Option<PathBuf> {
-    ["/usr/sbin", "/usr/bin", "/sbin", "/bin"]
-        .iter()
-        .map(|d| Path::new(d).join(name))
-        .find(|p| p.exists())
-}
-
-fn free_port() -> u16 {
-    UdpSocket::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
 
 fn run(cmd: &mut Command) {
     let out = cmd.output().unwrap();
@@ -97,41 +75,6 @@ fn sign(dir: &Path, origin: &str, text: &str, nsec3: bool) -> PathBuf {
     signed
 }
 
-/// Sends `name type` to the resolver with dig; returns (status, AD set).
-fn ask(port: u16, name: &str, qtype: &str) -> (String, bool, String) {
-    let out = Command::new("dig")
-        .args([
-            "@127.0.0.1",
-            "-p",
-            &port.to_string(),
-            name,
-            qtype,
-            "+dnssec",
-            "+time=3",
-            "+tries=2",
-        ])
-        .output()
-        .unwrap();
-    let text = String::from_utf8_lossy(&out.stdout).into_owned();
-    let status = text
-        .split("status: ")
-        .nth(1)
-        .and_then(|s| s.split(',').next())
-        .unwrap_or("NO-ANSWER")
-        .to_string();
-    let ad = text
-        .lines()
-        .find(|l| l.starts_with(";; flags:"))
-        .is_some_and(|l| {
-            l.split(';')
-                .nth(2)
-                .unwrap_or("")
-                .split_whitespace()
-                .any(|f| f == "ad")
-        });
-    (status, ad, text)
-}
-
 #[test]
 fn unbound_validates_blason_answers() {
     let (Some(unbound), Some(_)) = (tool("unbound"), tool("dnssec-signzone")) else {
@@ -164,76 +107,14 @@ fn unbound_validates_blason_answers() {
             .unwrap(),
     );
 
-    let uport = free_port();
-    // Every IPv4 block but 127.0.0.0/8, so nothing can leave loopback.
-    let fence = [
-        "0.0.0.0/2",
-        "64.0.0.0/3",
-        "96.0.0.0/4",
-        "112.0.0.0/5",
-        "120.0.0.0/6",
-        "124.0.0.0/7",
-        "126.0.0.0/8",
-        "128.0.0.0/1",
-    ]
-    .iter()
-    .map(|b| format!("    do-not-query-address: {b}\n"))
-    .collect::<String>();
-    let conf = format!(
-        "server:
-    interface: 127.0.0.1
-    port: {uport}
-    do-ip6: no
-    do-daemonize: no
-    username: \"\"
-    chroot: \"\"
-    directory: \"{d}\"
-    pidfile: \"\"
-    use-syslog: no
-    logfile: \"\"
-    verbosity: 1
-    val-log-level: 2
-    module-config: \"validator iterator\"
-    trust-anchor-file: \"{d}/anchor\"
-    qname-minimisation: no
-    do-not-query-localhost: no
-    local-zone: \"test.\" nodefault
-{fence}stub-zone:
-    name: \".\"
-    stub-addr: 127.0.0.1@{bport}
-stub-zone:
-    name: \"secure.test.\"
-    stub-addr: 127.0.0.1@{bport}
-stub-zone:
-    name: \"child.secure.test.\"
-    stub-addr: 127.0.0.1@{bport}
-",
-        d = dir.display()
-    );
-    std::fs::write(dir.join("unbound.conf"), conf).unwrap();
-    let _unbound = Kill(
-        Command::new(unbound)
-            .arg("-c")
-            .arg(dir.join("unbound.conf"))
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
+    let (_unbound, uport) = start_unbound(
+        &unbound,
+        &dir,
+        bport,
+        &["secure.test.", "child.secure.test."],
     );
 
-    // Wait for both.
-    let start = Instant::now();
-    loop {
-        let (status, _, _) = ask(uport, "www.secure.test.", "A");
-        if status == "NOERROR" {
-            break;
-        }
-        assert!(
-            start.elapsed() < Duration::from_secs(20),
-            "resolver not ready: {status}"
-        );
-        std::thread::sleep(Duration::from_millis(200));
-    }
+    wait_ready(uport, "www.secure.test.", &[]);
 
     let cases = [
         ("www.secure.test.", "A", "NOERROR"),
@@ -254,15 +135,7 @@ stub-zone:
         ("x.w.child.secure.test.", "TXT", "NOERROR"),
         ("a.b.nx.child.secure.test.", "A", "NXDOMAIN"),
     ];
-    let mut bad = Vec::new();
-    for (name, qtype, want) in cases {
-        let (status, ad, text) = ask(uport, name, qtype);
-        if status != want || !ad {
-            bad.push(format!(
-                "{name} {qtype}: status {status} (want {want}), AD {ad}\n{text}"
-            ));
-        }
-    }
+    let bad = not_secure(uport, &cases);
     drop(blason);
     let _ = std::fs::remove_dir_all(&dir);
     assert!(

@@ -1,0 +1,155 @@
+//! Helpers shared by the tests that put a validating resolver in front of blason:
+//! child processes killed on drop, `dig` with its status and AD flag, and Unbound
+//! fenced to loopback (stubs at 127.0.0.1 only, `do-ip6: no`, and
+//! `do-not-query-address` for every IPv4 block outside 127.0.0.0/8).
+// Each test binary uses its own subset of these.
+#![allow(dead_code)]
+
+use std::net::UdpSocket;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// A child process killed and reaped when dropped (also when a test panics).
+pub struct Kill(pub Child);
+
+impl Drop for Kill {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// The path of an installed tool, looking in the sbin folders too.
+pub fn tool(name: &str) -> Option<PathBuf> {
+    ["/usr/sbin", "/usr/bin", "/sbin", "/bin"]
+        .iter()
+        .map(|d| Path::new(d).join(name))
+        .find(|p| p.exists())
+}
+
+/// A loopback UDP port free at the time of asking.
+pub fn free_port() -> u16 {
+    UdpSocket::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// `dig +dnssec` at 127.0.0.1:`port`; returns (status, AD set, the whole output).
+pub fn dig(port: u16, name: &str, qtype: &str, extra: &[&str]) -> (String, bool, String) {
+    let out = Command::new("dig")
+        .args(["@127.0.0.1", "-p", &port.to_string(), name, qtype])
+        .args(["+dnssec", "+time=3", "+tries=2"])
+        .args(extra)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let status = text
+        .split("status: ")
+        .nth(1)
+        .and_then(|s| s.split(',').next())
+        .unwrap_or("NO-ANSWER")
+        .to_string();
+    let ad = text
+        .lines()
+        .find(|l| l.starts_with(";; flags:"))
+        .is_some_and(|l| {
+            l.split(';')
+                .nth(2)
+                .unwrap_or("")
+                .split_whitespace()
+                .any(|f| f == "ad")
+        });
+    (status, ad, text)
+}
+
+/// Waits until `name A` asked at `port` gives NOERROR.
+pub fn wait_ready(port: u16, name: &str, extra: &[&str]) {
+    let start = Instant::now();
+    loop {
+        let (status, _, _) = dig(port, name, "A", extra);
+        if status == "NOERROR" {
+            return;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "not ready at port {port}: {status}"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+/// Asks each (name, type, wanted status) through the resolver at `port`; returns the
+/// answers that are not that status with AD set.
+pub fn not_secure(port: u16, cases: &[(&str, &str, &str)]) -> Vec<String> {
+    let mut bad = Vec::new();
+    for &(name, qtype, want) in cases {
+        let (status, ad, text) = dig(port, name, qtype, &[]);
+        if status != want || !ad {
+            bad.push(format!(
+                "{name} {qtype}: status {status} (want {want}), AD {ad}\n{text}"
+            ));
+        }
+    }
+    bad
+}
+
+/// Starts Unbound on a free loopback port, validating with the trust anchor file
+/// `dir/anchor` and sending every query (`.` and each zone in `stubs`) to blason at
+/// 127.0.0.1:`blason_port`. Returns the process and its port.
+pub fn start_unbound(unbound: &Path, dir: &Path, blason_port: u16, stubs: &[&str]) -> (Kill, u16) {
+    let port = free_port();
+    // Every IPv4 block but 127.0.0.0/8, so nothing can leave loopback.
+    let fence = [
+        "0.0.0.0/2",
+        "64.0.0.0/3",
+        "96.0.0.0/4",
+        "112.0.0.0/5",
+        "120.0.0.0/6",
+        "124.0.0.0/7",
+        "126.0.0.0/8",
+        "128.0.0.0/1",
+    ]
+    .iter()
+    .map(|b| format!("    do-not-query-address: {b}\n"))
+    .collect::<String>();
+    let stub_zones = std::iter::once(".")
+        .chain(stubs.iter().copied())
+        .map(|z| format!("stub-zone:\n    name: \"{z}\"\n    stub-addr: 127.0.0.1@{blason_port}\n"))
+        .collect::<String>();
+    let conf = format!(
+        "server:
+    interface: 127.0.0.1
+    port: {port}
+    do-ip6: no
+    do-daemonize: no
+    username: \"\"
+    chroot: \"\"
+    directory: \"{d}\"
+    pidfile: \"\"
+    use-syslog: no
+    logfile: \"\"
+    verbosity: 1
+    val-log-level: 2
+    module-config: \"validator iterator\"
+    trust-anchor-file: \"{d}/anchor\"
+    qname-minimisation: no
+    do-not-query-localhost: no
+    local-zone: \"test.\" nodefault
+{fence}{stub_zones}",
+        d = dir.display()
+    );
+    std::fs::write(dir.join("unbound.conf"), conf).unwrap();
+    let child = Kill(
+        Command::new(unbound)
+            .arg("-c")
+            .arg(dir.join("unbound.conf"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    (child, port)
+}
