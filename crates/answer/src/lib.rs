@@ -360,7 +360,7 @@ fn answer(cat: &Catalog, query: &[u8], q: &Query, limit: usize, out: &mut Vec<u8
                     }
                     break;
                 }
-                if let Some(rs) = matching(node, qtype) {
+                if let Some(rs) = node.rrset(qtype) {
                     push_answer(&mut ans, cur, node, rs, qtype, ds);
                     additional(zone, rs, ds, &mut add, &names);
                     break;
@@ -443,7 +443,7 @@ fn answer(cat: &Catalog, query: &[u8], q: &Query, limit: usize, out: &mut Vec<u8
                     }
                     break;
                 }
-                if let Some(rs) = matching(wnode, qtype) {
+                if let Some(rs) = wnode.rrset(qtype) {
                     push_answer(&mut ans, cur, wnode, rs, qtype, ds);
                     additional(zone, rs, ds, &mut add, &names);
                     if ds {
@@ -477,11 +477,6 @@ fn answer(cat: &Catalog, query: &[u8], q: &Query, limit: usize, out: &mut Vec<u8
     }
 
     emit(out, q, limit, rcode, aa, do_bit, &ans, &auth, &add, &names);
-}
-
-/// The RRset answering `qtype` at `node`; RRSIG queries take the first RRSIG set.
-fn matching(node: &blason_zone::Node, qtype: Rtype) -> Option<&RRset> {
-    node.rrset(qtype)
 }
 
 fn push_answer<'a, const N: usize>(

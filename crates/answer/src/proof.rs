@@ -199,6 +199,24 @@ fn next_closer<'n>(zone: &Zone, ce: usize, name: &'n [u8]) -> &'n [u8] {
     &name[offs.at(have - want)..]
 }
 
+/// The closest encloser proof (RFC 5155 §7.2.1): the NSEC3 matching the closest
+/// encloser `ce` and the one covering the next closer name on the way to `name`.
+fn closest_encloser_proof<'a, const N: usize>(
+    zone: &'a Zone,
+    c: &Nsec3Chain,
+    ce: usize,
+    name: &[u8],
+    auth: &mut Section<'a, N>,
+) {
+    let nodes = zone.nodes();
+    if let Some(m) = c.matching(nodes[ce].name.as_wire()) {
+        push_denial(&nodes[m], Rtype::NSEC3, auth);
+    }
+    if let Some(k) = c.covering(next_closer(zone, ce, name)) {
+        push_denial(&nodes[k], Rtype::NSEC3, auth);
+    }
+}
+
 /// NODATA at an existing name (`node` is its index): its NSEC, or for an empty
 /// non-terminal the NSEC covering it; with NSEC3 the NSEC3 matching it.
 pub fn nodata<'a, const N: usize>(
@@ -240,12 +258,7 @@ pub fn nxdomain<'a, const N: usize>(
     let mut wbuf = [0u8; 256];
     match &sec.nsec3 {
         Some(c) => {
-            if let Some(m) = c.matching(nodes[ce].name.as_wire()) {
-                push_denial(&nodes[m], Rtype::NSEC3, auth);
-            }
-            if let Some(k) = c.covering(next_closer(zone, ce, name)) {
-                push_denial(&nodes[k], Rtype::NSEC3, auth);
-            }
+            closest_encloser_proof(zone, c, ce, name, auth);
             if let Some(w) = wildcard_of(zone, ce, &mut wbuf) {
                 if let Some(k) = c.covering(w) {
                     push_denial(&nodes[k], Rtype::NSEC3, auth);
@@ -301,12 +314,7 @@ pub fn wildcard_nodata<'a, const N: usize>(
     let nodes = zone.nodes();
     match &sec.nsec3 {
         Some(c) => {
-            if let Some(m) = c.matching(nodes[ce].name.as_wire()) {
-                push_denial(&nodes[m], Rtype::NSEC3, auth);
-            }
-            if let Some(k) = c.covering(next_closer(zone, ce, name)) {
-                push_denial(&nodes[k], Rtype::NSEC3, auth);
-            }
+            closest_encloser_proof(zone, c, ce, name, auth);
             if let Some(m) = c.matching(nodes[w].name.as_wire()) {
                 push_denial(&nodes[m], Rtype::NSEC3, auth);
             }

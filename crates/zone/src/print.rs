@@ -19,44 +19,31 @@ pub type Mark<'a> = &'a dyn Fn(&Name, Rtype, &[u8]) -> Option<String>;
 /// [`write_zone`], ending each record for which `mark(owner, type, rdata)` gives a note
 /// with `; note` (a comment, so the output stays readable by BIND).
 pub fn write_zone_marked(zone: &Zone, out: &mut impl Write, mark: Mark<'_>) -> io::Result<()> {
-    let mut line = String::with_capacity(256);
-    let class = zone.class().to_string();
-    for node in zone.nodes() {
-        if node.has(flags::ENT) {
-            continue;
-        }
-        let owner = node.name.to_string();
-        let soa_first = node
-            .rrset(Rtype::SOA)
-            .into_iter()
-            .chain(node.rrsets.iter().filter(|r| r.rtype != Rtype::SOA));
-        for rrset in soa_first {
-            for rd in rrset.rdatas() {
-                line.clear();
-                let _ = write!(
-                    line,
-                    "{}\t{}\t{}\t{}\t",
-                    owner, rrset.ttl, class, rrset.rtype
-                );
-                write_rdata(&mut line, rrset.rtype, rd);
-                if let Some(note) = mark(&node.name, rrset.rtype, rd) {
-                    let _ = write!(line, " ; {note}");
-                }
-                line.push('\n');
-                out.write_all(line.as_bytes())?;
-            }
-        }
-    }
-    Ok(())
+    write_lines(zone.nodes(), zone.class(), Some(mark), |line| {
+        out.write_all(line.as_bytes())
+    })
 }
 
 /// Appends the records of `nodes` (a run of one zone's nodes, in order) to `out` in the
 /// form of [`write_zone`], so that a large zone can be printed in parts on several
 /// threads and the parts written in order.
 pub fn write_nodes(nodes: &[crate::model::Node], class: crate::types::Class, out: &mut Vec<u8>) {
+    let _ = write_lines(nodes, class, None, |line| {
+        out.extend_from_slice(line.as_bytes());
+        Ok(())
+    });
+}
+
+/// The one place records are turned into lines: each line goes to `emit`.
+fn write_lines(
+    nodes: &[crate::model::Node],
+    class: crate::types::Class,
+    mark: Option<Mark<'_>>,
+    mut emit: impl FnMut(&str) -> io::Result<()>,
+) -> io::Result<()> {
     let mut line = String::with_capacity(256);
-    let class = class.to_string();
     let mut owner = String::with_capacity(256);
+    let class = class.to_string();
     for node in nodes {
         if node.has(flags::ENT) {
             continue;
@@ -76,9 +63,13 @@ pub fn write_nodes(nodes: &[crate::model::Node], class: crate::types::Class, out
                     owner, rrset.ttl, class, rrset.rtype
                 );
                 write_rdata(&mut line, rrset.rtype, rd);
+                if let Some(note) = mark.and_then(|m| m(&node.name, rrset.rtype, rd)) {
+                    let _ = write!(line, " ; {note}");
+                }
                 line.push('\n');
-                out.extend_from_slice(line.as_bytes());
+                emit(&line)?;
             }
         }
     }
+    Ok(())
 }
