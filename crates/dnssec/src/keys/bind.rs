@@ -73,7 +73,8 @@ pub fn read_bind_dir(origin: &Name, dir: &Path) -> Result<Vec<Key>, KeyError> {
     names.iter().map(|p| read_bind(origin, p)).collect()
 }
 
-fn parse_bind(origin: &Name, key_text: &str, priv_text: &str) -> Result<Key, KeyError> {
+/// Parses the texts of a `.key` and a `.private` file (as read by [`read_bind`]).
+pub fn parse_bind(origin: &Name, key_text: &str, priv_text: &str) -> Result<Key, KeyError> {
     // The .key file: comment lines, then `owner [ttl] [class] DNSKEY flags 3 alg key`.
     let mut rec: Option<(u16, u8, Vec<u8>)> = None;
     for line in key_text.lines() {

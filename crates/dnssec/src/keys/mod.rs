@@ -6,7 +6,8 @@
 mod bind;
 
 pub use bind::{
-    bind_base_name, parse_time as parse_bind_time, read_bind, read_bind_dir, write_bind, BindFiles,
+    bind_base_name, parse_bind, parse_time as parse_bind_time, read_bind, read_bind_dir,
+    write_bind, BindFiles,
 };
 
 use blason_zone::Name;
