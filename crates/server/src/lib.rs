@@ -225,6 +225,17 @@ impl Server {
         Some(report)
     }
 
+    /// Carries out the signed zones' key rolls (see [`dnssec`]); each new snapshot is
+    /// swapped in at once, before its outcomes are recorded.
+    pub fn dnssec_tick(&mut self) -> Option<u64> {
+        let shared = &self.shared;
+        let options = &self.options;
+        self.zones.dnssec_tick(&mut |zones| {
+            let cat = Catalog::new(zones.to_vec(), options.clone());
+            shared.catalog.store(Arc::new(cat));
+        })
+    }
+
     /// Stops all workers and waits for them; removes the pid file.
     pub fn shutdown(mut self) {
         self.shared.stop.store(true, Ordering::Relaxed);
@@ -350,8 +361,17 @@ pub fn run_with(cfg: Config, on_start: impl FnOnce(&Server)) -> Result<(), Error
         .map_err(|e| Error::Io("cannot start the signal thread", e))?;
     let poll = server.poll_interval.max(Duration::from_secs(1));
     let mut next_poll = std::time::Instant::now() + poll;
+    // Signed zones tick every second: roll steps fall due to the second, and the
+    // operator's request files are picked up promptly.
+    let dnssec = server.zones.has_dnssec();
+    let tick = Duration::from_secs(1);
+    let mut next_tick = std::time::Instant::now();
     loop {
-        let wait = next_poll.saturating_duration_since(std::time::Instant::now());
+        let mut due = next_poll;
+        if dnssec {
+            due = due.min(next_tick);
+        }
+        let wait = due.saturating_duration_since(std::time::Instant::now());
         match rx.recv_timeout(wait) {
             Ok(SIGHUP) => {
                 log::info("SIGHUP: reloading zones", &[]);
@@ -365,8 +385,15 @@ pub fn run_with(cfg: Config, on_start: impl FnOnce(&Server)) -> Result<(), Error
                 break;
             }
             Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {
-                server.poll();
-                next_poll = std::time::Instant::now() + poll;
+                let now = std::time::Instant::now();
+                if now >= next_poll {
+                    server.poll();
+                    next_poll = std::time::Instant::now() + poll;
+                }
+                if dnssec && now >= next_tick {
+                    server.dnssec_tick();
+                    next_tick = std::time::Instant::now() + tick;
+                }
             }
             Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => break,
         }
