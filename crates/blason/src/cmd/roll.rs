@@ -234,7 +234,9 @@ pub fn span(s: u64) -> String {
 }
 
 fn when(t: u64, now: u64) -> String {
-    if t >= now {
+    if t == now {
+        format!("{} (just now)", time_text(t))
+    } else if t > now {
         format!("{} (in {})", time_text(t), span(t - now))
     } else {
         format!("{} ({} ago)", time_text(t), span(now - t))
@@ -321,12 +323,12 @@ fn render(
             let settle = until
                 .map(|u| format!("; settles {}", when(u, t)))
                 .unwrap_or_default();
-            let _ = writeln!(
-                o,
+            let line = format!(
                 "      {:<14} {:<12} {since}{settle}",
                 kind.to_string(),
                 phase_name(ph)
             );
+            let _ = writeln!(o, "{}", line.trim_end());
         }
         if let Some(c) = k.cds {
             let _ = writeln!(o, "      {:<14} published {}", "CDS/CDNSKEY", when(c, t));
@@ -417,7 +419,7 @@ fn render(
         .actions
         .iter()
         .filter(|a| a.changes_state())
-        .map(|a| a.to_string())
+        .map(|a| with_tags(&a.to_string(), state))
         .collect();
     let _ = writeln!(o, "\nnext");
     if !due.is_empty() {
@@ -427,13 +429,36 @@ fn render(
             due.join("; ")
         );
     }
-    match pl.next_event {
-        Some(n) => {
-            let _ = writeln!(o, "  next step {}", when(n, t));
+    // The first coming time the planner acts, if nothing else changes before.
+    let mut ev = pl.next_event;
+    let mut step = None;
+    for _ in 0..16 {
+        let Some(e) = ev else { break };
+        let then = plan(state, &z.policy, e, &[]);
+        let what: Vec<String> = then
+            .actions
+            .iter()
+            .filter(|a| a.changes_state())
+            .map(|a| with_tags(&a.to_string(), state))
+            .collect();
+        if !what.is_empty() {
+            step = Some((e, what));
+            break;
         }
-        None => {
-            let _ = writeln!(o, "  no step scheduled");
+        ev = then.next_event.filter(|&n| n > e);
+    }
+    match step {
+        Some((e, what)) => {
+            let _ = writeln!(o, "  next step {}: {}", when(e, t), what.join("; "));
         }
+        None => match pl.next_event {
+            Some(n) => {
+                let _ = writeln!(o, "  next check {}", when(n, t));
+            }
+            None => {
+                let _ = writeln!(o, "  no step scheduled");
+            }
+        },
     }
     let _ = writeln!(o, "\nwaiting for");
     if pl.waiting.is_empty() {
@@ -503,6 +528,29 @@ fn render(
         show(z.policy.signature_refresh)
     );
     o
+}
+
+/// `key#2` becomes `key#2 (tag 12345)` for keys that have a tag.
+fn with_tags(text: &str, state: &State) -> String {
+    let mut out = String::new();
+    let mut rest = text;
+    while let Some(i) = rest.find("key#") {
+        let (head, tail) = rest.split_at(i + 4);
+        out.push_str(head);
+        let n = tail.bytes().take_while(u8::is_ascii_digit).count();
+        out.push_str(&tail[..n]);
+        if let Some(tag) = tail[..n]
+            .parse::<u32>()
+            .ok()
+            .and_then(|id| state.key(KeyId(id)))
+            .and_then(|k| k.tag)
+        {
+            out.push_str(&format!(" (tag {tag})"));
+        }
+        rest = &tail[n..];
+    }
+    out.push_str(rest);
+    out
 }
 
 /// `YYYY-MM-DD HH:MM:SS UTC`.

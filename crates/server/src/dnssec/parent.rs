@@ -221,7 +221,7 @@ mod tests {
         assert_eq!(match_ds(&zone, &[sha1], &keys), (vec![KeyId(1)], 0));
 
         assert!(parse_ds_answer(&m, 8, &zone).is_err(), "wrong id");
-        let na = answer(7, &zone, &[ds1.clone()], [0x80, 0]);
+        let na = answer(7, &zone, std::slice::from_ref(&ds1), [0x80, 0]);
         assert!(parse_ds_answer(&na, 7, &zone)
             .unwrap_err()
             .contains("authoritative"));

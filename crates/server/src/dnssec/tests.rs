@@ -94,8 +94,15 @@ fn first_load_signs_keys_are_kept_and_a_zsk_roll_runs_through() {
     }
     files::write_request(&d.zone_dir(), Request::DsSeen, clock.get()).unwrap();
     d.tick(&now, &mut |z| snaps.push(tags(&z))).unwrap();
-    let s = StateDir::open(&root).unwrap().load("exec.test.").unwrap().unwrap();
-    assert!(s.rolls.is_empty() && s.keys.iter().any(|k| k.ds.is_in()), "{s:?}");
+    let s = StateDir::open(&root)
+        .unwrap()
+        .load("exec.test.")
+        .unwrap()
+        .unwrap();
+    assert!(
+        s.rolls.is_empty() && s.keys.iter().any(|k| k.ds.is_in()),
+        "{s:?}"
+    );
 
     // The operator asks; the server serves each step as the clock moves on.
     files::write_request(&d.zone_dir(), Request::Roll(Role::Zsk), clock.get()).unwrap();
