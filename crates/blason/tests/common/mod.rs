@@ -100,6 +100,22 @@ pub fn not_secure(port: u16, cases: &[(&str, &str, &str)]) -> Vec<String> {
 /// `dir/anchor` and sending every query (`.` and each zone in `stubs`) to blason at
 /// 127.0.0.1:`blason_port`. Returns the process and its port.
 pub fn start_unbound(unbound: &Path, dir: &Path, blason_port: u16, stubs: &[&str]) -> (Kill, u16) {
+    let stubs: Vec<(&str, u16)> = std::iter::once(".")
+        .chain(stubs.iter().copied())
+        .map(|z| (z, blason_port))
+        .collect();
+    start_unbound_stubs(unbound, dir, &stubs, "")
+}
+
+/// Starts Unbound like [`start_unbound`], but with each stub zone (list `.` too) at its
+/// own loopback port and `extra` lines added to the `server:` clause (indented by four
+/// spaces). Unbound logs to `dir/unbound.log` (see [`unbound_log_failures`]).
+pub fn start_unbound_stubs(
+    unbound: &Path,
+    dir: &Path,
+    stubs: &[(&str, u16)],
+    extra: &str,
+) -> (Kill, u16) {
     let port = free_port();
     // Every IPv4 block but 127.0.0.0/8, so nothing can leave loopback.
     let fence = [
@@ -115,9 +131,9 @@ pub fn start_unbound(unbound: &Path, dir: &Path, blason_port: u16, stubs: &[&str
     .iter()
     .map(|b| format!("    do-not-query-address: {b}\n"))
     .collect::<String>();
-    let stub_zones = std::iter::once(".")
-        .chain(stubs.iter().copied())
-        .map(|z| format!("stub-zone:\n    name: \"{z}\"\n    stub-addr: 127.0.0.1@{blason_port}\n"))
+    let stub_zones = stubs
+        .iter()
+        .map(|(z, p)| format!("stub-zone:\n    name: \"{z}\"\n    stub-addr: 127.0.0.1@{p}\n"))
         .collect::<String>();
     let conf = format!(
         "server:
@@ -130,7 +146,8 @@ pub fn start_unbound(unbound: &Path, dir: &Path, blason_port: u16, stubs: &[&str
     directory: \"{d}\"
     pidfile: \"\"
     use-syslog: no
-    logfile: \"\"
+    logfile: \"{d}/unbound.log\"
+    log-time-ascii: yes
     verbosity: 1
     val-log-level: 2
     module-config: \"validator iterator\"
@@ -138,7 +155,7 @@ pub fn start_unbound(unbound: &Path, dir: &Path, blason_port: u16, stubs: &[&str
     qname-minimisation: no
     do-not-query-localhost: no
     local-zone: \"test.\" nodefault
-{fence}{stub_zones}",
+{extra}{fence}{stub_zones}",
         d = dir.display()
     );
     std::fs::write(dir.join("unbound.conf"), conf).unwrap();
@@ -152,4 +169,14 @@ pub fn start_unbound(unbound: &Path, dir: &Path, blason_port: u16, stubs: &[&str
             .unwrap(),
     );
     (child, port)
+}
+
+/// The validation failures and errors Unbound logged in `dir/unbound.log`.
+pub fn unbound_log_failures(dir: &Path) -> Vec<String> {
+    std::fs::read_to_string(dir.join("unbound.log"))
+        .unwrap_or_default()
+        .lines()
+        .filter(|l| l.contains("validation failure") || l.contains("error"))
+        .map(str::to_string)
+        .collect()
 }
