@@ -234,6 +234,10 @@ struct Setup {
 }
 
 fn setup(name: &str) -> Setup {
+    setup_with(name, true)
+}
+
+fn setup_with(name: &str, with_parent: bool) -> Setup {
     let dir = std::env::temp_dir().join(format!("blason-roll-exec-{name}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
@@ -259,7 +263,12 @@ fn setup(name: &str) -> Setup {
         format!(
             "listen = [\"127.0.0.1:{child_port}\"]\npid-file = \"child.pid\"\nstate = \"state\"\n\
              [[zone]]\norigin = \"{CHILD}\"\nfile = \"child.zone\"\n\
-             dnssec = {{ {POLICY} }}\ndnssec-parent = [\"127.0.0.1:{pport}\"]\n"
+             dnssec = {{ {POLICY} }}\n{}",
+            if with_parent {
+                format!("dnssec-parent = [\"127.0.0.1:{pport}\"]\n")
+            } else {
+                String::new()
+            }
         ),
     )
     .unwrap();
@@ -502,6 +511,47 @@ fn bad_input_is_logged_and_nothing_unsigned_is_served() {
         err.contains(".private") && err.contains("refusing to start"),
         "{err}"
     );
+    drop(s.parent);
+    let _ = std::fs::remove_dir_all(&s.dir);
+}
+
+#[test]
+fn without_dnssec_parent_the_operator_confirms_the_ds() {
+    if !have("dig") {
+        assert!(std::env::var_os("CI").is_none(), "dig missing");
+        eprintln!("SKIP: dig missing");
+        return;
+    }
+    let s = setup_with("operator", false);
+    let child = Serve::start(&s.child_config);
+    child.wait_log("initial signing done", 30);
+    child.wait_log("blason dnssec ds-seen", 10);
+    let status = s.status();
+    assert!(
+        status.contains("give the registrar c.exec.test. IN DS "),
+        "{status}"
+    );
+    assert!(status.contains("ds-seen"), "{status}");
+    let (ok, out) = run(&["dnssec", "ds-seen", CHILD, "--state", s.state_arg()]);
+    assert!(ok, "{out}");
+    child.wait_log("the operator confirms", 10);
+    child.wait_log("parent has the DS", 10);
+    // Nothing waits any more: a second confirmation is refused, not kept for later.
+    let end = Instant::now() + Duration::from_secs(10);
+    loop {
+        let (ok, out) = run(&["dnssec", "ds-seen", CHILD, "--state", s.state_arg()]);
+        if !ok {
+            assert!(out.contains("nothing waits"), "{out}");
+            break;
+        }
+        assert!(Instant::now() < end, "ds-seen still accepted: {out}");
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    // A roll the planner cannot start is refused by the command itself.
+    let (ok, out) = run(&["dnssec", "roll", CHILD, "--csk", "--state", s.state_arg()]);
+    assert!(!ok && out.contains("no active CSK"), "{out}");
+    assert!(!child.logged("ERROR"), "{}", child.log_text());
+    drop(child);
     drop(s.parent);
     let _ = std::fs::remove_dir_all(&s.dir);
 }

@@ -138,6 +138,18 @@ impl ZoneDnssec {
     /// A freshly read and checked zone: signed with the keys the state names now. At
     /// the first load the state is read (or begun) and planned until idle first.
     pub fn load(&self, zone: Arc<Zone>, now: &dyn Fn() -> u64) -> Result<Arc<Zone>, String> {
+        let max = max_ttl(&zone);
+        if max > self.policy.zone_max_ttl {
+            // Roll steps wait zone-max-ttl for old signatures to leave caches.
+            log::warn(
+                "dnssec: the zone has a TTL above the policy's zone-max-ttl; roll steps could outrun caches holding old signatures — raise zone-max-ttl",
+                &[
+                    ("zone", &self.origin),
+                    ("largest_ttl", &max),
+                    ("zone_max_ttl", &self.policy.zone_max_ttl),
+                ],
+            );
+        }
         let mut run = self.lock();
         run.unsigned = Some(zone);
         run.dirty = true;
@@ -639,6 +651,16 @@ impl ZoneDnssec {
 /// inputs.
 pub fn sign_step(zone: &Zone, keys: &ZoneKeys, opts: &SignOptions) -> Result<Signed, SignError> {
     sign_zone(zone, keys, opts)
+}
+
+/// The largest TTL of the zone's signed data, the negative TTL included.
+fn max_ttl(zone: &Zone) -> u32 {
+    let neg = blason_dnssec::sign::negative_ttl(zone).unwrap_or(0);
+    zone.nodes()
+        .iter()
+        .filter(|n| n.is_authoritative())
+        .flat_map(|n| n.rrsets.iter().map(|r| r.ttl))
+        .fold(neg, u32::max)
 }
 
 /// The keys whose DS the parent holds once the awaited changes are made.
