@@ -156,8 +156,8 @@ impl ZoneDnssec {
         if run.state.is_none() {
             if !self.state_root.exists() {
                 StateDir::create(&self.state_root).map_err(|e| e.to_string())?;
-                log::info(
-                    "dnssec: state folder created",
+                log::warn(
+                    "dnssec: the state folder did not exist and was created; zones without key state get new keys — if they were signed before (a DS at the parent), stop and restore the folder from a backup",
                     &[("folder", &self.state_root.display())],
                 );
             }

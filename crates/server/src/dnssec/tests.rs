@@ -191,3 +191,47 @@ fn bind_keys_are_adopted_and_bad_input_keeps_nothing_unsigned() {
     assert!(d3.tick(&now, &mut |_| published = true).is_err());
     assert!(!published);
 }
+
+#[test]
+fn a_state_that_cannot_be_saved_stops_the_steps_until_it_can() {
+    let root = tmp("save");
+    let origin = Name::parse("exec.test.", None).unwrap();
+    let d = ZoneDnssec::new(quick(), origin.clone(), root.clone());
+    let clock = Cell::new(1_800_000_000u64);
+    let now = || clock.get();
+    let first = tags(&d.load(zone(), &now).unwrap());
+    // Saving needs a temporary file; a folder in its place makes every save fail.
+    let blocker = d.zone_dir().join(".keystate.toml.tmp");
+    std::fs::create_dir(&blocker).unwrap();
+    let mut published = Vec::new();
+    for _ in 0..6 {
+        clock.set(clock.get() + 1);
+        if let Err(e) = d.tick(&now, &mut |z| published.push(tags(&z))) {
+            assert!(e.contains("keystate"), "{e}");
+        }
+    }
+    // At most the one step whose save failed after its swap went out; no later ones.
+    assert!(published.len() <= 1, "{published:?}");
+    let saved = StateDir::open(&root)
+        .unwrap()
+        .load("exec.test.")
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        saved.history.len(),
+        0,
+        "initial signing not recorded as done yet"
+    );
+    std::fs::remove_dir(&blocker).unwrap();
+    clock.set(clock.get() + 1);
+    d.tick(&now, &mut |z| published.push(tags(&z))).unwrap();
+    let saved = StateDir::open(&root)
+        .unwrap()
+        .load("exec.test.")
+        .unwrap()
+        .unwrap();
+    assert_eq!(saved.history.len(), 1, "{saved:?}");
+    // The keys never changed on the way.
+    assert!(published.iter().all(|p| p.0 == first.0), "{published:?}");
+    let _ = std::fs::remove_dir_all(&root);
+}
