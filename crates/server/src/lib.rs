@@ -3,7 +3,8 @@
 //! Owns: UDP worker threads (one SO_REUSEPORT socket each, recvmmsg/sendmmsg batches,
 //! per-thread buffers), TCP on a small tokio runtime, the catalog snapshot behind an
 //! `ArcSwap` (queries load it without locks; reload builds a new one and swaps it),
-//! reload and shutdown on signals, the pid file, and the server's logger.
+//! reload and shutdown on signals, the pid file, the server's logger, and the
+//! executor of the DNSSEC key-roll planner ([`dnssec`]), ticked by the control loop.
 //!
 //! Refuses: zone parsing and checks (crate `zone`), answering (crate `answer`), config
 //! files and flags (the `blason` binary hands over a ready [`Config`]). All `unsafe`

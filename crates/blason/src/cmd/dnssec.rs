@@ -107,8 +107,8 @@ pub struct DsArgs {
     /// Folder of BIND key files
     #[arg(long, required_unless_present = "state", conflicts_with = "state")]
     keys: Option<PathBuf>,
-    /// blason's state folder (as given to `blason serve --state`); the keys are read
-    /// from its <zone>/keys folder
+    /// blason's state folder (as given to `blason serve --state`): the KSKs or CSKs its
+    /// key state names (every key file in <zone>/keys when there is no key state yet)
     #[arg(long, value_name = "DIR")]
     state: Option<PathBuf>,
     /// Also print the SHA-384 DS
@@ -376,7 +376,30 @@ fn ds(a: DsArgs) -> Result<(), String> {
         (None, Some(s)) => blason_server::dnssec::key_dir(s, &origin),
         (None, None) => return Err("give --keys DIR or --state DIR".into()),
     };
-    let keys = read_bind_dir(&origin, &dir).map_err(|e| e.to_string())?;
+    // With key state, only the keys it names count (not stray or retired files).
+    let keys = match &a.state {
+        Some(s) if a.keys.is_none() => {
+            match blason_dnssec::state::StateDir::open(s)
+                .and_then(|d| d.load(&blason_server::dnssec::zone_key(&origin)))
+            {
+                Ok(Some(st)) => {
+                    let zd = blason_server::dnssec::zone_dir(s, &origin);
+                    st.keys
+                        .iter()
+                        .filter(|k| k.role.is_ksk())
+                        .filter_map(|k| k.file.as_ref())
+                        .map(|f| {
+                            blason_dnssec::keys::read_bind(&origin, &zd.join(f))
+                                .map_err(|e| e.to_string())
+                        })
+                        .collect::<Result<Vec<Key>, String>>()?
+                }
+                Ok(None) => read_bind_dir(&origin, &dir).map_err(|e| e.to_string())?,
+                Err(e) => return Err(e.to_string()),
+            }
+        }
+        _ => read_bind_dir(&origin, &dir).map_err(|e| e.to_string())?,
+    };
     if keys.is_empty() {
         return Err(format!("no keys for {origin} in {}", dir.display()));
     }
