@@ -235,3 +235,54 @@ fn a_state_that_cannot_be_saved_stops_the_steps_until_it_can() {
     assert!(published.iter().all(|p| p.0 == first.0), "{published:?}");
     let _ = std::fs::remove_dir_all(&root);
 }
+
+#[test]
+fn going_insecure_publishes_the_delete_form_then_serves_unsigned() {
+    let root = tmp("insecure");
+    let origin = Name::parse("exec.test.", None).unwrap();
+    let d = ZoneDnssec::new(quick(), origin.clone(), root.clone());
+    let clock = Cell::new(1_800_000_000u64);
+    let now = || clock.get();
+    d.load(zone(), &now).unwrap();
+    for _ in 0..8 {
+        clock.set(clock.get() + 1);
+        d.tick(&now, &mut |_| {}).unwrap();
+    }
+    files::write_request(&d.zone_dir(), Request::DsSeen, clock.get()).unwrap();
+    d.tick(&now, &mut |_| {}).unwrap();
+
+    // `dnssec = false` on a signed zone: a restart with the policy disabled.
+    let off = Policy {
+        enabled: false,
+        ..quick()
+    };
+    let d = ZoneDnssec::new(off, origin, root.clone());
+    let z = d.load(zone(), &now).unwrap();
+    let cds = z.apex().rrset(Rtype::CDS).unwrap();
+    assert_eq!(
+        cds.rdatas().collect::<Vec<_>>(),
+        vec![&blason_dnssec::sign::CDS_DELETE[..]]
+    );
+    let mut last = None;
+    for _ in 0..40 {
+        clock.set(clock.get() + 1);
+        // The operator confirms the parent dropped the DS (refused files are ignored).
+        let _ = files::write_request(&d.zone_dir(), Request::DsSeen, clock.get());
+        d.tick(&now, &mut |z| last = Some(z)).unwrap();
+    }
+    let z = last.expect("a new snapshot");
+    assert!(z.apex().rrset(Rtype::DNSKEY).is_none());
+    assert!(z.apex().rrset(Rtype::CDS).is_none());
+    assert!(z.apex().rrsigs(Rtype::SOA).is_none());
+    let s = StateDir::open(&root)
+        .unwrap()
+        .load("exec.test.")
+        .unwrap()
+        .unwrap();
+    assert!(s.keys.is_empty() && s.rolls.is_empty(), "{s:?}");
+    assert!(
+        std::fs::read_dir(d.key_dir()).unwrap().next().is_none(),
+        "key files deleted"
+    );
+    let _ = std::fs::remove_dir_all(&root);
+}
