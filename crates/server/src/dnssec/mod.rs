@@ -206,6 +206,8 @@ impl ZoneDnssec {
         }
     }
 
+    /// The executor's loop: plan, carry out, sign and publish, record and save, until
+    /// the plan is idle.
     fn tick_locked(
         &self,
         run: &mut Run,
@@ -213,123 +215,27 @@ impl ZoneDnssec {
         publish: &mut dyn FnMut(Arc<Zone>),
     ) -> Result<Option<Timestamp>, String> {
         let dir = StateDir::open(&self.state_root).map_err(|e| e.to_string())?;
-        let zone = zone_key(&self.origin);
-        if run.state.is_none() {
-            let s = self.load_state(&dir, now())?;
-            self.load_keys(run, &s)?;
-            let pol = files::policy_toml(&self.policy);
-            files::make_dir(&self.zone_dir())?;
-            let pf = self.zone_dir().join(files::POLICY_FILE);
-            if std::fs::read_to_string(&pf).ok().as_deref() != Some(pol.as_str()) {
-                blason_dnssec::state::write_atomic(&pf, pol.as_bytes(), 0o600)
-                    .map_err(|e| e.to_string())?;
-            }
-            run.state = Some(s);
-        }
-        if run.unsaved {
-            dir.save(&zone, run.state.as_ref().expect("loaded above"))
-                .map_err(|e| e.to_string())?;
-            run.unsaved = false;
-        }
+        self.open_state(run, &dir, now())?;
         self.take_requests(run, &dir, now())?;
         let mut obs: Vec<DsObservation> = Vec::new();
         let mut polled = false;
         let mut next = None;
         for _ in 0..MAX_STEPS {
             let t = now();
-            let state = run.state.clone().expect("loaded above");
+            let state = run.state.clone().expect("opened above");
             let p = plan(&state, &self.policy, t, &obs);
-            // Each kind of warning once while it lasts (its numbers change every tick).
-            if p.warnings.is_empty() {
-                run.said.retain(|m| !m.starts_with("w:"));
-            }
-            for w in &p.warnings {
-                let text = w.to_string();
-                let key: String = text.chars().filter(|c| !c.is_ascii_digit()).collect();
-                if run.said.insert(format!("w:{key}")) {
-                    log::warn(&format!("dnssec: {text}"), &[("zone", &self.origin)]);
-                }
-            }
-            let waits: Vec<(&[KeyId], &[KeyId])> = p
-                .actions
-                .iter()
-                .filter_map(|a| match a {
-                    Action::WaitForParentDs { add, remove } => {
-                        Some((add.as_slice(), remove.as_slice()))
-                    }
-                    _ => None,
-                })
-                .collect();
-            if !waits.is_empty() {
-                if let Some(at) = run.operator_seen.take() {
-                    let keys = expected_ds(&state, &waits);
-                    log::info(
-                        "dnssec: the operator confirms the parent's DS",
-                        &[("zone", &self.origin), ("keys", &ids_text(&state, &keys))],
-                    );
-                    obs.push(DsObservation {
-                        at: at.min(t).max(state.last_seen),
-                        source: DsSource::Operator,
-                        keys,
-                        unmatched: 0,
-                    });
-                    continue;
-                }
-                if !polled && t >= run.next_parent_poll {
-                    polled = true;
-                    run.next_parent_poll = t + parent_poll_interval(&self.policy);
-                    if let Some(o) = self.observe(run, &state, t) {
-                        obs.push(o);
-                        continue;
-                    }
-                }
-            } else {
-                run.said.retain(|m| !m.starts_with("dnssec: waiting"));
-            }
-            if waits.is_empty() && run.operator_seen.take().is_some() {
-                log::warn(
-                    "dnssec: ds-seen ignored: no step waits for the parent's DS now",
-                    &[("zone", &self.origin)],
-                );
+            self.log_warnings(run, &p.warnings);
+            if let Some(o) = self.parent_evidence(run, &state, &p.actions, t, &mut polled) {
+                obs.push(o);
+                continue;
             }
             let refresh = run.expiry != 0 && self.policy.needs_refresh(run.expiry, t);
             if p.is_idle() && !run.dirty && !refresh && run.served.is_some() {
                 next = p.next_event;
                 break;
             }
-            // Carry out: only key generation is work; the rest shows in the signing.
-            let mut outcomes = Vec::with_capacity(p.actions.len());
-            let mut deleted = Vec::new();
-            for a in &p.actions {
-                match a {
-                    Action::GenerateKey(n) => {
-                        let (key, file) = self.generate(run, &state, n, t)?;
-                        log::info(
-                            "dnssec key generated",
-                            &[
-                                ("zone", &self.origin),
-                                ("key", &n.id),
-                                ("tag", &key.tag),
-                                ("role", &n.role),
-                                ("algorithm", &n.alg),
-                                ("file", &file),
-                            ],
-                        );
-                        outcomes.push(Outcome::Generated {
-                            id: n.id,
-                            tag: key.tag,
-                            file,
-                        });
-                        run.keys.insert(n.id, key);
-                    }
-                    a => {
-                        if let Action::DeleteKey(id) = a {
-                            deleted.push(*id);
-                        }
-                        outcomes.push(Outcome::Done(a.clone()));
-                    }
-                }
-            }
+            let (outcomes, deleted) = self.carry_out(run, &state, &p.actions, t)?;
+            // All of one plan's changes go out in one snapshot.
             let sets = KeySets::of(&apply(&state, &outcomes, t));
             if run.served.as_ref() != Some(&sets) || run.dirty || refresh {
                 let signed = self.sign(run, &sets, t)?;
@@ -338,9 +244,8 @@ impl ZoneDnssec {
                 run.dirty = false;
                 run.expiry = earliest_expiry(&self.policy, t);
             }
-            // Served from now: the outcomes count from this moment.
-            let after = now().max(t);
-            let new = apply(&state, &outcomes, after);
+            // Served from now: the outcomes count from this moment, and are saved first.
+            let new = apply(&state, &outcomes, now().max(t));
             for a in p.actions.iter().filter(|a| a.changes_state()) {
                 log::info(
                     "dnssec step",
@@ -351,7 +256,7 @@ impl ZoneDnssec {
                 );
             }
             run.state = Some(new.clone());
-            if let Err(e) = dir.save(&zone, &new) {
+            if let Err(e) = dir.save(&zone_key(&self.origin), &new) {
                 run.unsaved = true;
                 return Err(e.to_string());
             }
@@ -366,12 +271,143 @@ impl ZoneDnssec {
                 break;
             }
         }
-        let mut wake = next;
         if run.expiry != 0 {
             let r = run.expiry.saturating_sub(self.policy.signature_refresh);
-            wake = Some(wake.map_or(r, |w| w.min(r)));
+            next = Some(next.map_or(r, |w: u64| w.min(r)));
         }
-        Ok(wake)
+        Ok(next)
+    }
+
+    /// Reads the state and keys at the first tick; saves a state left unsaved.
+    fn open_state(&self, run: &mut Run, dir: &StateDir, now: Timestamp) -> Result<(), String> {
+        if run.state.is_none() {
+            let s = self.load_state(dir, now)?;
+            self.load_keys(run, &s)?;
+            let pol = files::policy_toml(&self.policy);
+            files::make_dir(&self.zone_dir())?;
+            let pf = self.zone_dir().join(files::POLICY_FILE);
+            if std::fs::read_to_string(&pf).ok().as_deref() != Some(pol.as_str()) {
+                blason_dnssec::state::write_atomic(&pf, pol.as_bytes(), 0o600)
+                    .map_err(|e| e.to_string())?;
+            }
+            run.state = Some(s);
+        }
+        if run.unsaved {
+            if let Some(s) = &run.state {
+                dir.save(&zone_key(&self.origin), s)
+                    .map_err(|e| e.to_string())?;
+            }
+            run.unsaved = false;
+        }
+        Ok(())
+    }
+
+    /// Each kind of warning once while it lasts (its numbers change every tick).
+    fn log_warnings(&self, run: &mut Run, warnings: &[roll::Warning]) {
+        if warnings.is_empty() {
+            run.said.retain(|m| !m.starts_with("w:"));
+        }
+        for w in warnings {
+            let text = w.to_string();
+            let key: String = text.chars().filter(|c| !c.is_ascii_digit()).collect();
+            if run.said.insert(format!("w:{key}")) {
+                log::warn(&format!("dnssec: {text}"), &[("zone", &self.origin)]);
+            }
+        }
+    }
+
+    /// What the parent publishes, when the plan waits for it: the operator's word if
+    /// given, else the parent's servers (at most once a tick, and not too often).
+    fn parent_evidence(
+        &self,
+        run: &mut Run,
+        state: &State,
+        actions: &[Action],
+        t: Timestamp,
+        polled: &mut bool,
+    ) -> Option<DsObservation> {
+        let waits: Vec<(&[KeyId], &[KeyId])> = actions
+            .iter()
+            .filter_map(|a| match a {
+                Action::WaitForParentDs { add, remove } => {
+                    Some((add.as_slice(), remove.as_slice()))
+                }
+                _ => None,
+            })
+            .collect();
+        if waits.is_empty() {
+            run.said.retain(|m| !m.starts_with("dnssec: waiting"));
+            if run.operator_seen.take().is_some() {
+                log::warn(
+                    "dnssec: ds-seen ignored: no step waits for the parent's DS now",
+                    &[("zone", &self.origin)],
+                );
+            }
+            return None;
+        }
+        if let Some(at) = run.operator_seen.take() {
+            let keys = expected_ds(state, &waits);
+            log::info(
+                "dnssec: the operator confirms the parent's DS",
+                &[("zone", &self.origin), ("keys", &ids_text(state, &keys))],
+            );
+            return Some(DsObservation {
+                at: at.min(t).max(state.last_seen),
+                source: DsSource::Operator,
+                keys,
+                unmatched: 0,
+            });
+        }
+        if *polled || t < run.next_parent_poll {
+            return None;
+        }
+        *polled = true;
+        run.next_parent_poll = t + parent_poll_interval(&self.policy);
+        self.observe(run, state, t)
+    }
+
+    /// Carries out a plan's actions: only key generation is work here; the rest shows
+    /// in the signing. Returns the outcomes and the keys to delete once saved.
+    fn carry_out(
+        &self,
+        run: &mut Run,
+        state: &State,
+        actions: &[Action],
+        t: Timestamp,
+    ) -> Result<(Vec<Outcome>, Vec<KeyId>), String> {
+        let mut outcomes = Vec::with_capacity(actions.len());
+        let mut deleted = Vec::new();
+        for a in actions {
+            match a {
+                Action::GenerateKey(n) => {
+                    let (key, file) = self.generate(run, state, n, t)?;
+                    log::info(
+                        "dnssec key generated",
+                        &[
+                            ("zone", &self.origin),
+                            ("key", &n.id),
+                            ("tag", &key.tag),
+                            ("role", &n.role),
+                            ("algorithm", &n.alg),
+                            ("file", &file),
+                        ],
+                    );
+                    outcomes.push(Outcome::Generated {
+                        id: n.id,
+                        tag: key.tag,
+                        file,
+                    });
+                    run.keys.insert(n.id, key);
+                }
+                a => {
+                    if let Action::DeleteKey(id) = a {
+                        deleted.push(*id);
+                    }
+                    outcomes.push(Outcome::Done(a.clone()));
+                }
+            }
+        }
+        Ok((outcomes, deleted))
     }
 
     /// Logs `msg` the first time only.
