@@ -231,6 +231,7 @@ struct Setup {
     child_config: PathBuf,
     parent: Serve,
     parent_pid: PathBuf,
+    parent_port: u16,
 }
 
 fn setup(name: &str) -> Setup {
@@ -279,6 +280,7 @@ fn setup_with(name: &str, with_parent: bool) -> Setup {
         child_config,
         parent,
         parent_pid,
+        parent_port: pport,
     }
 }
 
@@ -293,8 +295,8 @@ impl Setup {
         out
     }
 
-    /// Plays the registrar: the child's DS goes into the parent's zone.
-    fn publish_ds(&self) {
+    /// The child's DS lines, as `blason dnssec ds` prints them.
+    fn ds_lines(&self) -> String {
         let (ok, ds) = run(&["dnssec", "ds", CHILD, "--state", self.state_arg()]);
         assert!(ok, "{ds}");
         let lines: String = ds
@@ -303,6 +305,15 @@ impl Setup {
             .map(|l| format!("{l}\n"))
             .collect();
         assert!(!lines.is_empty(), "{ds}");
+        lines
+    }
+
+    /// Plays the registrar: the child's DS goes into the parent's zone.
+    fn publish_ds(&self) {
+        self.publish_ds_text(&self.ds_lines());
+    }
+
+    fn publish_ds_text(&self, lines: &str) {
         std::fs::write(
             self.dir.join("parent.zone"),
             format!("{}{lines}", PARENT_ZONE.replace(" 1 7200", " 2 7200")),
@@ -310,6 +321,14 @@ impl Setup {
         .unwrap();
         let (ok, out) = run(&["reload", "--pid-file", self.parent_pid.to_str().unwrap()]);
         assert!(ok, "{out}");
+        let end = Instant::now() + Duration::from_secs(10);
+        while !dig(self.parent_port, CHILD, "DS")
+            .split_whitespace()
+            .any(|w| w == "DS")
+        {
+            assert!(Instant::now() < end, "the parent does not serve the DS");
+            std::thread::sleep(Duration::from_millis(100));
+        }
     }
 }
 
@@ -455,6 +474,7 @@ fn bad_input_is_logged_and_nothing_unsigned_is_served() {
     child.wait_log("initial signing done", 30);
     let signed = sample(s.child_port);
     assert_eq!(signed.dnskey.len(), 2);
+    let first_ds = s.ds_lines();
 
     // The state folder vanishes while serving: each step fails, logged; still signed.
     let moved = s.dir.join("state-moved");
@@ -511,6 +531,18 @@ fn bad_input_is_logged_and_nothing_unsigned_is_served() {
         err.contains(".private") && err.contains("refusing to start"),
         "{err}"
     );
+
+    // The state folder lost while the parent holds the DS: no new keys, no start.
+    s.publish_ds_text(&first_ds);
+    std::fs::remove_dir_all(&s.state).unwrap();
+    let out = blason()
+        .args(["serve", "--config", s.child_config.to_str().unwrap()])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{err}");
+    assert!(err.contains("refusing to make new keys"), "{err}");
+    assert!(!s.state.join("c.exec.test").join("keys").exists(), "{err}");
     drop(s.parent);
     let _ = std::fs::remove_dir_all(&s.dir);
 }

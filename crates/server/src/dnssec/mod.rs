@@ -448,6 +448,7 @@ impl ZoneDnssec {
                     |e| e.to_string(),
                 ));
             }
+            self.check_parent_has_no_ds()?;
             log::info(
                 "dnssec: no keys yet; starting the initial signing",
                 &[("zone", &self.origin)],
@@ -482,6 +483,29 @@ impl ZoneDnssec {
             );
         }
         Ok(s)
+    }
+
+    /// New keys under a DS that names old ones would make the zone bogus: a lost state
+    /// folder must be restored, not replaced. An unreachable parent is only a warning.
+    fn check_parent_has_no_ds(&self) -> Result<(), String> {
+        for &server in &self.parents {
+            match parent::query_ds(server, &self.origin, Duration::from_millis(1500)) {
+                Ok(ds) if !ds.is_empty() => {
+                    return Err(format!(
+                        "the parent ({server}) publishes {} DS record(s) for {} but there is no key state or key here; refusing to make new keys (the zone would turn bogus): restore {} from a backup, or have the parent remove the DS first",
+                        ds.len(),
+                        self.origin,
+                        self.zone_dir().display()
+                    ));
+                }
+                Ok(_) => {}
+                Err(e) => log::warn(
+                    "dnssec: cannot check that the parent has no DS before making the first keys",
+                    &[("zone", &self.origin), ("reason", &e)],
+                ),
+            }
+        }
+        Ok(())
     }
 
     /// Reads the key material of every key the state names.
