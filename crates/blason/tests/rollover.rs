@@ -79,20 +79,31 @@ const CASES: &[(&str, &str, &str)] = &[
     ("roll.test.", "DNSKEY", "NOERROR"),
 ];
 
-/// Seconds since the test started, for the timeline.
+/// The timeline: each line with the test's name and the seconds since it started (the
+/// tests run in parallel, so their lines interleave).
 #[derive(Clone, Copy)]
-struct Clock(Instant);
+struct Clock(Instant, &'static str);
 
 impl Clock {
     fn say(&self, msg: &str) {
         let t = self.0.elapsed().as_secs_f64();
-        for (i, line) in msg.lines().enumerate() {
-            if i == 0 {
-                eprintln!("[{t:6.1}s] {line}");
-            } else {
-                eprintln!("          {line}");
-            }
-        }
+        // One write, so that lines of the tests running beside this one do not interleave.
+        let text: String = msg
+            .lines()
+            .enumerate()
+            .map(|(i, line)| {
+                if i == 0 {
+                    format!("[{:<9} {t:6.1}s] {line}\n", self.1)
+                } else {
+                    format!(" {:<18} {line}\n", self.1)
+                }
+            })
+            .collect();
+        eprint!("{text}");
+    }
+
+    fn secs(&self) -> f64 {
+        self.0.elapsed().as_secs_f64()
     }
 }
 
@@ -471,7 +482,7 @@ fn run(roll: Roll) {
         eprintln!("SKIP {}: unbound or dig missing", roll.name);
         return;
     };
-    let clock = Clock(Instant::now());
+    let clock = Clock(Instant::now(), roll.name);
     let dir =
         std::env::temp_dir().join(format!("blason-roll-{}-{}", roll.name, std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
@@ -570,7 +581,7 @@ fn run(roll: Roll) {
                 let (status, ad, text) = dig(uport, name, qtype, &[]);
                 round.push((name, qtype, want, status, ad, text));
             }
-            let t = clock.0.elapsed().as_secs_f64();
+            let t = clock.secs();
             let mut tl = tally.lock().unwrap();
             tl.rounds += 1;
             for (name, qtype, want, status, ad, text) in round {
@@ -602,10 +613,8 @@ fn run(roll: Roll) {
             let (status, ad, text) = dig(uport, CHILD, "CDS", &[]);
             let mut r = registrar.lock().unwrap();
             if status != "NOERROR" || !ad {
-                r.problems.push(format!(
-                    "at {:.1}s CDS: {status}, AD {ad}",
-                    clock.0.elapsed().as_secs_f64()
-                ));
+                r.problems
+                    .push(format!("at {:.1}s CDS: {status}, AD {ad}", clock.secs()));
                 return;
             }
             let cds: BTreeSet<String> = rdata_of(&text, "CDS").into_iter().collect();
@@ -624,7 +633,7 @@ fn run(roll: Roll) {
             clock.say(&format!("registrar: CDS {wanted:?}, DS was {:?}", r.ds));
             match r.publish(&dir, &parent, wanted.clone()) {
                 Ok(()) => {
-                    let t = clock.0.elapsed().as_secs_f64();
+                    let t = clock.secs();
                     r.changes.push((t, wanted));
                     clock.say("registrar: the parent serves the new DS");
                 }
