@@ -235,4 +235,34 @@ mod tests {
         assert_eq!(&q[..2], &[0, 9]);
         assert_eq!(q[2] & 0x01, 0, "no recursion asked");
     }
+
+    #[test]
+    fn a_truncated_udp_answer_is_asked_again_over_tcp() {
+        let zone = Name::parse("child.test.", None).unwrap();
+        let udp = UdpSocket::bind("127.0.0.1:0").unwrap();
+        let addr = udp.local_addr().unwrap();
+        let tcp = std::net::TcpListener::bind(addr).unwrap();
+        let z = zone.clone();
+        let server = std::thread::spawn(move || {
+            let mut buf = [0u8; 512];
+            let (n, from) = udp.recv_from(&mut buf).unwrap();
+            let id = u16::from_be_bytes([buf[0], buf[1]]);
+            // TC set, no records: the client must retry over TCP.
+            udp.send_to(&answer(id, &z, &[], [0x86, 0]), from).unwrap();
+            let (mut s, _) = tcp.accept().unwrap();
+            let mut len = [0u8; 2];
+            s.read_exact(&mut len).unwrap();
+            let mut q = vec![0u8; usize::from(u16::from_be_bytes(len))];
+            s.read_exact(&mut q).unwrap();
+            assert_eq!(&q[2..], &buf[2..n], "the same question");
+            let id = u16::from_be_bytes([q[0], q[1]]);
+            let a = answer(id, &z, &[vec![0, 1, 13, 2, 0xab]], [0x84, 0]);
+            let mut m = (a.len() as u16).to_be_bytes().to_vec();
+            m.extend(a);
+            s.write_all(&m).unwrap();
+        });
+        let ds = query_ds(addr, &zone, Duration::from_secs(2)).unwrap();
+        assert_eq!(ds, vec![vec![0, 1, 13, 2, 0xab]]);
+        server.join().unwrap();
+    }
 }
