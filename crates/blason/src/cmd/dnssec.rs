@@ -378,7 +378,12 @@ fn ds(a: DsArgs) -> Result<(), String> {
     };
     // With key state, only the keys it names count (not stray or retired files).
     let keys = match &a.state {
-        Some(s) if a.keys.is_none() => {
+        Some(s)
+            if a.keys.is_none()
+                && blason_server::dnssec::zone_dir(s, &origin)
+                    .join(blason_dnssec::state::FILE)
+                    .exists() =>
+        {
             match blason_dnssec::state::StateDir::open(s)
                 .and_then(|d| d.load(&blason_server::dnssec::zone_key(&origin)))
             {

@@ -152,15 +152,20 @@ fn resolve(p: &Place) -> Result<Zone, String> {
 
 fn load(z: &Zone) -> Result<State, String> {
     let dir = StateDir::open(&z.state_root).map_err(|e| e.to_string())?;
-    dir.load(&zone_key(&z.origin))
-        .map_err(|e| e.to_string())?
-        .ok_or_else(|| {
-            format!(
-                "no key state for {} in {} yet: start `blason serve` with this zone signed first",
-                z.origin,
-                z.state_root.display()
-            )
-        })
+    let zone = zone_key(&z.origin);
+    // Request or policy files alone are no lost state: the server has not saved yet.
+    let found = if dir.state_file(&zone).exists() {
+        dir.load(&zone).map_err(|e| e.to_string())?
+    } else {
+        None
+    };
+    found.ok_or_else(|| {
+        format!(
+            "no key state for {} in {} yet: start `blason serve` with this zone signed first",
+            z.origin,
+            z.state_root.display()
+        )
+    })
 }
 
 pub fn roll_cmd(a: RollArgs) -> Result<(), String> {
