@@ -8,14 +8,17 @@
 //! a validated CDS RRset differs from the DS RRset at the parent, it writes the new DS
 //! set into the parent's zone file and has the parent reload.
 //!
-//! While a roll runs (a ZSK roll, a KSK roll with its DS change, an algorithm roll from
-//! RSASHA256 to ECDSAP256SHA256 with its DS change), a thread resolves a fixed set of
-//! names of both zones through Unbound every second: positive answers, NXDOMAIN,
-//! NODATA, a wildcard, the DNSKEY, CDS and DS RRsets. Every answer must have the
-//! expected status and the AD flag: zero SERVFAIL, zero bogus or insecure. The key set
-//! must have changed at the end: the old key tag gone from the DNSKEY RRset, the new
-//! one there, and for the KSK and algorithm rolls the DS at the parent naming only the
-//! new key.
+//! The rolls: a ZSK roll when the ZSK's 60-second lifetime runs out; a KSK roll asked
+//! for with `blason dnssec roll --ksk`, with its DS change; an algorithm roll from an
+//! RSASHA256 CSK to an ECDSAP256SHA256 one, started by changing the policy and
+//! restarting the child; and a KSK roll (ED25519, NSEC3) with a registrar that waits
+//! for a stable CDS and the child restarted halfway. While a roll runs, a thread
+//! resolves a fixed set of names of both zones through Unbound every second: positive
+//! answers, NXDOMAIN, NODATA, a wildcard, the DNSKEY, CDS and DS RRsets. Every answer
+//! must have the expected status and the AD flag: zero SERVFAIL, zero bogus or
+//! insecure. The key set must have changed at the end: the old key tag gone from the
+//! DNSKEY RRset, the new one there, and for the KSK and algorithm rolls the DS at the
+//! parent naming only the new key.
 //!
 //! Unbound is fenced to loopback as in validate.rs: stubs only at 127.0.0.1,
 //! `do-ip6: no`, and `do-not-query-address` for every IPv4 block outside 127.0.0.0/8.
@@ -475,6 +478,12 @@ struct Roll {
     algorithm_after: u8,
     /// The DS at the parent must change.
     ds_changes: bool,
+    /// The registrar acts on a CDS RRset only once it has stayed the same this long
+    /// (seconds), as parents that wait for a stable CDS do.
+    registrar_lag: u64,
+    /// Restart the child (SIGTERM, then `blason serve` again) once its status shows
+    /// this text: the roll must go on from the saved state.
+    restart_at: Option<&'static str>,
 }
 
 fn run(roll: Roll) {
@@ -609,6 +618,8 @@ fn run(roll: Roll) {
         let registrar = registrar.clone();
         let dir = dir.clone();
         let parent = parent.clone();
+        let lag = Duration::from_secs(roll.registrar_lag);
+        let mut pending: Option<(BTreeSet<String>, Instant)> = None;
         Loop::start(Duration::from_secs(1), move || {
             let (status, ad, text) = dig(uport, CHILD, "CDS", &[]);
             let mut r = registrar.lock().unwrap();
@@ -628,6 +639,22 @@ fn run(roll: Roll) {
                 cds
             };
             if wanted == r.ds {
+                pending = None;
+                return;
+            }
+            let since = match &pending {
+                Some((p, t)) if *p == wanted => *t,
+                _ => {
+                    if !lag.is_zero() {
+                        clock.say(&format!(
+                            "registrar: CDS {wanted:?} seen; acting on it if it stays {lag:?}"
+                        ));
+                    }
+                    pending = Some((wanted.clone(), Instant::now()));
+                    Instant::now()
+                }
+            };
+            if since.elapsed() < lag {
                 return;
             }
             clock.say(&format!("registrar: CDS {wanted:?}, DS was {:?}", r.ds));
@@ -685,12 +712,21 @@ fn run(roll: Roll) {
         .filter(|k| roll.rolled.contains(&k.0))
         .map(|k| k.2)
         .collect();
+    let mut restarted = false;
     let done = loop {
         let status = child.status(CHILD);
         if steady(&status) != steady(&last_status) {
             clock.say(&format!("child status:\n{status}"));
         }
         last_status = status;
+        if let Some(at) = roll.restart_at {
+            if !restarted && last_status.contains(at) {
+                child_process = child.restart(child_process).unwrap();
+                restarted = true;
+                clock.say(&format!("the child restarted at \"{at}\""));
+                continue;
+            }
+        }
         let keys = served_keys(child.port);
         let ds = parent_ds(parent.port);
         let rolled_out = keys.iter().all(|k| !old.contains(&k.2))
@@ -754,6 +790,11 @@ fn run(roll: Roll) {
             unbound_log_failures(&dir).join("\n")
         ));
     }
+    if let (Some(at), false) = (roll.restart_at, restarted) {
+        report.push(format!(
+            "the child was never restarted: its status never showed {at:?}"
+        ));
+    }
     if !registrar.problems.is_empty() {
         report.push(format!("registrar: {}", registrar.problems.join("\n")));
     }
@@ -796,6 +837,8 @@ fn zsk_roll_under_a_validating_resolver() {
         rolled: &[256],
         algorithm_after: 13,
         ds_changes: false,
+        registrar_lag: 0,
+        restart_at: None,
     });
 }
 
@@ -808,6 +851,8 @@ fn ksk_roll_with_its_ds_change_under_a_validating_resolver() {
         rolled: &[257],
         algorithm_after: 13,
         ds_changes: true,
+        registrar_lag: 0,
+        restart_at: None,
     });
 }
 
@@ -820,5 +865,23 @@ fn algorithm_roll_rsasha256_to_ecdsap256_under_a_validating_resolver() {
         rolled: &[257],
         algorithm_after: 13,
         ds_changes: true,
+        registrar_lag: 0,
+        restart_at: None,
+    });
+}
+
+/// A KSK roll with ED25519 keys and NSEC3, a registrar that waits for the CDS to stay
+/// the same for 6 seconds, and the child restarted halfway through the roll.
+#[test]
+fn ksk_roll_with_a_slow_registrar_and_a_restart_under_a_validating_resolver() {
+    run(Roll {
+        name: "ksk-slow",
+        policy: "keys = \"ksk+zsk\", algorithm = 15, denial = \"nsec3\", zsk-lifetime = 0, ksk-lifetime = 0",
+        start: Start::Command("--ksk"),
+        rolled: &[257],
+        algorithm_after: 15,
+        ds_changes: true,
+        registrar_lag: 6,
+        restart_at: Some("stage 2 of 4"),
     });
 }
