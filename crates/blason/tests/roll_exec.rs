@@ -391,6 +391,11 @@ fn zsk_roll_runs_through_prepublication_under_dig() {
         let rolling = x.dnskey.len() == 3;
         if rolling && mid_status.is_none() {
             mid_status = Some(s.status());
+            let (ok, out) = run(&["dnssec", "roll", CHILD, "--zsk", "--state", s.state_arg()]);
+            assert!(
+                !ok && out.contains("ZSK roll is in progress, started"),
+                "{out}"
+            );
         }
         if rolling && !edited {
             // The zone file changes mid-roll: served signed with the roll's keys.

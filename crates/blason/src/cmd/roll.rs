@@ -179,6 +179,18 @@ pub fn roll_cmd(a: RollArgs) -> Result<(), String> {
     };
     let state = load(&z)?;
     let t = now();
+    if let Some(r) = state
+        .rolls
+        .iter()
+        .find(|r| r.new.iter().any(|n| n.role == role))
+    {
+        return Err(format!(
+            "cannot roll the {role} of {}: its {} is in progress, started {}; ask again once `blason dnssec status` shows no roll",
+            z.origin,
+            r.kind,
+            when(r.started, t)
+        ));
+    }
     roll::roll(&state, role, t)
         .map_err(|e| format!("cannot roll the {role} of {}: {e}", z.origin))?;
     if files::pending(&z.dir)
