@@ -8,17 +8,21 @@
 //! a validated CDS RRset differs from the DS RRset at the parent, it writes the new DS
 //! set into the parent's zone file and has the parent reload.
 //!
-//! The rolls: a ZSK roll when the ZSK's 60-second lifetime runs out; a KSK roll asked
-//! for with `blason dnssec roll --ksk`, with its DS change; an algorithm roll from an
-//! RSASHA256 CSK to an ECDSAP256SHA256 one, started by changing the policy and
-//! restarting the child; and a KSK roll (ED25519, NSEC3) with a registrar that waits
-//! for a stable CDS and the child restarted halfway. While a roll runs, a thread
-//! resolves a fixed set of names of both zones through Unbound every second: positive
-//! answers, NXDOMAIN, NODATA, a wildcard, the DNSKEY, CDS and DS RRsets. Every answer
-//! must have the expected status and the AD flag: zero SERVFAIL, zero bogus or
-//! insecure. The key set must have changed at the end: the old key tag gone from the
-//! DNSKEY RRset, the new one there, and for the KSK and algorithm rolls the DS at the
-//! parent naming only the new key.
+//! The rolls:
+//! - a ZSK roll when the ZSK's 60-second lifetime runs out;
+//! - a KSK roll asked for with `blason dnssec roll --ksk`, with its DS change;
+//! - an algorithm roll from an RSASHA256 CSK to an ECDSAP256SHA256 one, started by
+//!   changing the policy and restarting the child;
+//! - a KSK roll (ED25519, NSEC3) with a registrar that waits for a stable CDS, and the
+//!   child restarted halfway;
+//! - a ZSK and a KSK roll by age that overlap.
+//!
+//! While a roll runs, a thread resolves a fixed set of names of both zones through
+//! Unbound every second: positive answers, NXDOMAIN, NODATA, a wildcard, the DNSKEY,
+//! CDS and DS RRsets. Every answer must have the expected status and the AD flag: zero
+//! SERVFAIL, zero bogus or insecure. The key set must have changed at the end: the old
+//! key tag gone from the DNSKEY RRset, the new one there, and for the KSK and algorithm
+//! rolls the DS at the parent naming only the new key.
 //!
 //! Unbound is fenced to loopback as in validate.rs: stubs only at 127.0.0.1,
 //! `do-ip6: no`, and `do-not-query-address` for every IPv4 block outside 127.0.0.0/8.
@@ -883,5 +887,21 @@ fn ksk_roll_with_a_slow_registrar_and_a_restart_under_a_validating_resolver() {
         ds_changes: true,
         registrar_lag: 6,
         restart_at: Some("stage 2 of 4"),
+    });
+}
+
+/// The ZSK (60 s) and the KSK (66 s) come of age six seconds apart, so their rolls
+/// overlap; the KSK's goes through the parent as in the KSK test.
+#[test]
+fn overlapping_zsk_and_ksk_rolls_by_age_under_a_validating_resolver() {
+    run(Roll {
+        name: "both-age",
+        policy: "keys = \"ksk+zsk\", algorithm = 13, zsk-lifetime = 60, ksk-lifetime = 66",
+        start: Start::Age,
+        rolled: &[256, 257],
+        algorithm_after: 13,
+        ds_changes: true,
+        registrar_lag: 0,
+        restart_at: None,
     });
 }
