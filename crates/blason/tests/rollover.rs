@@ -1,8 +1,8 @@
 //! Key rollovers in real time, with shrunk timings, under a validating resolver.
 //!
-//! The parent zone `roll.test.` is served by one `blason serve` and signed by it; the
-//! child `child.roll.test.` by a second one, on another loopback port, with a policy of
-//! TTLs of 2 seconds and delays of 1. Unbound has the parent's DS as its trust anchor
+//! The parent zone `roll.test.` is served and signed by one `blason serve` (two in one
+//! test); the child `child.roll.test.` by another, on another loopback port, with a
+//! policy of TTLs of 2 seconds and delays of 1. Unbound has the parent's DS as its trust anchor
 //! and a stub for each zone. The test plays the registrar the way an RFC 7344
 //! CDS-scanning parent does: every second it asks Unbound for the child's CDS, and when
 //! a validated CDS RRset differs from the DS RRset at the parent, it writes the new DS
@@ -15,7 +15,9 @@
 //!   changing the policy and restarting the child;
 //! - a KSK roll (ED25519, NSEC3) with a registrar that waits for a stable CDS, and the
 //!   child restarted halfway;
-//! - a ZSK and a KSK roll by age that overlap.
+//! - a ZSK and a KSK roll by age that overlap;
+//! - a KSK roll with two servers for the parent zone, one getting each DS change 8
+//!   seconds after the other (the child polls both).
 //!
 //! While a roll runs, a thread resolves a fixed set of names of both zones through
 //! Unbound every second: positive answers, NXDOMAIN, NODATA, a wildcard, the DNSKEY,
@@ -337,36 +339,71 @@ fn served_keys(port: u16) -> BTreeSet<(u16, u8, u16)> {
     keys
 }
 
+/// One server of the parent zone, with its own copy of the zone file.
+struct ParentServer {
+    server: Server,
+    /// The zone file's name in the test's folder.
+    file: &'static str,
+    /// How long after the registrar's decision this server gets the new DS set.
+    lag: Duration,
+    /// A DS set it is to get, and when.
+    due: Option<(BTreeSet<String>, Instant)>,
+}
+
 /// The registrar: acts on the child's validated CDS RRset as a CDS-scanning parent.
 struct Registrar {
+    dir: PathBuf,
+    parents: Vec<ParentServer>,
+    /// The DS set decided last.
     ds: BTreeSet<String>,
     serial: u32,
-    /// (seconds since start, DS set) each time the parent was changed.
+    /// (seconds since start, DS set) each time the DS set was changed.
     changes: Vec<(f64, BTreeSet<String>)>,
     /// CDS answers that did not validate or could not be acted on.
     problems: Vec<String>,
 }
 
 impl Registrar {
-    /// Writes `ds` into the parent's zone, has it reload and waits until it serves it.
-    fn publish(&mut self, dir: &Path, parent: &Server, ds: BTreeSet<String>) -> Result<(), String> {
-        self.serial += 1;
-        let file = dir.join("roll.test.zone");
-        let tmp = dir.join("roll.test.zone.tmp");
-        std::fs::write(&tmp, parent_zone(self.serial, &ds)).unwrap();
-        std::fs::rename(&tmp, &file).unwrap();
-        parent.reload()?;
-        let start = Instant::now();
-        while parent_ds(parent.port) != ds {
-            if start.elapsed() > Duration::from_secs(15) {
-                return Err(format!(
-                    "the parent does not serve the new DS set {ds:?} 15 s after its reload:\n{}",
-                    parent.log_tail(10)
-                ));
-            }
-            std::thread::sleep(Duration::from_millis(100));
+    /// Decides on `ds`: each parent server gets it after its lag (see [`Self::tick`]).
+    fn decide(&mut self, ds: BTreeSet<String>, clock: Clock) -> Result<(), String> {
+        self.ds = ds.clone();
+        self.changes.push((clock.secs(), ds.clone()));
+        for p in &mut self.parents {
+            p.due = Some((ds.clone(), Instant::now() + p.lag));
         }
-        self.ds = ds;
+        self.tick(clock)
+    }
+
+    /// Writes the DS set into the zone of each parent server whose turn has come, has it
+    /// reload and waits until it serves the set.
+    fn tick(&mut self, clock: Clock) -> Result<(), String> {
+        for (i, p) in self.parents.iter_mut().enumerate() {
+            let Some((ds, at)) = p.due.clone() else {
+                continue;
+            };
+            if Instant::now() < at {
+                continue;
+            }
+            p.due = None;
+            self.serial += 1;
+            let file = self.dir.join(p.file);
+            let tmp = self.dir.join(format!("{}.tmp", p.file));
+            std::fs::write(&tmp, parent_zone(self.serial, &ds)).unwrap();
+            std::fs::rename(&tmp, &file).unwrap();
+            p.server.reload()?;
+            let start = Instant::now();
+            while parent_ds(p.server.port) != ds {
+                if start.elapsed() > Duration::from_secs(15) {
+                    return Err(format!(
+                        "parent server {} does not serve the new DS set {ds:?} 15 s after its reload:\n{}",
+                        i + 1,
+                        p.server.log_tail(10)
+                    ));
+                }
+                std::thread::sleep(Duration::from_millis(100));
+            }
+            clock.say(&format!("registrar: parent server {} serves {ds:?}", i + 1));
+        }
         Ok(())
     }
 }
@@ -433,12 +470,34 @@ impl Drop for Loop {
 }
 
 /// The child's `[[zone]]` table with this policy (inside `dnssec = { ... }`), polling
-/// the parent at `parent_port` for the DS.
-fn child_toml(policy: &str, parent_port: u16) -> String {
+/// the parent's servers at `parent_ports` for the DS.
+fn child_toml(policy: &str, parent_ports: &[u16]) -> String {
+    let parents: Vec<String> = parent_ports
+        .iter()
+        .map(|p| format!("\"127.0.0.1:{p}\""))
+        .collect();
     format!(
         "[[zone]]\norigin = \"{CHILD}\"\nfile = \"child.roll.test.zone\"\n\
-         dnssec = {{ {policy}, {TIMINGS} }}\ndnssec-parent = [\"127.0.0.1:{parent_port}\"]\n"
+         dnssec = {{ {policy}, {TIMINGS} }}\ndnssec-parent = [{}]\n",
+        parents.join(", ")
     )
+}
+
+/// Copies the key files of every zone under `from` (a state folder) to `to`.
+fn copy_keys(from: &Path, to: &Path) {
+    for zone in std::fs::read_dir(from).unwrap() {
+        let zone = zone.unwrap().path();
+        let keys = zone.join("keys");
+        if !keys.is_dir() {
+            continue;
+        }
+        let dest = to.join(zone.file_name().unwrap()).join("keys");
+        std::fs::create_dir_all(&dest).unwrap();
+        for f in std::fs::read_dir(&keys).unwrap() {
+            let f = f.unwrap().path();
+            std::fs::copy(&f, dest.join(f.file_name().unwrap())).unwrap();
+        }
+    }
 }
 
 /// `blason dnssec status` without what changes by the second (times and countdowns),
@@ -488,6 +547,9 @@ struct Roll {
     /// Restart the child (SIGTERM, then `blason serve` again) once its status shows
     /// this text: the roll must go on from the saved state.
     restart_at: Option<&'static str>,
+    /// A second server for the parent zone that gets each DS change this many seconds
+    /// after the first (the child polls both).
+    second_parent: Option<u64>,
 }
 
 fn run(roll: Roll) {
@@ -522,12 +584,28 @@ fn run(roll: Roll) {
         .to_string();
     std::fs::write(dir.join("anchor"), format!("{anchor}\n")).unwrap();
 
+    // A second server for the parent zone, started once the first DS is in.
+    let parent2 = roll.second_parent.map(|lag| {
+        let p2 = Server::new(
+            &dir,
+            "parent2",
+            &format!(
+                "[[zone]]\norigin = \"{PARENT}\"\nfile = \"roll.test.2.zone\"\n\
+                 dnssec = {{ dnskey-ttl = 2, zone-max-ttl = 2 }}\n"
+            ),
+            "www.roll.test.",
+        );
+        (p2, Duration::from_secs(lag))
+    });
+    let mut parent_ports = vec![parent.port];
+    parent_ports.extend(parent2.as_ref().map(|(p, _)| p.port));
+
     // The child, signed at its first load.
     std::fs::write(dir.join("child.roll.test.zone"), CHILD_ZONE).unwrap();
     let child = Server::new(
         &dir,
         "child",
-        &child_toml(roll.policy, parent.port),
+        &child_toml(roll.policy, &parent_ports),
         "www.child.roll.test.",
     );
     let mut child_process = child.spawn().unwrap();
@@ -546,28 +624,50 @@ fn run(roll: Roll) {
         .map(|l| l.split(" DS ").nth(1).unwrap().trim().to_string())
         .collect();
     assert!(!first_ds.is_empty(), "no DS for the child");
-    let registrar = Arc::new(Mutex::new(Registrar {
+    let mut registrar = Registrar {
+        dir: dir.clone(),
+        parents: vec![ParentServer {
+            server: parent.clone(),
+            file: "roll.test.zone",
+            lag: Duration::ZERO,
+            due: None,
+        }],
         ds: BTreeSet::new(),
         serial: 1,
         changes: Vec::new(),
         problems: Vec::new(),
-    }));
-    registrar
-        .lock()
-        .unwrap()
-        .publish(&dir, &parent, first_ds.clone())
-        .unwrap();
+    };
+    registrar.decide(first_ds.clone(), clock).unwrap();
+    registrar.changes.clear();
+    // The second parent server starts with the first one's zone and keys.
+    let _parent2_process = parent2.as_ref().map(|(p2, lag)| {
+        std::fs::copy(dir.join("roll.test.zone"), dir.join("roll.test.2.zone")).unwrap();
+        copy_keys(&parent.state, &p2.state);
+        let process = p2.spawn().unwrap();
+        registrar.parents.push(ParentServer {
+            server: p2.clone(),
+            file: "roll.test.2.zone",
+            lag: *lag,
+            due: None,
+        });
+        clock.say(&format!(
+            "second parent server at 127.0.0.1:{}, {lag:?} behind the first",
+            p2.port
+        ));
+        process
+    });
+    let registrar = Arc::new(Mutex::new(registrar));
     clock.say(&format!("DS at the parent: {first_ds:?}"));
 
     let extra = "    cache-max-ttl: 30\n    cache-max-negative-ttl: 30\n";
     let (_unbound, uport) = start_unbound_stubs(
         &unbound,
         &dir,
-        &[
-            (".", parent.port),
-            (PARENT, parent.port),
-            (CHILD, child.port),
-        ],
+        &parent_ports
+            .iter()
+            .map(|&p| (PARENT, p))
+            .chain([(".", parent.port), (CHILD, child.port)])
+            .collect::<Vec<_>>(),
         extra,
     );
     wait_ready(uport, "www.child.roll.test.", &[]);
@@ -620,13 +720,15 @@ fn run(roll: Roll) {
     };
     let mut scanner = {
         let registrar = registrar.clone();
-        let dir = dir.clone();
-        let parent = parent.clone();
         let lag = Duration::from_secs(roll.registrar_lag);
         let mut pending: Option<(BTreeSet<String>, Instant)> = None;
         Loop::start(Duration::from_secs(1), move || {
             let (status, ad, text) = dig(uport, CHILD, "CDS", &[]);
             let mut r = registrar.lock().unwrap();
+            if let Err(e) = r.tick(clock) {
+                clock.say(&format!("registrar: {e}"));
+                r.problems.push(e);
+            }
             if status != "NOERROR" || !ad {
                 r.problems
                     .push(format!("at {:.1}s CDS: {status}, AD {ad}", clock.secs()));
@@ -662,16 +764,9 @@ fn run(roll: Roll) {
                 return;
             }
             clock.say(&format!("registrar: CDS {wanted:?}, DS was {:?}", r.ds));
-            match r.publish(&dir, &parent, wanted.clone()) {
-                Ok(()) => {
-                    let t = clock.secs();
-                    r.changes.push((t, wanted));
-                    clock.say("registrar: the parent serves the new DS");
-                }
-                Err(e) => {
-                    clock.say(&format!("registrar: {e}"));
-                    r.problems.push(e);
-                }
+            if let Err(e) = r.decide(wanted, clock) {
+                clock.say(&format!("registrar: {e}"));
+                r.problems.push(e);
             }
         })
     };
@@ -699,7 +794,7 @@ fn run(roll: Roll) {
             out.unwrap();
         }
         Start::Policy(policy) => {
-            child.write_config(&child_toml(policy, parent.port));
+            child.write_config(&child_toml(policy, &parent_ports));
             child_process = child.restart(child_process).unwrap();
             clock.say(&format!(
                 "child policy now {{ {policy} }}; the child restarted"
@@ -733,6 +828,7 @@ fn run(roll: Roll) {
         }
         let keys = served_keys(child.port);
         let ds = parent_ds(parent.port);
+        let same_everywhere = parent_ports.iter().all(|&p| parent_ds(p) == ds);
         let rolled_out = keys.iter().all(|k| !old.contains(&k.2))
             && roll.rolled.iter().all(|f| keys.iter().any(|k| k.0 == *f))
             && keys.iter().all(|k| k.1 == roll.algorithm_after);
@@ -743,7 +839,7 @@ fn run(roll: Roll) {
                     !old.contains(&tag) && alg == roll.algorithm_after
                 }));
         let idle = settled(&last_status) && last_status.contains("earlier:");
-        if rolled_out && ds_new && idle {
+        if rolled_out && ds_new && same_everywhere && idle {
             clock.say(&format!("roll over: DNSKEY {keys:?}, DS {ds:?}"));
             break true;
         }
@@ -843,6 +939,7 @@ fn zsk_roll_under_a_validating_resolver() {
         ds_changes: false,
         registrar_lag: 0,
         restart_at: None,
+        second_parent: None,
     });
 }
 
@@ -857,6 +954,7 @@ fn ksk_roll_with_its_ds_change_under_a_validating_resolver() {
         ds_changes: true,
         registrar_lag: 0,
         restart_at: None,
+        second_parent: None,
     });
 }
 
@@ -871,6 +969,7 @@ fn algorithm_roll_rsasha256_to_ecdsap256_under_a_validating_resolver() {
         ds_changes: true,
         registrar_lag: 0,
         restart_at: None,
+        second_parent: None,
     });
 }
 
@@ -887,6 +986,7 @@ fn ksk_roll_with_a_slow_registrar_and_a_restart_under_a_validating_resolver() {
         ds_changes: true,
         registrar_lag: 6,
         restart_at: Some("stage 2 of 4"),
+        second_parent: None,
     });
 }
 
@@ -903,5 +1003,24 @@ fn overlapping_zsk_and_ksk_rolls_by_age_under_a_validating_resolver() {
         ds_changes: true,
         registrar_lag: 0,
         restart_at: None,
+        second_parent: None,
+    });
+}
+
+/// A KSK roll with two servers for the parent zone, the second getting each DS change
+/// 8 seconds after the first: the child must wait until both serve the new DS, or
+/// Unbound, asking either, would find the new key without a DS or the old one gone.
+#[test]
+fn ksk_roll_with_a_lagging_parent_server_under_a_validating_resolver() {
+    run(Roll {
+        name: "ksk-2par",
+        policy: "keys = \"ksk+zsk\", algorithm = 13, zsk-lifetime = 0, ksk-lifetime = 0",
+        start: Start::Command("--ksk"),
+        rolled: &[257],
+        algorithm_after: 13,
+        ds_changes: true,
+        registrar_lag: 0,
+        restart_at: None,
+        second_parent: Some(8),
     });
 }

@@ -108,8 +108,9 @@ pub fn start_unbound(unbound: &Path, dir: &Path, blason_port: u16, stubs: &[&str
 }
 
 /// Starts Unbound like [`start_unbound`], but with each stub zone (list `.` too) at its
-/// own loopback port and `extra` lines added to the `server:` clause (indented by four
-/// spaces). Unbound logs to `dir/unbound.log` (see [`unbound_log_failures`]).
+/// own loopback port (a zone listed more than once has each port as an address) and
+/// `extra` lines added to the `server:` clause (indented by four spaces). Unbound logs
+/// to `dir/unbound.log` (see [`unbound_log_failures`]).
 pub fn start_unbound_stubs(
     unbound: &Path,
     dir: &Path,
@@ -131,10 +132,17 @@ pub fn start_unbound_stubs(
     .iter()
     .map(|b| format!("    do-not-query-address: {b}\n"))
     .collect::<String>();
-    let stub_zones = stubs
-        .iter()
-        .map(|(z, p)| format!("stub-zone:\n    name: \"{z}\"\n    stub-addr: 127.0.0.1@{p}\n"))
-        .collect::<String>();
+    // A zone listed more than once gets one stub-zone clause with every address.
+    let mut stub_zones = String::new();
+    for (i, (z, _)) in stubs.iter().enumerate() {
+        if stubs[..i].iter().any(|(y, _)| y == z) {
+            continue;
+        }
+        stub_zones += &format!("stub-zone:\n    name: \"{z}\"\n");
+        for (_, p) in stubs.iter().filter(|(y, _)| y == z) {
+            stub_zones += &format!("    stub-addr: 127.0.0.1@{p}\n");
+        }
+    }
     let conf = format!(
         "server:
     interface: 127.0.0.1
