@@ -43,7 +43,8 @@ enum Command {
     /// Check every mail record of a domain in one report
     #[command(subcommand)]
     Mail(cmd::mail::MailCmd),
-    /// DNSSEC: sign a zone file offline, print the DS for the parent
+    /// DNSSEC: sign a zone file offline, print the DS for the parent, follow and steer
+    /// the key rolls of `blason serve`
     #[command(subcommand)]
     Dnssec(cmd::dnssec::DnssecCmd),
 }

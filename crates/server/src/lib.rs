@@ -3,7 +3,8 @@
 //! Owns: UDP worker threads (one SO_REUSEPORT socket each, recvmmsg/sendmmsg batches,
 //! per-thread buffers), TCP on a small tokio runtime, the catalog snapshot behind an
 //! `ArcSwap` (queries load it without locks; reload builds a new one and swaps it),
-//! reload and shutdown on signals, the pid file, and the server's logger.
+//! reload and shutdown on signals, the pid file, the server's logger, and the
+//! executor of the DNSSEC key-roll planner ([`dnssec`]), ticked by the control loop.
 //!
 //! Refuses: zone parsing and checks (crate `zone`), answering (crate `answer`), config
 //! files and flags (the `blason` binary hands over a ready [`Config`]). All `unsafe`
@@ -225,6 +226,17 @@ impl Server {
         Some(report)
     }
 
+    /// Carries out the signed zones' key rolls (see [`dnssec`]); each new snapshot is
+    /// swapped in at once, before its outcomes are recorded.
+    pub fn dnssec_tick(&mut self) -> Option<u64> {
+        let shared = &self.shared;
+        let options = &self.options;
+        self.zones.dnssec_tick(&mut |zones| {
+            let cat = Catalog::new(zones.to_vec(), options.clone());
+            shared.catalog.store(Arc::new(cat));
+        })
+    }
+
     /// Stops all workers and waits for them; removes the pid file.
     pub fn shutdown(mut self) {
         self.shared.stop.store(true, Ordering::Relaxed);
@@ -350,8 +362,17 @@ pub fn run_with(cfg: Config, on_start: impl FnOnce(&Server)) -> Result<(), Error
         .map_err(|e| Error::Io("cannot start the signal thread", e))?;
     let poll = server.poll_interval.max(Duration::from_secs(1));
     let mut next_poll = std::time::Instant::now() + poll;
+    // Signed zones tick every second: roll steps fall due to the second, and the
+    // operator's request files are picked up promptly.
+    let dnssec = server.zones.has_dnssec();
+    let tick = Duration::from_secs(1);
+    let mut next_tick = std::time::Instant::now();
     loop {
-        let wait = next_poll.saturating_duration_since(std::time::Instant::now());
+        let mut due = next_poll;
+        if dnssec {
+            due = due.min(next_tick);
+        }
+        let wait = due.saturating_duration_since(std::time::Instant::now());
         match rx.recv_timeout(wait) {
             Ok(SIGHUP) => {
                 log::info("SIGHUP: reloading zones", &[]);
@@ -365,8 +386,15 @@ pub fn run_with(cfg: Config, on_start: impl FnOnce(&Server)) -> Result<(), Error
                 break;
             }
             Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {
-                server.poll();
-                next_poll = std::time::Instant::now() + poll;
+                let now = std::time::Instant::now();
+                if now >= next_poll {
+                    server.poll();
+                    next_poll = std::time::Instant::now() + poll;
+                }
+                if dnssec && now >= next_tick {
+                    server.dnssec_tick();
+                    next_tick = std::time::Instant::now() + tick;
+                }
             }
             Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => break,
         }

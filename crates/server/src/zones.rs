@@ -37,8 +37,8 @@ pub struct ZoneSpec {
     /// Records made from configuration (mail records, TLSA following certificate
     /// files), added at every load and reload.
     pub generator: Option<Arc<dyn Generator>>,
-    /// Sign the zone at every load and reload (see [`crate::dnssec`]); None serves it
-    /// as read.
+    /// Sign the zone and carry out its key rolls (see [`crate::dnssec`]); None serves
+    /// it as read.
     pub dnssec: Option<Arc<ZoneDnssec>>,
 }
 
@@ -98,8 +98,9 @@ impl fmt::Display for LoadFailure {
     }
 }
 
-/// Reads and checks one zone; logs every finding against the zone's name.
-pub fn load_zone(spec: &ZoneSpec) -> Result<Zone, LoadFailure> {
+/// Reads and checks one zone (and signs it, for a DNSSEC zone); logs every finding
+/// against the zone's name.
+pub fn load_zone(spec: &ZoneSpec) -> Result<Arc<Zone>, LoadFailure> {
     let now = now_unix();
     let (extra, gen_findings) = match &spec.generator {
         Some(g) => g.generate(now).map_err(LoadFailure::Generate)?,
@@ -126,9 +127,10 @@ pub fn load_zone(spec: &ZoneSpec) -> Result<Zone, LoadFailure> {
     if loaded.has_errors() {
         return Err(LoadFailure::Checks(loaded.findings));
     }
+    let zone = Arc::new(loaded.zone);
     match &spec.dnssec {
-        Some(d) => d.sign(&loaded.zone, now).map_err(LoadFailure::Sign),
-        None => Ok(loaded.zone),
+        Some(d) => d.load(zone, &now_unix).map_err(LoadFailure::Sign),
+        None => Ok(zone),
     }
 }
 
@@ -167,7 +169,7 @@ impl ZoneSet {
         let mut failed = Vec::new();
         for spec in &specs {
             match load_zone(spec) {
-                Ok(z) => serving.push(Arc::new(z)),
+                Ok(z) => serving.push(z),
                 Err(e) => failed.push((spec.clone(), e)),
             }
         }
@@ -197,10 +199,7 @@ impl ZoneSet {
         let due: Vec<bool> = self
             .specs
             .iter()
-            .map(|s| {
-                s.generator.as_ref().is_some_and(|g| g.due(now))
-                    || s.dnssec.as_ref().is_some_and(|d| d.due(now))
-            })
+            .map(|s| s.generator.as_ref().is_some_and(|g| g.due(now)))
             .collect();
         if !due.contains(&true) {
             return None;
@@ -212,6 +211,37 @@ impl ZoneSet {
         }))
     }
 
+    /// True when some zone is signed, so the control loop ticks every second.
+    pub fn has_dnssec(&self) -> bool {
+        self.specs.iter().any(|s| s.dnssec.is_some())
+    }
+
+    /// Runs each signed zone's key-roll executor; `swap` is called with the zones
+    /// whenever one of them gets a new snapshot. Returns the earliest time a planner
+    /// asked to be called again.
+    pub fn dnssec_tick(&mut self, swap: &mut dyn FnMut(&[Arc<Zone>])) -> Option<u64> {
+        let mut wake: Option<u64> = None;
+        for i in 0..self.specs.len() {
+            let Some(d) = self.specs[i].dnssec.clone() else {
+                continue;
+            };
+            let serving = &mut self.serving;
+            let r = d.tick(&now_unix, &mut |z| {
+                serving[i] = z;
+                swap(serving);
+            });
+            match r {
+                Ok(w) => {
+                    if let Some(w) = w {
+                        wake = Some(wake.map_or(w, |x| x.min(w)));
+                    }
+                }
+                Err(e) => d.report(&e, now_unix()),
+            }
+        }
+        wake
+    }
+
     fn reload_where(&mut self, mut which: impl FnMut(&ZoneSpec) -> bool) -> ReloadReport {
         let mut report = ReloadReport::default();
         for (spec, slot) in self.specs.iter().zip(self.serving.iter_mut()) {
@@ -220,7 +250,7 @@ impl ZoneSet {
             }
             match load_zone(spec) {
                 Ok(z) => {
-                    *slot = Arc::new(z);
+                    *slot = z;
                     report.replaced += 1;
                 }
                 Err(e) => {

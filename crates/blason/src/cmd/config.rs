@@ -65,9 +65,13 @@ pub struct FileZone {
     /// TLSA records that follow certificate or key files.
     #[serde(default)]
     pub tlsa: Vec<TlsaToml>,
-    /// `dnssec = true` (the default policy) or a policy table: sign at every load,
-    /// with keys kept in `<state>/<zone>/keys/`.
+    /// `dnssec = true` (the default policy) or a policy table: signed, keys rolled per
+    /// the policy, key state and keys kept in `<state>/<zone>/`.
     pub dnssec: Option<DnssecSetting>,
+    /// The parent zone's servers (`"ADDR[:PORT]"`), asked for the zone's DS during
+    /// rolls; without them the operator confirms with `blason dnssec ds-seen`.
+    #[serde(default, rename = "dnssec-parent")]
+    pub dnssec_parent: Vec<String>,
 }
 
 /// A zone's `[zone.mail]` section.
@@ -339,19 +343,42 @@ impl FileZone {
         state: &Path,
     ) -> Result<Option<blason_server::dnssec::ZoneDnssec>, String> {
         let Some(setting) = &self.dnssec else {
+            if !self.dnssec_parent.is_empty() {
+                return Err("dnssec-parent is set but dnssec is not".into());
+            }
             return Ok(None);
         };
+        // `dnssec = false` on a zone with key state takes it insecure safely (CDS
+        // delete first); with no state it is simply served as read.
         let policy = setting.policy().map_err(|e| e.to_string())?;
-        if !policy.enabled {
-            // Going insecure safely (CDS delete, then keys) is the roll executor's job;
-            // until then a disabled zone is simply served as read.
+        let st = blason_server::dnssec::zone_dir(state, origin).join(blason_dnssec::state::FILE);
+        if !policy.enabled && !st.exists() {
             return Ok(None);
         }
-        Ok(Some(blason_server::dnssec::ZoneDnssec::new(
-            policy,
-            blason_server::dnssec::key_dir(state, origin),
-        )))
+        let mut d =
+            blason_server::dnssec::ZoneDnssec::new(policy, origin.clone(), state.to_path_buf());
+        d.parents = self
+            .dnssec_parent
+            .iter()
+            .map(|a| parse_server(a))
+            .collect::<Result<_, _>>()?;
+        Ok(Some(d))
     }
+}
+
+/// `192.0.2.1`, `192.0.2.1:5301`, `[2001:db8::1]:53` or `2001:db8::1`; port 53 when
+/// none is given.
+fn parse_server(s: &str) -> Result<SocketAddr, String> {
+    if let Ok(a) = s.parse::<SocketAddr>() {
+        return Ok(a);
+    }
+    s.parse::<std::net::IpAddr>()
+        .map(|ip| SocketAddr::new(ip, 53))
+        .map_err(|_| {
+            format!(
+                "dnssec-parent {s:?}: give an address such as \"192.0.2.1\" or \"127.0.0.1:5301\""
+            )
+        })
 }
 
 impl FileConfig {
@@ -575,6 +602,7 @@ mod tests {
             origin = "b.test"
             file = "b.zone"
             dnssec = { algorithm = "ed25519", denial = "nsec3", signature-validity = "7d" }
+            dnssec-parent = ["127.0.0.1:5301", "192.0.2.53"]
             [[zone]]
             origin = "c.test"
             file = "c.zone"
@@ -586,13 +614,21 @@ mod tests {
         let a = z[0].dnssec.as_ref().unwrap();
         assert_eq!(a.policy.algorithm.0, 13);
         assert_eq!(
-            a.key_dir,
+            a.key_dir(),
             PathBuf::from("/var/lib/blason/a.test/keys"),
             "keys under <state>/<zone>/keys"
         );
+        assert!(a.parents.is_empty());
         let b = z[1].dnssec.as_ref().unwrap();
         assert_eq!(b.policy.algorithm.0, 15);
         assert_eq!(b.policy.signature_validity, 7 * 86400);
+        assert_eq!(
+            b.parents,
+            vec![
+                "127.0.0.1:5301".parse::<SocketAddr>().unwrap(),
+                "192.0.2.53:53".parse().unwrap()
+            ]
+        );
         assert!(z[2].dnssec.is_none());
 
         let bad: FileConfig = toml::from_str(
@@ -600,6 +636,13 @@ mod tests {
         )
         .unwrap();
         assert!(merge(bad, Overrides::default()).is_err());
+        let bad: FileConfig = toml::from_str(
+            "[[zone]]\norigin = \"a.test\"\nfile = \"a.zone\"\ndnssec = true\ndnssec-parent = [\"ns.parent\"]\n",
+        )
+        .unwrap();
+        assert!(merge(bad, Overrides::default())
+            .unwrap_err()
+            .contains("dnssec-parent"));
     }
 
     #[test]

@@ -33,13 +33,17 @@ pub enum DnssecCmd {
     /// Example: blason dnssec ds example.com --keys /var/lib/blason/keys
     /// Example: blason dnssec ds example.com --state /var/lib/blason
     Ds(DsArgs),
-    /// Show the keys `blason serve` signs the zone with (tag, algorithm, role, created)
-    /// and the earliest signature expiration a signing pass now would give.
-    ///
-    /// The policy is the zone's in --config, or the default one (`dnssec = true`).
-    ///
-    /// Example: blason dnssec status example.com --state /var/lib/blason
-    Status(StatusArgs),
+    /// Show the zone's keys, each record's phase, the roll in progress and its stage,
+    /// what `blason serve` does next and when, and what it waits for.
+    #[command(after_long_help = crate::cmd::roll::STATUS_HELP)]
+    Status(crate::cmd::roll::Place),
+    /// Ask the running `blason serve` to roll a key now (ZSK, KSK or CSK).
+    #[command(after_long_help = crate::cmd::roll::ROLL_HELP)]
+    Roll(crate::cmd::roll::RollArgs),
+    /// Tell the running `blason serve` that the parent now publishes the DS it waits
+    /// for (zones without `dnssec-parent`).
+    #[command(name = "ds-seen", after_long_help = crate::cmd::roll::DS_SEEN_HELP)]
+    DsSeen(crate::cmd::roll::Place),
 }
 
 #[derive(Clone, Copy, ValueEnum, PartialEq, Eq)]
@@ -103,8 +107,8 @@ pub struct DsArgs {
     /// Folder of BIND key files
     #[arg(long, required_unless_present = "state", conflicts_with = "state")]
     keys: Option<PathBuf>,
-    /// blason's state folder (as given to `blason serve --state`); the keys are read
-    /// from its <zone>/keys folder
+    /// blason's state folder (as given to `blason serve --state`): the KSKs or CSKs its
+    /// key state names (every key file in <zone>/keys when there is no key state yet)
     #[arg(long, value_name = "DIR")]
     state: Option<PathBuf>,
     /// Also print the SHA-384 DS
@@ -112,23 +116,13 @@ pub struct DsArgs {
     sha384: bool,
 }
 
-#[derive(Args)]
-pub struct StatusArgs {
-    /// The zone's origin, e.g. example.com
-    origin: String,
-    /// blason's state folder (default: the config's `state`, else ./blason-state)
-    #[arg(long, value_name = "DIR")]
-    state: Option<PathBuf>,
-    /// The `blason serve` config file, for the zone's policy and state folder
-    #[arg(long, short = 'c', value_name = "FILE")]
-    config: Option<PathBuf>,
-}
-
 pub fn run(c: DnssecCmd) -> ExitCode {
     let r = match c {
         DnssecCmd::Sign(a) => sign(a),
         DnssecCmd::Ds(a) => ds(a),
-        DnssecCmd::Status(a) => status(a),
+        DnssecCmd::Status(a) => crate::cmd::roll::status(a),
+        DnssecCmd::Roll(a) => crate::cmd::roll::roll_cmd(a),
+        DnssecCmd::DsSeen(a) => crate::cmd::roll::ds_seen(a),
     };
     match r {
         Ok(()) => ExitCode::SUCCESS,
@@ -382,7 +376,35 @@ fn ds(a: DsArgs) -> Result<(), String> {
         (None, Some(s)) => blason_server::dnssec::key_dir(s, &origin),
         (None, None) => return Err("give --keys DIR or --state DIR".into()),
     };
-    let keys = read_bind_dir(&origin, &dir).map_err(|e| e.to_string())?;
+    // With key state, only the keys it names count (not stray or retired files).
+    let keys = match &a.state {
+        Some(s)
+            if a.keys.is_none()
+                && blason_server::dnssec::zone_dir(s, &origin)
+                    .join(blason_dnssec::state::FILE)
+                    .exists() =>
+        {
+            match blason_dnssec::state::StateDir::open(s)
+                .and_then(|d| d.load(&blason_server::dnssec::zone_key(&origin)))
+            {
+                Ok(Some(st)) => {
+                    let zd = blason_server::dnssec::zone_dir(s, &origin);
+                    st.keys
+                        .iter()
+                        .filter(|k| k.role.is_ksk())
+                        .filter_map(|k| k.file.as_ref())
+                        .map(|f| {
+                            blason_dnssec::keys::read_bind(&origin, &zd.join(f))
+                                .map_err(|e| e.to_string())
+                        })
+                        .collect::<Result<Vec<Key>, String>>()?
+                }
+                Ok(None) => read_bind_dir(&origin, &dir).map_err(|e| e.to_string())?,
+                Err(e) => return Err(e.to_string()),
+            }
+        }
+        _ => read_bind_dir(&origin, &dir).map_err(|e| e.to_string())?,
+    };
     if keys.is_empty() {
         return Err(format!("no keys for {origin} in {}", dir.display()));
     }
@@ -419,82 +441,4 @@ fn ds(a: DsArgs) -> Result<(), String> {
         );
     }
     Ok(())
-}
-
-fn status(a: StatusArgs) -> Result<(), String> {
-    use blason_dnssec::policy::Policy;
-    use blason_server::dnssec::{earliest_expiry, key_dir, role};
-    let origin = parse_origin(&a.origin)?;
-    let file = match &a.config {
-        Some(p) => Some(crate::cmd::config::FileConfig::read(p)?),
-        None => None,
-    };
-    let state = a
-        .state
-        .clone()
-        .or_else(|| file.as_ref().and_then(|f| f.state.clone()))
-        .unwrap_or_else(|| PathBuf::from(crate::cmd::config::DEFAULT_STATE));
-    let policy = match &file {
-        Some(f) => {
-            let z = f
-                .zone
-                .iter()
-                .find(|z| parse_origin(&z.origin).is_ok_and(|o| o == origin))
-                .ok_or_else(|| format!("zone {origin} is not in the config"))?;
-            match z.dnssec(&origin, &state)? {
-                Some(d) => d.policy.clone(),
-                None => return Err(format!("zone {origin} is not signed (no dnssec = ...)")),
-            }
-        }
-        None => Policy::default(),
-    };
-    let dir = key_dir(&state, &origin);
-    let keys = if dir.is_dir() {
-        read_bind_dir(&origin, &dir).map_err(|e| e.to_string())?
-    } else {
-        Vec::new()
-    };
-    println!("zone {}", origin.to_lowercase());
-    println!("keys in {}", dir.display());
-    if keys.is_empty() {
-        println!("  none yet: `blason serve` makes them at the first load");
-    }
-    for k in &keys {
-        let created = k.created.map_or_else(|| "-".to_string(), time_text);
-        println!(
-            "  tag {:5}  {}  {}  created {}",
-            k.tag,
-            k.algorithm,
-            role(k, &keys),
-            created
-        );
-    }
-    let now = now();
-    let exp = earliest_expiry(&policy, now);
-    println!(
-        "signing now: earliest signature expiration {} (in {}); re-signed from {} before it",
-        time_text(exp),
-        blason_dnssec::policy::show(exp.saturating_sub(now)),
-        blason_dnssec::policy::show(policy.signature_refresh)
-    );
-    Ok(())
-}
-
-/// `YYYY-MM-DD HH:MM:SS UTC`.
-fn time_text(t: u64) -> String {
-    let mut s = String::new();
-    blason_zone::rdata::format_time(t as u32, &mut s);
-    match (
-        s.get(0..4),
-        s.get(4..6),
-        s.get(6..8),
-        s.get(8..10),
-        s.get(10..12),
-        s.get(12..14),
-    ) {
-        (Some(y), Some(mo), Some(d), Some(h), Some(mi), Some(se)) => {
-            format!("{y}-{mo}-{d} {h}:{mi}:{se} UTC")
-        }
-        _ => s,
-    }
 }

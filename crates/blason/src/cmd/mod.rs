@@ -2,5 +2,6 @@ pub mod config;
 pub mod dnssec;
 pub mod mail;
 pub mod reload;
+pub mod roll;
 pub mod serve;
 pub mod zone;

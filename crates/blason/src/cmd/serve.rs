@@ -34,9 +34,12 @@ Config file (TOML; every key optional; relative paths are taken from the file's 
     [[zone]]
     origin = \"example.com.\"
     file = \"example.com.zone\"
-    dnssec = true                # sign at every (re)load; a CSK is made once in
-                                 # <state>/<zone>/keys/ (see `blason dnssec ds --state`);
-                                 # or a policy: dnssec = { algorithm = \"ed25519\", denial = \"nsec3\" }
+    dnssec = true                # signed, keys made and rolled per the policy; key state
+                                 # and BIND key files in <state>/<zone>/ (see `blason
+                                 # dnssec status`, `roll`, `ds`, `ds-seen`); or a policy:
+                                 # dnssec = { keys = \"ksk+zsk\", zsk-lifetime = \"90d\" }
+    dnssec-parent = [\"192.0.2.53\", \"198.51.100.53:53\"]   # the parent's servers, asked
+                                 # for the DS during KSK/CSK rolls (else `dnssec ds-seen`)
     [zone.mail]                  # records generated into the zone at every (re)load
     spf = { senders = [\"mx\", \"ip4:192.0.2.0/24\", \"include:_spf.provider.test\"], all = \"-all\" }
     dkim = [{ selector = \"mail2026\", algorithm = \"ed25519\" }]   # key made once, kept
@@ -124,7 +127,8 @@ pub struct ServeArgs {
     #[arg(long, value_name = "N", env = "BLASON_TCP_MAX_CONNECTIONS")]
     pub tcp_max_connections: Option<usize>,
 
-    /// Folder for generated DKIM keys (mode 0600), TLSA state and MTA-STS policy files.
+    /// Folder for DNSSEC keys and key state, generated DKIM keys (mode 0600), TLSA state
+    /// and MTA-STS policy files.
     /// Default: ./blason-state
     #[arg(long, value_name = "DIR", env = "BLASON_STATE")]
     pub state: Option<PathBuf>,

@@ -100,6 +100,23 @@ pub fn not_secure(port: u16, cases: &[(&str, &str, &str)]) -> Vec<String> {
 /// `dir/anchor` and sending every query (`.` and each zone in `stubs`) to blason at
 /// 127.0.0.1:`blason_port`. Returns the process and its port.
 pub fn start_unbound(unbound: &Path, dir: &Path, blason_port: u16, stubs: &[&str]) -> (Kill, u16) {
+    let stubs: Vec<(&str, u16)> = std::iter::once(".")
+        .chain(stubs.iter().copied())
+        .map(|z| (z, blason_port))
+        .collect();
+    start_unbound_stubs(unbound, dir, &stubs, "")
+}
+
+/// Starts Unbound like [`start_unbound`], but with each stub zone (list `.` too) at its
+/// own loopback port (a zone listed more than once has each port as an address) and
+/// `extra` lines added to the `server:` clause (indented by four spaces). Unbound logs
+/// to `dir/unbound.log` (see [`unbound_log_failures`]).
+pub fn start_unbound_stubs(
+    unbound: &Path,
+    dir: &Path,
+    stubs: &[(&str, u16)],
+    extra: &str,
+) -> (Kill, u16) {
     let port = free_port();
     // Every IPv4 block but 127.0.0.0/8, so nothing can leave loopback.
     let fence = [
@@ -115,10 +132,17 @@ pub fn start_unbound(unbound: &Path, dir: &Path, blason_port: u16, stubs: &[&str
     .iter()
     .map(|b| format!("    do-not-query-address: {b}\n"))
     .collect::<String>();
-    let stub_zones = std::iter::once(".")
-        .chain(stubs.iter().copied())
-        .map(|z| format!("stub-zone:\n    name: \"{z}\"\n    stub-addr: 127.0.0.1@{blason_port}\n"))
-        .collect::<String>();
+    // A zone listed more than once gets one stub-zone clause with every address.
+    let mut stub_zones = String::new();
+    for (i, (z, _)) in stubs.iter().enumerate() {
+        if stubs[..i].iter().any(|(y, _)| y == z) {
+            continue;
+        }
+        stub_zones += &format!("stub-zone:\n    name: \"{z}\"\n");
+        for (_, p) in stubs.iter().filter(|(y, _)| y == z) {
+            stub_zones += &format!("    stub-addr: 127.0.0.1@{p}\n");
+        }
+    }
     let conf = format!(
         "server:
     interface: 127.0.0.1
@@ -130,7 +154,8 @@ pub fn start_unbound(unbound: &Path, dir: &Path, blason_port: u16, stubs: &[&str
     directory: \"{d}\"
     pidfile: \"\"
     use-syslog: no
-    logfile: \"\"
+    logfile: \"{d}/unbound.log\"
+    log-time-ascii: yes
     verbosity: 1
     val-log-level: 2
     module-config: \"validator iterator\"
@@ -138,7 +163,7 @@ pub fn start_unbound(unbound: &Path, dir: &Path, blason_port: u16, stubs: &[&str
     qname-minimisation: no
     do-not-query-localhost: no
     local-zone: \"test.\" nodefault
-{fence}{stub_zones}",
+{extra}{fence}{stub_zones}",
         d = dir.display()
     );
     std::fs::write(dir.join("unbound.conf"), conf).unwrap();
@@ -152,4 +177,14 @@ pub fn start_unbound(unbound: &Path, dir: &Path, blason_port: u16, stubs: &[&str
             .unwrap(),
     );
     (child, port)
+}
+
+/// The validation failures and errors Unbound logged in `dir/unbound.log`.
+pub fn unbound_log_failures(dir: &Path) -> Vec<String> {
+    std::fs::read_to_string(dir.join("unbound.log"))
+        .unwrap_or_default()
+        .lines()
+        .filter(|l| l.contains("validation failure") || l.contains("error"))
+        .map(str::to_string)
+        .collect()
 }

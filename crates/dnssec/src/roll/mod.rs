@@ -668,7 +668,7 @@ pub fn roll(state: &State, role: Role, now: Timestamp) -> Result<State, RollErro
         .find(|r| r.new.iter().any(|n| n.role == role))
     {
         return Err(RollError(format!(
-            "a {} is in progress (started at {}); ask again once it is done",
+            "the {} is in progress (started at {}); ask again once it is done",
             r.kind, r.started
         )));
     }

@@ -50,6 +50,11 @@ pub struct ZoneKeys<'a> {
     pub zsk: Vec<&'a Key>,
     /// Published in the DNSKEY RRset without signing (pre-published or retiring keys).
     pub publish: Vec<&'a Key>,
+    /// When set, exactly these DNSKEYs are published: in an algorithm roll a key signs
+    /// before its DNSKEY appears and after it is gone. None: every key above.
+    pub dnskey: Option<Vec<&'a Key>>,
+    /// When set, CDS/CDNSKEY for exactly these keys replace the zone's own (empty: none).
+    pub cds: Option<Vec<&'a Key>>,
 }
 
 impl<'a> ZoneKeys<'a> {
@@ -63,23 +68,28 @@ impl<'a> ZoneKeys<'a> {
             ZoneKeys {
                 ksk: all.clone(),
                 zsk: all,
-                publish: vec![],
+                ..ZoneKeys::default()
             }
         } else {
             ZoneKeys {
                 ksk: sep,
                 zsk: other,
-                publish: vec![],
+                ..ZoneKeys::default()
             }
         }
     }
 
-    fn published(&self) -> impl Iterator<Item = &'a Key> + '_ {
-        self.ksk
-            .iter()
-            .chain(&self.zsk)
-            .chain(&self.publish)
-            .copied()
+    fn published(&self) -> Box<dyn Iterator<Item = &'a Key> + '_> {
+        match &self.dnskey {
+            Some(d) => Box::new(d.iter().copied()),
+            None => Box::new(
+                self.ksk
+                    .iter()
+                    .chain(&self.zsk)
+                    .chain(&self.publish)
+                    .copied(),
+            ),
+        }
     }
 }
 
@@ -94,6 +104,8 @@ pub struct SignOptions {
     pub dnskey_ttl: Option<u32>,
     /// Publish CDS (SHA-256) and CDNSKEY for the KSKs (RFC 7344).
     pub cds: bool,
+    /// Publish the delete form instead (RFC 8078 §4): CDS `0 0 0 00`, CDNSKEY `0 3 0 AA==`.
+    pub cds_delete: bool,
 }
 
 impl SignOptions {
@@ -104,6 +116,7 @@ impl SignOptions {
             threads: 0,
             dnskey_ttl: None,
             cds: false,
+            cds_delete: false,
         }
     }
 }
@@ -174,6 +187,11 @@ pub fn nsec_for(zone: &Zone, i: usize) -> Option<Vec<u8>> {
     node_types(&nodes[i], &mut types);
     Some(nsec_rdata(&nodes[next].name, &mut types))
 }
+
+/// CDS `0 0 0 00` (RFC 8078 §4): key tag 0, algorithm 0, digest type 0, digest 00.
+pub const CDS_DELETE: [u8; 5] = [0, 0, 0, 0, 0];
+/// CDNSKEY `0 3 0 AA==` (RFC 8078 §4): flags 0, protocol 3, algorithm 0, key 00.
+pub const CDNSKEY_DELETE: [u8; 5] = [0, 0, 3, 0, 0];
 
 /// True for the records a signer owns and replaces: signatures and denial records.
 fn is_dnssec_generated(t: Rtype) -> bool {
@@ -260,21 +278,28 @@ pub fn sign_zone(zone: &Zone, keys: &ZoneKeys, opts: &SignOptions) -> Result<Sig
         rrsets.retain(|r| r.rtype != Rtype::DNSKEY);
         let refs: Vec<&[u8]> = dnskeys.iter().map(Vec::as_slice).collect();
         rrsets.push(RRset::new(Rtype::DNSKEY, ttl, &refs));
-        if opts.cds {
+        if opts.cds || opts.cds_delete || keys.cds.is_some() {
             rrsets.retain(|r| !matches!(r.rtype, Rtype::CDS | Rtype::CDNSKEY));
             let mut cds = Vec::new();
             let mut cdnskey = Vec::new();
-            for k in &keys.ksk {
-                let ds = k.ds(origin, DigestType::Sha256);
-                if !cds.contains(&ds) {
-                    cds.push(ds);
-                    cdnskey.push(k.dnskey());
+            if opts.cds_delete {
+                cds.push(CDS_DELETE.to_vec());
+                cdnskey.push(CDNSKEY_DELETE.to_vec());
+            } else {
+                for k in keys.cds.as_ref().unwrap_or(&keys.ksk) {
+                    let ds = k.ds(origin, DigestType::Sha256);
+                    if !cds.contains(&ds) {
+                        cds.push(ds);
+                        cdnskey.push(k.dnskey());
+                    }
                 }
             }
-            let r: Vec<&[u8]> = cds.iter().map(Vec::as_slice).collect();
-            rrsets.push(RRset::new(Rtype::CDS, ttl, &r));
-            let r: Vec<&[u8]> = cdnskey.iter().map(Vec::as_slice).collect();
-            rrsets.push(RRset::new(Rtype::CDNSKEY, ttl, &r));
+            if !cds.is_empty() {
+                let r: Vec<&[u8]> = cds.iter().map(Vec::as_slice).collect();
+                rrsets.push(RRset::new(Rtype::CDS, ttl, &r));
+                let r: Vec<&[u8]> = cdnskey.iter().map(Vec::as_slice).collect();
+                rrsets.push(RRset::new(Rtype::CDNSKEY, ttl, &r));
+            }
         }
         if let Denial::Nsec3(p) = &opts.denial {
             rrsets.push(RRset::new(Rtype::NSEC3PARAM, 0, &[&p.nsec3param_rdata()]));
@@ -725,5 +750,54 @@ mod tests {
         let first = sign_zone(&zone, &zk, &opts(Denial::Nsec)).unwrap();
         assert_eq!(twice.zone.nodes().len(), first.zone.nodes().len());
         assert_eq!(twice.stats, first.stats);
+    }
+
+    #[test]
+    fn chosen_dnskeys_per_key_cds_and_the_delete_form() {
+        let (zone, keys) = setup();
+        let apex_types = |z: &Zone, t: Rtype| -> Vec<Vec<u8>> {
+            z.apex()
+                .rrset(t)
+                .map(|r| r.rdatas().map(<[u8]>::to_vec).collect())
+                .unwrap_or_default()
+        };
+        // The ZSK signs without its DNSKEY published; CDS only for the KSK named.
+        let zk = ZoneKeys {
+            ksk: vec![&keys[0]],
+            zsk: vec![&keys[1]],
+            dnskey: Some(vec![&keys[0]]),
+            cds: Some(vec![&keys[0]]),
+            ..ZoneKeys::default()
+        };
+        let s = sign_zone(&zone, &zk, &opts(Denial::Nsec)).unwrap();
+        assert_eq!(apex_types(&s.zone, Rtype::DNSKEY), vec![keys[0].dnskey()]);
+        assert_eq!(
+            apex_types(&s.zone, Rtype::CDS),
+            vec![keys[0].ds(zone.origin(), DigestType::Sha256)]
+        );
+        let soa_sig = s.zone.apex().rrsigs(Rtype::SOA).unwrap().first().unwrap();
+        assert_eq!(u16::from_be_bytes([soa_sig[16], soa_sig[17]]), keys[1].tag);
+        // An empty list removes CDS and CDNSKEY.
+        let zk = ZoneKeys {
+            cds: Some(vec![]),
+            ..ZoneKeys::by_flags(&keys)
+        };
+        let s = sign_zone(&zone, &zk, &opts(Denial::Nsec)).unwrap();
+        assert!(s.zone.apex().rrset(Rtype::CDS).is_none());
+        assert!(s.zone.apex().rrset(Rtype::CDNSKEY).is_none());
+        // The delete form replaces any per-key CDS.
+        let zk = ZoneKeys {
+            cds: Some(vec![&keys[0]]),
+            ..ZoneKeys::by_flags(&keys)
+        };
+        let mut o = opts(Denial::Nsec);
+        o.cds_delete = true;
+        let s = sign_zone(&zone, &zk, &o).unwrap();
+        assert_eq!(apex_types(&s.zone, Rtype::CDS), vec![CDS_DELETE.to_vec()]);
+        assert_eq!(
+            apex_types(&s.zone, Rtype::CDNSKEY),
+            vec![CDNSKEY_DELETE.to_vec()]
+        );
+        assert!(s.zone.apex().rrsigs(Rtype::CDS).is_some());
     }
 }
