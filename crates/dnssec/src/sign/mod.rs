@@ -696,11 +696,7 @@ mod tests {
         let ent = Name::parse("y.ent.example.", None).unwrap();
         let owner = nsec3_owner(&nsec3_hash(ent.as_wire(), &[], 0), &o);
         let i = s.zone.find(owner.as_wire()).unwrap();
-        let rd = s.zone.nodes()[i]
-            .rrset(Rtype::NSEC3)
-            .unwrap()
-            .first()
-            .unwrap();
+        let rd = s.zone.node(i).rrset(Rtype::NSEC3).unwrap().first().unwrap();
         assert_eq!(rd.len(), 6 + 20, "an ENT proves no types");
         let p = Nsec3Params {
             opt_out: true,
