@@ -868,7 +868,29 @@ fn build_inner(
         });
     }
 
-    // Cuts, glue, DNAME occlusion. Descendants follow their ancestor in canonical order.
+    mark_structure(origin, &mut nodes, &index);
+
+    let zone = Zone::from_parts(origin, class, nodes, index);
+    let ok = zone
+        .nodes()
+        .first()
+        .is_some_and(|n| n.has(flags::APEX) && n.rrset(Rtype::SOA).is_some());
+    if !ok {
+        findings.push(Finding::new(
+            "no-soa",
+            Severity::Error,
+            None,
+            format!("the zone has no SOA record at its apex {}", origin),
+            format!("add an SOA record owned by '@' (or '{}')", origin),
+        ));
+    }
+    (findings, zone, info)
+}
+
+/// Sets the flags that follow from the names and types of canonically ordered nodes:
+/// apex, cuts, glue, DNAME occlusion, wildcards. Descendants follow their ancestor in
+/// canonical order, so one pass does.
+fn mark_structure(origin: &Name, nodes: &mut [Node], index: &HashTable<u32>) {
     let mut cut: Option<usize> = None;
     let mut dname: Option<usize> = None;
     for n in 0..nodes.len() {
@@ -899,28 +921,55 @@ fn build_inner(
         }
         if nodes[n].is_wildcard_label() {
             if let Some(p) = nodes[n].name.parent() {
-                if let Some(pi) = find_in(&nodes, &index, p.as_wire()) {
+                if let Some(pi) = find_in(nodes, index, p.as_wire()) {
                     nodes[pi].flags |= flags::WILDCARD_CHILD;
                 }
             }
         }
     }
+}
 
-    let zone = Zone::from_parts(origin, class, nodes, index);
-    let ok = zone
-        .nodes()
-        .first()
-        .is_some_and(|n| n.has(flags::APEX) && n.rrset(Rtype::SOA).is_some());
-    if !ok {
-        findings.push(Finding::new(
-            "no-soa",
-            Severity::Error,
-            None,
-            format!("the zone has no SOA record at its apex {}", origin),
-            format!("add an SOA record owned by '@' (or '{}')", origin),
-        ));
+impl Zone {
+    /// Builds a zone from nodes holding data, in canonical order (the apex first):
+    /// adds the empty non-terminals and sets every flag, as [`Zone::build`] does. For
+    /// changing a zone's names without going back to records. Nodes without RRsets
+    /// (other than the apex) are dropped; their flags are ignored.
+    pub fn from_data(origin: &Name, class: Class, data: Vec<Node>) -> Zone {
+        let origin_labels = origin.label_count();
+        let mut nodes: Vec<Node> = Vec::with_capacity(data.len() + data.len() / 8);
+        for mut node in data {
+            if node.rrsets.is_empty() && node.name != *origin {
+                continue;
+            }
+            let labels = node.name.label_count();
+            let shared = match nodes.last() {
+                Some(prev) => prev.name.common_labels(&node.name),
+                None => origin_labels,
+            }
+            .max(origin_labels);
+            for keep in (shared + 1)..labels {
+                nodes.push(Node {
+                    name: Name::from_wire_unchecked(node.name.suffix_wire(labels - keep)),
+                    rrsets: Box::new([]),
+                    flags: flags::ENT,
+                });
+            }
+            node.flags = if node.name.is_wildcard() {
+                flags::WILDCARD
+            } else {
+                0
+            };
+            nodes.push(node);
+        }
+        let mut index: HashTable<u32> = HashTable::with_capacity(nodes.len() + nodes.len() / 16);
+        for (n, node) in nodes.iter().enumerate() {
+            index.insert_unique(hash_name(node.name.as_wire()), n as u32, |&x| {
+                hash_name(nodes[x as usize].name.as_wire())
+            });
+        }
+        mark_structure(origin, &mut nodes, &index);
+        Zone::from_parts(origin, class, nodes, index)
     }
-    (findings, zone, info)
 }
 
 impl Node {

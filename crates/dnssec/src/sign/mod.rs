@@ -7,6 +7,7 @@
 //! Times come in as parameters: nothing here reads the clock.
 
 mod denial;
+pub mod incremental;
 mod rrsig;
 
 pub use denial::{
@@ -74,7 +75,7 @@ impl<'a> ZoneKeys<'a> {
         }
     }
 
-    fn published(&self) -> impl Iterator<Item = &'a Key> + '_ {
+    pub(crate) fn published(&self) -> impl Iterator<Item = &'a Key> + '_ {
         self.ksk
             .iter()
             .chain(&self.zsk)
@@ -176,7 +177,7 @@ pub fn nsec_for(zone: &Zone, i: usize) -> Option<Vec<u8>> {
 }
 
 /// True for the records a signer owns and replaces: signatures and denial records.
-fn is_dnssec_generated(t: Rtype) -> bool {
+pub(crate) fn is_dnssec_generated(t: Rtype) -> bool {
     matches!(
         t,
         Rtype::RRSIG | Rtype::NSEC | Rtype::NSEC3 | Rtype::NSEC3PARAM
@@ -427,7 +428,7 @@ fn sign_node(
 }
 
 /// Builds the NSEC3 nodes (sorted by hash) for the chain over `nodes`.
-fn nsec3_chain(
+pub(crate) fn nsec3_chain(
     nodes: &[Node],
     origin: &Name,
     p: &Nsec3Params,
@@ -505,7 +506,7 @@ fn par_map<T: Sync, R: Send>(items: &[T], threads: usize, f: impl Fn(&T) -> R + 
 
 /// Merges the NSEC3 nodes (all children of the apex, in hash order, which is their
 /// canonical order) into the canonically ordered nodes.
-fn merge_nsec3(nodes: Vec<Node>, hashed: Vec<Node>) -> Vec<Node> {
+pub(crate) fn merge_nsec3(nodes: Vec<Node>, hashed: Vec<Node>) -> Vec<Node> {
     let mut out = Vec::with_capacity(nodes.len() + hashed.len());
     let mut h = hashed.into_iter().peekable();
     for mut n in nodes {
