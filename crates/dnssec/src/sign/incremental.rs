@@ -921,6 +921,33 @@ mod tests {
         }
     }
 
+    /// A patched snapshot answers exactly as the same zone folded flat.
+    fn same_answers(zone: &Zone) {
+        use blason_answer::{respond, Catalog, Options, Transport};
+        let patched = Catalog::new(vec![std::sync::Arc::new(zone.clone())], Options::default());
+        let flat = Catalog::new(vec![std::sync::Arc::new(zone.folded())], Options::default());
+        let (mut a, mut b) = (Vec::new(), Vec::new());
+        for n in zone.nodes() {
+            let mut nx = vec![2, b'n', b'x'];
+            nx.extend_from_slice(n.name.as_wire());
+            for (name, t) in [
+                (n.name.as_wire(), Rtype::A),
+                (n.name.as_wire(), Rtype::TXT),
+                (n.name.as_wire(), Rtype::DS),
+                (n.name.as_wire(), Rtype::NSEC3),
+                (&nx[..], Rtype::A),
+            ] {
+                let mut q = vec![0, 1, 0, 0, 0, 1, 0, 0, 0, 0, 0, 1];
+                q.extend_from_slice(name);
+                q.extend_from_slice(&t.0.to_be_bytes());
+                q.extend_from_slice(&[0, 1, 0, 0, 41, 4, 0xd0, 0, 0, 0x80, 0, 0, 0]);
+                respond(&patched, &q, Transport::Tcp, &mut a);
+                respond(&flat, &q, Transport::Tcp, &mut b);
+                assert_eq!(a, b, "{} {t}", n.name);
+            }
+        }
+    }
+
     fn keys() -> Vec<Key> {
         vec![
             Key::generate(Algorithm::EcdsaP256Sha256, FLAG_ZONE | FLAG_SEP, 0).unwrap(),
@@ -978,6 +1005,7 @@ mod tests {
                 &whole,
                 &format!("seed {seed} step {step} {changes:?}"),
             );
+            same_answers(&next);
             if stats.rebuilt {
                 slow += 1;
             } else {
