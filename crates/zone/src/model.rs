@@ -275,6 +275,22 @@ impl<'a> Nodes<'a> {
     pub fn to_vec(&self) -> Vec<Node> {
         self.iter().cloned().collect()
     }
+    /// [`Nodes::to_vec`], on two threads for a large zone (copying is what a fold
+    /// or a rebuild spends most of its time on).
+    pub fn to_vec_par(&self) -> Vec<Node> {
+        if self.len() < PARALLEL_BUILD_MIN {
+            return self.to_vec();
+        }
+        let mid = self.len() / 2;
+        let (a, b) = (self.slice(0..mid), self.slice(mid..self.len()));
+        std::thread::scope(|sc| {
+            let hb = sc.spawn(move || b.to_vec());
+            let mut va = a.to_vec();
+            let vb = hb.join().unwrap_or_else(|e| std::panic::resume_unwind(e));
+            va.extend(vb);
+            va
+        })
+    }
 }
 
 impl std::ops::Index<usize> for Nodes<'_> {
@@ -513,24 +529,26 @@ impl Zone {
         if self.patch.is_empty() {
             return self.clone();
         }
-        let mut nodes: Vec<Node> = Vec::with_capacity(self.base.len());
-        let mut k = 0;
-        for (i, node) in self.base.iter().enumerate() {
-            if self.patch_idx.get(k) == Some(&(i as u32)) {
-                nodes.push(Node::clone(&self.patch[k]));
-                k += 1;
-            } else {
-                nodes.push(node.clone());
-            }
-        }
         Zone {
             origin: self.origin.clone(),
             class: self.class,
-            base: Arc::new(nodes),
+            base: Arc::new(self.nodes().to_vec_par()),
             index: self.index.clone(),
             patch_idx: Arc::from([]),
             patch: Arc::from([]),
             patch_mask: Arc::from([]),
+        }
+    }
+
+    /// The nodes, owned: moved out when this is the last snapshot holding them,
+    /// copied otherwise.
+    pub fn into_nodes(self) -> Vec<Node> {
+        if !self.patch.is_empty() {
+            return self.nodes().to_vec_par();
+        }
+        match Arc::try_unwrap(self.base) {
+            Ok(nodes) => nodes,
+            Err(base) => Nodes::from_slice(&base).to_vec_par(),
         }
     }
     /// The SOA serial.

@@ -415,8 +415,34 @@ fn nsec3_next(rd: &[u8]) -> Option<&[u8]> {
     rd.get(6 + salt..6 + salt + hl)
 }
 
+/// `f` over `0..n` split into `threads` ranges, on that many threads for a large `n`.
+fn par_ranges<R: Send>(
+    n: usize,
+    threads: usize,
+    f: impl Fn(std::ops::Range<usize>) -> R + Sync,
+) -> Vec<R> {
+    if threads <= 1 || n < 50_000 {
+        return vec![f(0..n)];
+    }
+    let size = n.div_ceil(threads);
+    std::thread::scope(|s| {
+        let handles: Vec<_> = (0..threads)
+            .map(|t| {
+                let f = &f;
+                let r = (t * size).min(n)..((t + 1) * size).min(n);
+                s.spawn(move || f(r))
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
+            .collect()
+    })
+}
+
 /// The general road: rebuild the nodes from the unsigned data, the chain from them,
-/// and sign what differs from `signed`.
+/// and sign what differs from `signed`. Copying the nodes dominates, so the copies
+/// and the comparison with `signed` run on `opts.threads` threads.
 fn rebuild(
     signed: &Zone,
     changes: &[Change],
@@ -424,23 +450,36 @@ fn rebuild(
     opts: &SignOptions,
 ) -> Result<(Zone, Stats), SignError> {
     let origin = signed.origin();
+    let threads = if opts.threads == 0 {
+        std::thread::available_parallelism().map_or(1, |n| n.get())
+    } else {
+        opts.threads
+    };
     // Unsigned data: the signer's records out, DNSKEY/CDS/CDNSKEY kept (unchanged).
-    let mut data: Vec<Node> = Vec::with_capacity(signed.nodes().len());
-    for n in signed.nodes() {
-        if !has_data(n) && !n.has(flags::APEX) {
-            continue;
+    let all = signed.nodes();
+    let parts = par_ranges(all.len(), threads, |r| {
+        let mut out: Vec<Node> = Vec::with_capacity(r.len());
+        for n in all.slice(r) {
+            if !has_data(n) && !n.has(flags::APEX) {
+                continue;
+            }
+            let rrsets: Vec<RRset> = n
+                .rrsets
+                .iter()
+                .filter(|r| !is_dnssec_generated(r.rtype))
+                .cloned()
+                .collect();
+            out.push(Node {
+                name: n.name.clone(),
+                rrsets: rrsets.into_boxed_slice(),
+                flags: 0,
+            });
         }
-        let rrsets: Vec<RRset> = n
-            .rrsets
-            .iter()
-            .filter(|r| !is_dnssec_generated(r.rtype))
-            .cloned()
-            .collect();
-        data.push(Node {
-            name: n.name.clone(),
-            rrsets: rrsets.into_boxed_slice(),
-            flags: 0,
-        });
+        out
+    });
+    let mut data: Vec<Node> = Vec::with_capacity(parts.iter().map(Vec::len).sum::<usize>() + 8);
+    for p in parts {
+        data.extend(p);
     }
     let old_soa = signed.soa().ok_or_else(|| SignError("no SOA".into()))?;
     let old_serial = soa_serial(old_soa).ok_or_else(|| SignError("malformed SOA".into()))?;
@@ -480,14 +519,8 @@ fn rebuild(
         .serial()
         .ok_or_else(|| SignError("malformed SOA".into()))?;
     let neg_ttl = negative_ttl(&unsigned).ok_or_else(|| SignError("malformed SOA".into()))?;
-    let mut nodes = unsigned.nodes().to_vec();
-    drop(unsigned);
+    let mut nodes = unsigned.into_nodes();
 
-    let threads = if opts.threads == 0 {
-        std::thread::available_parallelism().map_or(1, |n| n.get())
-    } else {
-        opts.threads
-    };
     let mut chain_stats = SignStats::default();
     let mut types: Vec<u16> = Vec::with_capacity(16);
     match &opts.denial {
@@ -499,12 +532,12 @@ fn rebuild(
                 let next = nodes[chain[(ci + 1) % chain.len()]].name.clone();
                 node_types(&nodes[i], &mut types);
                 let rd = nsec_rdata(&next, &mut types);
-                put(
-                    &mut nodes[i],
-                    Rtype::NSEC,
-                    Some(RRset::new(Rtype::NSEC, neg_ttl, &[&rd])),
-                    None,
-                );
+                // No RRSIGs yet: NSEC goes after the types below it.
+                let node = &mut nodes[i];
+                let mut v = std::mem::take(&mut node.rrsets).into_vec();
+                let at = v.partition_point(|r| r.rtype.0 < Rtype::NSEC.0);
+                v.insert(at, RRset::new(Rtype::NSEC, neg_ttl, &[&rd]));
+                node.rrsets = v.into_boxed_slice();
             }
         }
         Denial::Nsec3(p) => {
@@ -514,13 +547,46 @@ fn rebuild(
     }
 
     // Signatures: kept where the RRset is as before, made anew elsewhere.
-    let mut signer = Signer::new(signed, keys, opts);
+    let size = if threads <= 1 || nodes.len() < 50_000 {
+        nodes.len().max(1)
+    } else {
+        nodes.len().div_ceil(threads)
+    };
+    let results: Vec<Result<(usize, usize, usize), SignError>> = std::thread::scope(|s| {
+        let handles: Vec<_> = nodes
+            .chunks_mut(size)
+            .map(|part| s.spawn(move || sign_part(signed, part, keys, opts)))
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
+            .collect()
+    });
     let mut stats = Stats {
         serial,
         rebuilt: true,
         ..Stats::default()
     };
-    for node in nodes.iter_mut() {
+    for r in results {
+        let (rrsigs, denial, changed) = r?;
+        stats.rrsigs += rrsigs;
+        stats.denial += denial;
+        stats.nodes += changed;
+    }
+    Ok((Zone::from_nodes(origin, signed.class(), nodes), stats))
+}
+
+/// Adds the RRSIGs of rebuilt nodes: those of `signed` where the RRset is unchanged,
+/// new ones elsewhere. Returns (signatures made, denial records signed, nodes changed).
+fn sign_part(
+    signed: &Zone,
+    part: &mut [Node],
+    keys: &ZoneKeys,
+    opts: &SignOptions,
+) -> Result<(usize, usize, usize), SignError> {
+    let mut signer = Signer::new(signed, keys, opts);
+    let (mut denial, mut nodes) = (0, 0);
+    for node in part.iter_mut() {
         let old = signed.find(node.name.as_wire()).map(|j| signed.node(j));
         let mut sigs: Vec<RRset> = Vec::new();
         let mut changed = old.is_none_or(|o| o.flags != node.flags);
@@ -538,7 +604,7 @@ fn rebuild(
                 None => {
                     changed = true;
                     if matches!(r.rtype, Rtype::NSEC | Rtype::NSEC3) {
-                        stats.denial += 1;
+                        denial += 1;
                     }
                     sigs.push(signer.sign(&node.name, node.has(flags::APEX), r)?);
                 }
@@ -550,10 +616,9 @@ fn rebuild(
             all.sort_by_key(|r| (r.rtype.0, r.covers.0));
             node.rrsets = all.into_boxed_slice();
         }
-        stats.nodes += changed as usize;
+        nodes += changed as usize;
     }
-    stats.rrsigs = signer.count;
-    Ok((Zone::from_nodes(origin, signed.class(), nodes), stats))
+    Ok((signer.count, denial, nodes))
 }
 
 /// Seconds since the epoch of an RRSIG time field, taken as the instance nearest `now`
