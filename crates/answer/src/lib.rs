@@ -58,14 +58,16 @@ impl Catalog {
     pub fn next(&self, zones: Vec<Arc<Zone>>, opts: Options) -> Catalog {
         let sec = zones
             .iter()
-            .map(|z| {
-                let prev = self
-                    .zones
-                    .iter()
-                    .zip(&self.sec)
-                    .find(|(p, _)| p.same_names(z));
+            .enumerate()
+            .map(|(i, z)| {
+                // The zone at the same place first: with many zones, a search for each
+                // would make this quadratic.
+                let prev = match self.zones.get(i) {
+                    Some(p) if p.same_names(z) => Some(i),
+                    _ => self.zones.iter().position(|p| p.same_names(z)),
+                };
                 match prev {
-                    Some((pz, ps)) => proof::ZoneSec::next(z, pz, ps),
+                    Some(j) => proof::ZoneSec::next(z, &self.zones[j], &self.sec[j]),
                     None => proof::ZoneSec::new(z),
                 }
             })
@@ -75,14 +77,29 @@ impl Catalog {
 
     /// This catalog with `zone` in place of the zone of the same origin (added if
     /// there is none), reusing the per-zone indexes of the others and, when its names
-    /// did not change, of the replaced zone too.
+    /// did not change, of the replaced zone too: O(zones).
     pub fn with_zone(&self, zone: Arc<Zone>) -> Catalog {
         let mut zones = self.zones.clone();
+        let mut sec = self.sec.clone();
         match zones.iter().position(|z| z.origin() == zone.origin()) {
-            Some(i) => zones[i] = zone,
-            None => zones.push(zone),
+            Some(i) => {
+                sec[i] = if zone.same_names(&zones[i]) {
+                    proof::ZoneSec::next(&zone, &zones[i], &sec[i])
+                } else {
+                    proof::ZoneSec::new(&zone)
+                };
+                zones[i] = zone;
+            }
+            None => {
+                sec.push(proof::ZoneSec::new(&zone));
+                zones.push(zone);
+            }
         }
-        self.next(zones, self.opts.clone())
+        Catalog {
+            zones,
+            sec,
+            opts: self.opts.clone(),
+        }
     }
 
     pub fn zones(&self) -> &[Arc<Zone>] {

@@ -15,6 +15,7 @@ use std::sync::Arc;
 const MAX_ITERATIONS: u16 = 150;
 
 /// What the catalog knows about a zone's signing, computed once per snapshot.
+#[derive(Clone)]
 pub struct ZoneSec {
     /// Signed: a signed DNSKEY RRset at the apex and a signed NSEC or NSEC3PARAM there.
     pub secure: bool,

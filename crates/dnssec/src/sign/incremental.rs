@@ -631,7 +631,8 @@ fn absolute(t: u32, now: u64) -> u64 {
 /// Re-signs the RRsets whose signatures by the current keys expire before
 /// `now + refresh_window`, or that lack one by a current key; bumps the SOA serial
 /// when anything changed. `None` when nothing is due. Signatures get `opts.validity`
-/// (with its per-RRset jitter, so refreshes stay spread out over time).
+/// (with its per-RRset jitter, so refreshes stay spread out over time). The scan and
+/// the signing run on `opts.threads` threads.
 pub fn refresh(
     signed: &Zone,
     keys: &ZoneKeys,
@@ -642,67 +643,26 @@ pub fn refresh(
     if keys.zsk.is_empty() || keys.ksk.is_empty() {
         return Err(SignError("no signing keys".into()));
     }
+    let threads = if opts.threads == 0 {
+        std::thread::available_parallelism().map_or(1, |n| n.get())
+    } else {
+        opts.threads
+    };
     let deadline = now.saturating_add(refresh_window);
-    let mut signer = Signer::new(signed, keys, opts);
+    let nodes = signed.nodes();
+    let parts = par_ranges(nodes.len(), threads, |r| {
+        refresh_part(signed, r, keys, opts, now, deadline)
+    });
     let mut stats = RefreshStats::default();
     let mut work: Vec<(usize, Node)> = Vec::new();
     let mut earliest: Option<u64> = None;
-    let mut note = |e: u64| earliest = Some(earliest.map_or(e, |x: u64| x.min(e)));
-    let nodes = signed.nodes();
-    for (i, node) in nodes.iter().enumerate() {
-        if !node.is_authoritative() || node.has(flags::ENT) {
-            continue;
-        }
-        let apex = node.has(flags::APEX);
-        let mut due: Vec<Rtype> = Vec::new();
-        for r in node.rrsets.iter() {
-            if !is_signed(node, r.rtype) {
-                continue;
-            }
-            let sigs = node.rrsigs(r.rtype);
-            let mut soonest: Option<u64> = None;
-            let mut ok = true;
-            for k in signers(keys, apex, r.rtype) {
-                let exp = sigs.and_then(|s| {
-                    s.rdatas()
-                        .filter(|sig| {
-                            sig.len() >= 18
-                                && sig[2] == k.algorithm.number()
-                                && u16::from_be_bytes([sig[16], sig[17]]) == k.tag
-                        })
-                        .map(|sig| {
-                            absolute(u32::from_be_bytes([sig[8], sig[9], sig[10], sig[11]]), now)
-                        })
-                        .max()
-                });
-                match exp {
-                    Some(e) if e > deadline => soonest = Some(soonest.map_or(e, |s| s.min(e))),
-                    _ => ok = false,
-                }
-            }
-            if ok {
-                if let Some(e) = soonest {
-                    note(e);
-                }
-            } else {
-                due.push(r.rtype);
-            }
-        }
-        // The SOA is signed again below whenever anything is.
-        if due.is_empty() {
-            continue;
-        }
-        let mut n = node.clone();
-        for t in due {
-            let Some(data) = n.rrset(t).cloned() else {
-                continue;
-            };
-            let sig = signer.sign(&n.name, apex, &data)?;
-            note(earliest_in(&sig, now));
-            put(&mut n, t, Some(data), Some(sig));
-            stats.rrsets += 1;
-        }
-        work.push((i, n));
+    let mut rrsigs = 0;
+    for p in parts {
+        let p = p?;
+        work.extend(p.nodes);
+        stats.rrsets += p.rrsets;
+        rrsigs += p.rrsigs;
+        earliest = min_opt(earliest, p.earliest);
     }
     if work.is_empty() {
         return Ok(None);
@@ -717,18 +677,106 @@ pub fn refresh(
         .ok_or_else(|| SignError("malformed SOA".into()))?
         .wrapping_add(1);
     let soa = with_serial(old_soa, serial).ok_or_else(|| SignError("malformed SOA".into()))?;
+    let mut signer = Signer::new(signed, keys, opts);
     let sig = signer.sign(&apex.name, true, &soa)?;
+    earliest = min_opt(earliest, Some(earliest_in(&sig, now)));
     put(&mut apex, Rtype::SOA, Some(soa), Some(sig));
     work.push((0, apex));
-    stats.rrsigs = signer.count;
+    stats.rrsigs = rrsigs + signer.count;
     stats.serial = serial;
-    // Earliest among what is left: the SOA's new signatures count too.
-    let zone = signed.with_replaced(work);
-    if let Some(s) = zone.apex().rrsigs(Rtype::SOA) {
-        note(earliest_in(s, now));
-    }
     stats.earliest_expiry = earliest;
-    Ok(Some((zone, stats)))
+    Ok(Some((signed.with_replaced(work), stats)))
+}
+
+fn min_opt(a: Option<u64>, b: Option<u64>) -> Option<u64> {
+    match (a, b) {
+        (Some(x), Some(y)) => Some(x.min(y)),
+        (x, None) => x,
+        (None, y) => y,
+    }
+}
+
+/// What [`refresh`] found and signed in one range of nodes.
+struct RefreshPart {
+    nodes: Vec<(usize, Node)>,
+    rrsets: usize,
+    rrsigs: usize,
+    earliest: Option<u64>,
+}
+
+fn refresh_part(
+    signed: &Zone,
+    range: std::ops::Range<usize>,
+    keys: &ZoneKeys,
+    opts: &SignOptions,
+    now: u64,
+    deadline: u64,
+) -> Result<RefreshPart, SignError> {
+    let mut signer = Signer::new(signed, keys, opts);
+    let mut out = RefreshPart {
+        nodes: Vec::new(),
+        rrsets: 0,
+        rrsigs: 0,
+        earliest: None,
+    };
+    let nodes = signed.nodes();
+    let mut due: Vec<Rtype> = Vec::new();
+    for i in range {
+        let node = nodes.at(i);
+        if !node.is_authoritative() || node.has(flags::ENT) {
+            continue;
+        }
+        let apex = node.has(flags::APEX);
+        due.clear();
+        for r in node.rrsets.iter() {
+            if !is_signed(node, r.rtype) {
+                continue;
+            }
+            let sigs = node.rrsigs(r.rtype);
+            let mut soonest: Option<u64> = None;
+            let mut ok = true;
+            for k in signers(keys, apex, r.rtype) {
+                // The latest signature by this key counts.
+                let exp = sigs.and_then(|s| {
+                    s.rdatas()
+                        .filter(|sig| {
+                            sig.len() >= 18
+                                && sig[2] == k.algorithm.number()
+                                && u16::from_be_bytes([sig[16], sig[17]]) == k.tag
+                        })
+                        .map(|sig| {
+                            absolute(u32::from_be_bytes([sig[8], sig[9], sig[10], sig[11]]), now)
+                        })
+                        .max()
+                });
+                match exp {
+                    Some(e) if e > deadline => soonest = min_opt(soonest, Some(e)),
+                    _ => ok = false,
+                }
+            }
+            if ok {
+                out.earliest = min_opt(out.earliest, soonest);
+            } else {
+                due.push(r.rtype);
+            }
+        }
+        if due.is_empty() {
+            continue;
+        }
+        let mut n = node.clone();
+        for &t in &due {
+            let Some(data) = n.rrset(t).cloned() else {
+                continue;
+            };
+            let sig = signer.sign(&n.name, apex, &data)?;
+            out.earliest = min_opt(out.earliest, Some(earliest_in(&sig, now)));
+            put(&mut n, t, Some(data), Some(sig));
+            out.rrsets += 1;
+        }
+        out.nodes.push((i, n));
+    }
+    out.rrsigs = signer.count;
+    Ok(out)
 }
 
 /// The earliest expiration among the signatures of an RRSIG RRset.
@@ -986,11 +1034,14 @@ mod tests {
         }
     }
 
-    /// A patched snapshot answers exactly as the same zone folded flat.
-    fn same_answers(zone: &Zone) {
+    /// A patched snapshot, in a catalog that reuses the indexes of the one before,
+    /// answers exactly as the same zone folded flat in a catalog of its own.
+    fn same_answers(prev: &Zone, zone: &Zone) {
         use blason_answer::{respond, Catalog, Options, Transport};
-        let patched = Catalog::new(vec![std::sync::Arc::new(zone.clone())], Options::default());
-        let flat = Catalog::new(vec![std::sync::Arc::new(zone.folded())], Options::default());
+        use std::sync::Arc;
+        let before = Catalog::new(vec![Arc::new(prev.clone())], Options::default());
+        let patched = before.with_zone(Arc::new(zone.clone()));
+        let flat = Catalog::new(vec![Arc::new(zone.folded())], Options::default());
         let (mut a, mut b) = (Vec::new(), Vec::new());
         for n in zone.nodes() {
             let mut nx = vec![2, b'n', b'x'];
@@ -1070,7 +1121,7 @@ mod tests {
                 &whole,
                 &format!("seed {seed} step {step} {changes:?}"),
             );
-            same_answers(&next);
+            same_answers(&signed, &next);
             if stats.rebuilt {
                 slow += 1;
             } else {
