@@ -62,9 +62,10 @@ impl Catalog {
             .map(|(i, z)| {
                 // The zone at the same place first: with many zones, a search for each
                 // would make this quadratic.
+                let related = |p: &Zone| p.same_names(z) || z.inserted_since(p).is_some();
                 let prev = match self.zones.get(i) {
-                    Some(p) if p.same_names(z) => Some(i),
-                    _ => self.zones.iter().position(|p| p.same_names(z)),
+                    Some(p) if related(p) => Some(i),
+                    _ => self.zones.iter().position(|p| related(p)),
                 };
                 match prev {
                     Some(j) => proof::ZoneSec::next(z, &self.zones[j], &self.sec[j]),
@@ -83,11 +84,7 @@ impl Catalog {
         let mut sec = self.sec.clone();
         match zones.iter().position(|z| z.origin() == zone.origin()) {
             Some(i) => {
-                sec[i] = if zone.same_names(&zones[i]) {
-                    proof::ZoneSec::next(&zone, &zones[i], &sec[i])
-                } else {
-                    proof::ZoneSec::new(&zone)
-                };
+                sec[i] = proof::ZoneSec::next(&zone, &zones[i], &sec[i]);
                 zones[i] = zone;
             }
             None => {

@@ -161,6 +161,27 @@ pub struct Zone {
     /// One bit per block of 64 nodes holding a patched one (empty without a patch):
     /// most accesses of a patched zone are settled by one bit, not a search.
     patch_mask: Arc<[u64]>,
+    /// Set by [`Zone::with_inserted`]: how this zone's names derive from the
+    /// parent's, so per-name indexes can be shifted rather than rebuilt.
+    inserted: Option<Arc<Inserted>>,
+}
+
+/// Names inserted into a parent snapshot (see [`Zone::inserted_since`]).
+pub struct Inserted {
+    /// The parent's hash index; a `Weak` keeps its address from being reused.
+    parent: std::sync::Weak<HashTable<u32>>,
+    /// For each inserted node, the parent index it went before (sorted).
+    pub before: Box<[u32]>,
+    /// The new indices of the inserted nodes (sorted).
+    pub added: Box<[u32]>,
+}
+
+impl Inserted {
+    /// The new index of the parent's node `i`.
+    #[inline]
+    pub fn shift(&self, i: u32) -> u32 {
+        i + self.before.partition_point(|&p| p <= i) as u32
+    }
 }
 
 /// A read-only view of a zone's nodes (base and patch), indexed like a slice.
@@ -515,6 +536,7 @@ impl Zone {
             patch_idx: idx.into(),
             patch: nodes.into(),
             patch_mask: mask.into(),
+            inserted: self.inserted.clone(),
         };
         if zone.patch.len() > Self::PATCH_MAX.max(n / 256) {
             zone.folded()
@@ -561,7 +583,20 @@ impl Zone {
                 hash_name(nodes[x as usize].name.as_wire())
             });
         }
-        Zone::from_parts(&self.origin, self.class, nodes, index)
+        let mut zone = Zone::from_parts(&self.origin, self.class, nodes, index);
+        zone.inserted = Some(Arc::new(Inserted {
+            parent: Arc::downgrade(&self.index),
+            before: positions.iter().map(|&p| p as u32).collect(),
+            added: added.into(),
+        }));
+        zone
+    }
+
+    /// If this zone was made from `prev` (or from a snapshot with `prev`'s names) by
+    /// [`Zone::with_inserted`]: where the names went.
+    pub fn inserted_since(&self, prev: &Zone) -> Option<&Inserted> {
+        let ins = self.inserted.as_deref()?;
+        std::sync::Weak::ptr_eq(&ins.parent, &Arc::downgrade(&prev.index)).then_some(ins)
     }
 
     /// The same zone with its patch folded into a new base (O(zone)); the hash index
@@ -578,6 +613,7 @@ impl Zone {
             patch_idx: Arc::from([]),
             patch: Arc::from([]),
             patch_mask: Arc::from([]),
+            inserted: self.inserted.clone(),
         }
     }
 
@@ -655,6 +691,7 @@ impl Zone {
             patch_idx: Arc::from([]),
             patch: Arc::from([]),
             patch_mask: Arc::from([]),
+            inserted: None,
         }
     }
 
