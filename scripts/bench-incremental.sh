@@ -9,6 +9,7 @@
 # target/bench/incremental.txt.
 #
 # Environment: NAMES (default 1000000), CHANGES (default 1000), ADDS (default 5),
+# MODES (nsec, nsec3 or both; default both),
 # GENZONE (path to genzone.py), CARGO_TARGET_DIR (where cargo builds; default target).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -16,6 +17,7 @@ cd "$(dirname "$0")/.."
 NAMES=${NAMES:-1000000}
 CHANGES=${CHANGES:-1000}
 ADDS=${ADDS:-5}
+MODES=${MODES:-both}
 GENZONE=${GENZONE:-../shared/bench/genzone.py}
 ORIGIN=bench.example.
 OUT=target/bench
@@ -29,5 +31,5 @@ if [ ! -s "$ZONE" ]; then
 fi
 
 cargo build --release -q -p blason-dnssec --example incremental
-"$TARGET_DIR/release/examples/incremental" "$ZONE" "$ORIGIN" "$CHANGES" "$ADDS" |
+"$TARGET_DIR/release/examples/incremental" "$ZONE" "$ORIGIN" "$CHANGES" "$ADDS" "$MODES" |
     tee "$OUT/incremental.txt"
