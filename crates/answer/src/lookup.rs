@@ -50,7 +50,7 @@ pub fn lookup(zone: &Zone, name: &[u8]) -> Found {
         // Only reached when the exact name exists but is not authoritative.
         ce = zone.find(name).unwrap_or(0);
     }
-    let node = &nodes[ce];
+    let node = nodes.at(ce);
     if !node.is_authoritative() || node.has(flags::DELEGATION) {
         // The highest cut or DNAME above wins: walk up to the apex.
         let mut top = None;
@@ -61,7 +61,7 @@ pub fn lookup(zone: &Zone, name: &[u8]) -> Found {
                 &name[offs.at(strip)..]
             };
             if let Some(i) = zone.find(suffix) {
-                let n = &nodes[i];
+                let n = nodes.at(i);
                 if n.has(flags::DELEGATION) {
                     top = Some(Found::Referral(i));
                 } else if strip > 0 && n.rrset(Rtype::DNAME).is_some() {

@@ -22,6 +22,6 @@ pub mod scanner;
 pub mod types;
 
 pub use finding::{Finding, Severity};
-pub use model::{Node, RRset, Zone};
+pub use model::{Node, Nodes, RRset, Zone};
 pub use name::Name;
 pub use types::{Class, Rtype};

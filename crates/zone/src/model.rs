@@ -12,6 +12,7 @@ use crate::rdata::walk;
 use crate::scanner::{Parsed, Record, Records, Src};
 use crate::types::{Class, Rtype};
 use hashbrown::HashTable;
+use std::sync::Arc;
 
 /// Node flags.
 pub mod flags {
@@ -32,7 +33,7 @@ pub mod flags {
 }
 
 /// The records of one owner and type, rdatas in uncompressed wire form.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RRset {
     pub rtype: Rtype,
     /// For RRSIG: the type covered (RRSIGs form one RRset per covered type, each with
@@ -139,11 +140,237 @@ impl Node {
 }
 
 /// An immutable zone.
+///
+/// Snapshots share structure: the nodes live in an `Arc` base, and a snapshot that
+/// differs from its parent in a few nodes holds only those, as a small sorted patch
+/// over the same base. Names never change through a patch, so canonical order and
+/// the hash index (its own `Arc`, kept across folds) stay valid and shared. A flat
+/// base plus patch was chosen over a chunked persistent vector: an unpatched zone
+/// pays one predictable branch per node access instead of an extra pointer chase,
+/// and making a snapshot costs O(patch) instead of O(n / chunk) reference counts.
+/// The price is a fold (a copy of the base) once the patch passes [`Zone::PATCH_MAX`].
+#[derive(Clone)]
 pub struct Zone {
     origin: Name,
     class: Class,
-    nodes: Vec<Node>,
-    index: HashTable<u32>,
+    base: Arc<Vec<Node>>,
+    index: Arc<HashTable<u32>>,
+    /// Patched node indices, sorted; `patch[k]` replaces `base[patch_idx[k]]`.
+    patch_idx: Arc<[u32]>,
+    patch: Arc<[Arc<Node>]>,
+    /// One bit per block of 64 nodes holding a patched one (empty without a patch):
+    /// most accesses of a patched zone are settled by one bit, not a search.
+    patch_mask: Arc<[u64]>,
+    /// Set by [`Zone::with_inserted`]: how this zone's names derive from the
+    /// parent's, so per-name indexes can be shifted rather than rebuilt.
+    inserted: Option<Arc<Inserted>>,
+}
+
+/// Names inserted into a parent snapshot (see [`Zone::inserted_since`]).
+pub struct Inserted {
+    /// The parent's hash index; a `Weak` keeps its address from being reused.
+    parent: std::sync::Weak<HashTable<u32>>,
+    /// For each inserted node, the parent index it went before (sorted).
+    pub before: Box<[u32]>,
+    /// The new indices of the inserted nodes (sorted).
+    pub added: Box<[u32]>,
+}
+
+impl Inserted {
+    /// The new index of the parent's node `i`.
+    #[inline]
+    pub fn shift(&self, i: u32) -> u32 {
+        i + self.before.partition_point(|&p| p <= i) as u32
+    }
+}
+
+/// A read-only view of a zone's nodes (base and patch), indexed like a slice.
+#[derive(Clone, Copy)]
+pub struct Nodes<'a> {
+    base: &'a [Node],
+    /// Zone index of `base[0]` (views of a range start past 0).
+    start: usize,
+    patch_idx: &'a [u32],
+    patch: &'a [Arc<Node>],
+    patch_mask: &'a [u64],
+}
+
+impl<'a> Nodes<'a> {
+    /// A view of plain nodes (no patch).
+    pub fn from_slice(nodes: &'a [Node]) -> Nodes<'a> {
+        Nodes {
+            base: nodes,
+            start: 0,
+            patch_idx: &[],
+            patch: &[],
+            patch_mask: &[],
+        }
+    }
+    #[inline]
+    pub fn len(&self) -> usize {
+        self.base.len()
+    }
+    #[inline]
+    pub fn is_empty(&self) -> bool {
+        self.base.is_empty()
+    }
+    #[inline]
+    pub fn get(&self, i: usize) -> Option<&'a Node> {
+        if i >= self.base.len() {
+            return None;
+        }
+        Some(self.at(i))
+    }
+    /// Node `i` (panics out of bounds), borrowed for the view's lifetime (indexing
+    /// borrows only the view).
+    #[inline]
+    pub fn at(&self, i: usize) -> &'a Node {
+        if self.patch_mask.is_empty() {
+            return &self.base[i];
+        }
+        let block = (self.start + i) >> 6;
+        if self.patch_mask[block >> 6] & (1 << (block & 63)) == 0 {
+            return &self.base[i];
+        }
+        self.patched(i)
+    }
+    #[cold]
+    #[inline(never)]
+    fn patched(&self, i: usize) -> &'a Node {
+        match self.patch_idx.binary_search(&((self.start + i) as u32)) {
+            Ok(k) => &self.patch[k],
+            Err(_) => &self.base[i],
+        }
+    }
+    pub fn first(&self) -> Option<&'a Node> {
+        self.get(0)
+    }
+    pub fn last(&self) -> Option<&'a Node> {
+        self.len().checked_sub(1).map(|i| self.at(i))
+    }
+    pub fn iter(&self) -> NodesIter<'a> {
+        NodesIter {
+            nodes: *self,
+            pos: 0,
+            end: self.len(),
+        }
+    }
+    /// The nodes of `range` (panics out of bounds, like slicing).
+    pub fn slice(&self, range: std::ops::Range<usize>) -> Nodes<'a> {
+        Nodes {
+            base: &self.base[range.clone()],
+            start: self.start + range.start,
+            ..*self
+        }
+    }
+    /// Consecutive views of at most `size` nodes.
+    pub fn chunks(&self, size: usize) -> impl Iterator<Item = Nodes<'a>> + 'a {
+        let this = *self;
+        let size = size.max(1);
+        (0..self.len())
+            .step_by(size)
+            .map(move |a| this.slice(a..(a + size).min(this.len())))
+    }
+    /// Binary search as on a slice. Names are the same in base and patch, so a search
+    /// by name never needs the patch.
+    pub fn binary_search_by(
+        &self,
+        mut f: impl FnMut(&'a Node) -> std::cmp::Ordering,
+    ) -> Result<usize, usize> {
+        let (mut lo, mut hi) = (0, self.len());
+        while lo < hi {
+            let mid = lo + (hi - lo) / 2;
+            match f(self.at(mid)) {
+                std::cmp::Ordering::Less => lo = mid + 1,
+                std::cmp::Ordering::Greater => hi = mid,
+                std::cmp::Ordering::Equal => return Ok(mid),
+            }
+        }
+        Err(lo)
+    }
+    /// The nodes as one slice, if nothing in this view is patched.
+    pub fn as_slice(&self) -> Option<&'a [Node]> {
+        self.patch_mask.is_empty().then_some(self.base)
+    }
+    /// Owned copies of the nodes.
+    pub fn to_vec(&self) -> Vec<Node> {
+        self.iter().cloned().collect()
+    }
+    /// [`Nodes::to_vec`], on two threads for a large zone (copying is what a fold
+    /// or a rebuild spends most of its time on).
+    pub fn to_vec_par(&self) -> Vec<Node> {
+        if self.len() < PARALLEL_BUILD_MIN {
+            return self.to_vec();
+        }
+        let mid = self.len() / 2;
+        let (a, b) = (self.slice(0..mid), self.slice(mid..self.len()));
+        std::thread::scope(|sc| {
+            let hb = sc.spawn(move || b.to_vec());
+            let mut va = a.to_vec();
+            let vb = hb.join().unwrap_or_else(|e| std::panic::resume_unwind(e));
+            va.extend(vb);
+            va
+        })
+    }
+}
+
+impl std::ops::Index<usize> for Nodes<'_> {
+    type Output = Node;
+    #[inline]
+    fn index(&self, i: usize) -> &Node {
+        self.at(i)
+    }
+}
+
+impl<'a> IntoIterator for Nodes<'a> {
+    type Item = &'a Node;
+    type IntoIter = NodesIter<'a>;
+    fn into_iter(self) -> NodesIter<'a> {
+        self.iter()
+    }
+}
+
+impl<'a> IntoIterator for &Nodes<'a> {
+    type Item = &'a Node;
+    type IntoIter = NodesIter<'a>;
+    fn into_iter(self) -> NodesIter<'a> {
+        self.iter()
+    }
+}
+
+/// Iterator over a [`Nodes`] view.
+#[derive(Clone)]
+pub struct NodesIter<'a> {
+    nodes: Nodes<'a>,
+    pos: usize,
+    end: usize,
+}
+
+impl<'a> Iterator for NodesIter<'a> {
+    type Item = &'a Node;
+    #[inline]
+    fn next(&mut self) -> Option<&'a Node> {
+        if self.pos >= self.end {
+            return None;
+        }
+        self.pos += 1;
+        Some(self.nodes.at(self.pos - 1))
+    }
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        (self.end - self.pos, Some(self.end - self.pos))
+    }
+}
+
+impl ExactSizeIterator for NodesIter<'_> {}
+
+impl<'a> DoubleEndedIterator for NodesIter<'a> {
+    fn next_back(&mut self) -> Option<&'a Node> {
+        if self.pos >= self.end {
+            return None;
+        }
+        self.end -= 1;
+        Some(self.nodes.at(self.end))
+    }
 }
 
 /// Case-insensitive hash of a wire name (FxHash-style: the index is internal and
@@ -205,15 +432,201 @@ impl Zone {
     pub fn class(&self) -> Class {
         self.class
     }
-    pub fn nodes(&self) -> &[Node] {
-        &self.nodes
+    #[inline]
+    pub fn nodes(&self) -> Nodes<'_> {
+        Nodes {
+            base: &self.base,
+            start: 0,
+            patch_idx: &self.patch_idx,
+            patch: &self.patch,
+            patch_mask: &self.patch_mask,
+        }
     }
     pub fn apex(&self) -> &Node {
-        &self.nodes[0]
+        self.nodes().at(0)
+    }
+    /// Node `i` (panics out of bounds), borrowed from the zone rather than a view.
+    #[inline]
+    pub fn node(&self, i: usize) -> &Node {
+        self.nodes().at(i)
     }
     /// The SOA RRset, which every built zone has.
     pub fn soa(&self) -> Option<&RRset> {
-        self.nodes.first().and_then(|n| n.rrset(Rtype::SOA))
+        self.nodes().first().and_then(|n| n.rrset(Rtype::SOA))
+    }
+
+    /// Past this many patched nodes (or 1/256 of the zone, if more) a new snapshot
+    /// folds its patch into a fresh base.
+    pub const PATCH_MAX: usize = 512;
+
+    /// Number of nodes held in the patch (0 for a zone built or folded whole).
+    pub fn patch_len(&self) -> usize {
+        self.patch.len()
+    }
+
+    /// True if both snapshots have the same names at the same indices (one derives
+    /// from the other through [`Zone::with_replaced`]), so per-name indexes built for
+    /// one serve the other.
+    pub fn same_names(&self, other: &Zone) -> bool {
+        Arc::ptr_eq(&self.index, &other.index)
+    }
+
+    /// A new snapshot in which node `i` is replaced by `node` for each pair, sharing
+    /// everything else with `self`: O(patch), not O(zone). Every replacement must keep
+    /// the node's name (checked); if one does not, the zone is rebuilt whole.
+    pub fn with_replaced(&self, repl: Vec<(usize, Node)>) -> Zone {
+        let n = self.base.len();
+        let names_kept = repl
+            .iter()
+            .all(|(i, node)| *i < n && node.name.as_wire() == self.base[*i].name.as_wire());
+        if !names_kept {
+            let mut nodes = self.nodes().to_vec();
+            let mut extra = Vec::new();
+            for (i, node) in repl {
+                match nodes.get_mut(i) {
+                    Some(slot) => *slot = node,
+                    None => extra.push(node),
+                }
+            }
+            nodes.extend(extra);
+            return Zone::from_nodes(&self.origin, self.class, nodes);
+        }
+        let mut repl: Vec<(u32, Arc<Node>)> = repl
+            .into_iter()
+            .map(|(i, node)| (i as u32, Arc::new(node)))
+            .collect();
+        // Later replacements of one index win.
+        repl.reverse();
+        repl.sort_by_key(|r| r.0);
+        repl.dedup_by_key(|r| r.0);
+        let mut idx: Vec<u32> = Vec::with_capacity(self.patch_idx.len() + repl.len());
+        let mut nodes: Vec<Arc<Node>> = Vec::with_capacity(idx.capacity());
+        let (mut a, mut b) = (0, 0);
+        while a < self.patch_idx.len() || b < repl.len() {
+            let take_new = match (self.patch_idx.get(a), repl.get(b)) {
+                (Some(&x), Some(&(y, _))) => {
+                    if x == y {
+                        a += 1;
+                    }
+                    y <= x
+                }
+                (None, Some(_)) => true,
+                _ => false,
+            };
+            if take_new {
+                idx.push(repl[b].0);
+                nodes.push(repl[b].1.clone());
+                b += 1;
+            } else {
+                idx.push(self.patch_idx[a]);
+                nodes.push(self.patch[a].clone());
+                a += 1;
+            }
+        }
+        let mut mask = vec![0u64; n.div_ceil(64 * 64)];
+        for &i in &idx {
+            let block = i as usize >> 6;
+            mask[block >> 6] |= 1 << (block & 63);
+        }
+        let zone = Zone {
+            origin: self.origin.clone(),
+            class: self.class,
+            base: self.base.clone(),
+            index: self.index.clone(),
+            patch_idx: idx.into(),
+            patch: nodes.into(),
+            patch_mask: mask.into(),
+            inserted: self.inserted.clone(),
+        };
+        if zone.patch.len() > Self::PATCH_MAX.max(n / 256) {
+            zone.folded()
+        } else {
+            zone
+        }
+    }
+
+    /// A new snapshot with `insert` nodes added, each before the node that has the
+    /// given index in `self` (their names new, canonical order kept), and `replace`
+    /// nodes put at indices of `self` (names kept). O(zone) copying, but existing names
+    /// are neither sorted nor hashed again: the hash index is copied and shifted.
+    pub fn with_inserted(
+        &self,
+        replace: Vec<(usize, Node)>,
+        mut insert: Vec<(usize, Node)>,
+    ) -> Zone {
+        insert.sort_by(|a, b| {
+            a.0.cmp(&b.0)
+                .then_with(|| a.1.name.canonical_cmp(&b.1.name))
+        });
+        let mut old = self.nodes().to_vec_par();
+        for (i, node) in replace {
+            old[i] = node;
+        }
+        let positions: Vec<usize> = insert.iter().map(|x| x.0).collect();
+        let mut nodes: Vec<Node> = Vec::with_capacity(old.len() + insert.len());
+        let mut added: Vec<u32> = Vec::with_capacity(insert.len());
+        let mut rest = old.into_iter();
+        let mut at = 0;
+        for (pos, node) in insert {
+            nodes.extend(rest.by_ref().take(pos - at));
+            at = pos;
+            added.push(nodes.len() as u32);
+            nodes.push(node);
+        }
+        nodes.extend(rest);
+        let mut index = HashTable::clone(&self.index);
+        for e in index.iter_mut() {
+            *e += positions.partition_point(|&p| p <= *e as usize) as u32;
+        }
+        for &j in &added {
+            index.insert_unique(hash_name(nodes[j as usize].name.as_wire()), j, |&x| {
+                hash_name(nodes[x as usize].name.as_wire())
+            });
+        }
+        let mut zone = Zone::from_parts(&self.origin, self.class, nodes, index);
+        zone.inserted = Some(Arc::new(Inserted {
+            parent: Arc::downgrade(&self.index),
+            before: positions.iter().map(|&p| p as u32).collect(),
+            added: added.into(),
+        }));
+        zone
+    }
+
+    /// If this zone was made from `prev` (or from a snapshot with `prev`'s names) by
+    /// [`Zone::with_inserted`]: where the names went.
+    pub fn inserted_since(&self, prev: &Zone) -> Option<&Inserted> {
+        let ins = self.inserted.as_deref()?;
+        std::sync::Weak::ptr_eq(&ins.parent, &Arc::downgrade(&prev.index)).then_some(ins)
+    }
+
+    /// The same zone with its patch folded into a new base (O(zone)); the hash index
+    /// is kept, so [`Zone::same_names`] still holds against `self`.
+    pub fn folded(&self) -> Zone {
+        if self.patch.is_empty() {
+            return self.clone();
+        }
+        Zone {
+            origin: self.origin.clone(),
+            class: self.class,
+            base: Arc::new(self.nodes().to_vec_par()),
+            index: self.index.clone(),
+            patch_idx: Arc::from([]),
+            patch: Arc::from([]),
+            patch_mask: Arc::from([]),
+            inserted: self.inserted.clone(),
+        }
+    }
+
+    /// The nodes, owned: moved out when this is the last snapshot holding them,
+    /// copied otherwise.
+    pub fn into_nodes(self) -> Vec<Node> {
+        if !self.patch.is_empty() {
+            return self.nodes().to_vec_par();
+        }
+        match Arc::try_unwrap(self.base) {
+            Ok(nodes) => nodes,
+            Err(base) => Nodes::from_slice(&base).to_vec_par(),
+        }
     }
     /// The SOA serial.
     pub fn serial(&self) -> Option<u32> {
@@ -229,9 +642,10 @@ impl Zone {
     #[inline]
     pub fn find(&self, wire: &[u8]) -> Option<usize> {
         let h = hash_name(wire);
+        // Names are the same in the base and the patch: compare against the base.
         self.index
             .find(h, |&i| {
-                self.nodes[i as usize]
+                self.base[i as usize]
                     .name
                     .as_wire()
                     .eq_ignore_ascii_case(wire)
@@ -241,7 +655,7 @@ impl Zone {
 
     /// Index of the last node whose name sorts canonically at or before `name`.
     pub fn predecessor(&self, name: &Name) -> usize {
-        match self.nodes.binary_search_by(|n| n.name.canonical_cmp(name)) {
+        match self.base.binary_search_by(|n| n.name.canonical_cmp(name)) {
             Ok(i) => i,
             Err(0) => 0,
             Err(i) => i - 1,
@@ -265,11 +679,19 @@ impl Zone {
                 hash_name(nodes[x as usize].name.as_wire())
             });
         }
+        Zone::from_parts(origin, class, nodes, index)
+    }
+
+    fn from_parts(origin: &Name, class: Class, nodes: Vec<Node>, index: HashTable<u32>) -> Zone {
         Zone {
             origin: origin.clone(),
             class,
-            nodes,
-            index,
+            base: Arc::new(nodes),
+            index: Arc::new(index),
+            patch_idx: Arc::from([]),
+            patch: Arc::from([]),
+            patch_mask: Arc::from([]),
+            inserted: None,
         }
     }
 
@@ -560,7 +982,29 @@ fn build_inner(
         });
     }
 
-    // Cuts, glue, DNAME occlusion. Descendants follow their ancestor in canonical order.
+    mark_structure(origin, &mut nodes, &index);
+
+    let zone = Zone::from_parts(origin, class, nodes, index);
+    let ok = zone
+        .nodes()
+        .first()
+        .is_some_and(|n| n.has(flags::APEX) && n.rrset(Rtype::SOA).is_some());
+    if !ok {
+        findings.push(Finding::new(
+            "no-soa",
+            Severity::Error,
+            None,
+            format!("the zone has no SOA record at its apex {}", origin),
+            format!("add an SOA record owned by '@' (or '{}')", origin),
+        ));
+    }
+    (findings, zone, info)
+}
+
+/// Sets the flags that follow from the names and types of canonically ordered nodes:
+/// apex, cuts, glue, DNAME occlusion, wildcards. Descendants follow their ancestor in
+/// canonical order, so one pass does.
+fn mark_structure(origin: &Name, nodes: &mut [Node], index: &HashTable<u32>) {
     let mut cut: Option<usize> = None;
     let mut dname: Option<usize> = None;
     for n in 0..nodes.len() {
@@ -591,33 +1035,55 @@ fn build_inner(
         }
         if nodes[n].is_wildcard_label() {
             if let Some(p) = nodes[n].name.parent() {
-                if let Some(pi) = find_in(&nodes, &index, p.as_wire()) {
+                if let Some(pi) = find_in(nodes, index, p.as_wire()) {
                     nodes[pi].flags |= flags::WILDCARD_CHILD;
                 }
             }
         }
     }
+}
 
-    let zone = Zone {
-        origin: origin.clone(),
-        class,
-        nodes,
-        index,
-    };
-    let ok = zone
-        .nodes
-        .first()
-        .is_some_and(|n| n.has(flags::APEX) && n.rrset(Rtype::SOA).is_some());
-    if !ok {
-        findings.push(Finding::new(
-            "no-soa",
-            Severity::Error,
-            None,
-            format!("the zone has no SOA record at its apex {}", origin),
-            format!("add an SOA record owned by '@' (or '{}')", origin),
-        ));
+impl Zone {
+    /// Builds a zone from nodes holding data, in canonical order (the apex first):
+    /// adds the empty non-terminals and sets every flag, as [`Zone::build`] does. For
+    /// changing a zone's names without going back to records. Nodes without RRsets
+    /// (other than the apex) are dropped; their flags are ignored.
+    pub fn from_data(origin: &Name, class: Class, data: Vec<Node>) -> Zone {
+        let origin_labels = origin.label_count();
+        let mut nodes: Vec<Node> = Vec::with_capacity(data.len() + data.len() / 8);
+        for mut node in data {
+            if node.rrsets.is_empty() && node.name != *origin {
+                continue;
+            }
+            let labels = node.name.label_count();
+            let shared = match nodes.last() {
+                Some(prev) => prev.name.common_labels(&node.name),
+                None => origin_labels,
+            }
+            .max(origin_labels);
+            for keep in (shared + 1)..labels {
+                nodes.push(Node {
+                    name: Name::from_wire_unchecked(node.name.suffix_wire(labels - keep)),
+                    rrsets: Box::new([]),
+                    flags: flags::ENT,
+                });
+            }
+            node.flags = if node.name.is_wildcard() {
+                flags::WILDCARD
+            } else {
+                0
+            };
+            nodes.push(node);
+        }
+        let mut index: HashTable<u32> = HashTable::with_capacity(nodes.len() + nodes.len() / 16);
+        for (n, node) in nodes.iter().enumerate() {
+            index.insert_unique(hash_name(node.name.as_wire()), n as u32, |&x| {
+                hash_name(nodes[x as usize].name.as_wire())
+            });
+        }
+        mark_structure(origin, &mut nodes, &index);
+        Zone::from_parts(origin, class, nodes, index)
     }
-    (findings, zone, info)
 }
 
 impl Node {
@@ -708,5 +1174,58 @@ mod tests {
         for n in l.zone.nodes() {
             assert!(l.zone.find(n.name.to_lowercase().as_wire()).is_some());
         }
+    }
+
+    #[test]
+    fn patched_snapshots_share_names_and_fold() {
+        let o = Name::parse("example.", None).unwrap();
+        let l = crate::load::load_bytes(
+            &o,
+            b"$TTL 1\n@ SOA a b 1 2 3 4 5\na A 1.2.3.4\nb A 1.2.3.5\nc A 1.2.3.6\n",
+            "t",
+        );
+        let z = l.zone;
+        let mut n2 = z.node(2).clone();
+        n2.rrsets = Box::new([RRset::new(Rtype::A, 9, &[&[9, 9, 9, 9]])]);
+        let p = z.with_replaced(vec![(2, n2)]);
+        assert!(p.same_names(&z));
+        assert_eq!(p.patch_len(), 1);
+        assert_eq!(p.node(2).rrsets[0].ttl, 9);
+        assert_eq!(
+            p.nodes()
+                .iter()
+                .filter(|n| n.rrsets.first().is_some_and(|r| r.ttl == 9))
+                .count(),
+            1
+        );
+        assert_eq!(
+            z.node(2).rrsets[0].ttl,
+            1,
+            "the parent snapshot is untouched"
+        );
+        let mut n1 = p.node(1).clone();
+        n1.rrsets = Box::new([]);
+        let q = p.with_replaced(vec![(1, n1.clone()), (1, n1)]);
+        assert_eq!(q.patch_len(), 2);
+        assert!(q.node(1).rrsets.is_empty());
+        let f = q.folded();
+        assert_eq!(f.patch_len(), 0);
+        assert!(f.same_names(&z));
+        for i in 0..q.nodes().len() {
+            assert_eq!(q.node(i).rrsets, f.node(i).rrsets);
+        }
+        assert_eq!(
+            q.nodes()
+                .slice(1..3)
+                .iter()
+                .map(|n| n.rrsets.len())
+                .collect::<Vec<_>>(),
+            [0, 1]
+        );
+        let mut renamed = z.node(3).clone();
+        renamed.name = Name::parse("d.example.", None).unwrap();
+        let r = z.with_replaced(vec![(3, renamed)]);
+        assert!(!r.same_names(&z));
+        assert!(r.find(b"\x01d\x07example\x00").is_some());
     }
 }

@@ -27,7 +27,11 @@ pub fn write_zone_marked(zone: &Zone, out: &mut impl Write, mark: Mark<'_>) -> i
 /// Appends the records of `nodes` (a run of one zone's nodes, in order) to `out` in the
 /// form of [`write_zone`], so that a large zone can be printed in parts on several
 /// threads and the parts written in order.
-pub fn write_nodes(nodes: &[crate::model::Node], class: crate::types::Class, out: &mut Vec<u8>) {
+pub fn write_nodes<'a>(
+    nodes: impl IntoIterator<Item = &'a crate::model::Node>,
+    class: crate::types::Class,
+    out: &mut Vec<u8>,
+) {
     let _ = write_lines(nodes, class, None, |line| {
         out.extend_from_slice(line.as_bytes());
         Ok(())
@@ -35,8 +39,8 @@ pub fn write_nodes(nodes: &[crate::model::Node], class: crate::types::Class, out
 }
 
 /// The one place records are turned into lines: each line goes to `emit`.
-fn write_lines(
-    nodes: &[crate::model::Node],
+fn write_lines<'a>(
+    nodes: impl IntoIterator<Item = &'a crate::model::Node>,
     class: crate::types::Class,
     mark: Option<Mark<'_>>,
     mut emit: impl FnMut(&str) -> io::Result<()>,

@@ -323,7 +323,7 @@ fn print_parallel(zone: &blason_zone::Zone, threads: usize) -> Vec<Vec<u8>> {
     };
     let nodes = zone.nodes();
     let size = (nodes.len() / (threads * 8)).max(1024);
-    let chunks: Vec<&[blason_zone::Node]> = nodes.chunks(size).collect();
+    let chunks: Vec<blason_zone::Nodes<'_>> = nodes.chunks(size).collect();
     let next = std::sync::atomic::AtomicUsize::new(0);
     let parts: Vec<std::sync::OnceLock<Vec<u8>>> = (0..chunks.len())
         .map(|_| std::sync::OnceLock::new())

@@ -7,6 +7,7 @@
 //! Times come in as parameters: nothing here reads the clock.
 
 mod denial;
+pub mod incremental;
 mod rrsig;
 
 pub use denial::{
@@ -79,7 +80,7 @@ impl<'a> ZoneKeys<'a> {
         }
     }
 
-    fn published(&self) -> Box<dyn Iterator<Item = &'a Key> + '_> {
+    pub(crate) fn published(&self) -> Box<dyn Iterator<Item = &'a Key> + '_> {
         match &self.dnskey {
             Some(d) => Box::new(d.iter().copied()),
             None => Box::new(
@@ -194,7 +195,7 @@ pub const CDS_DELETE: [u8; 5] = [0, 0, 0, 0, 0];
 pub const CDNSKEY_DELETE: [u8; 5] = [0, 0, 3, 0, 0];
 
 /// True for the records a signer owns and replaces: signatures and denial records.
-fn is_dnssec_generated(t: Rtype) -> bool {
+pub(crate) fn is_dnssec_generated(t: Rtype) -> bool {
     matches!(
         t,
         Rtype::RRSIG | Rtype::NSEC | Rtype::NSEC3 | Rtype::NSEC3PARAM
@@ -452,7 +453,7 @@ fn sign_node(
 }
 
 /// Builds the NSEC3 nodes (sorted by hash) for the chain over `nodes`.
-fn nsec3_chain(
+pub(crate) fn nsec3_chain(
     nodes: &[Node],
     origin: &Name,
     p: &Nsec3Params,
@@ -530,7 +531,7 @@ fn par_map<T: Sync, R: Send>(items: &[T], threads: usize, f: impl Fn(&T) -> R + 
 
 /// Merges the NSEC3 nodes (all children of the apex, in hash order, which is their
 /// canonical order) into the canonically ordered nodes.
-fn merge_nsec3(nodes: Vec<Node>, hashed: Vec<Node>) -> Vec<Node> {
+pub(crate) fn merge_nsec3(nodes: Vec<Node>, hashed: Vec<Node>) -> Vec<Node> {
     let mut out = Vec::with_capacity(nodes.len() + hashed.len());
     let mut h = hashed.into_iter().peekable();
     for mut n in nodes {
@@ -721,11 +722,7 @@ mod tests {
         let ent = Name::parse("y.ent.example.", None).unwrap();
         let owner = nsec3_owner(&nsec3_hash(ent.as_wire(), &[], 0), &o);
         let i = s.zone.find(owner.as_wire()).unwrap();
-        let rd = s.zone.nodes()[i]
-            .rrset(Rtype::NSEC3)
-            .unwrap()
-            .first()
-            .unwrap();
+        let rd = s.zone.node(i).rrset(Rtype::NSEC3).unwrap().first().unwrap();
         assert_eq!(rd.len(), 6 + 20, "an ENT proves no types");
         let p = Nsec3Params {
             opt_out: true,
