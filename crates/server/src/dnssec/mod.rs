@@ -25,6 +25,7 @@
 
 pub mod files;
 pub mod parent;
+pub mod resign;
 pub mod sets;
 
 use crate::log;
@@ -38,7 +39,7 @@ use blason_dnssec::roll::{
     Outcome, Rec, Role, State, Timestamp,
 };
 use blason_dnssec::sign::{
-    sign_zone, Denial, Nsec3Params, SignError, SignOptions, Signed, Validity, ZoneKeys,
+    incremental, sign_zone, Denial, Nsec3Params, SignError, SignOptions, Signed, Validity, ZoneKeys,
 };
 use blason_dnssec::state::{zone_dir_name, StateDir};
 use blason_zone::encoding::hex_encode;
@@ -100,6 +101,9 @@ struct Run {
     unsigned: Option<Arc<Zone>>,
     /// The key sets of the snapshot being served.
     served: Option<KeySets>,
+    /// The signed snapshot being served, and the unsigned zone it was made from: the
+    /// base of the next incremental step.
+    signed: Option<(Arc<Zone>, Arc<Zone>)>,
     /// The unsigned zone changed since it was last signed.
     dirty: bool,
     /// Earliest RRSIG expiration of the served snapshot (0: none).
@@ -169,11 +173,7 @@ impl ZoneDnssec {
         let state = run.state.clone().unwrap_or_default();
         let sets = KeySets::of(&state);
         let t = now();
-        let signed = self.sign(&run, &sets, t)?;
-        run.served = Some(sets);
-        run.dirty = false;
-        run.expiry = earliest_expiry(&self.policy, t);
-        Ok(signed)
+        self.sign(&mut run, &sets, t, false)
     }
 
     /// One control-loop step. `publish` swaps a new snapshot in; returns when the
@@ -238,11 +238,8 @@ impl ZoneDnssec {
             // All of one plan's changes go out in one snapshot.
             let sets = KeySets::of(&apply(&state, &outcomes, t));
             if run.served.as_ref() != Some(&sets) || run.dirty || refresh {
-                let signed = self.sign(run, &sets, t)?;
+                let signed = self.sign(run, &sets, t, refresh)?;
                 publish(signed);
-                run.served = Some(sets);
-                run.dirty = false;
-                run.expiry = earliest_expiry(&self.policy, t);
             }
             // Served from now: the outcomes count from this moment, and are saved first.
             let new = apply(&state, &outcomes, now().max(t));
@@ -684,31 +681,143 @@ impl ZoneDnssec {
         })
     }
 
-    fn sign(&self, run: &Run, sets: &KeySets, now: Timestamp) -> Result<Arc<Zone>, String> {
+    /// The next signed snapshot for the loaded zone under `sets`, by the cheapest road
+    /// ([`resign`]); records it as served. `refresh`: signatures are coming due.
+    fn sign(
+        &self,
+        run: &mut Run,
+        sets: &KeySets,
+        now: Timestamp,
+        refresh: bool,
+    ) -> Result<Arc<Zone>, String> {
         let zone = run.unsigned.clone().ok_or("no zone loaded")?;
         if sets.is_unsigned() {
+            run.signed = None;
+            run.served = Some(sets.clone());
+            run.dirty = false;
+            run.expiry = 0;
             return Ok(zone);
         }
         let keys = sets.zone_keys(&run.keys)?;
         let mut opts = sign_options(&self.policy, now);
         opts.cds_delete = sets.cds_delete;
-        let signed = sign_step(&zone, &keys, &opts).map_err(|e| e.to_string())?;
-        log::info(
-            "zone signed",
-            &[
-                ("zone", zone.origin()),
-                ("dnskeys", &sets.dnskey.len()),
-                ("rrsigs", &signed.stats.rrsigs),
-                ("nsec", &signed.stats.nsec),
-                ("nsec3", &signed.stats.nsec3),
-            ],
-        );
-        Ok(Arc::new(signed.zone))
+        let same_keys = run.served.as_ref() == Some(sets);
+        let base = run.signed.clone().filter(|_| same_keys);
+        let mut out = None;
+        if let Some((signed, from)) = &base {
+            match self.resign(
+                signed, from, &zone, &keys, &opts, now, run.dirty, refresh, run.expiry,
+            ) {
+                Ok(r) => out = r,
+                // The whole pass below gives the same zone; say why it was needed.
+                Err(e) => log::warn(
+                    "dnssec: incremental signing failed; signing the whole zone",
+                    &[("zone", &self.origin), ("reason", &e)],
+                ),
+            }
+        }
+        let (next, expiry) = match out {
+            Some(x) => x,
+            None => {
+                // Key change or first signing: every RRset gets the new signatures.
+                let unsigned = match &base.or(run.signed.clone()) {
+                    Some((s, _)) => {
+                        let served = s.serial().unwrap_or(0);
+                        let file = zone.serial().unwrap_or(0);
+                        Arc::new(resign::with_serial(
+                            &zone,
+                            resign::next_serial(served, file),
+                        ))
+                    }
+                    None => zone.clone(),
+                };
+                let signed = sign_step(&unsigned, &keys, &opts).map_err(|e| e.to_string())?;
+                log::info(
+                    "zone signed",
+                    &[
+                        ("zone", zone.origin()),
+                        ("dnskeys", &sets.dnskey.len()),
+                        ("rrsigs", &signed.stats.rrsigs),
+                        ("nsec", &signed.stats.nsec),
+                        ("nsec3", &signed.stats.nsec3),
+                    ],
+                );
+                (Arc::new(signed.zone), earliest_expiry(&self.policy, now))
+            }
+        };
+        run.signed = Some((next.clone(), zone));
+        run.served = Some(sets.clone());
+        run.dirty = false;
+        run.expiry = expiry;
+        Ok(next)
+    }
+
+    /// The incremental roads: the file's changes, then the signatures due. Ok(None)
+    /// when a whole pass is cheaper (most of the zone changed).
+    #[allow(clippy::too_many_arguments)]
+    fn resign(
+        &self,
+        signed: &Arc<Zone>,
+        from: &Zone,
+        zone: &Zone,
+        keys: &ZoneKeys,
+        opts: &SignOptions,
+        now: Timestamp,
+        dirty: bool,
+        refresh: bool,
+        mut expiry: u64,
+    ) -> Result<Option<(Arc<Zone>, u64)>, String> {
+        let mut cur = signed.clone();
+        if dirty {
+            let limit = (zone.nodes().len() / 4).max(1000);
+            let Some(changes) = resign::diff(from, zone, limit) else {
+                return Ok(None);
+            };
+            if !changes.is_empty() {
+                let (z, st) =
+                    incremental::apply(&cur, &changes, keys, opts).map_err(|e| e.to_string())?;
+                log::info(
+                    "zone re-signed (changes)",
+                    &[
+                        ("zone", zone.origin()),
+                        ("changes", &changes.len()),
+                        ("rrsigs", &st.rrsigs),
+                        ("denial", &st.denial),
+                        ("rebuilt", &st.rebuilt),
+                        ("serial", &st.serial),
+                    ],
+                );
+                cur = Arc::new(z);
+            }
+        }
+        if refresh {
+            match incremental::refresh(&cur, keys, opts, now, self.policy.signature_refresh)
+                .map_err(|e| e.to_string())?
+            {
+                Some((z, st)) => {
+                    log::info(
+                        "zone re-signed (signatures due)",
+                        &[
+                            ("zone", zone.origin()),
+                            ("rrsets", &st.rrsets),
+                            ("rrsigs", &st.rrsigs),
+                            ("serial", &st.serial),
+                        ],
+                    );
+                    if let Some(e) = st.earliest_expiry {
+                        expiry = e;
+                    }
+                    cur = Arc::new(z);
+                }
+                // Nothing due after all: look again in a minute, not every tick.
+                None => expiry = now + self.policy.signature_refresh + 60,
+            }
+        }
+        Ok(Some((cur, expiry)))
     }
 }
 
-/// The sign step: a whole-zone pass for now; an incremental signer takes the same
-/// inputs.
+/// The whole-zone pass: first signing and key changes (see [`resign`] for the rest).
 pub fn sign_step(zone: &Zone, keys: &ZoneKeys, opts: &SignOptions) -> Result<Signed, SignError> {
     sign_zone(zone, keys, opts)
 }
