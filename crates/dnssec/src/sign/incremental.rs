@@ -279,7 +279,7 @@ fn denial_matches(zone: &Zone, opts: &SignOptions) -> bool {
 }
 
 /// The fast road: `None` if some change alters names or flags.
-fn patch(
+pub(crate) fn patch(
     signed: &Zone,
     changes: &[Change],
     keys: &ZoneKeys,

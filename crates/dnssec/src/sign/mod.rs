@@ -8,6 +8,8 @@
 
 mod denial;
 pub mod incremental;
+mod rekey;
+pub use rekey::rekey;
 mod rrsig;
 
 pub use denial::{
@@ -189,6 +191,64 @@ pub fn nsec_for(zone: &Zone, i: usize) -> Option<Vec<u8>> {
     Some(nsec_rdata(&nodes[next].name, &mut types))
 }
 
+/// The apex RRsets of a signed zone from those of the unsigned apex (signer-owned ones
+/// already stripped): the DNSKEY RRset (the zone's own plus the published keys),
+/// CDS/CDNSKEY as the keys and options ask, NSEC3PARAM; unsigned, in type order.
+pub(crate) fn apex_rrsets(
+    unsigned: &[RRset],
+    origin: &Name,
+    keys: &ZoneKeys,
+    opts: &SignOptions,
+    soa_ttl: u32,
+) -> Vec<RRset> {
+    let mut rrsets: Vec<RRset> = unsigned.to_vec();
+    let old = rrsets.iter().position(|r| r.rtype == Rtype::DNSKEY);
+    let ttl = old
+        .map(|i| rrsets[i].ttl)
+        .or(opts.dnskey_ttl)
+        .unwrap_or(soa_ttl);
+    let mut dnskeys: Vec<Vec<u8>> = old
+        .map(|i| rrsets[i].rdatas().map(<[u8]>::to_vec).collect())
+        .unwrap_or_default();
+    for k in keys.published() {
+        let rd = k.dnskey();
+        if !dnskeys.contains(&rd) {
+            dnskeys.push(rd);
+        }
+    }
+    rrsets.retain(|r| r.rtype != Rtype::DNSKEY);
+    let refs: Vec<&[u8]> = dnskeys.iter().map(Vec::as_slice).collect();
+    rrsets.push(RRset::new(Rtype::DNSKEY, ttl, &refs));
+    if opts.cds || opts.cds_delete || keys.cds.is_some() {
+        rrsets.retain(|r| !matches!(r.rtype, Rtype::CDS | Rtype::CDNSKEY));
+        let mut cds = Vec::new();
+        let mut cdnskey = Vec::new();
+        if opts.cds_delete {
+            cds.push(CDS_DELETE.to_vec());
+            cdnskey.push(CDNSKEY_DELETE.to_vec());
+        } else {
+            for k in keys.cds.as_ref().unwrap_or(&keys.ksk) {
+                let ds = k.ds(origin, DigestType::Sha256);
+                if !cds.contains(&ds) {
+                    cds.push(ds);
+                    cdnskey.push(k.dnskey());
+                }
+            }
+        }
+        if !cds.is_empty() {
+            let r: Vec<&[u8]> = cds.iter().map(Vec::as_slice).collect();
+            rrsets.push(RRset::new(Rtype::CDS, ttl, &r));
+            let r: Vec<&[u8]> = cdnskey.iter().map(Vec::as_slice).collect();
+            rrsets.push(RRset::new(Rtype::CDNSKEY, ttl, &r));
+        }
+    }
+    if let Denial::Nsec3(p) = &opts.denial {
+        rrsets.push(RRset::new(Rtype::NSEC3PARAM, 0, &[&p.nsec3param_rdata()]));
+    }
+    rrsets.sort_by_key(|r| (r.rtype.0, r.covers.0));
+    rrsets
+}
+
 /// CDS `0 0 0 00` (RFC 8078 §4): key tag 0, algorithm 0, digest type 0, digest 00.
 pub const CDS_DELETE: [u8; 5] = [0, 0, 0, 0, 0];
 /// CDNSKEY `0 3 0 AA==` (RFC 8078 §4): flags 0, protocol 3, algorithm 0, key 00.
@@ -261,51 +321,7 @@ pub fn sign_zone(zone: &Zone, keys: &ZoneKeys, opts: &SignOptions) -> Result<Sig
     // Apex: DNSKEY (zone's own plus ours), CDS/CDNSKEY, NSEC3PARAM.
     {
         let apex = &mut nodes[0];
-        let mut rrsets: Vec<RRset> = apex.rrsets.to_vec();
-        let old = rrsets.iter().position(|r| r.rtype == Rtype::DNSKEY);
-        let ttl = old
-            .map(|i| rrsets[i].ttl)
-            .or(opts.dnskey_ttl)
-            .unwrap_or(soa_ttl);
-        let mut dnskeys: Vec<Vec<u8>> = old
-            .map(|i| rrsets[i].rdatas().map(<[u8]>::to_vec).collect())
-            .unwrap_or_default();
-        for k in keys.published() {
-            let rd = k.dnskey();
-            if !dnskeys.contains(&rd) {
-                dnskeys.push(rd);
-            }
-        }
-        rrsets.retain(|r| r.rtype != Rtype::DNSKEY);
-        let refs: Vec<&[u8]> = dnskeys.iter().map(Vec::as_slice).collect();
-        rrsets.push(RRset::new(Rtype::DNSKEY, ttl, &refs));
-        if opts.cds || opts.cds_delete || keys.cds.is_some() {
-            rrsets.retain(|r| !matches!(r.rtype, Rtype::CDS | Rtype::CDNSKEY));
-            let mut cds = Vec::new();
-            let mut cdnskey = Vec::new();
-            if opts.cds_delete {
-                cds.push(CDS_DELETE.to_vec());
-                cdnskey.push(CDNSKEY_DELETE.to_vec());
-            } else {
-                for k in keys.cds.as_ref().unwrap_or(&keys.ksk) {
-                    let ds = k.ds(origin, DigestType::Sha256);
-                    if !cds.contains(&ds) {
-                        cds.push(ds);
-                        cdnskey.push(k.dnskey());
-                    }
-                }
-            }
-            if !cds.is_empty() {
-                let r: Vec<&[u8]> = cds.iter().map(Vec::as_slice).collect();
-                rrsets.push(RRset::new(Rtype::CDS, ttl, &r));
-                let r: Vec<&[u8]> = cdnskey.iter().map(Vec::as_slice).collect();
-                rrsets.push(RRset::new(Rtype::CDNSKEY, ttl, &r));
-            }
-        }
-        if let Denial::Nsec3(p) = &opts.denial {
-            rrsets.push(RRset::new(Rtype::NSEC3PARAM, 0, &[&p.nsec3param_rdata()]));
-        }
-        rrsets.sort_by_key(|r| (r.rtype.0, r.covers.0));
+        let rrsets = apex_rrsets(&apex.rrsets, origin, keys, opts, soa_ttl);
         apex.rrsets = rrsets.into_boxed_slice();
         apex.flags &= !flags::ENT;
     }

@@ -701,13 +701,26 @@ impl ZoneDnssec {
         let keys = sets.zone_keys(&run.keys)?;
         let mut opts = sign_options(&self.policy, now);
         opts.cds_delete = sets.cds_delete;
-        let same_keys = run.served.as_ref() == Some(sets);
-        let base = run.signed.clone().filter(|_| same_keys);
+        // The zone's signers unchanged: the snapshot served is a base to build on.
+        let same_zsk = run
+            .served
+            .as_ref()
+            .is_some_and(|s| s.zone_signers == sets.zone_signers);
+        let base = run.signed.clone().filter(|_| same_zsk);
         let mut out = None;
         if let Some((signed, from)) = &base {
-            match self.resign(
-                signed, from, &zone, &keys, &opts, now, run.dirty, refresh, run.expiry,
-            ) {
+            let signed = if run.served.as_ref() == Some(sets) {
+                Some(signed.clone())
+            } else {
+                self.rekey(signed, from, &keys, &opts)
+            };
+            let r = match signed {
+                Some(signed) => self.resign(
+                    &signed, from, &zone, &keys, &opts, now, run.dirty, refresh, run.expiry,
+                ),
+                None => Ok(None),
+            };
+            match r {
                 Ok(r) => out = r,
                 // The whole pass below gives the same zone; say why it was needed.
                 Err(e) => log::warn(
@@ -750,6 +763,38 @@ impl ZoneDnssec {
         run.dirty = false;
         run.expiry = expiry;
         Ok(next)
+    }
+
+    /// A key step that leaves the zone signers alone: only the apex's key RRsets are
+    /// signed anew. None: sign the whole zone.
+    fn rekey(
+        &self,
+        signed: &Zone,
+        from: &Zone,
+        keys: &ZoneKeys,
+        opts: &SignOptions,
+    ) -> Option<Arc<Zone>> {
+        match blason_dnssec::sign::rekey(signed, from, keys, opts) {
+            Ok(Some((z, st))) => {
+                log::info(
+                    "zone re-signed (keys)",
+                    &[
+                        ("zone", &self.origin),
+                        ("rrsigs", &st.rrsigs),
+                        ("serial", &st.serial),
+                    ],
+                );
+                Some(Arc::new(z))
+            }
+            Ok(None) => None,
+            Err(e) => {
+                log::warn(
+                    "dnssec: incremental key step failed; signing the whole zone",
+                    &[("zone", &self.origin), ("reason", &e)],
+                );
+                None
+            }
+        }
     }
 
     /// The incremental roads: the file's changes, then the signatures due. Ok(None)
