@@ -1257,4 +1257,46 @@ mod tests {
         assert!(!r.same_names(&z));
         assert!(r.find(b"\x01d\x07example\x00").is_some());
     }
+
+    #[test]
+    fn spliced_snapshots_shift_the_index() {
+        let o = Name::parse("example.", None).unwrap();
+        let l = crate::load::load_bytes(
+            &o,
+            b"$TTL 1\n@ SOA a b 1 2 3 4 5\nb A 1.2.3.4\nd A 1.2.3.5\nf A 1.2.3.6\n",
+            "t",
+        );
+        let z = l.zone;
+        let node = |n: &str| Node {
+            name: Name::parse(n, Some(&o)).unwrap(),
+            rrsets: Box::new([RRset::new(Rtype::A, 7, &[&[7, 7, 7, 7]])]),
+            flags: 0,
+        };
+        // Insert c (before d, index 2) and g (at the end); remove b (index 1).
+        let s = z.with_spliced(vec![], vec![(4, node("g")), (2, node("c"))], vec![1]);
+        let names: Vec<String> = s.nodes().iter().map(|n| n.name.to_string()).collect();
+        assert_eq!(
+            names,
+            [
+                "example.",
+                "c.example.",
+                "d.example.",
+                "f.example.",
+                "g.example."
+            ]
+        );
+        for (i, n) in s.nodes().iter().enumerate() {
+            assert_eq!(s.find(n.name.as_wire()), Some(i));
+        }
+        assert!(s.find(b"\x01b\x07example\x00").is_none());
+        let r = s.inserted_since(&z).unwrap();
+        assert!(r.is_removed(1));
+        assert_eq!((r.shift(0), r.shift(2), r.shift(3)), (0, 2, 3));
+        assert_eq!(&r.added[..], [1, 4]);
+        assert!(!s.same_names(&z));
+        assert!(z.inserted_since(&s).is_none());
+        // A patch on top keeps the lineage.
+        let p = s.with_replaced(vec![(2, s.node(2).clone())]);
+        assert!(p.same_names(&s) && p.inserted_since(&z).is_some());
+    }
 }
