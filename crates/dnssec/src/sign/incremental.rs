@@ -67,9 +67,11 @@ pub struct Stats {
     pub rrsigs: usize,
     /// NSEC or NSEC3 records written anew.
     pub denial: usize,
-    /// Nodes replaced in the patch (fast road) or whose content changed (rebuild).
+    /// Nodes replaced (patch), replaced, added or removed (splice), or whose content
+    /// changed (rebuild).
     pub nodes: usize,
-    /// True when names or flags changed and the node list was rebuilt (O(zone)).
+    /// True when names or flags changed, so the node list was copied (a name spliced
+    /// in or out) or rebuilt: O(zone) work without cryptography.
     pub rebuilt: bool,
     /// The new SOA serial.
     pub serial: u32,
