@@ -5,7 +5,7 @@
 # crates/dnssec/examples/incremental.rs in release: signs the zone whole (P-256, NSEC,
 # then NSEC3) and times, per mode, CHANGES one-record changes at existing names (apply,
 # new catalog, ArcSwap store: median, p99, max), the fold of the patch they leave, ADDS
-# additions of a new name, and refresh passes. Output also goes to
+# additions of a new name and their removal, and refresh passes. Output also goes to
 # target/bench/incremental.txt.
 #
 # Environment: NAMES (default 1000000), CHANGES (default 1000), ADDS (default 5),

@@ -38,15 +38,20 @@ impl ZoneSec {
     /// The `ZoneSec` of `zone`, reusing `prev`'s NSEC3 index when `zone` has the names
     /// of `prev_zone` (a patched snapshot of it) and the same NSEC3 parameters: O(1)
     /// instead of a pass over the zone.
-    /// When names were only inserted (a new name signed incrementally), the index
-    /// is shifted and the new NSEC3s added: no hashing, no sort.
+    /// When names were only inserted or removed (a name added or deleted
+    /// incrementally), the index is shifted and the NSEC3s added or dropped: no
+    /// hashing, no sort.
     pub fn next(zone: &Zone, prev_zone: &Zone, prev: &ZoneSec) -> ZoneSec {
         if zone.same_names(prev_zone) {
             return ZoneSec::build(zone, prev.nsec3.as_ref());
         }
         if let (Some(ins), Some(c)) = (zone.inserted_since(prev_zone), &prev.nsec3) {
-            let mut hashes: Vec<([u8; 20], u32)> =
-                c.hashes.iter().map(|&(h, i)| (h, ins.shift(i))).collect();
+            let mut hashes: Vec<([u8; 20], u32)> = c
+                .hashes
+                .iter()
+                .filter(|e| !ins.is_removed(e.1))
+                .map(|&(h, i)| (h, ins.shift(i)))
+                .collect();
             for &j in ins.added.iter() {
                 if let Some(h) = owner_hash(zone.node(j as usize)) {
                     let at = hashes.partition_point(|e| e.0 < h);

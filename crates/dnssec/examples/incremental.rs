@@ -216,6 +216,44 @@ fn main() {
         }
         report("add one name (splice+catalog+swap)", times);
 
+        // Those names removed again.
+        let mut times = Vec::new();
+        for k in 0..adds {
+            let name = Name::parse(&format!("new-host-{k}"), Some(&origin)).unwrap();
+            let change = Change::Delete {
+                name,
+                rtype: Rtype::A,
+            };
+            let t = Instant::now();
+            let (next, _) = apply(&current, &[change], &zk, &opts).expect("apply");
+            let next = Arc::new(next);
+            let cat = served.load().with_zone(next.clone());
+            served.store(Arc::new(cat));
+            times.push(t.elapsed());
+            current = next;
+        }
+        report("remove one name (splice+catalog+swap)", times);
+
+        // A new delegation moves a cut: the general rebuild road.
+        let mut times = Vec::new();
+        for k in 0..adds.min(3) {
+            let name = Name::parse(&format!("new-cut-{k}"), Some(&origin)).unwrap();
+            let ns = Name::parse("ns.example.net.", None).unwrap();
+            let change = Change::Replace {
+                name,
+                rrset: RRset::new(Rtype::NS, 3600, &[ns.as_wire()]),
+            };
+            let t = Instant::now();
+            let (next, stats) = apply(&current, &[change], &zk, &opts).expect("apply");
+            assert!(stats.rebuilt);
+            let next = Arc::new(next);
+            let cat = served.load().with_zone(next.clone());
+            served.store(Arc::new(cat));
+            times.push(t.elapsed());
+            current = next;
+        }
+        report("add a delegation (rebuild+catalog+swap)", times);
+
         // Refresh passes: nothing due, then one hour's worth of the jitter spread.
         let zone: &Zone = &current;
         let now = (NOW - 3600) as u64;

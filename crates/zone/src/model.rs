@@ -163,24 +163,32 @@ pub struct Zone {
     patch_mask: Arc<[u64]>,
     /// Set by [`Zone::with_inserted`]: how this zone's names derive from the
     /// parent's, so per-name indexes can be shifted rather than rebuilt.
-    inserted: Option<Arc<Inserted>>,
+    inserted: Option<Arc<Renumbered>>,
 }
 
-/// Names inserted into a parent snapshot (see [`Zone::inserted_since`]).
-pub struct Inserted {
+/// Names inserted into and removed from a parent snapshot (see
+/// [`Zone::inserted_since`]).
+pub struct Renumbered {
     /// The parent's hash index; a `Weak` keeps its address from being reused.
     parent: std::sync::Weak<HashTable<u32>>,
     /// For each inserted node, the parent index it went before (sorted).
     pub before: Box<[u32]>,
+    /// The parent indices of the removed nodes (sorted).
+    pub removed: Box<[u32]>,
     /// The new indices of the inserted nodes (sorted).
     pub added: Box<[u32]>,
 }
 
-impl Inserted {
-    /// The new index of the parent's node `i`.
+impl Renumbered {
+    /// The new index of the parent's node `i` (which must not be removed).
     #[inline]
     pub fn shift(&self, i: u32) -> u32 {
         i + self.before.partition_point(|&p| p <= i) as u32
+            - self.removed.partition_point(|&r| r < i) as u32
+    }
+    /// True if the parent's node `i` was removed.
+    pub fn is_removed(&self, i: u32) -> bool {
+        self.removed.binary_search(&i).is_ok()
     }
 }
 
@@ -549,52 +557,73 @@ impl Zone {
     /// given index in `self` (their names new, canonical order kept), and `replace`
     /// nodes put at indices of `self` (names kept). O(zone) copying, but existing names
     /// are neither sorted nor hashed again: the hash index is copied and shifted.
-    pub fn with_inserted(
+    pub fn with_inserted(&self, replace: Vec<(usize, Node)>, insert: Vec<(usize, Node)>) -> Zone {
+        self.with_spliced(replace, insert, Vec::new())
+    }
+
+    /// [`Zone::with_inserted`] that also removes the nodes at the indices `remove` of
+    /// `self` (the names left must still hold every ancestor of a name).
+    pub fn with_spliced(
         &self,
         replace: Vec<(usize, Node)>,
         mut insert: Vec<(usize, Node)>,
+        mut remove: Vec<usize>,
     ) -> Zone {
         insert.sort_by(|a, b| {
             a.0.cmp(&b.0)
                 .then_with(|| a.1.name.canonical_cmp(&b.1.name))
         });
+        remove.sort_unstable();
+        remove.dedup();
         let mut old = self.nodes().to_vec_par();
         for (i, node) in replace {
             old[i] = node;
         }
-        let positions: Vec<usize> = insert.iter().map(|x| x.0).collect();
+        let positions: Vec<u32> = insert.iter().map(|x| x.0 as u32).collect();
+        let removed: Vec<u32> = remove.iter().map(|&r| r as u32).collect();
         let mut nodes: Vec<Node> = Vec::with_capacity(old.len() + insert.len());
         let mut added: Vec<u32> = Vec::with_capacity(insert.len());
-        let mut rest = old.into_iter();
-        let mut at = 0;
-        for (pos, node) in insert {
-            nodes.extend(rest.by_ref().take(pos - at));
-            at = pos;
+        let mut insert = insert.into_iter().peekable();
+        let mut gone = remove.iter().peekable();
+        for (i, node) in old.into_iter().enumerate() {
+            while let Some((_, n)) = insert.next_if(|x| x.0 <= i) {
+                added.push(nodes.len() as u32);
+                nodes.push(n);
+            }
+            if gone.next_if(|&&r| r == i).is_none() {
+                nodes.push(node);
+            }
+        }
+        for (_, n) in insert {
             added.push(nodes.len() as u32);
-            nodes.push(node);
+            nodes.push(n);
         }
-        nodes.extend(rest);
+        let renumber = Renumbered {
+            parent: Arc::downgrade(&self.index),
+            before: positions.into(),
+            removed: removed.into(),
+            added: added.into(),
+        };
         let mut index = HashTable::clone(&self.index);
-        for e in index.iter_mut() {
-            *e += positions.partition_point(|&p| p <= *e as usize) as u32;
+        if !renumber.removed.is_empty() {
+            index.retain(|e| renumber.removed.binary_search(e).is_err());
         }
-        for &j in &added {
+        for e in index.iter_mut() {
+            *e = renumber.shift(*e);
+        }
+        for &j in renumber.added.iter() {
             index.insert_unique(hash_name(nodes[j as usize].name.as_wire()), j, |&x| {
                 hash_name(nodes[x as usize].name.as_wire())
             });
         }
         let mut zone = Zone::from_parts(&self.origin, self.class, nodes, index);
-        zone.inserted = Some(Arc::new(Inserted {
-            parent: Arc::downgrade(&self.index),
-            before: positions.iter().map(|&p| p as u32).collect(),
-            added: added.into(),
-        }));
+        zone.inserted = Some(Arc::new(renumber));
         zone
     }
 
     /// If this zone was made from `prev` (or from a snapshot with `prev`'s names) by
     /// [`Zone::with_inserted`]: where the names went.
-    pub fn inserted_since(&self, prev: &Zone) -> Option<&Inserted> {
+    pub fn inserted_since(&self, prev: &Zone) -> Option<&Renumbered> {
         let ins = self.inserted.as_deref()?;
         std::sync::Weak::ptr_eq(&ins.parent, &Arc::downgrade(&prev.index)).then_some(ins)
     }
@@ -1227,5 +1256,47 @@ mod tests {
         let r = z.with_replaced(vec![(3, renamed)]);
         assert!(!r.same_names(&z));
         assert!(r.find(b"\x01d\x07example\x00").is_some());
+    }
+
+    #[test]
+    fn spliced_snapshots_shift_the_index() {
+        let o = Name::parse("example.", None).unwrap();
+        let l = crate::load::load_bytes(
+            &o,
+            b"$TTL 1\n@ SOA a b 1 2 3 4 5\nb A 1.2.3.4\nd A 1.2.3.5\nf A 1.2.3.6\n",
+            "t",
+        );
+        let z = l.zone;
+        let node = |n: &str| Node {
+            name: Name::parse(n, Some(&o)).unwrap(),
+            rrsets: Box::new([RRset::new(Rtype::A, 7, &[&[7, 7, 7, 7]])]),
+            flags: 0,
+        };
+        // Insert c (before d, index 2) and g (at the end); remove b (index 1).
+        let s = z.with_spliced(vec![], vec![(4, node("g")), (2, node("c"))], vec![1]);
+        let names: Vec<String> = s.nodes().iter().map(|n| n.name.to_string()).collect();
+        assert_eq!(
+            names,
+            [
+                "example.",
+                "c.example.",
+                "d.example.",
+                "f.example.",
+                "g.example."
+            ]
+        );
+        for (i, n) in s.nodes().iter().enumerate() {
+            assert_eq!(s.find(n.name.as_wire()), Some(i));
+        }
+        assert!(s.find(b"\x01b\x07example\x00").is_none());
+        let r = s.inserted_since(&z).unwrap();
+        assert!(r.is_removed(1));
+        assert_eq!((r.shift(0), r.shift(2), r.shift(3)), (0, 2, 3));
+        assert_eq!(&r.added[..], [1, 4]);
+        assert!(!s.same_names(&z));
+        assert!(z.inserted_since(&s).is_none());
+        // A patch on top keeps the lineage.
+        let p = s.with_replaced(vec![(2, s.node(2).clone())]);
+        assert!(p.same_names(&s) && p.inserted_since(&z).is_some());
     }
 }

@@ -1,15 +1,22 @@
 //! Incremental re-signing: the next signed snapshot from the current one and a few
 //! changed RRsets, and a refresh pass that re-signs only the signatures coming due.
 //!
-//! Two roads. A change that keeps every name and every flag (data at an existing name
-//! that is not a cut, glue, a DNAME or its occluded data, and does not become empty)
-//! patches the few nodes it touches through [`Zone::with_replaced`]: the changed
-//! RRsets, the node's NSEC or NSEC3 when its type bitmap moved, and the SOA are signed
-//! anew, in O(changed). Anything else (names added or removed, cuts, DNAMEs) rebuilds
-//! the node list, which is O(zone) without cryptography, and signs only the RRsets and
-//! denial records whose content differs from the previous snapshot; every other
-//! signature is kept. Either road gives what [`sign_zone`](super::sign_zone) gives for
-//! the changed unsigned zone, signatures' random parts aside.
+//! Roads, tried in order:
+//! - patch: a change that keeps every name and flag (data at an existing name that
+//!   is not a cut, glue, a DNAME or its occluded data, and does not become empty)
+//!   replaces the few nodes it touches through [`Zone::with_replaced`]: the changed
+//!   RRsets, the node's NSEC or NSEC3 when its type bitmap moved, and the SOA are
+//!   signed anew, in O(changed);
+//! - splice / unsplice: a new name (or a leaf name losing its last data) below
+//!   authoritative data, with no cut, DNAME or wildcard involved: the name, its empty
+//!   non-terminals and their NSEC3s go in (or out) and the denial records before them
+//!   are rewritten; the node list is copied once ([`Zone::with_spliced`]);
+//! - rebuild: anything else (cuts, DNAMEs, wildcards, several names at once) rebuilds
+//!   the node list from the unsigned data, O(zone) without cryptography, and signs
+//!   only the RRsets and denial records that differ from the previous snapshot.
+//!
+//! Every road gives what [`sign_zone`](super::sign_zone) gives for the changed
+//! unsigned zone, signatures' random parts aside (the tests below hold them to it).
 
 use super::{
     has_signed_rrsets, is_dnssec_generated, merge_nsec3, negative_ttl, node_types, nsec3_chain,
@@ -60,9 +67,11 @@ pub struct Stats {
     pub rrsigs: usize,
     /// NSEC or NSEC3 records written anew.
     pub denial: usize,
-    /// Nodes replaced in the patch (fast road) or whose content changed (rebuild).
+    /// Nodes replaced (patch), replaced, added or removed (splice), or whose content
+    /// changed (rebuild).
     pub nodes: usize,
-    /// True when names or flags changed and the node list was rebuilt (O(zone)).
+    /// True when names or flags changed, so the node list was copied (a name spliced
+    /// in or out) or rebuilt: O(zone) work without cryptography.
     pub rebuilt: bool,
     /// The new SOA serial.
     pub serial: u32,
@@ -256,6 +265,9 @@ pub fn apply(
         return Ok(r);
     }
     if let Some(r) = splice(signed, changes, keys, opts)? {
+        return Ok(r);
+    }
+    if let Some(r) = unsplice(signed, changes, keys, opts)? {
         return Ok(r);
     }
     rebuild(signed, changes, keys, opts)
@@ -623,6 +635,181 @@ fn splice(
     stats.rrsigs = signer.count;
     stats.nodes = replace.len() + insert.len();
     let zone = signed.with_inserted(replace.into_iter().collect(), insert);
+    Ok(Some((zone, stats)))
+}
+
+/// The road for a name whose last data is deleted (the dynamic-DNS "remove a
+/// host"): a leaf below authoritative data, with no cut, DNAME or wildcard involved.
+/// The name and the empty non-terminals left with nothing below go, with their NSEC3
+/// records; the denial records before them are rewritten. `None` if that does not
+/// fit.
+fn unsplice(
+    signed: &Zone,
+    changes: &[Change],
+    keys: &ZoneKeys,
+    opts: &SignOptions,
+) -> Result<Option<(Zone, Stats)>, SignError> {
+    let Some(first) = changes.first() else {
+        return Ok(None);
+    };
+    let name = first.name();
+    let Some(i) = signed.find(name.as_wire()) else {
+        return Ok(None);
+    };
+    let nodes = signed.nodes();
+    let old = nodes.at(i);
+    if !denial_matches(signed, opts)
+        || changes
+            .iter()
+            .any(|c| c.name().as_wire() != name.as_wire() || c.data().is_some())
+        || !old.is_authoritative()
+        || old.flags & (flags::APEX | flags::DELEGATION | flags::WILDCARD | flags::ENT) != 0
+        || old.rrset(Rtype::DNAME).is_some()
+        || !has_data(old)
+        || nodes
+            .get(i + 1)
+            .is_some_and(|n| n.name.is_subdomain_of(&old.name))
+    {
+        return Ok(None);
+    }
+    let mut node = old.clone();
+    for c in changes {
+        put(&mut node, c.rtype(), None, None);
+    }
+    if has_data(&node) {
+        return Ok(None);
+    }
+    // Empty non-terminals left with nothing below: the nodes just before, upwards.
+    let mut gone = vec![i];
+    let mut k = i;
+    while k > 1 {
+        let p = nodes.at(k - 1);
+        let only_child = p.has(flags::ENT)
+            && old.name.is_subdomain_of(&p.name)
+            && !nodes
+                .get(i + 1)
+                .is_some_and(|n| n.name.is_subdomain_of(&p.name));
+        if !only_child {
+            break;
+        }
+        if p.has(flags::WILDCARD) {
+            // Its parent's wildcard flag would change too.
+            return Ok(None);
+        }
+        k -= 1;
+        gone.push(k);
+    }
+
+    let mut signer = Signer::new(signed, keys, opts);
+    let mut replace: BTreeMap<usize, Node> = BTreeMap::new();
+    let mut remove: Vec<usize> = gone.clone();
+    let mut stats = Stats {
+        rebuilt: true,
+        ..Stats::default()
+    };
+    match &opts.denial {
+        Denial::Nsec => {
+            // The chain node before the name points where the name pointed.
+            let mut j = k - 1;
+            while !super::in_nsec_chain(nodes.at(j)) {
+                j -= 1;
+            }
+            let next = old
+                .rrset(Rtype::NSEC)
+                .and_then(|r| r.first())
+                .and_then(|rd| Some(&rd[..wire_name_len(rd, 0)?]))
+                .ok_or_else(|| SignError(format!("malformed NSEC at {}", old.name)))?;
+            let prev = replace.entry(j).or_insert_with(|| nodes.at(j).clone());
+            let pold = prev
+                .rrset(Rtype::NSEC)
+                .cloned()
+                .ok_or_else(|| SignError(format!("{} has no NSEC", prev.name)))?;
+            let rd = pold.first().unwrap_or_default();
+            let l = wire_name_len(rd, 0)
+                .ok_or_else(|| SignError(format!("malformed NSEC at {}", prev.name)))?;
+            let mut prd = next.to_vec();
+            prd.extend_from_slice(&rd[l..]);
+            let nsec = RRset::new(Rtype::NSEC, pold.ttl, &[&prd]);
+            let sig = signer.sign(&prev.name, prev.has(flags::APEX), &nsec)?;
+            put(prev, Rtype::NSEC, Some(nsec), Some(sig));
+            stats.denial += 1;
+        }
+        Denial::Nsec3(p) => {
+            // The NSEC3s of the names that go, and what each chain member before
+            // them now points at: the first member after them that stays.
+            let mut dead: Vec<usize> = Vec::new();
+            for &g in &gone {
+                let h = nsec3_hash(nodes.at(g).name.as_wire(), &p.salt, p.iterations);
+                let owner = nsec3_owner(&h, signed.origin());
+                let j = signed
+                    .find(owner.as_wire())
+                    .ok_or_else(|| SignError(format!("{} has no NSEC3", nodes.at(g).name)))?;
+                if has_data(nodes.at(j)) {
+                    return Ok(None);
+                }
+                dead.push(j);
+            }
+            dead.sort_unstable();
+            let n = nodes.len();
+            for &d in &dead {
+                let x = (1..=n)
+                    .map(|s| (d + n - s) % n)
+                    .find(|&j| {
+                        nodes.at(j).rrset(Rtype::NSEC3).is_some() && dead.binary_search(&j).is_err()
+                    })
+                    .ok_or_else(|| SignError("no NSEC3 chain".into()))?;
+                if replace.contains_key(&x) {
+                    continue;
+                }
+                let prev = nodes.at(x);
+                let pold = prev
+                    .rrset(Rtype::NSEC3)
+                    .ok_or_else(|| SignError("no NSEC3".into()))?;
+                let mut rd = pold.first().unwrap_or_default().to_vec();
+                let mut next = nsec3_next(&rd)
+                    .ok_or_else(|| SignError(format!("malformed NSEC3 at {}", prev.name)))?
+                    .to_vec();
+                loop {
+                    let owner = nsec3_owner(&next, signed.origin());
+                    let j = signed
+                        .find(owner.as_wire())
+                        .ok_or_else(|| SignError(format!("broken NSEC3 chain at {owner}")))?;
+                    if dead.binary_search(&j).is_err() {
+                        break;
+                    }
+                    next = nodes
+                        .at(j)
+                        .rrset(Rtype::NSEC3)
+                        .and_then(|r| r.first())
+                        .and_then(nsec3_next)
+                        .ok_or_else(|| SignError(format!("malformed NSEC3 at {owner}")))?
+                        .to_vec();
+                }
+                let at = 6 + rd[4] as usize;
+                rd[at..at + next.len()].copy_from_slice(&next);
+                let nsec3 = RRset::new(Rtype::NSEC3, pold.ttl, &[&rd]);
+                let mut prev = prev.clone();
+                let sig = signer.sign(&prev.name, false, &nsec3)?;
+                put(&mut prev, Rtype::NSEC3, Some(nsec3), Some(sig));
+                replace.insert(x, prev);
+                stats.denial += 1;
+            }
+            remove.extend(dead);
+        }
+    }
+    // The SOA.
+    let apex = replace.entry(0).or_insert_with(|| signed.apex().clone());
+    let old_soa = signed.soa().ok_or_else(|| SignError("no SOA".into()))?;
+    let serial = soa_serial(old_soa)
+        .ok_or_else(|| SignError("malformed SOA".into()))?
+        .wrapping_add(1);
+    let soa = with_serial(old_soa, serial).ok_or_else(|| SignError("malformed SOA".into()))?;
+    let sig = signer.sign(&apex.name, true, &soa)?;
+    put(apex, Rtype::SOA, Some(soa), Some(sig));
+    stats.serial = serial;
+    stats.rrsigs = signer.count;
+    stats.nodes = replace.len() + remove.len();
+    let zone = signed.with_spliced(replace.into_iter().collect(), Vec::new(), remove);
     Ok(Some((zone, stats)))
 }
 
