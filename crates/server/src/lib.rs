@@ -198,7 +198,11 @@ impl Server {
     /// finish on the old catalog; nothing waits for them.
     pub fn reload(&mut self) -> ReloadReport {
         let report = self.zones.reload();
-        let cat = Catalog::new(self.zones.zones(), self.options.clone());
+        let cat = self
+            .shared
+            .catalog
+            .load()
+            .next(self.zones.zones(), self.options.clone());
         self.shared.catalog.store(Arc::new(cat));
         log::info(
             "reload complete",
@@ -214,7 +218,11 @@ impl Server {
     /// a TLSA record falling due) and swaps them in; does nothing when none did.
     pub fn poll(&mut self) -> Option<ReloadReport> {
         let report = self.zones.reload_due(zones::now_unix())?;
-        let cat = Catalog::new(self.zones.zones(), self.options.clone());
+        let cat = self
+            .shared
+            .catalog
+            .load()
+            .next(self.zones.zones(), self.options.clone());
         self.shared.catalog.store(Arc::new(cat));
         log::info(
             "generated records changed, zones reloaded",
@@ -232,7 +240,8 @@ impl Server {
         let shared = &self.shared;
         let options = &self.options;
         self.zones.dnssec_tick(&mut |zones| {
-            let cat = Catalog::new(zones.to_vec(), options.clone());
+            // Indexes of zones whose names did not change are reused (O(zones)).
+            let cat = shared.catalog.load().next(zones.to_vec(), options.clone());
             shared.catalog.store(Arc::new(cat));
         })
     }

@@ -238,8 +238,12 @@ impl ZoneDnssec {
             // All of one plan's changes go out in one snapshot.
             let sets = KeySets::of(&apply(&state, &outcomes, t));
             if run.served.as_ref() != Some(&sets) || run.dirty || refresh {
+                let before = run.signed.as_ref().map(|(z, _)| z.clone());
                 let signed = self.sign(run, &sets, t, refresh)?;
-                publish(signed);
+                // A refresh that found nothing due leaves the snapshot as it is.
+                if !before.is_some_and(|b| Arc::ptr_eq(&b, &signed)) {
+                    publish(signed);
+                }
             }
             // Served from now: the outcomes count from this moment, and are saved first.
             let new = apply(&state, &outcomes, now().max(t));
@@ -836,9 +840,11 @@ impl ZoneDnssec {
             }
         }
         if refresh {
-            match incremental::refresh(&cur, keys, opts, now, self.policy.signature_refresh)
-                .map_err(|e| e.to_string())?
-            {
+            // Also what comes due within a batch, so that passes (each scans the zone)
+            // run about a dozen times across the jitter spread, not at every tick.
+            let batch = (self.policy.signature_jitter / 12).clamp(1, 3600);
+            let window = self.policy.signature_refresh + batch;
+            match incremental::refresh(&cur, keys, opts, now, window).map_err(|e| e.to_string())? {
                 Some((z, st)) => {
                     log::info(
                         "zone re-signed (signatures due)",

@@ -286,3 +286,67 @@ fn going_insecure_publishes_the_delete_form_then_serves_unsigned() {
     );
     let _ = std::fs::remove_dir_all(&root);
 }
+
+/// Every RRSIG rdata of a snapshot, by owner and covered type.
+fn all_sigs(z: &Zone) -> Vec<(String, u16, Vec<u8>)> {
+    let mut v = Vec::new();
+    for n in z.nodes().iter() {
+        for r in n.rrsets.iter().filter(|r| r.rtype == Rtype::RRSIG) {
+            for s in r.rdatas() {
+                v.push((n.name.to_string(), r.covers.0, s.to_vec()));
+            }
+        }
+    }
+    v
+}
+
+#[test]
+fn signatures_are_refreshed_before_they_expire_a_few_at_a_time() {
+    let root = tmp("refresh");
+    let origin = Name::parse("exec.test.", None).unwrap();
+    let policy = Policy {
+        scheme: KeyScheme::Csk,
+        ..quick()
+    };
+    let d = ZoneDnssec::new(policy.clone(), origin, root.clone());
+    let clock = Cell::new(1_800_000_000u64);
+    let now = || clock.get();
+    let mut served = d.load(zone(), &now).unwrap();
+    let mut publishes = 0;
+    let mut partial = 0;
+    for _ in 0..(40 * 24) {
+        clock.set(clock.get() + 3600);
+        let before = all_sigs(&served);
+        let mut next = None;
+        d.tick(&now, &mut |z| next = Some(z)).unwrap();
+        if let Some(z) = next {
+            publishes += 1;
+            let after = all_sigs(&z);
+            let kept = after.iter().filter(|s| before.contains(s)).count();
+            if kept > 0 && kept < after.len() {
+                partial += 1;
+            }
+            assert!(
+                z.serial() > served.serial(),
+                "serial must move forward: {:?} -> {:?} at {}",
+                served.serial(),
+                z.serial(),
+                clock.get()
+            );
+            served = z;
+        }
+        // Nothing served is near expiry: the refresh window is kept, give or take a batch.
+        let t = clock.get();
+        for (owner, covers, s) in all_sigs(&served) {
+            let exp = u64::from(u32::from_be_bytes([s[8], s[9], s[10], s[11]]));
+            assert!(
+                exp > t + policy.signature_refresh - 2 * 3600,
+                "{owner} RRSIG({covers}) expires at {exp}, now {t}"
+            );
+        }
+    }
+    // 40 days hold two or three validity cycles of about a dozen passes each.
+    assert!((3..200).contains(&publishes), "{publishes} snapshots");
+    assert!(partial > 0, "no pass re-signed only part of the zone");
+    let _ = std::fs::remove_dir_all(&root);
+}
