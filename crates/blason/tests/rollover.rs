@@ -10,7 +10,8 @@
 //!
 //! The rolls:
 //! - a ZSK roll when the ZSK's 60-second lifetime runs out;
-//! - a KSK roll asked for with `blason dnssec roll --ksk`, with its DS change;
+//! - a KSK roll asked for with `blason dnssec roll --ksk`, with its DS change, and a CSK
+//!   roll asked for with `--csk`;
 //! - an algorithm roll from an RSASHA256 CSK to an ECDSAP256SHA256 one, started by
 //!   changing the policy and restarting the child;
 //! - a KSK roll (ED25519, NSEC3) with a registrar that waits for a stable CDS, and the
@@ -1144,5 +1145,21 @@ fn ksk_roll_with_a_lagging_parent_server_under_a_validating_resolver() {
         registrar_lag: 0,
         restart_at: None,
         second_parent: Some(8),
+    });
+}
+
+/// A CSK roll asked for with `blason dnssec roll --csk`, with its DS change.
+#[test]
+fn csk_roll_with_its_ds_change_under_a_validating_resolver() {
+    run(Roll {
+        name: "csk",
+        policy: "keys = \"csk\", algorithm = 13, ksk-lifetime = 0",
+        start: Start::Command("--csk"),
+        rolled: &[257],
+        algorithm_after: 13,
+        ds_changes: true,
+        registrar_lag: 0,
+        restart_at: None,
+        second_parent: None,
     });
 }
