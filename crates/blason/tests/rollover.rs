@@ -780,6 +780,15 @@ fn run(roll: Roll) {
     clock.say(&format!("DS at the parent: {first_ds:?}"));
 
     let extra = "    cache-max-ttl: 30\n    cache-max-negative-ttl: 30\n";
+    // unbound-control, when installed, drops CDS and CDNSKEY from the cache before each
+    // ask of them (see `ksk_signed` below).
+    let control = tool("unbound-control").map(|c| (c, free_port()));
+    let clauses = control.as_ref().map_or(String::new(), |(_, port)| {
+        format!(
+            "remote-control:\n    control-enable: yes\n    control-interface: 127.0.0.1\n    \
+             control-port: {port}\n    control-use-cert: no\n"
+        )
+    });
     let (_unbound, uport) = start_unbound_stubs(
         &unbound,
         &dir,
@@ -789,6 +798,7 @@ fn run(roll: Roll) {
             .chain([(".", parent.port), (CHILD, child.port)])
             .collect::<Vec<_>>(),
         extra,
+        &clauses,
     );
     wait_ready(uport, "www.child.roll.test.", &[]);
     let bad = not_secure(uport, CASES);
@@ -819,11 +829,26 @@ fn run(roll: Roll) {
             ask(uport, CASES, &tally, clock)
         })
     };
-    // The RRsets signed by the KSK alone, asked four times a second: a resolver asks them
-    // with the DNSKEY RRset it holds, which may be the one from before the last change.
+    // The RRsets signed by the KSK alone, asked four times a second, and each time
+    // fetched afresh (with unbound-control): a resolver validates them with the DNSKEY
+    // RRset it holds, which may be the one from before the last change, as a CDS
+    // scanner's resolver would on its first look at the zone.
     let mut ksk_signed = {
         let tally = tally.clone();
+        let conf = dir.join("unbound.conf");
+        let control = control.clone();
         Loop::start(Duration::from_millis(250), move || {
+            if let Some((c, _)) = &control {
+                for t in ["CDS", "CDNSKEY"] {
+                    let _ = Command::new(c)
+                        .arg("-c")
+                        .arg(&conf)
+                        .args(["flush_type", CHILD, t])
+                        .stdout(Stdio::null())
+                        .stderr(Stdio::null())
+                        .status();
+                }
+            }
             ask(uport, KSK_SIGNED, &tally, clock)
         })
     };
