@@ -620,13 +620,26 @@ fn copy_keys(from: &Path, to: &Path) {
     }
 }
 
-/// `blason dnssec status` without what changes by the second (times and countdowns),
-/// so that the timeline shows it again only when a key or a step changed.
+/// `blason dnssec status` without what changes by the second (times, countdowns and
+/// whatever is in parentheses), so that the timeline shows it again only when a key, a
+/// record's phase or a step changed.
 fn steady(status: &str) -> String {
     status
         .lines()
-        .filter(|l| !l.starts_with("signing now"))
-        .map(|l| l.replace(|c: char| c.is_ascii_digit(), ""))
+        .filter(|l| !l.starts_with("signing"))
+        .map(|l| {
+            let mut out = String::new();
+            let mut depth = 0u32;
+            for c in l.chars() {
+                match c {
+                    '(' => depth += 1,
+                    ')' => depth = depth.saturating_sub(1),
+                    c if depth == 0 && !c.is_ascii_digit() => out.push(c),
+                    _ => {}
+                }
+            }
+            out
+        })
         .collect::<Vec<_>>()
         .join("\n")
 }
