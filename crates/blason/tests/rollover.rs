@@ -10,7 +10,8 @@
 //!
 //! The rolls:
 //! - a ZSK roll when the ZSK's 60-second lifetime runs out;
-//! - a KSK roll asked for with `blason dnssec roll --ksk`, with its DS change;
+//! - a KSK roll asked for with `blason dnssec roll --ksk`, with its DS change, and a CSK
+//!   roll asked for with `--csk`;
 //! - an algorithm roll from an RSASHA256 CSK to an ECDSAP256SHA256 one, started by
 //!   changing the policy and restarting the child;
 //! - a KSK roll (ED25519, NSEC3) with a registrar that waits for a stable CDS, and the
@@ -82,10 +83,17 @@ const CASES: &[(&str, &str, &str)] = &[
     ("x.wild.child.roll.test.", "A", "NOERROR"),
     ("child.roll.test.", "DNSKEY", "NOERROR"),
     ("child.roll.test.", "CDS", "NOERROR"),
+    ("child.roll.test.", "CDNSKEY", "NOERROR"),
     ("child.roll.test.", "DS", "NOERROR"),
     ("www.roll.test.", "A", "NOERROR"),
     ("nx.roll.test.", "A", "NXDOMAIN"),
     ("roll.test.", "DNSKEY", "NOERROR"),
+];
+
+/// The RRsets besides the DNSKEY RRset that only the KSK (or CSK) signs.
+const KSK_SIGNED: &[(&str, &str, &str)] = &[
+    ("child.roll.test.", "CDS", "NOERROR"),
+    ("child.roll.test.", "CDNSKEY", "NOERROR"),
 ];
 
 /// The timeline: each line with the test's name and the seconds since it started (the
@@ -229,10 +237,14 @@ impl Server {
     /// Stops `process` the way an operator would (SIGTERM), then starts it again.
     fn restart(&self, process: Kill) -> Result<Kill, String> {
         let mut process = process;
-        let _ = Command::new("kill")
+        let term = Command::new("kill")
             .arg("-TERM")
             .arg(process.0.id().to_string())
             .status();
+        if !term.is_ok_and(|s| s.success()) {
+            // No kill(1): stop it hard; the state is saved before each step is served.
+            let _ = process.0.kill();
+        }
         let start = Instant::now();
         while process.0.try_wait().unwrap().is_none() {
             if start.elapsed() > Duration::from_secs(10) {
@@ -430,6 +442,114 @@ impl Tally {
     }
 }
 
+/// The type codes of the types in [`CASES`] and [`KSK_SIGNED`].
+fn type_code(qtype: &str) -> u16 {
+    match qtype {
+        "A" => 1,
+        "SOA" => 6,
+        "MX" => 15,
+        "TXT" => 16,
+        "AAAA" => 28,
+        "DS" => 43,
+        "DNSKEY" => 48,
+        "CDS" => 59,
+        "CDNSKEY" => 60,
+        _ => panic!("no type code for {qtype}"),
+    }
+}
+
+/// One query over UDP with the DO bit, without a process per query: the rcode's name
+/// and the AD flag, or None when no whole answer came (then [`dig`] asks again, over
+/// TCP if need be, and shows the answer).
+fn quick(port: u16, name: &str, qtype: &str) -> Option<(String, bool)> {
+    use std::net::UdpSocket;
+    let id: u16 = rand_id();
+    let mut q = Vec::with_capacity(64);
+    q.extend_from_slice(&id.to_be_bytes());
+    // RD; one question; one additional (OPT).
+    q.extend_from_slice(&[0x01, 0x00, 0, 1, 0, 0, 0, 0, 0, 1]);
+    for label in name.trim_end_matches('.').split('.') {
+        q.push(label.len() as u8);
+        q.extend_from_slice(label.as_bytes());
+    }
+    q.push(0);
+    q.extend_from_slice(&type_code(qtype).to_be_bytes());
+    q.extend_from_slice(&[0, 1]);
+    // OPT: root owner, 1232-byte payload, DO.
+    q.extend_from_slice(&[0, 0, 41, 0x04, 0xd0, 0, 0, 0x80, 0, 0, 0]);
+    let sock = UdpSocket::bind("127.0.0.1:0").ok()?;
+    sock.set_read_timeout(Some(Duration::from_secs(3))).ok()?;
+    sock.connect(("127.0.0.1", port)).ok()?;
+    let mut buf = [0u8; 4096];
+    for _ in 0..2 {
+        sock.send(&q).ok()?;
+        let Ok(n) = sock.recv(&mut buf) else {
+            continue;
+        };
+        if n < 12 || buf[..2] != id.to_be_bytes() {
+            continue;
+        }
+        if buf[2] & 0x02 != 0 {
+            return None; // truncated
+        }
+        let status = match buf[3] & 0x0f {
+            0 => "NOERROR".to_string(),
+            2 => "SERVFAIL".to_string(),
+            3 => "NXDOMAIN".to_string(),
+            5 => "REFUSED".to_string(),
+            r => format!("RCODE{r}"),
+        };
+        return Some((status, buf[3] & 0x20 != 0));
+    }
+    None
+}
+
+/// A query id that differs from call to call.
+fn rand_id() -> u16 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u128(Instant::now().elapsed().as_nanos());
+    h.finish() as u16
+}
+
+/// Asks Unbound at `port` each of `cases` and counts in `tally` what is not the status
+/// wanted with AD set; a failure is asked again with `dig` for the timeline.
+fn ask(port: u16, cases: &[(&str, &str, &str)], tally: &Mutex<Tally>, clock: Clock) {
+    let mut round = Vec::new();
+    for &(name, qtype, want) in cases {
+        let (status, ad, text) = match quick(port, name, qtype) {
+            Some((status, ad)) if status == want && ad => (status, ad, String::new()),
+            Some((status, ad)) => (status, ad, dig(port, name, qtype, &[]).2),
+            None => dig(port, name, qtype, &[]),
+        };
+        round.push((name, qtype, want, status, ad, text));
+    }
+    let t = clock.secs();
+    let mut tl = tally.lock().unwrap();
+    tl.rounds += 1;
+    for (name, qtype, want, status, ad, text) in round {
+        tl.queries += 1;
+        if status == want && ad {
+            continue;
+        }
+        if status == "SERVFAIL" {
+            tl.servfail += 1;
+        } else if status == want {
+            tl.not_ad += 1;
+        } else {
+            tl.wrong += 1;
+        }
+        let case = format!("{name} {qtype}: {status} (want {want}), AD {ad}");
+        clock.say(&format!("FAILURE {case}"));
+        if tl.first.len() < 5 {
+            tl.first.push(format!(
+                "at {t:.1}s {case}\n(asked again with dig:)\n{text}"
+            ));
+        }
+        tl.times.push((t, case));
+    }
+}
+
 /// A thread repeating `f` every `every` until stopped.
 struct Loop {
     stop: Arc<AtomicBool>,
@@ -500,13 +620,26 @@ fn copy_keys(from: &Path, to: &Path) {
     }
 }
 
-/// `blason dnssec status` without what changes by the second (times and countdowns),
-/// so that the timeline shows it again only when a key or a step changed.
+/// `blason dnssec status` without what changes by the second (times, countdowns and
+/// whatever is in parentheses), so that the timeline shows it again only when a key, a
+/// record's phase or a step changed.
 fn steady(status: &str) -> String {
     status
         .lines()
-        .filter(|l| !l.starts_with("signing now"))
-        .map(|l| l.replace(|c: char| c.is_ascii_digit(), ""))
+        .filter(|l| !l.starts_with("signing"))
+        .map(|l| {
+            let mut out = String::new();
+            let mut depth = 0u32;
+            for c in l.chars() {
+                match c {
+                    '(' => depth += 1,
+                    ')' => depth = depth.saturating_sub(1),
+                    c if depth == 0 && !c.is_ascii_digit() => out.push(c),
+                    _ => {}
+                }
+            }
+            out
+        })
         .collect::<Vec<_>>()
         .join("\n")
 }
@@ -660,6 +793,15 @@ fn run(roll: Roll) {
     clock.say(&format!("DS at the parent: {first_ds:?}"));
 
     let extra = "    cache-max-ttl: 30\n    cache-max-negative-ttl: 30\n";
+    // unbound-control, when installed, drops CDS and CDNSKEY from the cache before each
+    // ask of them (see `ksk_signed` below).
+    let control = tool("unbound-control").map(|c| (c, free_port()));
+    let clauses = control.as_ref().map_or(String::new(), |(_, port)| {
+        format!(
+            "remote-control:\n    control-enable: yes\n    control-interface: 127.0.0.1\n    \
+             control-port: {port}\n    control-use-cert: no\n"
+        )
+    });
     let (_unbound, uport) = start_unbound_stubs(
         &unbound,
         &dir,
@@ -669,6 +811,7 @@ fn run(roll: Roll) {
             .chain([(".", parent.port), (CHILD, child.port)])
             .collect::<Vec<_>>(),
         extra,
+        &clauses,
     );
     wait_ready(uport, "www.child.roll.test.", &[]);
     let bad = not_secure(uport, CASES);
@@ -679,6 +822,13 @@ fn run(roll: Roll) {
         bad.join("\n"),
         unbound_log_failures(&dir).join("\n")
     );
+    for &(name, qtype, want) in CASES {
+        assert_eq!(
+            quick(uport, name, qtype),
+            Some((want.to_string(), true)),
+            "{name} {qtype} asked without dig"
+        );
+    }
     clock.say("Unbound validates both zones; the query loop and the registrar start");
 
     let keys_before = served_keys(child.port);
@@ -689,33 +839,30 @@ fn run(roll: Roll) {
     let mut queries = {
         let tally = tally.clone();
         Loop::start(Duration::from_secs(1), move || {
-            let mut round = Vec::new();
-            for &(name, qtype, want) in CASES {
-                let (status, ad, text) = dig(uport, name, qtype, &[]);
-                round.push((name, qtype, want, status, ad, text));
+            ask(uport, CASES, &tally, clock)
+        })
+    };
+    // The RRsets signed by the KSK alone, asked four times a second, and each time
+    // fetched afresh (with unbound-control): a resolver validates them with the DNSKEY
+    // RRset it holds, which may be the one from before the last change, as a CDS
+    // scanner's resolver would on its first look at the zone.
+    let mut ksk_signed = {
+        let tally = tally.clone();
+        let conf = dir.join("unbound.conf");
+        let control = control.clone();
+        Loop::start(Duration::from_millis(250), move || {
+            if let Some((c, _)) = &control {
+                for t in ["CDS", "CDNSKEY"] {
+                    let _ = Command::new(c)
+                        .arg("-c")
+                        .arg(&conf)
+                        .args(["flush_type", CHILD, t])
+                        .stdout(Stdio::null())
+                        .stderr(Stdio::null())
+                        .status();
+                }
             }
-            let t = clock.secs();
-            let mut tl = tally.lock().unwrap();
-            tl.rounds += 1;
-            for (name, qtype, want, status, ad, text) in round {
-                tl.queries += 1;
-                if status == want && ad {
-                    continue;
-                }
-                if status == "SERVFAIL" {
-                    tl.servfail += 1;
-                } else if status == want {
-                    tl.not_ad += 1;
-                } else {
-                    tl.wrong += 1;
-                }
-                let case = format!("{name} {qtype}: {status} (want {want}), AD {ad}");
-                clock.say(&format!("FAILURE {case}"));
-                if tl.first.len() < 5 {
-                    tl.first.push(format!("at {t:.1}s {case}\n{text}"));
-                }
-                tl.times.push((t, case));
-            }
+            ask(uport, KSK_SIGNED, &tally, clock)
         })
     };
     let mut scanner = {
@@ -852,6 +999,7 @@ fn run(roll: Roll) {
     // Let every cache turn over once more with the new keys alone.
     std::thread::sleep(Duration::from_secs(6));
     queries.stop();
+    ksk_signed.stop();
     scanner.stop();
     let roll_time = started.elapsed().as_secs_f64() - 6.0;
 
@@ -888,6 +1036,19 @@ fn run(roll: Roll) {
             tally.times,
             tally.first.join("\n"),
             unbound_log_failures(&dir).join("\n")
+        ));
+    }
+    // Unbound may have met a bogus answer and got a good one from another server; that
+    // is still a failure of the roll.
+    let bogus: Vec<String> = unbound_log_failures(&dir)
+        .into_iter()
+        .filter(|l| l.contains("validation failure"))
+        .collect();
+    if !bogus.is_empty() {
+        report.push(format!(
+            "Unbound logged {} validation failures:\n{}",
+            bogus.len(),
+            bogus.join("\n")
         ));
     }
     if let (Some(at), false) = (roll.restart_at, restarted) {
@@ -1022,5 +1183,21 @@ fn ksk_roll_with_a_lagging_parent_server_under_a_validating_resolver() {
         registrar_lag: 0,
         restart_at: None,
         second_parent: Some(8),
+    });
+}
+
+/// A CSK roll asked for with `blason dnssec roll --csk`, with its DS change.
+#[test]
+fn csk_roll_with_its_ds_change_under_a_validating_resolver() {
+    run(Roll {
+        name: "csk",
+        policy: "keys = \"csk\", algorithm = 13, ksk-lifetime = 0",
+        start: Start::Command("--csk"),
+        rolled: &[257],
+        algorithm_after: 13,
+        ds_changes: true,
+        registrar_lag: 0,
+        restart_at: None,
+        second_parent: None,
     });
 }

@@ -104,18 +104,20 @@ pub fn start_unbound(unbound: &Path, dir: &Path, blason_port: u16, stubs: &[&str
         .chain(stubs.iter().copied())
         .map(|z| (z, blason_port))
         .collect();
-    start_unbound_stubs(unbound, dir, &stubs, "")
+    start_unbound_stubs(unbound, dir, &stubs, "", "")
 }
 
 /// Starts Unbound like [`start_unbound`], but with each stub zone (list `.` too) at its
 /// own loopback port (a zone listed more than once has each port as an address) and
-/// `extra` lines added to the `server:` clause (indented by four spaces). Unbound logs
-/// to `dir/unbound.log` (see [`unbound_log_failures`]).
+/// `extra` lines added to the `server:` clause (indented by four spaces), and `clauses`
+/// (such as `remote-control:`) at the end. Unbound logs to `dir/unbound.log` (see
+/// [`unbound_log_failures`]).
 pub fn start_unbound_stubs(
     unbound: &Path,
     dir: &Path,
     stubs: &[(&str, u16)],
     extra: &str,
+    clauses: &str,
 ) -> (Kill, u16) {
     let port = free_port();
     // Every IPv4 block but 127.0.0.0/8, so nothing can leave loopback.
@@ -163,7 +165,7 @@ pub fn start_unbound_stubs(
     qname-minimisation: no
     do-not-query-localhost: no
     local-zone: \"test.\" nodefault
-{extra}{fence}{stub_zones}",
+{extra}{fence}{stub_zones}{clauses}",
         d = dir.display()
     );
     std::fs::write(dir.join("unbound.conf"), conf).unwrap();
