@@ -23,7 +23,6 @@ use super::{
     nsec3_hash, nsec3_owner, nsec3_rdata, nsec_rdata, rrsig_labels, Denial, OwnerForm,
     RrsigContext, SignError, SignOptions, SignStats, ZoneKeys,
 };
-use crate::keys::Key;
 use blason_zone::model::{flags, Node, RRset};
 use blason_zone::name::wire_name_len;
 use blason_zone::{Name, Rtype, Zone};
@@ -157,15 +156,6 @@ fn check_change(origin: &Name, c: &Change) -> Result<(), SignError> {
     Ok(())
 }
 
-/// The keys that sign RRset `t` of a node.
-fn signers<'k, 'a>(keys: &'k ZoneKeys<'a>, apex: bool, t: Rtype) -> &'k [&'a Key] {
-    if apex && matches!(t, Rtype::DNSKEY | Rtype::CDS | Rtype::CDNSKEY) {
-        &keys.ksk
-    } else {
-        &keys.zsk
-    }
-}
-
 /// True if RRset `t` of `node` carries signatures in a signed zone.
 fn is_signed(node: &Node, t: Rtype) -> bool {
     node.is_authoritative()
@@ -208,9 +198,9 @@ impl<'k, 'a> Signer<'k, 'a> {
             labels: rrsig_labels(owner),
             class: self.class,
         };
-        let keys = signers(self.keys, apex, rrset.rtype);
+        let keys = self.keys.signers(apex, rrset.rtype);
         let mut rdatas = Vec::with_capacity(keys.len());
-        for k in keys {
+        for k in keys.iter() {
             rdatas.push(
                 self.ctx
                     .sign(&form, rrset, k, &self.signer_lc, &self.opts.validity)?,
@@ -1140,7 +1130,7 @@ fn refresh_part(
             let sigs = node.rrsigs(r.rtype);
             let mut soonest: Option<u64> = None;
             let mut ok = true;
-            for k in signers(keys, apex, r.rtype) {
+            for k in keys.signers(apex, r.rtype).iter() {
                 // The latest signature by this key counts.
                 let exp = sigs.and_then(|s| {
                     s.rdatas()
@@ -1197,7 +1187,7 @@ fn earliest_in(sigs: &RRset, now: u64) -> u64 {
 mod tests {
     use super::super::{sign_zone, Nsec3Params, Validity};
     use super::*;
-    use crate::keys::{Algorithm, FLAG_SEP, FLAG_ZONE};
+    use crate::keys::{Algorithm, Key, FLAG_SEP, FLAG_ZONE};
     use blason_zone::load::load_bytes;
     use blason_zone::rdata::write_rdata;
 

@@ -22,6 +22,7 @@ pub use rrsig::{
 use crate::keys::{DigestType, Key};
 use blason_zone::model::{flags, Node, RRset};
 use blason_zone::{Name, Rtype, Zone};
+use std::borrow::Cow;
 use std::fmt;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
@@ -79,6 +80,29 @@ impl<'a> ZoneKeys<'a> {
                 zsk: other,
                 ..ZoneKeys::default()
             }
+        }
+    }
+
+    /// The keys that sign RRset `t` of a node (`apex`: the zone's apex). CDS and
+    /// CDNSKEY take the ZSKs' signatures beside the KSKs' that RFC 7344 §4.1 asks
+    /// for: in a KSK swap a resolver still holding the previous DNSKEY RRset knows
+    /// only the old KSK and the ZSK, and would find the new CDS bogus otherwise.
+    pub(crate) fn signers(&self, apex: bool, t: Rtype) -> Cow<'_, [&'a Key]> {
+        match t {
+            Rtype::DNSKEY if apex => Cow::Borrowed(&self.ksk),
+            Rtype::CDS | Rtype::CDNSKEY if apex => {
+                let mut v = self.ksk.clone();
+                for z in &self.zsk {
+                    if !v
+                        .iter()
+                        .any(|k| std::ptr::eq(*k, *z) || k.public == z.public)
+                    {
+                        v.push(z);
+                    }
+                }
+                Cow::Owned(v)
+            }
+            _ => Cow::Borrowed(&self.zsk),
         }
     }
 
@@ -443,15 +467,9 @@ fn sign_node(
         if r.rtype == Rtype::RRSIG || (cut && !matches!(r.rtype, Rtype::DS | Rtype::NSEC)) {
             continue;
         }
-        let signers = if matches!(r.rtype, Rtype::DNSKEY | Rtype::CDS | Rtype::CDNSKEY)
-            && node.has(flags::APEX)
-        {
-            &keys.ksk
-        } else {
-            &keys.zsk
-        };
+        let signers = keys.signers(node.has(flags::APEX), r.rtype);
         rdatas.clear();
-        for k in signers {
+        for k in signers.iter() {
             rdatas.push(ctx.sign(&form, r, k, signer_lc, validity)?);
         }
         let refs: Vec<&[u8]> = rdatas.iter().map(Vec::as_slice).collect();
