@@ -537,13 +537,36 @@ fn render(
             let _ = writeln!(o, "  ! {w}");
         }
     }
-    let exp = blason_server::dnssec::earliest_expiry(&z.policy, t);
-    let _ = writeln!(
-        o,
-        "\nsigning: a pass now gives earliest signature expiration {}; re-signed {} before it",
-        when(exp, t),
-        show(z.policy.signature_refresh)
-    );
+    match files::read_served(&z.dir) {
+        Some(s) if s.how == "unsigned" => {
+            let _ = writeln!(
+                o,
+                "\nserved: serial {}, unsigned since {}",
+                s.serial,
+                when(s.at, t)
+            );
+        }
+        Some(s) => {
+            let _ = writeln!(
+                o,
+                "\nserved: serial {}, signed {} ({}); no signature expires before {}; due ones are re-signed {} ahead",
+                s.serial,
+                when(s.at, t),
+                s.how,
+                when(s.earliest_expiry, t),
+                show(z.policy.signature_refresh)
+            );
+        }
+        None => {
+            let exp = blason_server::dnssec::earliest_expiry(&z.policy, t);
+            let _ = writeln!(
+                o,
+                "\nsigning: not served yet; a pass now gives earliest signature expiration {}, re-signed {} before it",
+                when(exp, t),
+                show(z.policy.signature_refresh)
+            );
+        }
+    }
     o
 }
 

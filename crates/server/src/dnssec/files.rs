@@ -14,6 +14,8 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 pub const POLICY_FILE: &str = "policy.toml";
+/// What the server last swapped in: serial, earliest signature expiration, how.
+pub const SERVED_FILE: &str = "served.toml";
 const PREFIX: &str = "request-";
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -49,7 +51,10 @@ impl Request {
 
 /// True for the files of this module (so a zone folder holding only these is new).
 pub fn is_ours(name: &str) -> bool {
-    name == POLICY_FILE || name.starts_with(PREFIX) || name.starts_with(&format!(".{PREFIX}"))
+    name == POLICY_FILE
+        || name == SERVED_FILE
+        || name.starts_with(PREFIX)
+        || name.starts_with(&format!(".{PREFIX}"))
 }
 
 /// Writes a request for the server into the zone's folder (made 0700 if missing).
@@ -184,4 +189,41 @@ mod tests {
         assert!(is_ours("request-ds-seen.toml") && !is_ours("keystate.toml"));
         let _ = fs::remove_dir_all(&d);
     }
+}
+
+/// The signed snapshot being served, as `blason dnssec status` shows it.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Served {
+    pub serial: u32,
+    /// Earliest RRSIG expiration in the snapshot (unix seconds).
+    pub earliest_expiry: u64,
+    pub at: Timestamp,
+    /// "whole", "keys", "changes", "refresh" or "unsigned".
+    pub how: String,
+}
+
+pub fn write_served(zone_dir: &Path, s: &Served) -> Result<(), String> {
+    let text = format!(
+        "serial = {}\nearliest-expiry = {}\nat = {}\nhow = \"{}\"\n",
+        s.serial, s.earliest_expiry, s.at, s.how
+    );
+    write_atomic(&zone_dir.join(SERVED_FILE), text.as_bytes(), 0o600).map_err(|e| e.to_string())
+}
+
+/// None when the file is missing or unreadable (status then says nothing of it).
+pub fn read_served(zone_dir: &Path) -> Option<Served> {
+    let text = fs::read_to_string(zone_dir.join(SERVED_FILE)).ok()?;
+    let mut s = Served::default();
+    for line in text.lines() {
+        let (k, v) = line.split_once('=')?;
+        let v = v.trim();
+        match k.trim() {
+            "serial" => s.serial = v.parse().ok()?,
+            "earliest-expiry" => s.earliest_expiry = v.parse().ok()?,
+            "at" => s.at = v.parse().ok()?,
+            "how" => s.how = v.trim_matches('"').to_string(),
+            _ => {}
+        }
+    }
+    Some(s)
 }

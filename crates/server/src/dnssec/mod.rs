@@ -696,6 +696,7 @@ impl ZoneDnssec {
     ) -> Result<Arc<Zone>, String> {
         let zone = run.unsigned.clone().ok_or("no zone loaded")?;
         if sets.is_unsigned() {
+            self.note_served(&zone, 0, now, "unsigned");
             run.signed = None;
             run.served = Some(sets.clone());
             run.dirty = false;
@@ -733,6 +734,7 @@ impl ZoneDnssec {
                 ),
             }
         }
+        let incremental = out.is_some();
         let (next, expiry) = match out {
             Some(x) => x,
             None => {
@@ -762,11 +764,34 @@ impl ZoneDnssec {
                 (Arc::new(signed.zone), earliest_expiry(&self.policy, now))
             }
         };
+        self.note_served(
+            &next,
+            expiry,
+            now,
+            if incremental { "incremental" } else { "whole" },
+        );
         run.signed = Some((next.clone(), zone));
         run.served = Some(sets.clone());
         run.dirty = false;
         run.expiry = expiry;
         Ok(next)
+    }
+
+    /// Leaves what is served where `blason dnssec status` reads it; a failure only
+    /// costs that display, so it is logged and signing goes on.
+    fn note_served(&self, zone: &Zone, earliest_expiry: u64, now: Timestamp, how: &str) {
+        let s = files::Served {
+            serial: zone.serial().unwrap_or(0),
+            earliest_expiry,
+            at: now,
+            how: how.to_string(),
+        };
+        if let Err(e) = files::write_served(&self.zone_dir(), &s) {
+            log::warn(
+                "dnssec: cannot note the served snapshot for dnssec status",
+                &[("zone", &self.origin), ("reason", &e)],
+            );
+        }
     }
 
     /// A key step that leaves the zone signers alone: only the apex's key RRsets are
