@@ -16,8 +16,28 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-/// Where generated keys and record state live when nothing else is said.
-pub const DEFAULT_STATE: &str = "blason-state";
+/// Where generated keys and record state live when nothing else is said: run from a
+/// checkout (the binary sits in cargo's `target/debug` or `target/release`), `./blason-state`; installed,
+/// `/var/lib/blason`.
+pub fn default_state() -> PathBuf {
+    // Cargo's output folders (also under a CARGO_TARGET_DIR of another name); an
+    // installed binary sits in bin/, never under these.
+    let from_checkout = std::env::current_exe().is_ok_and(|p| {
+        p.ancestors().any(|a| {
+            a.file_name()
+                .is_some_and(|n| n == "target" || n == "debug" || n == "release")
+        })
+    });
+    state_for(from_checkout)
+}
+
+fn state_for(from_checkout: bool) -> PathBuf {
+    PathBuf::from(if from_checkout {
+        "blason-state"
+    } else {
+        "/var/lib/blason"
+    })
+}
 
 /// The bundled example zone.
 pub const EXAMPLE_ORIGIN: &str = "example.test.";
@@ -468,10 +488,7 @@ pub fn merge(file: FileConfig, o: Overrides) -> Result<ServeConfig, String> {
     } else {
         file.listen
     };
-    let state = o
-        .state
-        .or(file.state)
-        .unwrap_or_else(|| PathBuf::from(DEFAULT_STATE));
+    let state = o.state.or(file.state).unwrap_or_else(default_state);
     // Zones from flags or the environment replace the file's, sections and all.
     let zones: Vec<(String, PathBuf, Option<FileZone>)> = if !o.zones.is_empty() {
         o.zones.into_iter().map(|(o, f)| (o, f, None)).collect()
@@ -557,6 +574,14 @@ pub fn merge(file: FileConfig, o: Overrides) -> Result<ServeConfig, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn state_folder_defaults_follow_where_blason_runs() {
+        assert_eq!(state_for(true), PathBuf::from("blason-state"));
+        assert_eq!(state_for(false), PathBuf::from("/var/lib/blason"));
+        // Tests run from cargo's target folder: a checkout.
+        assert_eq!(default_state(), PathBuf::from("blason-state"));
+    }
 
     #[test]
     fn flags_override_file_and_lists_replace() {

@@ -2,7 +2,7 @@
 //! `blason serve` carries out. These commands read the key state and never write it;
 //! requests reach the server as files it picks up at its next tick (see
 //! `blason_server::dnssec::files`).
-use crate::cmd::config::{FileConfig, DEFAULT_STATE};
+use crate::cmd::config::{default_state, FileConfig};
 use crate::cmd::zone::parse_origin;
 use blason_dnssec::keys::{read_bind, DigestType, Key};
 use blason_dnssec::policy::{show, Policy, PolicyConfig};
@@ -23,7 +23,7 @@ pub struct Place {
     /// The zone's origin, e.g. example.com
     pub origin: String,
     /// blason's state folder, as given to `blason serve --state` (default: the
-    /// config's `state`, else ./blason-state)
+    /// config's `state`, else ./blason-state from a checkout, /var/lib/blason installed)
     #[arg(long, value_name = "DIR")]
     pub state: Option<PathBuf>,
     /// The `blason serve` config file, for the zone's policy and state folder
@@ -116,7 +116,7 @@ fn resolve(p: &Place) -> Result<Zone, String> {
         .state
         .clone()
         .or_else(|| file.as_ref().and_then(|f| f.state.clone()))
-        .unwrap_or_else(|| PathBuf::from(DEFAULT_STATE));
+        .unwrap_or_else(default_state);
     let dir = zone_dir(&state_root, &origin);
     let mut parents = Vec::new();
     let (policy, policy_from) = match &file {

@@ -29,7 +29,7 @@ Config file (TOML; every key optional; relative paths are taken from the file's 
     pid-file = \"/run/blason.pid\"
     tcp-idle-timeout = 10        # seconds
     tcp-max-connections = 1000
-    state = \"/var/lib/blason\"     # DKIM keys, TLSA state (default ./blason-state)
+    state = \"/var/lib/blason\"     # DKIM keys, TLSA state (default ./blason-state from a checkout, else /var/lib/blason)
     poll-interval = 60           # seconds between checks of watched certificate files
     [[zone]]
     origin = \"example.com.\"
@@ -129,7 +129,7 @@ pub struct ServeArgs {
 
     /// Folder for DNSSEC keys and key state, generated DKIM keys (mode 0600), TLSA state
     /// and MTA-STS policy files.
-    /// Default: ./blason-state
+    /// Default: ./blason-state when run from a checkout (cargo run), /var/lib/blason when installed
     #[arg(long, value_name = "DIR", env = "BLASON_STATE")]
     pub state: Option<PathBuf>,
 }

@@ -57,7 +57,7 @@ pub struct WithConfig {
     #[arg(long, short = 'c', value_name = "FILE", env = "BLASON_CONFIG")]
     config: Option<PathBuf>,
     /// State folder of that config (DKIM keys, TLSA state). Default: the config's, or
-    /// ./blason-state
+    /// ./blason-state from a checkout, /var/lib/blason installed
     #[arg(long, value_name = "DIR", env = "BLASON_STATE")]
     state: Option<PathBuf>,
 }
@@ -92,7 +92,7 @@ fn read(origin: &str, file: &Path, w: &WithConfig) -> Result<(Name, Loaded), Exi
             .state
             .clone()
             .or(cfg.state.clone())
-            .unwrap_or_else(|| PathBuf::from(super::config::DEFAULT_STATE));
+            .unwrap_or_else(super::config::default_state);
         let fz = cfg
             .zone
             .iter()
