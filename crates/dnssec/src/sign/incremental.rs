@@ -25,7 +25,7 @@ use super::{
 };
 use blason_zone::model::{flags, Node, RRset};
 use blason_zone::name::wire_name_len;
-use blason_zone::{Name, Rtype, Zone};
+use blason_zone::{Name, Nodes, Rtype, Zone};
 use std::collections::BTreeMap;
 
 /// One change to a zone's unsigned data.
@@ -225,6 +225,45 @@ fn put(node: &mut Node, t: Rtype, data: Option<RRset>, sig: Option<RRset>) {
     node.rrsets = all.into_boxed_slice();
 }
 
+/// Puts the SOA of `signed` with its serial moved on by one (RFC 1982) at `apex`,
+/// signed; returns the new serial and the SOA's RRSIG RRset.
+fn bump_soa(
+    signed: &Zone,
+    apex: &mut Node,
+    signer: &mut Signer,
+) -> Result<(u32, RRset), SignError> {
+    let old_soa = signed.soa().ok_or_else(|| SignError("no SOA".into()))?;
+    let serial = soa_serial(old_soa)
+        .ok_or_else(|| SignError("malformed SOA".into()))?
+        .wrapping_add(1);
+    let soa = with_serial(old_soa, serial).ok_or_else(|| SignError("malformed SOA".into()))?;
+    let sig = signer.sign(&apex.name, true, &soa)?;
+    put(apex, Rtype::SOA, Some(soa), Some(sig.clone()));
+    Ok((serial, sig))
+}
+
+/// The NSEC RRset of `node` and the length of its next-name field.
+fn node_nsec(node: &Node) -> Result<(RRset, usize), SignError> {
+    let nsec = node
+        .rrset(Rtype::NSEC)
+        .cloned()
+        .ok_or_else(|| SignError(format!("{} has no NSEC", node.name)))?;
+    let l = nsec
+        .first()
+        .and_then(|rd| wire_name_len(rd, 0))
+        .ok_or_else(|| SignError(format!("malformed NSEC at {}", node.name)))?;
+    Ok((nsec, l))
+}
+
+/// The last NSEC chain member before node `i` (the apex is one, so there is one).
+fn chain_before(nodes: Nodes<'_>, i: usize) -> usize {
+    let mut j = i - 1;
+    while !super::in_nsec_chain(nodes.at(j)) {
+        j -= 1;
+    }
+    j
+}
+
 /// True if the node holds data of its own (not only signer-written records).
 fn has_data(node: &Node) -> bool {
     node.rrsets.iter().any(|r| !is_dnssec_generated(r.rtype))
@@ -361,13 +400,8 @@ pub(crate) fn patch(
         match &opts.denial {
             Denial::Nsec => {
                 let node = work.get_mut(&i).expect("touched");
-                let old = node
-                    .rrset(Rtype::NSEC)
-                    .cloned()
-                    .ok_or_else(|| SignError(format!("{} has no NSEC", node.name)))?;
+                let (old, l) = node_nsec(node)?;
                 let rd = old.first().unwrap_or_default();
-                let l = wire_name_len(rd, 0)
-                    .ok_or_else(|| SignError(format!("malformed NSEC at {}", node.name)))?;
                 let next = Name::from_wire(&rd[..l])
                     .map_err(|_| SignError(format!("malformed NSEC at {}", node.name)))?;
                 let nsec = RRset::new(Rtype::NSEC, old.ttl, &[&nsec_rdata(&next, &mut new_types)]);
@@ -495,18 +529,10 @@ fn splice(
     match &opts.denial {
         Denial::Nsec => {
             // The chain node before the new name now points at it.
-            let mut j = pos - 1;
-            while !super::in_nsec_chain(nodes.at(j)) {
-                j -= 1;
-            }
+            let j = chain_before(nodes, pos);
             let prev = replace.entry(j).or_insert_with(|| nodes.at(j).clone());
-            let old = prev
-                .rrset(Rtype::NSEC)
-                .cloned()
-                .ok_or_else(|| SignError(format!("{} has no NSEC", prev.name)))?;
+            let (old, l) = node_nsec(prev)?;
             let rd = old.first().unwrap_or_default();
-            let l = wire_name_len(rd, 0)
-                .ok_or_else(|| SignError(format!("malformed NSEC at {}", prev.name)))?;
             let next = Name::from_wire(&rd[..l])
                 .map_err(|_| SignError(format!("malformed NSEC at {}", prev.name)))?;
             let mut prd = name.as_wire().to_ascii_lowercase();
@@ -614,14 +640,7 @@ fn splice(
     insert.push((pos, node));
     // The SOA.
     let apex = replace.entry(0).or_insert_with(|| signed.apex().clone());
-    let old_soa = signed.soa().ok_or_else(|| SignError("no SOA".into()))?;
-    let serial = soa_serial(old_soa)
-        .ok_or_else(|| SignError("malformed SOA".into()))?
-        .wrapping_add(1);
-    let soa = with_serial(old_soa, serial).ok_or_else(|| SignError("malformed SOA".into()))?;
-    let sig = signer.sign(&apex.name, true, &soa)?;
-    put(apex, Rtype::SOA, Some(soa), Some(sig));
-    stats.serial = serial;
+    stats.serial = bump_soa(signed, apex, &mut signer)?.0;
     stats.rrsigs = signer.count;
     stats.nodes = replace.len() + insert.len();
     let zone = signed.with_inserted(replace.into_iter().collect(), insert);
@@ -700,23 +719,15 @@ fn unsplice(
     match &opts.denial {
         Denial::Nsec => {
             // The chain node before the name points where the name pointed.
-            let mut j = k - 1;
-            while !super::in_nsec_chain(nodes.at(j)) {
-                j -= 1;
-            }
+            let j = chain_before(nodes, k);
             let next = old
                 .rrset(Rtype::NSEC)
                 .and_then(|r| r.first())
                 .and_then(|rd| Some(&rd[..wire_name_len(rd, 0)?]))
                 .ok_or_else(|| SignError(format!("malformed NSEC at {}", old.name)))?;
             let prev = replace.entry(j).or_insert_with(|| nodes.at(j).clone());
-            let pold = prev
-                .rrset(Rtype::NSEC)
-                .cloned()
-                .ok_or_else(|| SignError(format!("{} has no NSEC", prev.name)))?;
+            let (pold, l) = node_nsec(prev)?;
             let rd = pold.first().unwrap_or_default();
-            let l = wire_name_len(rd, 0)
-                .ok_or_else(|| SignError(format!("malformed NSEC at {}", prev.name)))?;
             let mut prd = next.to_vec();
             prd.extend_from_slice(&rd[l..]);
             let nsec = RRset::new(Rtype::NSEC, pold.ttl, &[&prd]);
@@ -789,14 +800,7 @@ fn unsplice(
     }
     // The SOA.
     let apex = replace.entry(0).or_insert_with(|| signed.apex().clone());
-    let old_soa = signed.soa().ok_or_else(|| SignError("no SOA".into()))?;
-    let serial = soa_serial(old_soa)
-        .ok_or_else(|| SignError("malformed SOA".into()))?
-        .wrapping_add(1);
-    let soa = with_serial(old_soa, serial).ok_or_else(|| SignError("malformed SOA".into()))?;
-    let sig = signer.sign(&apex.name, true, &soa)?;
-    put(apex, Rtype::SOA, Some(soa), Some(sig));
-    stats.serial = serial;
+    stats.serial = bump_soa(signed, apex, &mut signer)?.0;
     stats.rrsigs = signer.count;
     stats.nodes = replace.len() + remove.len();
     let zone = signed.with_spliced(replace.into_iter().collect(), Vec::new(), remove);
@@ -1067,15 +1071,9 @@ pub fn refresh(
         Some((0, _)) => work.remove(0).1,
         _ => signed.apex().clone(),
     };
-    let old_soa = signed.soa().ok_or_else(|| SignError("no SOA".into()))?;
-    let serial = soa_serial(old_soa)
-        .ok_or_else(|| SignError("malformed SOA".into()))?
-        .wrapping_add(1);
-    let soa = with_serial(old_soa, serial).ok_or_else(|| SignError("malformed SOA".into()))?;
     let mut signer = Signer::new(signed, keys, opts);
-    let sig = signer.sign(&apex.name, true, &soa)?;
+    let (serial, sig) = bump_soa(signed, &mut apex, &mut signer)?;
     earliest = min_opt(earliest, Some(earliest_in(&sig, now)));
-    put(&mut apex, Rtype::SOA, Some(soa), Some(sig));
     work.push((0, apex));
     stats.rrsigs = rrsigs + signer.count;
     stats.serial = serial;
