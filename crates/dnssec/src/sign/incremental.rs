@@ -118,7 +118,7 @@ fn with_serial(soa: &RRset, serial: u32) -> Option<RRset> {
 
 /// The serial after a change: the one the change set, if it moves forward, else the
 /// old one plus one (RFC 1982).
-fn next_serial(old: u32, proposed: u32) -> u32 {
+pub fn next_serial(old: u32, proposed: u32) -> u32 {
     if serial_gt(proposed, old) {
         proposed
     } else {
@@ -223,6 +223,73 @@ fn put(node: &mut Node, t: Rtype, data: Option<RRset>, sig: Option<RRset>) {
     all.extend(sig);
     all.sort_by_key(|r| (r.rtype.0, r.covers.0));
     node.rrsets = all.into_boxed_slice();
+}
+
+/// `zone` with its SOA serial set to `serial` (the apex replaced, O(1)); None when
+/// the zone has no well-formed SOA.
+pub fn zone_with_serial(zone: &Zone, serial: u32) -> Option<Zone> {
+    let mut apex = zone.apex().clone();
+    let soa = with_serial(apex.rrset(Rtype::SOA)?, serial)?;
+    put(&mut apex, Rtype::SOA, Some(soa), None);
+    Some(zone.with_replaced(vec![(0, apex)]))
+}
+
+/// The changes that turn the unsigned zone `old` into `new` (same origin; records
+/// the signer writes are ignored), or None when there are more than `limit` of them
+/// (a whole pass is then as cheap). Both node lists are walked once, in order.
+pub fn diff(old: &Zone, new: &Zone, limit: usize) -> Option<Vec<Change>> {
+    use std::cmp::Ordering;
+    let (a, b) = (old.nodes(), new.nodes());
+    let data = |n: &'_ Node| -> Vec<RRset> {
+        n.rrsets
+            .iter()
+            .filter(|r| !is_dnssec_generated(r.rtype))
+            .cloned()
+            .collect()
+    };
+    let mut out = Vec::new();
+    let (mut i, mut j) = (0, 0);
+    while i < a.len() || j < b.len() {
+        let ord = match (a.get(i), b.get(j)) {
+            (Some(x), Some(y)) => x.name.canonical_cmp(&y.name),
+            (Some(_), None) => Ordering::Less,
+            _ => Ordering::Greater,
+        };
+        let (from, to) = match ord {
+            Ordering::Less => (Some(a.at(i)), None),
+            Ordering::Greater => (None, Some(b.at(j))),
+            Ordering::Equal => (Some(a.at(i)), Some(b.at(j))),
+        };
+        if ord != Ordering::Greater {
+            i += 1;
+        }
+        if ord != Ordering::Less {
+            j += 1;
+        }
+        let name = to.or(from).map(|n| &n.name).expect("one side is there");
+        let was = from.map(data).unwrap_or_default();
+        let now = to.map(data).unwrap_or_default();
+        for r in &was {
+            if !now.iter().any(|x| x.rtype == r.rtype) {
+                out.push(Change::Delete {
+                    name: name.clone(),
+                    rtype: r.rtype,
+                });
+            }
+        }
+        for r in now {
+            if !was.contains(&r) {
+                out.push(Change::Replace {
+                    name: name.clone(),
+                    rrset: r,
+                });
+            }
+        }
+        if out.len() > limit {
+            return None;
+        }
+    }
+    Some(out)
 }
 
 /// Puts the SOA of `signed` with its serial moved on by one (RFC 1982) at `apex`,
@@ -1188,6 +1255,42 @@ mod tests {
     use crate::keys::{Algorithm, Key, FLAG_SEP, FLAG_ZONE};
     use blason_zone::load::load_bytes;
     use blason_zone::rdata::write_rdata;
+
+    #[test]
+    fn diff_names_each_changed_rrset_and_serials_move_forward() {
+        let origin = Name::parse("d.test.", None).unwrap();
+        let base = "$TTL 300\n@ SOA ns h 7 1 1 1 1\n@ NS ns\nns A 192.0.2.1\nwww A 192.0.2.2\nold TXT gone\n";
+        let zone = |t: &str| load_bytes(&origin, t.as_bytes(), "d.test.zone").zone;
+        let a = zone(base);
+        let b = zone(
+            &base
+                .replace("192.0.2.2", "192.0.2.9")
+                .replace("old TXT gone\n", "new.sub AAAA ::1\n"),
+        );
+        let mut got: Vec<String> = diff(&a, &b, 100)
+            .unwrap()
+            .iter()
+            .map(|c| match c {
+                Change::Replace { name, rrset } => format!("+{name} {}", rrset.rtype.0),
+                Change::Delete { name, rtype } => format!("-{name} {}", rtype.0),
+            })
+            .collect();
+        got.sort();
+        assert_eq!(
+            got,
+            ["+new.sub.d.test. 28", "+www.d.test. 1", "-old.d.test. 16"]
+        );
+        assert!(diff(&a, &a, 100).unwrap().is_empty());
+        assert!(diff(&a, &b, 2).is_none());
+
+        assert_eq!(next_serial(7, 9), 9);
+        assert_eq!(next_serial(7, 7), 8);
+        assert_eq!(next_serial(7, 3), 8);
+        assert_eq!(next_serial(u32::MAX, 5), 5);
+        let z = zone_with_serial(&a, 42).unwrap();
+        assert_eq!(z.serial(), Some(42));
+        assert_eq!(z.nodes().len(), a.nodes().len());
+    }
 
     const BASE: &[(&str, &str, &str)] = &[
         ("@", "SOA", "ns hm 1 2 3 4 60"),

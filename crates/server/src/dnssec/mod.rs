@@ -25,7 +25,6 @@
 
 pub mod files;
 pub mod parent;
-pub mod resign;
 pub mod sets;
 
 use crate::log;
@@ -39,7 +38,7 @@ use blason_dnssec::roll::{
     Outcome, Rec, Role, State, Timestamp,
 };
 use blason_dnssec::sign::{
-    incremental, sign_zone, Denial, Nsec3Params, SignError, SignOptions, Signed, Validity, ZoneKeys,
+    incremental, sign_zone, Denial, Nsec3Params, SignOptions, Validity, ZoneKeys,
 };
 use blason_dnssec::state::{zone_dir_name, StateDir};
 use blason_zone::encoding::hex_encode;
@@ -686,7 +685,7 @@ impl ZoneDnssec {
     }
 
     /// The next signed snapshot for the loaded zone under `sets`, by the cheapest road
-    /// ([`resign`]); records it as served. `refresh`: signatures are coming due.
+    /// (incremental when it can be); records it as served. `refresh`: signatures are coming due.
     fn sign(
         &self,
         run: &mut Run,
@@ -739,18 +738,16 @@ impl ZoneDnssec {
             Some(x) => x,
             None => {
                 // Key change or first signing: every RRset gets the new signatures.
-                let unsigned = match &base.or(run.signed.clone()) {
-                    Some((s, _)) => {
-                        let served = s.serial().unwrap_or(0);
-                        let file = zone.serial().unwrap_or(0);
-                        Arc::new(resign::with_serial(
-                            &zone,
-                            resign::next_serial(served, file),
-                        ))
-                    }
-                    None => zone.clone(),
-                };
-                let signed = sign_step(&unsigned, &keys, &opts).map_err(|e| e.to_string())?;
+                // The served serial never goes back (RFC 1982).
+                let unsigned = run
+                    .signed
+                    .as_ref()
+                    .and_then(|(s, _)| {
+                        let next = incremental::next_serial(s.serial()?, zone.serial()?);
+                        incremental::zone_with_serial(&zone, next).map(Arc::new)
+                    })
+                    .unwrap_or_else(|| zone.clone());
+                let signed = sign_zone(&unsigned, &keys, &opts).map_err(|e| e.to_string())?;
                 log::info(
                     "zone signed",
                     &[
@@ -844,7 +841,7 @@ impl ZoneDnssec {
         let mut cur = signed.clone();
         if dirty {
             let limit = (zone.nodes().len() / 4).max(1000);
-            let Some(changes) = resign::diff(from, zone, limit) else {
+            let Some(changes) = incremental::diff(from, zone, limit) else {
                 return Ok(None);
             };
             if !changes.is_empty() {
@@ -891,11 +888,6 @@ impl ZoneDnssec {
         }
         Ok(Some((cur, expiry)))
     }
-}
-
-/// The whole-zone pass: first signing and key changes (see [`resign`] for the rest).
-pub fn sign_step(zone: &Zone, keys: &ZoneKeys, opts: &SignOptions) -> Result<Signed, SignError> {
-    sign_zone(zone, keys, opts)
 }
 
 /// The largest TTL of the zone's signed data, the negative TTL included.
