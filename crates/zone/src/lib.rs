@@ -20,6 +20,7 @@ pub mod print;
 pub mod rdata;
 pub mod scanner;
 pub mod types;
+pub mod update;
 
 pub use finding::{Finding, Severity};
 pub use model::{Node, Nodes, RRset, Zone};

@@ -85,6 +85,35 @@ impl RRset {
     pub fn first(&self) -> Option<&[u8]> {
         self.rdatas().next()
     }
+
+    /// The rdatas as stored: each a big-endian u16 length then its octets.
+    pub fn wire_data(&self) -> &[u8] {
+        &self.data
+    }
+
+    /// An RRset from [`RRset::wire_data`]'s form; None when the lengths do not frame
+    /// `data` exactly (bytes from a file or a peer are checked, never trusted).
+    pub fn from_wire_data(rtype: Rtype, ttl: u32, data: &[u8]) -> Option<RRset> {
+        let mut p = 0;
+        while p < data.len() {
+            let len = u16::from_be_bytes([data[p], *data.get(p + 1)?]) as usize;
+            p += 2 + len;
+        }
+        if p != data.len() {
+            return None;
+        }
+        let covers = match rtype {
+            Rtype::RRSIG if data.len() >= 4 => Rtype(u16::from_be_bytes([data[2], data[3]])),
+            Rtype::RRSIG => return None,
+            _ => Rtype(0),
+        };
+        Some(RRset {
+            rtype,
+            covers,
+            ttl,
+            data: data.into(),
+        })
+    }
 }
 
 /// Iterator over the rdatas of an RRset.
@@ -626,6 +655,24 @@ impl Zone {
     pub fn inserted_since(&self, prev: &Zone) -> Option<&Renumbered> {
         let ins = self.inserted.as_deref()?;
         std::sync::Weak::ptr_eq(&ins.parent, &Arc::downgrade(&prev.index)).then_some(ins)
+    }
+
+    /// The node indices at which `self` may differ from `old`, when both are
+    /// snapshots over the same base (one derives from the other by patches): the
+    /// union of their patches, O(patch). None when the bases differ.
+    pub fn patched_since(&self, old: &Zone) -> Option<Vec<usize>> {
+        if !Arc::ptr_eq(&self.base, &old.base) {
+            return None;
+        }
+        let mut v: Vec<usize> = self
+            .patch_idx
+            .iter()
+            .chain(old.patch_idx.iter())
+            .map(|&i| i as usize)
+            .collect();
+        v.sort_unstable();
+        v.dedup();
+        Some(v)
     }
 
     /// The same zone with its patch folded into a new base (O(zone)); the hash index

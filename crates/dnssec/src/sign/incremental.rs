@@ -25,38 +25,21 @@ use super::{
 };
 use blason_zone::model::{flags, Node, RRset};
 use blason_zone::name::wire_name_len;
+use blason_zone::update::{put_rrset as put, soa_serial, with_serial};
+pub use blason_zone::update::{serial_gt, zone_with_serial, Change};
 use blason_zone::{Name, Nodes, Rtype, Zone};
 use std::collections::BTreeMap;
 
-/// One change to a zone's unsigned data.
-#[derive(Clone, Debug)]
-pub enum Change {
-    /// Put `rrset` at `name` in place of the RRset of its type (adding the name if it
-    /// is new). An empty RRset deletes.
-    Replace { name: Name, rrset: RRset },
-    /// Delete the RRset of `rtype` at `name` (nothing happens if there is none).
-    Delete { name: Name, rtype: Rtype },
+/// The serial after a change: the one the change set, if it moves forward, else the
+/// old one plus one (RFC 1982).
+pub fn next_serial(old: u32, proposed: u32) -> u32 {
+    blason_zone::update::SerialPolicy::Keep.next(old, proposed, 0)
 }
 
-impl Change {
-    pub fn name(&self) -> &Name {
-        match self {
-            Change::Replace { name, .. } | Change::Delete { name, .. } => name,
-        }
-    }
-    pub fn rtype(&self) -> Rtype {
-        match self {
-            Change::Replace { rrset, .. } => rrset.rtype,
-            Change::Delete { rtype, .. } => *rtype,
-        }
-    }
-    /// The new RRset, `None` for a deletion.
-    fn data(&self) -> Option<&RRset> {
-        match self {
-            Change::Replace { rrset, .. } if !rrset.is_empty() => Some(rrset),
-            _ => None,
-        }
-    }
+/// The changes that turn the unsigned zone `old` into `new` (records the signer
+/// writes are ignored), or None past `limit` (see [`blason_zone::update::rrset_changes`]).
+pub fn diff(old: &Zone, new: &Zone, limit: usize) -> Option<Vec<Change>> {
+    blason_zone::update::rrset_changes(old, new, limit)
 }
 
 /// What one [`apply`] did.
@@ -88,42 +71,6 @@ pub struct RefreshStats {
     pub earliest_expiry: Option<u64>,
     /// The new SOA serial.
     pub serial: u32,
-}
-
-/// RFC 1982: `a` is greater than `b`.
-fn serial_gt(a: u32, b: u32) -> bool {
-    a != b && (a.wrapping_sub(b) as i32) > 0
-}
-
-/// Offset of the serial in SOA rdata.
-fn soa_serial_at(rd: &[u8]) -> Option<usize> {
-    let p = wire_name_len(rd, 0)?;
-    let p = p + wire_name_len(rd, p)?;
-    (rd.len() >= p + 20).then_some(p)
-}
-
-fn soa_serial(soa: &RRset) -> Option<u32> {
-    let rd = soa.first()?;
-    let p = soa_serial_at(rd)?;
-    Some(u32::from_be_bytes(rd[p..p + 4].try_into().ok()?))
-}
-
-/// `soa` with its serial set to `serial`.
-fn with_serial(soa: &RRset, serial: u32) -> Option<RRset> {
-    let mut rd = soa.first()?.to_vec();
-    let p = soa_serial_at(&rd)?;
-    rd[p..p + 4].copy_from_slice(&serial.to_be_bytes());
-    Some(RRset::new(Rtype::SOA, soa.ttl, &[&rd]))
-}
-
-/// The serial after a change: the one the change set, if it moves forward, else the
-/// old one plus one (RFC 1982).
-pub fn next_serial(old: u32, proposed: u32) -> u32 {
-    if serial_gt(proposed, old) {
-        proposed
-    } else {
-        old.wrapping_add(1)
-    }
 }
 
 /// True for types the signer writes itself, which changes may not touch.
@@ -210,86 +157,6 @@ impl<'k, 'a> Signer<'k, 'a> {
         let refs: Vec<&[u8]> = rdatas.iter().map(Vec::as_slice).collect();
         Ok(RRset::new(Rtype::RRSIG, rrset.ttl, &refs))
     }
-}
-
-/// Replaces RRset `t` of `node` (and its RRSIGs) by `data` and `sig`.
-fn put(node: &mut Node, t: Rtype, data: Option<RRset>, sig: Option<RRset>) {
-    let mut all: Vec<RRset> = std::mem::take(&mut node.rrsets)
-        .into_vec()
-        .into_iter()
-        .filter(|r| r.rtype != t && !(r.rtype == Rtype::RRSIG && r.covers == t))
-        .collect();
-    all.extend(data);
-    all.extend(sig);
-    all.sort_by_key(|r| (r.rtype.0, r.covers.0));
-    node.rrsets = all.into_boxed_slice();
-}
-
-/// `zone` with its SOA serial set to `serial` (the apex replaced, O(1)); None when
-/// the zone has no well-formed SOA.
-pub fn zone_with_serial(zone: &Zone, serial: u32) -> Option<Zone> {
-    let mut apex = zone.apex().clone();
-    let soa = with_serial(apex.rrset(Rtype::SOA)?, serial)?;
-    put(&mut apex, Rtype::SOA, Some(soa), None);
-    Some(zone.with_replaced(vec![(0, apex)]))
-}
-
-/// The changes that turn the unsigned zone `old` into `new` (same origin; records
-/// the signer writes are ignored), or None when there are more than `limit` of them
-/// (a whole pass is then as cheap). Both node lists are walked once, in order.
-pub fn diff(old: &Zone, new: &Zone, limit: usize) -> Option<Vec<Change>> {
-    use std::cmp::Ordering;
-    let (a, b) = (old.nodes(), new.nodes());
-    let data = |n: &'_ Node| -> Vec<RRset> {
-        n.rrsets
-            .iter()
-            .filter(|r| !is_dnssec_generated(r.rtype))
-            .cloned()
-            .collect()
-    };
-    let mut out = Vec::new();
-    let (mut i, mut j) = (0, 0);
-    while i < a.len() || j < b.len() {
-        let ord = match (a.get(i), b.get(j)) {
-            (Some(x), Some(y)) => x.name.canonical_cmp(&y.name),
-            (Some(_), None) => Ordering::Less,
-            _ => Ordering::Greater,
-        };
-        let (from, to) = match ord {
-            Ordering::Less => (Some(a.at(i)), None),
-            Ordering::Greater => (None, Some(b.at(j))),
-            Ordering::Equal => (Some(a.at(i)), Some(b.at(j))),
-        };
-        if ord != Ordering::Greater {
-            i += 1;
-        }
-        if ord != Ordering::Less {
-            j += 1;
-        }
-        let name = to.or(from).map(|n| &n.name).expect("one side is there");
-        let was = from.map(data).unwrap_or_default();
-        let now = to.map(data).unwrap_or_default();
-        for r in &was {
-            if !now.iter().any(|x| x.rtype == r.rtype) {
-                out.push(Change::Delete {
-                    name: name.clone(),
-                    rtype: r.rtype,
-                });
-            }
-        }
-        for r in now {
-            if !was.contains(&r) {
-                out.push(Change::Replace {
-                    name: name.clone(),
-                    rrset: r,
-                });
-            }
-        }
-        if out.len() > limit {
-            return None;
-        }
-    }
-    Some(out)
 }
 
 /// Puts the SOA of `signed` with its serial moved on by one (RFC 1982) at `apex`,
@@ -1628,6 +1495,7 @@ mod tests {
                 &format!("seed {seed} step {step} {changes:?}"),
             );
             same_answers(&signed, &next);
+            assert_replays(&signed, &next, &format!("seed {seed} step {step}"));
             if stats.rebuilt {
                 slow += 1;
             } else {
@@ -1636,6 +1504,46 @@ mod tests {
             signed = next;
         }
         assert!(fast > 0 && slow > 0, "fast {fast} slow {slow}");
+    }
+
+    /// What a journal holds gives back `next`: the changeset from `prev` played onto
+    /// `prev`, and `next` written whole and read back (names, flags, every RRset).
+    fn assert_replays(prev: &Zone, next: &Zone, what: &str) {
+        use blason_zone::update::{self, codec};
+        let dump = |z: &Zone| -> Vec<(Name, u8, Vec<RRset>)> {
+            z.nodes()
+                .iter()
+                .map(|n| (n.name.clone(), n.flags, n.rrsets.to_vec()))
+                .collect()
+        };
+        let cs = update::diff(prev, next, usize::MAX).unwrap();
+        let mut bytes = Vec::new();
+        codec::encode_changeset(&cs, &mut bytes);
+        let cs2 = codec::decode_changeset(&bytes).unwrap();
+        assert_eq!(cs, cs2, "{what}");
+        let replayed = update::apply(prev, &cs2).unwrap();
+        // A merged RRset's rdata order is canonical, not the source's: compare sets.
+        let sorted = |v: Vec<(Name, u8, Vec<RRset>)>| -> Vec<(Name, u8, Vec<(Rtype, Rtype, u32, Vec<Vec<u8>>)>)> {
+            v.into_iter()
+                .map(|(n, f, rs)| {
+                    let rs = rs
+                        .iter()
+                        .map(|r| {
+                            let mut d: Vec<Vec<u8>> = r.rdatas().map(<[u8]>::to_vec).collect();
+                            d.sort();
+                            (r.rtype, r.covers, r.ttl, d)
+                        })
+                        .collect();
+                    (n, f, rs)
+                })
+                .collect()
+        };
+        let (a, b) = (sorted(dump(&replayed)), sorted(dump(next)));
+        assert!(a == b, "{what}: changeset replay differs");
+        bytes.clear();
+        codec::encode_zone(next, &mut bytes);
+        let read = codec::decode_zone(&bytes).unwrap();
+        assert!(dump(&read) == dump(next), "{what}: snapshot differs");
     }
 
     #[test]

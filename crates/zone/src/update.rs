@@ -1,0 +1,764 @@
+//! Changes to a zone: the one shape every source of change speaks.
+//!
+//! Design note. A [`Changeset`] is what an IXFR difference sequence carries: the
+//! records removed and the records added between two serials, the old and new SOA
+//! among them, grouped per owner, type (and covered type, for RRSIG) into RRsets and
+//! sorted canonically. It describes unsigned and signed data alike, so the same value
+//! is journaled, replayed at restart and (later) served as IXFR. [`diff`] makes one
+//! from two snapshots (O(patch) when one derives from the other), [`apply`] plays one
+//! onto a snapshot and refuses an inconsistent one (a removed record that is not
+//! there), [`compose`](Changeset::compose) condenses two into one. [`Edit`]s are the
+//! requests a source makes (add or delete a record, an RRset, a name); [`resolve`]
+//! turns them into a changeset against a snapshot. Serial arithmetic is RFC 1982
+//! ([`serial_gt`]) with the policies of BIND's `serial-update-method` ([`SerialPolicy`]).
+//!
+//! Refuses: checks (`check`), signing (crate `dnssec`), durability (the server's
+//! journal): this module is pure.
+
+use crate::model::{flags, Node, RRset};
+use crate::name::wire_name_len;
+use crate::{Name, Rtype, Zone};
+use std::cmp::Ordering;
+use std::fmt;
+
+/// RFC 1982: `a` is greater than `b` (undefined pairs, 2^31 apart, are not).
+pub fn serial_gt(a: u32, b: u32) -> bool {
+    a != b && (a.wrapping_sub(b) as i32) > 0
+}
+
+/// How the served serial moves when a change is committed (BIND's
+/// `serial-update-method`, plus keeping the file's own serial). Whatever the policy,
+/// the serial only ever moves forward.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum SerialPolicy {
+    /// The serial the change proposes (a zone file's) when it moves forward, else
+    /// the old one plus one.
+    #[default]
+    Keep,
+    /// The old serial plus one.
+    Increment,
+    /// Seconds since the epoch, or the old serial plus one when that is not ahead.
+    UnixTime,
+    /// `YYYYMMDDnn` of today (UTC), or the old serial plus one when that is not ahead.
+    Date,
+}
+
+impl SerialPolicy {
+    /// The names the config takes.
+    pub const NAMES: &'static [&'static str] = &["keep", "increment", "unixtime", "date"];
+
+    pub fn parse(s: &str) -> Option<SerialPolicy> {
+        Some(match s {
+            "keep" => SerialPolicy::Keep,
+            "increment" => SerialPolicy::Increment,
+            "unixtime" => SerialPolicy::UnixTime,
+            "date" => SerialPolicy::Date,
+            _ => return None,
+        })
+    }
+
+    /// The serial after `old` when a change proposes `proposed`, at `now` (unix
+    /// seconds): always ahead of `old` (RFC 1982).
+    pub fn next(self, old: u32, proposed: u32, now: u64) -> u32 {
+        let want = match self {
+            SerialPolicy::Keep => proposed,
+            SerialPolicy::Increment => old,
+            SerialPolicy::UnixTime => now as u32,
+            SerialPolicy::Date => date_serial(now),
+        };
+        if serial_gt(want, old) {
+            want
+        } else {
+            old.wrapping_add(1)
+        }
+    }
+}
+
+/// `YYYYMMDD00` for the UTC day of `now`.
+fn date_serial(now: u64) -> u32 {
+    // Civil-from-days (H. Hinnant's algorithm), exact for the proleptic Gregorian calendar.
+    let z = (now / 86_400) as i64 + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    (y * 1_000_000 + m * 10_000 + d * 100).clamp(0, i64::from(u32::MAX)) as u32
+}
+
+/// Offset of the serial in SOA rdata.
+fn soa_serial_at(rd: &[u8]) -> Option<usize> {
+    let p = wire_name_len(rd, 0)?;
+    let p = p + wire_name_len(rd, p)?;
+    (rd.len() >= p + 20).then_some(p)
+}
+
+/// The serial of a SOA RRset.
+pub fn soa_serial(soa: &RRset) -> Option<u32> {
+    let rd = soa.first()?;
+    let p = soa_serial_at(rd)?;
+    Some(u32::from_be_bytes(rd[p..p + 4].try_into().ok()?))
+}
+
+/// `soa` with its serial set to `serial`.
+pub fn with_serial(soa: &RRset, serial: u32) -> Option<RRset> {
+    let mut rd = soa.first()?.to_vec();
+    let p = soa_serial_at(&rd)?;
+    rd[p..p + 4].copy_from_slice(&serial.to_be_bytes());
+    Some(RRset::new(Rtype::SOA, soa.ttl, &[&rd]))
+}
+
+/// Replaces RRset `t` of `node` (and its RRSIGs) by `data` and `sig`.
+pub fn put_rrset(node: &mut Node, t: Rtype, data: Option<RRset>, sig: Option<RRset>) {
+    let mut all: Vec<RRset> = std::mem::take(&mut node.rrsets)
+        .into_vec()
+        .into_iter()
+        .filter(|r| r.rtype != t && !(r.rtype == Rtype::RRSIG && r.covers == t))
+        .collect();
+    all.extend(data);
+    all.extend(sig);
+    all.sort_by_key(|r| (r.rtype.0, r.covers.0));
+    node.rrsets = all.into_boxed_slice();
+}
+
+/// `zone` with its SOA serial set to `serial` (the apex replaced, O(1); the SOA's
+/// signatures, if any, are left as they are); None when the zone has no well-formed SOA.
+pub fn zone_with_serial(zone: &Zone, serial: u32) -> Option<Zone> {
+    let mut apex = zone.apex().clone();
+    let soa = with_serial(apex.rrset(Rtype::SOA)?, serial)?;
+    let sig = apex.rrsigs(Rtype::SOA).cloned();
+    put_rrset(&mut apex, Rtype::SOA, Some(soa), sig);
+    Some(zone.with_replaced(vec![(0, apex)]))
+}
+
+/// One RRset-level change to a zone's data, as the signer consumes them.
+#[derive(Clone, Debug)]
+pub enum Change {
+    /// Put `rrset` at `name` in place of the RRset of its type (adding the name if it
+    /// is new). An empty RRset deletes.
+    Replace { name: Name, rrset: RRset },
+    /// Delete the RRset of `rtype` at `name` (nothing happens if there is none).
+    Delete { name: Name, rtype: Rtype },
+}
+
+impl Change {
+    pub fn name(&self) -> &Name {
+        match self {
+            Change::Replace { name, .. } | Change::Delete { name, .. } => name,
+        }
+    }
+    pub fn rtype(&self) -> Rtype {
+        match self {
+            Change::Replace { rrset, .. } => rrset.rtype,
+            Change::Delete { rtype, .. } => *rtype,
+        }
+    }
+    /// The new RRset, `None` for a deletion.
+    pub fn data(&self) -> Option<&RRset> {
+        match self {
+            Change::Replace { rrset, .. } if !rrset.is_empty() => Some(rrset),
+            _ => None,
+        }
+    }
+}
+
+/// Types a signer writes itself (left out of [`rrset_changes`]).
+pub fn is_signer_written(t: Rtype) -> bool {
+    matches!(
+        t,
+        Rtype::RRSIG | Rtype::NSEC | Rtype::NSEC3 | Rtype::NSEC3PARAM
+    )
+}
+
+/// The RRset changes that turn the unsigned zone `old` into `new` (same origin;
+/// records a signer writes are ignored), or None when there are more than `limit` of
+/// them (a whole pass is then as cheap). Both node lists are walked once, in order.
+pub fn rrset_changes(old: &Zone, new: &Zone, limit: usize) -> Option<Vec<Change>> {
+    let data = |n: &'_ Node| -> Vec<RRset> {
+        n.rrsets
+            .iter()
+            .filter(|r| !is_signer_written(r.rtype))
+            .cloned()
+            .collect()
+    };
+    let mut out = Vec::new();
+    let mut over = false;
+    walk_pairs(old, new, &mut |name, from, to| {
+        let was = from.map(data).unwrap_or_default();
+        let now = to.map(data).unwrap_or_default();
+        for r in &was {
+            if !now.iter().any(|x| x.rtype == r.rtype) {
+                out.push(Change::Delete {
+                    name: name.clone(),
+                    rtype: r.rtype,
+                });
+            }
+        }
+        for r in now {
+            if !was.contains(&r) {
+                out.push(Change::Replace {
+                    name: name.clone(),
+                    rrset: r,
+                });
+            }
+        }
+        over = out.len() > limit;
+        !over
+    });
+    (!over).then_some(out)
+}
+
+/// Calls `f(name, old node, new node)` for each name whose nodes may differ, in
+/// canonical order, until it returns false: only the patched indices when one
+/// snapshot derives from the other, else every name of both.
+fn walk_pairs(
+    old: &Zone,
+    new: &Zone,
+    f: &mut dyn FnMut(&Name, Option<&Node>, Option<&Node>) -> bool,
+) {
+    if let Some(idx) = new.patched_since(old) {
+        for i in idx {
+            let (a, b) = (old.node(i), new.node(i));
+            if !std::ptr::eq(a, b) && !f(&b.name, Some(a), Some(b)) {
+                return;
+            }
+        }
+        return;
+    }
+    let (a, b) = (old.nodes(), new.nodes());
+    let (mut i, mut j) = (0, 0);
+    while i < a.len() || j < b.len() {
+        let ord = match (a.get(i), b.get(j)) {
+            (Some(x), Some(y)) => x.name.canonical_cmp(&y.name),
+            (Some(_), None) => Ordering::Less,
+            _ => Ordering::Greater,
+        };
+        let (from, to) = match ord {
+            Ordering::Less => (Some(a.at(i)), None),
+            Ordering::Greater => (None, Some(b.at(j))),
+            Ordering::Equal => (Some(a.at(i)), Some(b.at(j))),
+        };
+        if ord != Ordering::Greater {
+            i += 1;
+        }
+        if ord != Ordering::Less {
+            j += 1;
+        }
+        let Some(name) = to.or(from).map(|n| &n.name) else {
+            break;
+        };
+        if !f(name, from, to) {
+            return;
+        }
+    }
+}
+
+/// Why a changeset or an edit could not be played onto a snapshot. Always the
+/// input's fault (a peer's IXFR, a journal, a request): the snapshot is untouched.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum UpdateError {
+    /// A removed record is not in the zone.
+    NotPresent { name: Name, rtype: Rtype },
+    /// A record's owner is outside the zone.
+    OutOfZone { name: Name },
+    /// The changeset does not start at the snapshot's serial, or two changesets do
+    /// not follow each other.
+    SerialMismatch { expected: u32, found: u32 },
+    /// The result would have no SOA at its apex.
+    NoSoa,
+}
+
+impl fmt::Display for UpdateError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            UpdateError::NotPresent { name, rtype } => write!(
+                f,
+                "{name} {rtype}: the change removes a record that is not in the zone"
+            ),
+            UpdateError::OutOfZone { name } => write!(f, "{name} is not in the zone"),
+            UpdateError::SerialMismatch { expected, found } => write!(
+                f,
+                "the change starts at serial {found}, but the zone is at {expected}"
+            ),
+            UpdateError::NoSoa => f.write_str("the change leaves the zone without an SOA"),
+        }
+    }
+}
+
+impl std::error::Error for UpdateError {}
+
+/// The records removed and added between two serials of a zone, signed or not.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Changeset {
+    /// The SOA serial before.
+    pub from: u32,
+    /// The SOA serial after.
+    pub to: u32,
+    /// Removed records, one RRset per owner and type (covered type for RRSIG), in
+    /// canonical order; each holds only the records removed, with their old TTL.
+    pub removed: Vec<(Name, RRset)>,
+    /// Added records, likewise, with their new TTL.
+    pub added: Vec<(Name, RRset)>,
+}
+
+/// The sort key of a changeset entry.
+fn entry_cmp(a: &(Name, RRset), b: &(Name, RRset)) -> Ordering {
+    a.0.canonical_cmp(&b.0)
+        .then(a.1.rtype.0.cmp(&b.1.rtype.0))
+        .then(a.1.covers.0.cmp(&b.1.covers.0))
+}
+
+/// The rdatas of `a` not in `b` (exact octets), as an RRset with `a`'s TTL.
+fn minus(a: &RRset, b: Option<&RRset>) -> Option<RRset> {
+    let keep: Vec<&[u8]> = a
+        .rdatas()
+        .filter(|r| !b.is_some_and(|b| b.rdatas().any(|x| x == *r)))
+        .collect();
+    (!keep.is_empty()).then(|| RRset::new(a.rtype, a.ttl, &keep))
+}
+
+impl Changeset {
+    /// No record changes (the serials may still differ).
+    pub fn is_empty(&self) -> bool {
+        self.removed.is_empty() && self.added.is_empty()
+    }
+
+    /// Records removed plus records added.
+    pub fn records(&self) -> usize {
+        self.removed.iter().chain(&self.added).map(|e| e.1.len()).sum()
+    }
+
+    /// The changes between two RRsets at one owner, appended to `self`; a TTL change
+    /// removes and adds every record (as IXFR says it).
+    fn push_rrsets(&mut self, name: &Name, old: Option<&RRset>, new: Option<&RRset>) {
+        let ttl_moved = matches!((old, new), (Some(a), Some(b)) if a.ttl != b.ttl);
+        let (gone, came) = if ttl_moved {
+            (old.cloned(), new.cloned())
+        } else {
+            (
+                old.and_then(|a| minus(a, new)),
+                new.and_then(|b| minus(b, old)),
+            )
+        };
+        if let Some(r) = gone {
+            self.removed.push((name.clone(), r));
+        }
+        if let Some(r) = came {
+            self.added.push((name.clone(), r));
+        }
+    }
+
+    /// `self` followed by `next`, condensed into one changeset: a record added then
+    /// removed again (or removed then added back, TTL included) appears in neither.
+    pub fn compose(&self, next: &Changeset) -> Result<Changeset, UpdateError> {
+        if self.to != next.from {
+            return Err(UpdateError::SerialMismatch {
+                expected: self.to,
+                found: next.from,
+            });
+        }
+        // Per (owner, type, covers): records removed and added overall.
+        let mut rem: Vec<(Name, RRset)> = self.removed.clone();
+        let mut add: Vec<(Name, RRset)> = self.added.clone();
+        let find = |v: &[(Name, RRset)], e: &(Name, RRset)| {
+            v.binary_search_by(|x| entry_cmp(x, e)).ok()
+        };
+        for e in &next.removed {
+            // Removed now: cancels an earlier add, else joins the removals.
+            let mut left = Some(e.1.clone());
+            if let Some(i) = find(&add, e) {
+                if add[i].1.ttl == e.1.ttl {
+                    let still = minus(&add[i].1, Some(&e.1));
+                    left = minus(&e.1, Some(&add[i].1));
+                    match still {
+                        Some(r) => add[i].1 = r,
+                        None => {
+                            add.remove(i);
+                        }
+                    }
+                }
+            }
+            if let Some(r) = left {
+                merge_into(&mut rem, (e.0.clone(), r));
+            }
+        }
+        for e in &next.added {
+            // Added now: cancels an earlier removal of the same record, else joins.
+            let mut left = Some(e.1.clone());
+            if let Some(i) = find(&rem, e) {
+                if rem[i].1.ttl == e.1.ttl {
+                    let still = minus(&rem[i].1, Some(&e.1));
+                    left = minus(&e.1, Some(&rem[i].1));
+                    match still {
+                        Some(r) => rem[i].1 = r,
+                        None => {
+                            rem.remove(i);
+                        }
+                    }
+                }
+            }
+            if let Some(r) = left {
+                merge_into(&mut add, (e.0.clone(), r));
+            }
+        }
+        Ok(Changeset {
+            from: self.from,
+            to: next.to,
+            removed: rem,
+            added: add,
+        })
+    }
+}
+
+/// Adds the records of `e` to the sorted entries `v` (a TTL change takes the new TTL).
+fn merge_into(v: &mut Vec<(Name, RRset)>, e: (Name, RRset)) {
+    match v.binary_search_by(|x| entry_cmp(x, &e)) {
+        Ok(i) => {
+            let extra = minus(&e.1, Some(&v[i].1));
+            if let Some(extra) = extra {
+                let all: Vec<&[u8]> = v[i].1.rdatas().chain(extra.rdatas()).collect();
+                v[i].1 = RRset::new(e.1.rtype, e.1.ttl, &all);
+            }
+        }
+        Err(i) => v.insert(i, e),
+    }
+}
+
+/// The changeset that turns `old` into `new` (every type, signatures included), or
+/// None when it would hold more than `limit` RRsets. O(patch) when `new` derives
+/// from `old` by patches, one ordered walk of both otherwise.
+pub fn diff(old: &Zone, new: &Zone, limit: usize) -> Option<Changeset> {
+    let mut cs = Changeset {
+        from: old.serial().unwrap_or(0),
+        to: new.serial().unwrap_or(0),
+        ..Changeset::default()
+    };
+    let mut over = false;
+    walk_pairs(old, new, &mut |name, from, to| {
+        let empty: &[RRset] = &[];
+        let a = from.map_or(empty, |n| &n.rrsets);
+        let b = to.map_or(empty, |n| &n.rrsets);
+        // Both sorted by (type, covers): merge.
+        let (mut i, mut j) = (0, 0);
+        while i < a.len() || j < b.len() {
+            let key = |r: &RRset| (r.rtype.0, r.covers.0);
+            let ord = match (a.get(i), b.get(j)) {
+                (Some(x), Some(y)) => key(x).cmp(&key(y)),
+                (Some(_), None) => Ordering::Less,
+                _ => Ordering::Greater,
+            };
+            match ord {
+                Ordering::Less => {
+                    cs.push_rrsets(name, Some(&a[i]), None);
+                    i += 1;
+                }
+                Ordering::Greater => {
+                    cs.push_rrsets(name, None, Some(&b[j]));
+                    j += 1;
+                }
+                Ordering::Equal => {
+                    if a[i] != b[j] {
+                        cs.push_rrsets(name, Some(&a[i]), Some(&b[j]));
+                    }
+                    i += 1;
+                    j += 1;
+                }
+            }
+        }
+        over = cs.removed.len() + cs.added.len() > limit;
+        !over
+    });
+    (!over).then_some(cs)
+}
+
+/// Sorts rdatas into DNSSEC canonical order (RFC 4034 §6.3).
+fn sort_canonical(t: Rtype, rdatas: &mut [&[u8]]) {
+    let mut buf = Vec::new();
+    let mut keyed: Vec<(Vec<u8>, &[u8])> = rdatas
+        .iter()
+        .map(|r| {
+            crate::model::canonical_rdata(t, r, &mut buf);
+            (buf.clone(), *r)
+        })
+        .collect();
+    keyed.sort();
+    for (slot, (_, r)) in rdatas.iter_mut().zip(keyed) {
+        *slot = r;
+    }
+}
+
+/// Types whose change at a name other than the apex moves a cut or an occlusion
+/// (node flags of other names), so the node list is rebuilt.
+fn moves_structure(t: Rtype) -> bool {
+    matches!(t, Rtype::NS | Rtype::DNAME)
+}
+
+/// `zone` with `cs` played onto it. Refused, with the zone untouched, when the
+/// changeset does not start at the zone's serial or removes a record that is not
+/// there. O(changes) when every touched name stays and no cut or DNAME moves; a
+/// rebuild of the node list (no sorting, O(zone)) otherwise.
+pub fn apply(zone: &Zone, cs: &Changeset) -> Result<Zone, UpdateError> {
+    let serial = zone.serial().ok_or(UpdateError::NoSoa)?;
+    if serial != cs.from {
+        return Err(UpdateError::SerialMismatch {
+            expected: serial,
+            found: cs.from,
+        });
+    }
+    let origin = zone.origin();
+    // Every touched owner, in canonical order, with its entries.
+    let mut owners: Vec<&Name> = cs.removed.iter().chain(&cs.added).map(|e| &e.0).collect();
+    owners.sort_by(|a, b| a.canonical_cmp(b));
+    owners.dedup_by(|a, b| a.canonical_cmp(b) == Ordering::Equal);
+    let mut replaced: Vec<(usize, Node)> = Vec::new();
+    let mut fresh: Vec<Node> = Vec::new();
+    let mut structural = false;
+    for name in owners {
+        if !name.is_subdomain_of(origin) {
+            return Err(UpdateError::OutOfZone { name: name.clone() });
+        }
+        let at = zone.find(name.as_wire());
+        let old = at.map(|i| zone.node(i));
+        let mut rrsets: Vec<RRset> = old.map(|n| n.rrsets.to_vec()).unwrap_or_default();
+        let same = |e: &&(Name, RRset)| e.0.canonical_cmp(name) == Ordering::Equal;
+        for (_, r) in cs.removed.iter().filter(same) {
+            let pos = rrsets
+                .iter()
+                .position(|x| x.rtype == r.rtype && x.covers == r.covers);
+            let missing = || UpdateError::NotPresent {
+                name: name.clone(),
+                rtype: r.rtype,
+            };
+            let Some(pos) = pos else {
+                return Err(missing());
+            };
+            if r.rdatas().any(|d| !rrsets[pos].rdatas().any(|x| x == d)) {
+                return Err(missing());
+            }
+            match minus(&rrsets[pos], Some(r)) {
+                Some(left) => rrsets[pos] = left,
+                None => {
+                    rrsets.remove(pos);
+                }
+            }
+            structural |= moves_structure(r.rtype) && name != origin;
+        }
+        for (_, r) in cs.added.iter().filter(same) {
+            match rrsets
+                .iter()
+                .position(|x| x.rtype == r.rtype && x.covers == r.covers)
+            {
+                Some(pos) => {
+                    let extra = minus(r, Some(&rrsets[pos]));
+                    let mut all: Vec<&[u8]> = rrsets[pos]
+                        .rdatas()
+                        .chain(extra.iter().flat_map(|e| e.rdatas()))
+                        .collect();
+                    // A merged RRset's order is not the source's: make it canonical.
+                    sort_canonical(r.rtype, &mut all);
+                    rrsets[pos] = RRset::new(r.rtype, r.ttl, &all);
+                }
+                None => rrsets.push(r.clone()),
+            }
+            structural |= moves_structure(r.rtype) && name != origin;
+        }
+        rrsets.sort_by_key(|r| (r.rtype.0, r.covers.0));
+        let was_data = old.is_some_and(|n| !n.rrsets.is_empty());
+        if was_data != !rrsets.is_empty() {
+            structural = true;
+        }
+        let node = Node {
+            name: old.map_or_else(|| name.clone(), |n| n.name.clone()),
+            rrsets: rrsets.into_boxed_slice(),
+            flags: old.map_or(0, |n| n.flags),
+        };
+        match at {
+            Some(i) => replaced.push((i, node)),
+            None => fresh.push(node),
+        }
+    }
+    let out = if !structural && fresh.is_empty() {
+        zone.with_replaced(replaced)
+    } else {
+        rebuild(zone, replaced, fresh)
+    };
+    if out.nodes().first().and_then(|n| n.rrset(Rtype::SOA)).is_none() {
+        return Err(UpdateError::NoSoa);
+    }
+    Ok(out)
+}
+
+/// The zone's data nodes with `replaced` in place and `fresh` merged in, rebuilt
+/// (empty non-terminals and flags anew).
+fn rebuild(zone: &Zone, mut replaced: Vec<(usize, Node)>, fresh: Vec<Node>) -> Zone {
+    replaced.sort_by_key(|r| r.0);
+    let mut repl = replaced.into_iter().peekable();
+    let mut fresh = fresh.into_iter().peekable();
+    let mut data: Vec<Node> = Vec::with_capacity(zone.nodes().len() + fresh.len());
+    for (i, n) in zone.nodes().iter().enumerate() {
+        while let Some(f) = fresh.next_if(|f| f.name.canonical_cmp(&n.name) == Ordering::Less) {
+            data.push(f);
+        }
+        match repl.next_if(|r| r.0 == i) {
+            Some((_, node)) => data.push(node),
+            None if n.has(flags::ENT) => {}
+            None => data.push(n.clone()),
+        }
+    }
+    data.extend(fresh);
+    Zone::from_data(zone.origin(), zone.class(), data)
+}
+
+/// One change a source asks for, at the record level.
+#[derive(Clone, Debug)]
+pub enum Edit {
+    /// Add one record (a duplicate is no change; its TTL becomes the RRset's).
+    AddRr {
+        name: Name,
+        rtype: Rtype,
+        ttl: u32,
+        rdata: Box<[u8]>,
+    },
+    /// Delete one record (absent: no change).
+    DeleteRr {
+        name: Name,
+        rtype: Rtype,
+        rdata: Box<[u8]>,
+    },
+    /// Delete the RRset of a type at a name (and its signatures).
+    DeleteRrset { name: Name, rtype: Rtype },
+    /// Delete every RRset at a name.
+    DeleteName { name: Name },
+    /// Put `rrset` at `name` in place of the RRset of its type.
+    ReplaceRrset { name: Name, rrset: RRset },
+}
+
+impl Edit {
+    pub fn name(&self) -> &Name {
+        match self {
+            Edit::AddRr { name, .. }
+            | Edit::DeleteRr { name, .. }
+            | Edit::DeleteRrset { name, .. }
+            | Edit::DeleteName { name }
+            | Edit::ReplaceRrset { name, .. } => name,
+        }
+    }
+}
+
+/// The changeset that `edits`, in order, make to `zone` (the serials both the zone's:
+/// the commit moves them). Edits that change nothing leave nothing.
+pub fn resolve(zone: &Zone, edits: &[Edit]) -> Result<Changeset, UpdateError> {
+    // The touched names' RRsets as they evolve; compared with the zone at the end.
+    let mut work: Vec<(Name, Vec<RRset>)> = Vec::new();
+    for e in edits {
+        let name = e.name();
+        if !name.is_subdomain_of(zone.origin()) {
+            return Err(UpdateError::OutOfZone { name: name.clone() });
+        }
+        let slot = match work.iter().position(|w| w.0 == *name) {
+            Some(i) => i,
+            None => {
+                let cur = zone
+                    .find(name.as_wire())
+                    .map(|i| zone.node(i).rrsets.to_vec())
+                    .unwrap_or_default();
+                work.push((name.clone(), cur));
+                work.len() - 1
+            }
+        };
+        let sets = &mut work[slot].1;
+        let pos = |sets: &Vec<RRset>, t: Rtype| {
+            sets.iter()
+                .position(|r| r.rtype == t && r.rtype != Rtype::RRSIG)
+        };
+        match e {
+            Edit::AddRr {
+                rtype, ttl, rdata, ..
+            } => match pos(sets, *rtype) {
+                Some(i) => {
+                    let mut all: Vec<&[u8]> = sets[i].rdatas().collect();
+                    if !all.contains(&&rdata[..]) {
+                        all.push(rdata);
+                    }
+                    sets[i] = RRset::new(*rtype, *ttl, &all);
+                }
+                None => sets.push(RRset::new(*rtype, *ttl, &[rdata])),
+            },
+            Edit::DeleteRr { rtype, rdata, .. } => {
+                if let Some(i) = pos(sets, *rtype) {
+                    let keep: Vec<&[u8]> = sets[i].rdatas().filter(|r| *r != &rdata[..]).collect();
+                    if keep.is_empty() {
+                        sets.remove(i);
+                    } else {
+                        sets[i] = RRset::new(*rtype, sets[i].ttl, &keep);
+                    }
+                }
+            }
+            Edit::DeleteRrset { rtype, .. } => {
+                sets.retain(|r| r.rtype != *rtype && !(r.rtype == Rtype::RRSIG && r.covers == *rtype))
+            }
+            Edit::DeleteName { .. } => sets.clear(),
+            Edit::ReplaceRrset { rrset, .. } => {
+                sets.retain(|r| r.rtype != rrset.rtype);
+                if !rrset.is_empty() {
+                    sets.push(rrset.clone());
+                }
+            }
+        }
+        sets.sort_by_key(|r| (r.rtype.0, r.covers.0));
+    }
+    work.sort_by(|a, b| a.0.canonical_cmp(&b.0));
+    let serial = zone.serial().unwrap_or(0);
+    let mut cs = Changeset {
+        from: serial,
+        to: serial,
+        ..Changeset::default()
+    };
+    for (name, sets) in work {
+        let old: Vec<RRset> = zone
+            .find(name.as_wire())
+            .map(|i| zone.node(i).rrsets.to_vec())
+            .unwrap_or_default();
+        let key = |r: &RRset| (r.rtype.0, r.covers.0);
+        for o in &old {
+            let n = sets.iter().find(|x| key(x) == key(o));
+            if n != Some(o) {
+                cs.push_rrsets(&name, Some(o), n);
+            }
+        }
+        for n in sets.iter().filter(|n| !old.iter().any(|o| key(o) == key(n))) {
+            cs.push_rrsets(&name, None, Some(n));
+        }
+    }
+    cs.removed.sort_by(entry_cmp);
+    cs.added.sort_by(entry_cmp);
+    Ok(cs)
+}
+
+/// A changeset with the SOA moved from `old` to serial `serial` added (the SOA RRset
+/// replaced, as IXFR carries it); `zone` is the zone before.
+pub fn with_soa_change(zone: &Zone, mut cs: Changeset, serial: u32) -> Option<Changeset> {
+    let soa = zone.soa()?;
+    let apex = zone.origin().clone();
+    // A changeset that edits the SOA's other fields keeps them.
+    let base = cs
+        .added
+        .iter()
+        .find(|e| e.1.rtype == Rtype::SOA && e.0 == apex)
+        .map_or_else(|| soa.clone(), |e| e.1.clone());
+    let new = with_serial(&base, serial)?;
+    cs.removed.retain(|e| !(e.1.rtype == Rtype::SOA && e.0 == apex));
+    cs.added.retain(|e| !(e.1.rtype == Rtype::SOA && e.0 == apex));
+    merge_into(&mut cs.removed, (apex.clone(), soa.clone()));
+    merge_into(&mut cs.added, (apex, new));
+    cs.to = serial;
+    Some(cs)
+}
+
+pub mod codec;
+
+#[cfg(test)]
+mod tests;

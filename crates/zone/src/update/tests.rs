@@ -1,0 +1,221 @@
+use super::*;
+use crate::load::load_bytes;
+
+const BASE: &str = "$TTL 300
+@ IN SOA ns1 host 10 3600 600 86400 300
+@ NS ns1
+ns1 A 192.0.2.1
+www A 192.0.2.10
+www A 192.0.2.11
+mail MX 10 mx
+mx A 192.0.2.20
+sub NS ns.sub
+ns.sub A 192.0.2.30
+a.b.c TXT \"deep\"
+";
+
+fn zone(text: &str) -> Zone {
+    let origin = Name::parse("example.com.", None).unwrap();
+    let l = load_bytes(&origin, text.as_bytes(), "test");
+    assert!(!l.has_errors(), "{:?}", l.findings);
+    l.zone
+}
+
+/// Names, flags and RRsets, for comparing zones.
+fn dump(z: &Zone) -> Vec<(String, u8, Vec<RRset>)> {
+    z.nodes()
+        .iter()
+        .map(|n| (n.name.to_string(), n.flags, n.rrsets.to_vec()))
+        .collect()
+}
+
+fn edited(text: &str, from: &str, to: &str) -> String {
+    assert!(text.contains(from), "{from}");
+    text.replace(from, to)
+}
+
+#[test]
+fn serial_arithmetic_is_rfc1982() {
+    assert!(serial_gt(1, 0));
+    assert!(serial_gt(0, u32::MAX));
+    assert!(!serial_gt(5, 5));
+    assert!(!serial_gt(0, 1));
+    assert!(serial_gt(0x7fff_ffff, 0));
+    assert!(!serial_gt(0x8000_0000, 0));
+}
+
+#[test]
+fn serial_policies_only_move_forward() {
+    let now = 1_764_849_600; // 2025-12-04 12:00 UTC
+    assert_eq!(SerialPolicy::Keep.next(10, 12, now), 12);
+    assert_eq!(SerialPolicy::Keep.next(10, 10, now), 11);
+    assert_eq!(SerialPolicy::Keep.next(10, 3, now), 11);
+    assert_eq!(SerialPolicy::Keep.next(u32::MAX, 5, now), 5);
+    assert_eq!(SerialPolicy::Increment.next(10, 99, now), 11);
+    assert_eq!(SerialPolicy::UnixTime.next(10, 0, now), now as u32);
+    assert_eq!(
+        SerialPolicy::UnixTime.next(now as u32 + 5, 0, now),
+        now as u32 + 6
+    );
+    assert_eq!(SerialPolicy::Date.next(10, 0, now), 2025120400);
+    assert_eq!(SerialPolicy::Date.next(2025120400, 0, now), 2025120401);
+    assert_eq!(SerialPolicy::Date.next(2025120499, 0, now), 2025120500);
+    assert_eq!(date_serial(0), 1970010100);
+    assert_eq!(date_serial(951_782_400), 2000022900); // a leap day
+    for p in SerialPolicy::NAMES {
+        assert!(SerialPolicy::parse(p).is_some());
+    }
+}
+
+#[test]
+fn diff_then_apply_gives_the_new_zone() {
+    let old = zone(BASE);
+    let cases = [
+        edited(BASE, "www A 192.0.2.11", "www A 192.0.2.12"),
+        edited(BASE, "mx A 192.0.2.20", "mx 600 A 192.0.2.20"),
+        edited(BASE, "a.b.c TXT \"deep\"\n", ""),
+        format!("{BASE}new.name AAAA 2001:db8::1\n"),
+        edited(BASE, "sub NS ns.sub", "sub NS ns.sub\nsub NS ns2.sub"),
+        edited(BASE, "sub NS ns.sub\n", ""),
+        format!("{BASE}other NS ns.other\nns.other A 192.0.2.40\n"),
+        edited(BASE, "10 3600", "11 3600"),
+        format!("{BASE}*.w TXT \"wild\"\nd DNAME example.net.\nx.d A 192.0.2.9\n"),
+    ];
+    for text in &cases {
+        let new = zone(text);
+        let cs = diff(&old, &new, usize::MAX).unwrap();
+        assert!(!cs.is_empty(), "{text}");
+        let got = apply(&old, &cs).unwrap();
+        assert_eq!(dump(&got), dump(&new), "{text}");
+        // And back.
+        let back = diff(&new, &old, usize::MAX).unwrap();
+        assert_eq!(dump(&apply(&new, &back).unwrap()), dump(&old), "{text}");
+    }
+}
+
+#[test]
+fn diff_of_patched_snapshots_looks_only_at_the_patch() {
+    let old = zone(BASE);
+    let i = old.find(b"\x03www\x07example\x03com\x00").unwrap();
+    let mut node = old.node(i).clone();
+    let a = RRset::new(Rtype::A, 300, &[&[192, 0, 2, 99]]);
+    put_rrset(&mut node, Rtype::A, Some(a.clone()), None);
+    let new = old.with_replaced(vec![(i, node)]);
+    assert!(new.patched_since(&old).is_some());
+    let cs = diff(&old, &new, usize::MAX).unwrap();
+    assert_eq!(cs.added.len(), 1);
+    assert_eq!(cs.added[0].1, a);
+    assert_eq!(cs.removed[0].1.len(), 2);
+    assert_eq!(dump(&apply(&old, &cs).unwrap()), dump(&new));
+    assert!(diff(&old, &old.clone(), 0).unwrap().is_empty());
+}
+
+#[test]
+fn diff_stops_past_its_limit() {
+    let old = zone(BASE);
+    let new = zone(&format!("{BASE}n1 A 192.0.2.1\nn2 A 192.0.2.2\nn3 A 192.0.2.3\n"));
+    assert!(diff(&old, &new, 1).is_none());
+    assert!(diff(&old, &new, 3).is_some());
+}
+
+#[test]
+fn apply_refuses_inconsistent_changesets() {
+    let old = zone(BASE);
+    let new = zone(&edited(BASE, "www A 192.0.2.11", "www A 192.0.2.12"));
+    let cs = diff(&old, &new, usize::MAX).unwrap();
+    let applied = apply(&old, &cs).unwrap();
+    // Played twice: the removed record is gone.
+    let mut again = cs.clone();
+    again.from = applied.serial().unwrap();
+    assert!(matches!(
+        apply(&applied, &again),
+        Err(UpdateError::NotPresent { .. })
+    ));
+    let mut wrong = cs.clone();
+    wrong.from = 99;
+    assert!(matches!(
+        apply(&old, &wrong),
+        Err(UpdateError::SerialMismatch { .. })
+    ));
+    let mut outside = cs;
+    outside.added.push((
+        Name::parse("example.org.", None).unwrap(),
+        RRset::new(Rtype::A, 1, &[&[1, 2, 3, 4]]),
+    ));
+    assert!(matches!(
+        apply(&old, &outside),
+        Err(UpdateError::OutOfZone { .. })
+    ));
+}
+
+#[test]
+fn compose_condenses_a_sequence() {
+    let texts = [
+        BASE.to_string(),
+        edited(BASE, "10 3600", "11 3600").replace("www A 192.0.2.11", "www A 192.0.2.12"),
+        edited(BASE, "10 3600", "12 3600")
+            .replace("www A 192.0.2.11", "www A 192.0.2.11")
+            .replace("a.b.c TXT \"deep\"\n", "new A 192.0.2.50\n"),
+        edited(BASE, "10 3600", "13 3600").replace("new A 192.0.2.50\n", ""),
+    ];
+    let zones: Vec<Zone> = texts.iter().map(|t| zone(t)).collect();
+    let steps: Vec<Changeset> = zones
+        .windows(2)
+        .map(|w| diff(&w[0], &w[1], usize::MAX).unwrap())
+        .collect();
+    let mut all = steps[0].clone();
+    for s in &steps[1..] {
+        all = all.compose(s).unwrap();
+    }
+    assert_eq!((all.from, all.to), (10, 13));
+    let direct = diff(&zones[0], &zones[3], usize::MAX).unwrap();
+    assert_eq!(all, direct);
+    assert_eq!(dump(&apply(&zones[0], &all).unwrap()), dump(&zones[3]));
+    assert!(steps[1].compose(&steps[0]).is_err());
+}
+
+#[test]
+fn edits_resolve_against_the_zone() {
+    let z = zone(BASE);
+    let name = |s: &str| Name::parse(s, None).unwrap();
+    let edits = vec![
+        Edit::AddRr {
+            name: name("_acme-challenge.example.com."),
+            rtype: Rtype::TXT,
+            ttl: 60,
+            rdata: b"\x05token".to_vec().into(),
+        },
+        Edit::DeleteRr {
+            name: name("www.example.com."),
+            rtype: Rtype::A,
+            rdata: vec![192, 0, 2, 10].into(),
+        },
+        Edit::DeleteRr {
+            name: name("www.example.com."),
+            rtype: Rtype::A,
+            rdata: vec![192, 0, 2, 77].into(),
+        },
+        Edit::DeleteName {
+            name: name("a.b.c.example.com."),
+        },
+        Edit::DeleteRrset {
+            name: name("nothing.example.com."),
+            rtype: Rtype::A,
+        },
+    ];
+    let cs = resolve(&z, &edits).unwrap();
+    assert_eq!(cs.removed.len(), 2);
+    assert_eq!(cs.added.len(), 1);
+    let cs = with_soa_change(&z, cs, 11).unwrap();
+    let out = apply(&z, &cs).unwrap();
+    assert_eq!(out.serial(), Some(11));
+    assert!(out.find(b"\x01a\x01b\x01c\x07example\x03com\x00").is_none());
+    assert!(out.find(b"\x0f_acme-challenge\x07example\x03com\x00").is_some());
+    assert!(resolve(
+        &z,
+        &[Edit::DeleteName {
+            name: name("example.org.")
+        }]
+    )
+    .is_err());
+}
