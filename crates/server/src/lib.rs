@@ -12,6 +12,7 @@
 #![deny(unsafe_code)]
 
 pub mod dnssec;
+pub mod journal;
 pub mod log;
 mod querylog;
 #[allow(unsafe_code)]

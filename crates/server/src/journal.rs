@@ -1,0 +1,401 @@
+//! A zone's journal: the committed changesets (signed side included) and a snapshot
+//! they start from, in one append-only file, `<state>/<zone>/journal`.
+//!
+//! Design note. An append-only file of our own rather than an embedded store: the
+//! access pattern is exactly "append a record, fsync; at start read everything once;
+//! now and then rewrite whole" (a snapshot and the recent history), which a log does
+//! with one `write` and one `fdatasync` per commit, and no store's page format or
+//! compaction policy to carry. The file is
+//!
+//!   b"BLASONJ1", then frames: [u32 len][u32 !len][u32 crc32(payload)][payload]
+//!
+//! with payload = kind (1 history changeset, 2 snapshot, 3 changeset) + the codec of
+//! `zone::update::codec`. Kinds come in the order history*, snapshot, changeset*:
+//! the zone is the snapshot with every later changeset played on it, and history plus
+//! later changesets are the IXFR record. The length is stored twice so that a damaged
+//! length is told from a short write: a frame that runs past the end of the file, or
+//! a bad last frame, is a torn tail (a crash during an append) and is cut with a log
+//! line; a bad frame with data after it is damage in the middle and is refused,
+//! naming the file. Appends are one `write` then `fdatasync`; a failed append is
+//! truncated away before anything else is written. The file is rewritten (a new
+//! snapshot, the recent history kept) through a temporary file, fsync and rename.
+//! A lock (`flock`) keeps two servers off one journal.
+#![forbid(unsafe_code)]
+
+use blason_zone::update::{self, codec, Changeset};
+use blason_zone::Zone;
+use std::collections::VecDeque;
+use std::fmt;
+use std::fs::{File, OpenOptions};
+use std::io::{self, Read, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+
+const MAGIC: &[u8; 8] = b"BLASONJ1";
+const HEADER: usize = 12;
+const HISTORY: u8 = 1;
+const SNAPSHOT: u8 = 2;
+const CHANGE: u8 = 3;
+/// History kept in memory and carried across a rewrite, in encoded bytes.
+const HISTORY_BYTES: usize = 64 << 20;
+/// A rewrite is due once the changesets after the snapshot outweigh it (and this).
+const MIN_REWRITE: u64 = 8 << 20;
+
+/// What can go wrong with a journal; `Damaged` is the file's fault, `Io` the
+/// system's, `Busy` the operator's (two servers on one state folder).
+#[derive(Debug)]
+pub enum JournalError {
+    Io {
+        path: PathBuf,
+        op: &'static str,
+        source: io::Error,
+    },
+    Damaged {
+        path: PathBuf,
+        offset: u64,
+        what: String,
+    },
+    Busy {
+        path: PathBuf,
+    },
+}
+
+impl fmt::Display for JournalError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            JournalError::Io { path, op, source } => {
+                write!(f, "journal {}: cannot {op}: {source}", path.display())
+            }
+            JournalError::Damaged { path, offset, what } => write!(
+                f,
+                "journal {} is damaged at byte {offset}: {what}; move it aside to start from the zone file and keys",
+                path.display()
+            ),
+            JournalError::Busy { path } => write!(
+                f,
+                "journal {} is in use by another running blason; give each server its own --state folder",
+                path.display()
+            ),
+        }
+    }
+}
+
+impl std::error::Error for JournalError {}
+
+/// One frame found by [`parse`]: its kind and where its payload is.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Frame {
+    pub kind: u8,
+    pub at: usize,
+    pub len: usize,
+}
+
+/// The frames of a journal file's bytes.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Parsed {
+    pub frames: Vec<Frame>,
+    /// The end of the last good frame; past it, a torn tail to cut.
+    pub good_len: usize,
+}
+
+/// Splits a journal's bytes into frames, checking lengths and checksums: a torn tail
+/// is reported through `good_len`; damage before the tail is an error at an offset.
+pub fn parse(b: &[u8]) -> Result<Parsed, (usize, &'static str)> {
+    if b.len() < MAGIC.len() || &b[..MAGIC.len()] != MAGIC {
+        return Err((0, "not a blason journal (bad magic)"));
+    }
+    let mut p = MAGIC.len();
+    let mut frames = Vec::new();
+    while p < b.len() {
+        let Some(h) = b.get(p..p + HEADER) else {
+            break; // a header cut short: torn tail
+        };
+        let len = u32::from_be_bytes([h[0], h[1], h[2], h[3]]);
+        let check = u32::from_be_bytes([h[4], h[5], h[6], h[7]]);
+        let crc = u32::from_be_bytes([h[8], h[9], h[10], h[11]]);
+        if len != !check {
+            // A crash can leave a file extended with zeros; anything else is damage.
+            if b[p..].iter().all(|&x| x == 0) {
+                break;
+            }
+            return Err((p, "frame header damaged"));
+        }
+        let start = p + HEADER;
+        let Some(payload) = start.checked_add(len as usize).and_then(|e| b.get(start..e)) else {
+            break; // runs past the end: torn tail
+        };
+        if crc32fast::hash(payload) != crc {
+            if start + payload.len() == b.len() {
+                break; // the last frame, written in part
+            }
+            return Err((p, "checksum mismatch"));
+        }
+        let Some(&kind) = payload.first() else {
+            return Err((p, "empty frame"));
+        };
+        frames.push(Frame {
+            kind,
+            at: start + 1,
+            len: payload.len() - 1,
+        });
+        p = start + payload.len();
+    }
+    Ok(Parsed {
+        frames,
+        good_len: p,
+    })
+}
+
+fn frame(kind: u8, body: &[u8], out: &mut Vec<u8>) {
+    let len = (body.len() + 1) as u32;
+    let mut h = crc32fast::Hasher::new();
+    h.update(&[kind]);
+    h.update(body);
+    out.extend_from_slice(&len.to_be_bytes());
+    out.extend_from_slice(&(!len).to_be_bytes());
+    out.extend_from_slice(&h.finalize().to_be_bytes());
+    out.push(kind);
+    out.extend_from_slice(body);
+}
+
+/// What a journal gives back at start.
+pub struct Restored {
+    /// The zone as last committed.
+    pub zone: Zone,
+    /// Bytes cut from a torn tail (0: none).
+    pub cut: u64,
+    /// Changesets read (history and after the snapshot).
+    pub changesets: usize,
+}
+
+/// A zone's open journal.
+pub struct Journal {
+    path: PathBuf,
+    file: File,
+    len: u64,
+    /// Size of the snapshot frame and of what follows it.
+    snapshot_len: u64,
+    since_snapshot: u64,
+    /// The recent changesets as encoded, oldest first (IXFR history).
+    history: VecDeque<Vec<u8>>,
+    history_bytes: usize,
+    /// An append failed and could not be undone: refuse until rewritten.
+    broken: bool,
+}
+
+fn io_err<'a>(path: &'a Path, op: &'static str) -> impl FnOnce(io::Error) -> JournalError + 'a {
+    move |source| JournalError::Io {
+        path: path.to_path_buf(),
+        op,
+        source,
+    }
+}
+
+/// Takes the journal's lock, or says who holds it.
+fn lock(file: &File, path: &Path) -> Result<(), JournalError> {
+    match file.try_lock() {
+        Ok(()) => Ok(()),
+        Err(std::fs::TryLockError::WouldBlock) => Err(JournalError::Busy {
+            path: path.to_path_buf(),
+        }),
+        Err(std::fs::TryLockError::Error(e)) => Err(io_err(path, "lock")(e)),
+    }
+}
+
+impl Journal {
+    /// Opens the journal at `path` and rebuilds the zone it holds; None when there is
+    /// no journal yet. A torn tail is cut (see [`Restored::cut`]).
+    pub fn open(path: &Path) -> Result<Option<(Journal, Restored)>, JournalError> {
+        let mut file = match OpenOptions::new().read(true).write(true).open(path) {
+            Ok(f) => f,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(io_err(path, "open")(e)),
+        };
+        lock(&file, path)?;
+        let mut bytes = Vec::new();
+        file.read_to_end(&mut bytes)
+            .map_err(io_err(path, "read"))?;
+        let damaged = |offset: usize, what: String| JournalError::Damaged {
+            path: path.to_path_buf(),
+            offset: offset as u64,
+            what,
+        };
+        let parsed = parse(&bytes).map_err(|(at, what)| damaged(at, what.to_string()))?;
+        let mut zone: Option<Zone> = None;
+        let mut j = Journal {
+            path: path.to_path_buf(),
+            file,
+            len: parsed.good_len as u64,
+            snapshot_len: 0,
+            since_snapshot: 0,
+            history: VecDeque::new(),
+            history_bytes: 0,
+            broken: false,
+        };
+        let mut count = 0;
+        for f in &parsed.frames {
+            let body = &bytes[f.at..f.at + f.len];
+            let at = f.at - 1 - HEADER;
+            match (f.kind, &zone) {
+                (HISTORY, None) => {
+                    codec::decode_changeset(body).map_err(|e| damaged(at, e.to_string()))?;
+                    j.remember(body.to_vec());
+                    count += 1;
+                }
+                (SNAPSHOT, None) => {
+                    zone = Some(codec::decode_zone(body).map_err(|e| damaged(at, e.to_string()))?);
+                    j.snapshot_len = (f.len + 1 + HEADER) as u64;
+                }
+                (CHANGE, Some(z)) => {
+                    let cs =
+                        codec::decode_changeset(body).map_err(|e| damaged(at, e.to_string()))?;
+                    let next = update::apply(z, &cs).map_err(|e| damaged(at, e.to_string()))?;
+                    zone = Some(next);
+                    j.since_snapshot += (f.len + 1 + HEADER) as u64;
+                    j.remember(body.to_vec());
+                    count += 1;
+                }
+                (k, _) => return Err(damaged(at, format!("unexpected frame kind {k}"))),
+            }
+        }
+        let Some(zone) = zone else {
+            return Err(damaged(MAGIC.len(), "no snapshot".into()));
+        };
+        let cut = (bytes.len() - parsed.good_len) as u64;
+        if cut > 0 {
+            j.file
+                .set_len(parsed.good_len as u64)
+                .map_err(io_err(path, "cut the torn tail"))?;
+            j.file.sync_data().map_err(io_err(path, "sync"))?;
+        }
+        j.file
+            .seek(SeekFrom::Start(parsed.good_len as u64))
+            .map_err(io_err(path, "seek"))?;
+        Ok(Some((
+            j,
+            Restored {
+                zone: zone.folded(),
+                cut,
+                changesets: count,
+            },
+        )))
+    }
+
+    /// Starts a journal at `path` holding `zone` whole (replacing any file there).
+    pub fn create(path: &Path, zone: &Zone) -> Result<Journal, JournalError> {
+        let mut j = Journal {
+            path: path.to_path_buf(),
+            // Replaced by the rewrite below; a handle on the folder is enough here.
+            file: File::open(path.parent().unwrap_or(Path::new(".")))
+                .map_err(io_err(path, "open the folder"))?,
+            len: 0,
+            snapshot_len: 0,
+            since_snapshot: 0,
+            history: VecDeque::new(),
+            history_bytes: 0,
+            broken: true,
+        };
+        j.rewrite(zone)?;
+        Ok(j)
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    fn remember(&mut self, cs: Vec<u8>) {
+        self.history_bytes += cs.len();
+        self.history.push_back(cs);
+        while self.history_bytes > HISTORY_BYTES && self.history.len() > 1 {
+            if let Some(old) = self.history.pop_front() {
+                self.history_bytes -= old.len();
+            }
+        }
+    }
+
+    /// Makes `cs` durable: one write, then `fdatasync`. On failure nothing of it
+    /// stays in the file (or the journal refuses further appends until rewritten).
+    pub fn append(&mut self, cs: &Changeset) -> Result<(), JournalError> {
+        if self.broken {
+            return Err(JournalError::Io {
+                path: self.path.clone(),
+                op: "append (an earlier append could not be undone; waiting for a rewrite)",
+                source: io::Error::other("journal needs a rewrite"),
+            });
+        }
+        let mut body = Vec::new();
+        codec::encode_changeset(cs, &mut body);
+        let mut buf = Vec::with_capacity(body.len() + HEADER + 1);
+        frame(CHANGE, &body, &mut buf);
+        let r = self
+            .file
+            .write_all(&buf)
+            .and_then(|()| self.file.sync_data());
+        if let Err(e) = r {
+            let len = self.len;
+            if self
+                .file
+                .set_len(len)
+                .and_then(|()| self.file.sync_data())
+                .and_then(|()| self.file.seek(SeekFrom::Start(len)).map(drop))
+                .is_err()
+            {
+                self.broken = true;
+            }
+            return Err(io_err(&self.path, "append")(e));
+        }
+        self.len += buf.len() as u64;
+        self.since_snapshot += buf.len() as u64;
+        self.remember(body);
+        Ok(())
+    }
+
+    /// True when the changesets after the snapshot outweigh it: time to [`rewrite`](Self::rewrite).
+    pub fn wants_rewrite(&self) -> bool {
+        self.broken || self.since_snapshot > self.snapshot_len.max(MIN_REWRITE)
+    }
+
+    /// Rewrites the file as the recent history and `zone` whole (the zone as served
+    /// now), through a temporary file, fsync and rename.
+    pub fn rewrite(&mut self, zone: &Zone) -> Result<(), JournalError> {
+        let path = self.path.clone();
+        let mut buf = Vec::with_capacity(MAGIC.len() + self.history_bytes + 1024);
+        buf.extend_from_slice(MAGIC);
+        for h in &self.history {
+            frame(HISTORY, h, &mut buf);
+        }
+        let mut body = Vec::new();
+        codec::encode_zone(zone, &mut body);
+        let before = buf.len();
+        frame(SNAPSHOT, &body, &mut buf);
+        let snapshot_len = (buf.len() - before) as u64;
+        drop(body);
+        let dir = path.parent().unwrap_or(Path::new("."));
+        let tmp = dir.join(".journal.tmp");
+        // Writes go at the position, which stays at the end: this handle becomes the
+        // journal's, lock included (a lock belongs to an open file, not a path).
+        let mut f = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .open(&tmp)
+            .map_err(io_err(&path, "create a temporary file"))?;
+        lock(&f, &path)?;
+        f.write_all(&buf)
+            .and_then(|()| f.sync_all())
+            .map_err(io_err(&path, "write"))?;
+        std::fs::rename(&tmp, &path).map_err(io_err(&path, "rename"))?;
+        File::open(dir)
+            .and_then(|d| d.sync_all())
+            .map_err(io_err(&path, "sync the folder"))?;
+        self.file = f;
+        self.len = buf.len() as u64;
+        self.snapshot_len = snapshot_len;
+        self.since_snapshot = 0;
+        self.broken = false;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests;
