@@ -889,6 +889,7 @@ fn start_blason(zones: &[(String, PathBuf)]) -> (Proc, SocketAddr) {
         }
     }
     cmd.args(["serve", "--listen", "127.0.0.1:0", "--threads", "2"]);
+    cmd.arg("--state").arg(own_state());
     for (origin, file) in zones {
         cmd.arg("--zone")
             .arg(format!("{origin}={}", file.display()));
@@ -2370,4 +2371,12 @@ fn special_queries(g: &mut Gen) {
     let q = build(&base(g.id()));
     g.push_raw("header cut to 11 bytes (udp)", q[..11].to_vec(), Via::Udp);
     g.push_raw("header cut to 4 bytes (udp)", q[..4].to_vec(), Via::Udp);
+}
+
+/// A state folder of its own for each command: a served zone's journal lives there,
+/// and no two servers may share one.
+fn own_state() -> std::path::PathBuf {
+    static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    std::env::temp_dir().join(format!("blason-test-state-{}-{n}", std::process::id()))
 }

@@ -18,6 +18,7 @@ fn blason() -> Command {
             c.env_remove(k);
         }
     }
+    c.env("BLASON_STATE", own_state());
     c
 }
 
@@ -1098,4 +1099,12 @@ _mta-sts.weak TXT \"v=STSv1; id=not-valid!\"\n"
         assert!(t.contains(&format!("[{id}]")), "{id}: {t}");
     }
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// A state folder of its own for each command: a served zone's journal lives there,
+/// and no two servers may share one.
+fn own_state() -> std::path::PathBuf {
+    static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    std::env::temp_dir().join(format!("blason-test-state-{}-{n}", std::process::id()))
 }

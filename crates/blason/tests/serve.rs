@@ -34,6 +34,7 @@ fn blason() -> Command {
             c.env_remove(k);
         }
     }
+    c.env("BLASON_STATE", own_state());
     c
 }
 
@@ -605,4 +606,12 @@ fn config_file_env_and_flags_combine() {
     assert!(seen);
     send_signal(child.id(), Signal::Term).unwrap();
     assert!(child.wait().unwrap().success());
+}
+
+/// A state folder of its own for each command: a served zone's journal lives there,
+/// and no two servers may share one.
+fn own_state() -> std::path::PathBuf {
+    static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    std::env::temp_dir().join(format!("blason-test-state-{}-{n}", std::process::id()))
 }

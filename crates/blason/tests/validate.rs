@@ -99,6 +99,8 @@ fn unbound_validates_blason_answers() {
     let blason = Kill(
         Command::new(env!("CARGO_BIN_EXE_blason"))
             .args(["serve", "--listen", &format!("127.0.0.1:{bport}")])
+            .arg("--state")
+            .arg(own_state())
             .args(["--zone", &format!("secure.test.={}", parent.display())])
             .args(["--zone", &format!("child.secure.test.={}", child.display())])
             .stdout(Stdio::null())
@@ -145,4 +147,12 @@ fn unbound_validates_blason_answers() {
         cases.len(),
         bad.join("\n")
     );
+}
+
+/// A state folder of its own for each command: a served zone's journal lives there,
+/// and no two servers may share one.
+fn own_state() -> std::path::PathBuf {
+    static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    std::env::temp_dir().join(format!("blason-test-state-{}-{n}", std::process::id()))
 }

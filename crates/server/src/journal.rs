@@ -120,7 +120,10 @@ pub fn parse(b: &[u8]) -> Result<Parsed, (usize, &'static str)> {
             return Err((p, "frame header damaged"));
         }
         let start = p + HEADER;
-        let Some(payload) = start.checked_add(len as usize).and_then(|e| b.get(start..e)) else {
+        let Some(payload) = start
+            .checked_add(len as usize)
+            .and_then(|e| b.get(start..e))
+        else {
             break; // runs past the end: torn tail
         };
         if crc32fast::hash(payload) != crc {
@@ -212,8 +215,7 @@ impl Journal {
         };
         lock(&file, path)?;
         let mut bytes = Vec::new();
-        file.read_to_end(&mut bytes)
-            .map_err(io_err(path, "read"))?;
+        file.read_to_end(&mut bytes).map_err(io_err(path, "read"))?;
         let damaged = |offset: usize, what: String| JournalError::Damaged {
             path: path.to_path_buf(),
             offset: offset as u64,

@@ -31,7 +31,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Duration;
-pub use zones::{Generator, ReloadReport, ZoneSource, ZoneSpec};
+pub use zones::{Generator, Receipt, ReloadReport, ZoneSource, ZoneSpec};
 
 /// Everything the server needs, already validated and merged by the caller.
 #[derive(Clone, Debug)]
@@ -113,7 +113,6 @@ pub(crate) struct Shared {
 pub struct Server {
     shared: Arc<Shared>,
     zones: zones::ZoneSet,
-    options: Options,
     udp: Vec<JoinHandle<()>>,
     tcp: Option<(JoinHandle<()>, Arc<tokio::sync::Notify>)>,
     local: Vec<SocketAddr>,
@@ -126,14 +125,18 @@ impl Server {
     /// the workers, and writes the pid file. Returns once queries are being answered.
     pub fn start(cfg: Config) -> Result<Server, Error> {
         check(&cfg)?;
-        let zones = zones::ZoneSet::load_all(cfg.zones.clone()).map_err(Error::Zones)?;
-        let catalog = Catalog::new(zones.zones(), cfg.answer.clone());
         let shared = Arc::new(Shared {
-            catalog: ArcSwap::from_pointee(catalog),
+            catalog: ArcSwap::from_pointee(Catalog::new(Vec::new(), cfg.answer.clone())),
             stop: AtomicBool::new(false),
             query_log: cfg.query_log,
             tcp_idle: cfg.tcp_idle_timeout,
         });
+        let publisher = zones::Publisher {
+            shared: shared.clone(),
+            options: cfg.answer.clone(),
+        };
+        let mut zones =
+            zones::ZoneSet::open_all(cfg.zones.clone(), publisher).map_err(Error::Zones)?;
 
         let mut udp_socks = Vec::new();
         let mut tcp_listeners = Vec::new();
@@ -168,6 +171,8 @@ impl Server {
                 &[("zone", &spec.origin), ("source", &spec.source)],
             );
         }
+        // Zones restored from their journals answer already; their files now.
+        zones.sync_restored();
         for a in &local {
             log::info(
                 "listening",
@@ -181,7 +186,6 @@ impl Server {
         Ok(Server {
             shared,
             zones,
-            options: cfg.answer,
             udp,
             tcp: Some(tcp),
             local,
@@ -195,16 +199,10 @@ impl Server {
         &self.local
     }
 
-    /// Re-reads every zone, builds a new catalog and swaps it in. Queries in flight
-    /// finish on the old catalog; nothing waits for them.
+    /// Re-reads every zone and commits what changed. Queries in flight finish on the
+    /// old catalog; nothing waits for them.
     pub fn reload(&mut self) -> ReloadReport {
         let report = self.zones.reload();
-        let cat = self
-            .shared
-            .catalog
-            .load()
-            .next(self.zones.zones(), self.options.clone());
-        self.shared.catalog.store(Arc::new(cat));
         log::info(
             "reload complete",
             &[
@@ -216,15 +214,9 @@ impl Server {
     }
 
     /// Re-reads the zones whose generated records changed (a watched certificate file,
-    /// a TLSA record falling due) and swaps them in; does nothing when none did.
+    /// a TLSA record falling due) and commits them; does nothing when none did.
     pub fn poll(&mut self) -> Option<ReloadReport> {
         let report = self.zones.reload_due(zones::now_unix())?;
-        let cat = self
-            .shared
-            .catalog
-            .load()
-            .next(self.zones.zones(), self.options.clone());
-        self.shared.catalog.store(Arc::new(cat));
         log::info(
             "generated records changed, zones reloaded",
             &[
@@ -236,15 +228,9 @@ impl Server {
     }
 
     /// Carries out the signed zones' key rolls (see [`dnssec`]); each new snapshot is
-    /// swapped in at once, before its outcomes are recorded.
+    /// committed before its outcomes are recorded.
     pub fn dnssec_tick(&mut self) -> Option<u64> {
-        let shared = &self.shared;
-        let options = &self.options;
-        self.zones.dnssec_tick(&mut |zones| {
-            // Indexes of zones whose names did not change are reused (O(zones)).
-            let cat = shared.catalog.load().next(zones.to_vec(), options.clone());
-            shared.catalog.store(Arc::new(cat));
-        })
+        self.zones.dnssec_tick()
     }
 
     /// Stops all workers and waits for them; removes the pid file.

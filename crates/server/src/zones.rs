@@ -3,8 +3,10 @@
 #![forbid(unsafe_code)]
 
 use crate::dnssec::ZoneDnssec;
+use crate::journal::{Journal, JournalError};
 use crate::log;
 use blason_zone::load::{Generated, LoadError, Loaded};
+use blason_zone::update::{self, serial_gt, zone_with_serial, SerialPolicy};
 use blason_zone::{Finding, Name, Zone};
 use std::fmt;
 use std::path::PathBuf;
@@ -40,6 +42,11 @@ pub struct ZoneSpec {
     /// Sign the zone and carry out its key rolls (see [`crate::dnssec`]); None serves
     /// it as read.
     pub dnssec: Option<Arc<ZoneDnssec>>,
+    /// Where the zone's journal lives (`<state>/<zone>/journal`); None keeps no
+    /// journal (the bundled example).
+    pub journal: Option<PathBuf>,
+    /// How the served serial moves on a change.
+    pub serial: SerialPolicy,
 }
 
 impl ZoneSpec {
@@ -49,6 +56,8 @@ impl ZoneSpec {
             source,
             generator: None,
             dnssec: None,
+            journal: None,
+            serial: SerialPolicy::Keep,
         }
     }
 }
@@ -62,6 +71,9 @@ pub trait Generator: Send + Sync + fmt::Debug {
     /// True when `generate(now)` would give other records than last time (a watched
     /// file changed, a planned step fell due); polled by the control loop.
     fn due(&self, now: u64) -> bool;
+    /// The records of the last `generate` are served now (the commit's receipt):
+    /// the moment to record what they start (a TLSA record's publication time).
+    fn committed(&self, _now: u64) {}
 }
 
 /// Unix seconds now (the control path's clock).
@@ -82,6 +94,8 @@ pub enum LoadFailure {
     Checks(Vec<Finding>),
     /// The zone could not be signed (keys unreadable, no randomness, ...).
     Sign(String),
+    /// The journal could not be read or written; nothing was published.
+    Journal(JournalError),
 }
 
 impl fmt::Display for LoadFailure {
@@ -90,6 +104,7 @@ impl fmt::Display for LoadFailure {
             LoadFailure::Read(e) => write!(f, "{e}"),
             LoadFailure::Generate(e) => write!(f, "generated records: {e}"),
             LoadFailure::Sign(e) => write!(f, "dnssec: {e}"),
+            LoadFailure::Journal(e) => write!(f, "{e}"),
             LoadFailure::Checks(fs) => {
                 let n = fs.iter().filter(|x| x.is_error()).count();
                 write!(f, "{n} error(s) in checks")
@@ -98,10 +113,9 @@ impl fmt::Display for LoadFailure {
     }
 }
 
-/// Reads and checks one zone (and signs it, for a DNSSEC zone); logs every finding
-/// against the zone's name.
-pub fn load_zone(spec: &ZoneSpec) -> Result<Arc<Zone>, LoadFailure> {
-    let now = now_unix();
+/// Reads and checks one zone's file with its generated records; logs every finding
+/// against the zone's name. The result is the unsigned data, not yet committed.
+pub fn read_zone(spec: &ZoneSpec, now: u64) -> Result<Arc<Zone>, LoadFailure> {
     let (extra, gen_findings) = match &spec.generator {
         Some(g) => g.generate(now).map_err(LoadFailure::Generate)?,
         None => (Vec::new(), Vec::new()),
@@ -127,11 +141,7 @@ pub fn load_zone(spec: &ZoneSpec) -> Result<Arc<Zone>, LoadFailure> {
     if loaded.has_errors() {
         return Err(LoadFailure::Checks(loaded.findings));
     }
-    let zone = Arc::new(loaded.zone);
-    match &spec.dnssec {
-        Some(d) => d.load(zone, &now_unix).map_err(LoadFailure::Sign),
-        None => Ok(zone),
-    }
+    Ok(Arc::new(loaded.zone))
 }
 
 fn read(spec: &ZoneSpec, extra: &[Generated]) -> Result<Loaded, LoadError> {
@@ -146,46 +156,211 @@ fn read(spec: &ZoneSpec, extra: &[Generated]) -> Result<Loaded, LoadError> {
     }
 }
 
-/// The zones being served and the specs they came from. Lives on the control path.
+/// Swaps the served zones in: the one place queries' catalog changes.
+pub(crate) struct Publisher {
+    pub shared: Arc<crate::Shared>,
+    pub options: blason_answer::Options,
+}
+
+impl Publisher {
+    fn publish(&self, zones: Vec<Arc<Zone>>) {
+        // Indexes of zones whose names did not change are reused (O(zones)).
+        let cat = self.shared.catalog.load().next(zones, self.options.clone());
+        self.shared.catalog.store(Arc::new(cat));
+    }
+}
+
+/// What a commit did: the receipt a source waits for before recording outcomes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Receipt {
+    /// The serial now served.
+    pub serial: u32,
+    /// Records in the journaled changeset; None when the zone was written whole.
+    pub records: Option<usize>,
+}
+
+/// One served zone: its spec, the snapshot served, its journal.
+struct Handle {
+    spec: ZoneSpec,
+    served: Arc<Zone>,
+    journal: Option<Journal>,
+    /// Restored from the journal: its file is read, and its changes committed, once
+    /// queries are answered.
+    pending_file: bool,
+}
+
+/// The zones being served. Lives on the control path; every change to a served
+/// snapshot goes through [`ZoneSet::commit`].
 pub struct ZoneSet {
-    specs: Vec<ZoneSpec>,
-    serving: Vec<Arc<Zone>>,
+    zones: Vec<Handle>,
+    publisher: Publisher,
 }
 
 /// What a reload did.
 #[derive(Debug, Default)]
 pub struct ReloadReport {
-    /// Zones replaced by a freshly read snapshot.
+    /// Zones whose reading gave a new snapshot (or the same content).
     pub replaced: usize,
     /// Zones that failed and kept serving their previous snapshot, with the reason.
     pub kept: Vec<(Name, String)>,
 }
 
+fn log_finding_free(spec: &ZoneSpec, msg: &str, e: &dyn fmt::Display) {
+    log::error(
+        msg,
+        &[
+            ("zone", &spec.origin),
+            ("source", &spec.source),
+            ("reason", e),
+        ],
+    );
+}
+
 impl ZoneSet {
-    /// Loads every zone; any failure refuses the whole start (returned all together so
-    /// the operator sees every problem at once).
-    pub fn load_all(specs: Vec<ZoneSpec>) -> Result<ZoneSet, Vec<(ZoneSpec, LoadFailure)>> {
-        let mut serving = Vec::with_capacity(specs.len());
+    /// Opens every zone: from its journal when it has one (its file is read after the
+    /// start, see [`ZoneSet::sync_restored`]), else from its file (signed, for a
+    /// DNSSEC zone) with a new journal. Any failure refuses the whole start (returned
+    /// all together so the operator sees every problem at once).
+    pub(crate) fn open_all(
+        specs: Vec<ZoneSpec>,
+        publisher: Publisher,
+    ) -> Result<ZoneSet, Vec<(ZoneSpec, LoadFailure)>> {
+        let mut zones = Vec::with_capacity(specs.len());
         let mut failed = Vec::new();
-        for spec in &specs {
-            match load_zone(spec) {
-                Ok(z) => serving.push(z),
-                Err(e) => failed.push((spec.clone(), e)),
+        for spec in specs {
+            match open_one(&spec) {
+                Ok((served, journal, pending_file)) => zones.push(Handle {
+                    spec,
+                    served,
+                    journal,
+                    pending_file,
+                }),
+                Err(e) => failed.push((spec, e)),
             }
         }
-        if failed.is_empty() {
-            Ok(ZoneSet { specs, serving })
-        } else {
-            Err(failed)
+        if !failed.is_empty() {
+            return Err(failed);
         }
+        let set = ZoneSet { zones, publisher };
+        set.publish();
+        let now = now_unix();
+        for h in set.zones.iter().filter(|h| !h.pending_file) {
+            if let Some(g) = &h.spec.generator {
+                g.committed(now);
+            }
+        }
+        Ok(set)
+    }
+
+    fn publish(&self) {
+        self.publisher.publish(self.zones());
     }
 
     pub fn zones(&self) -> Vec<Arc<Zone>> {
-        self.serving.clone()
+        self.zones.iter().map(|h| h.served.clone()).collect()
     }
 
-    pub fn specs(&self) -> &[ZoneSpec] {
-        &self.specs
+    pub fn specs(&self) -> impl Iterator<Item = &ZoneSpec> {
+        self.zones.iter().map(|h| &h.spec)
+    }
+
+    /// True when some zone is signed, so the control loop ticks every second.
+    pub fn has_dnssec(&self) -> bool {
+        self.zones.iter().any(|h| h.spec.dnssec.is_some())
+    }
+
+    /// The one road by which a served snapshot changes: serial moved forward, the
+    /// changeset made durable in the journal, the snapshot swapped in, secondaries
+    /// told (nothing yet). None when `next` serves nothing new. On error nothing was
+    /// published.
+    pub fn commit(
+        &mut self,
+        i: usize,
+        next: Arc<Zone>,
+        now: u64,
+    ) -> Result<Option<Receipt>, LoadFailure> {
+        let h = &mut self.zones[i];
+        let Some(next) = next_serial(h, next, now)? else {
+            return Ok(None);
+        };
+        let limit = (h.served.nodes().len() / 4).max(1000);
+        let cs = update::diff(&h.served, &next, limit);
+        let records = cs.as_ref().map(|c| c.records());
+        if let Some(j) = &mut h.journal {
+            match &cs {
+                Some(cs) => j.append(cs),
+                None => j.rewrite(&next),
+            }
+            .map_err(LoadFailure::Journal)?;
+            if j.wants_rewrite() {
+                // The zone is committed already: a failed rewrite only costs space.
+                if let Err(e) = j.rewrite(&next) {
+                    log_finding_free(&h.spec, "journal rewrite failed; appending on", &e);
+                }
+            }
+        }
+        let serial = next.serial().unwrap_or(0);
+        h.served = next;
+        self.publish();
+        Ok(Some(Receipt { serial, records }))
+    }
+
+    /// Reads the file of each zone restored from its journal and commits what
+    /// changed while the server was down (usually nothing). A file that fails leaves
+    /// the journal's zone serving.
+    pub fn sync_restored(&mut self) {
+        for i in 0..self.zones.len() {
+            if !std::mem::take(&mut self.zones[i].pending_file) {
+                continue;
+            }
+            let now = now_unix();
+            let spec = self.zones[i].spec.clone();
+            let served = self.zones[i].served.clone();
+            let file = read_zone(&spec, now);
+            if let Some(d) = &spec.dnssec {
+                // The unsigned data the journal's zone was signed from, at the file's
+                // serial: a file unchanged since then gives no change at all.
+                let mut base = blason_dnssec::sign::incremental::unsigned_of(&served);
+                if let Some(s) = file.as_ref().ok().and_then(|f| f.serial()) {
+                    base = zone_with_serial(&base, s).unwrap_or(base);
+                }
+                d.restore(served, Arc::new(base), now);
+            }
+            match file {
+                Ok(file) => {
+                    // A failure is logged; the journal's zone keeps serving.
+                    let _ = self.take_file(i, file, now);
+                }
+                Err(e) => log_finding_free(
+                    &spec,
+                    "cannot read the zone file; serving the zone from its journal",
+                    &e,
+                ),
+            }
+        }
+    }
+
+    /// Signs (for a DNSSEC zone) and commits freshly read file data; tells the
+    /// generator once served.
+    fn take_file(&mut self, i: usize, file: Arc<Zone>, now: u64) -> Result<(), LoadFailure> {
+        let spec = self.zones[i].spec.clone();
+        let next = match &spec.dnssec {
+            Some(d) => d.load(file, &now_unix).map_err(LoadFailure::Sign),
+            None => Ok(file),
+        };
+        let r = next.and_then(|z| self.commit(i, z, now));
+        match r {
+            Ok(_) => {
+                if let Some(g) = &spec.generator {
+                    g.committed(now);
+                }
+                Ok(())
+            }
+            Err(e) => {
+                log_finding_free(&spec, "reload failed, keeping the serving snapshot", &e);
+                Err(e)
+            }
+        }
     }
 
     /// Re-reads every zone; a zone that fails keeps its old snapshot.
@@ -197,9 +372,9 @@ impl ZoneSet {
     /// None when no zone is.
     pub fn reload_due(&mut self, now: u64) -> Option<ReloadReport> {
         let due: Vec<bool> = self
-            .specs
+            .zones
             .iter()
-            .map(|s| s.generator.as_ref().is_some_and(|g| g.due(now)))
+            .map(|h| h.spec.generator.as_ref().is_some_and(|g| g.due(now)))
             .collect();
         if !due.contains(&true) {
             return None;
@@ -211,24 +386,19 @@ impl ZoneSet {
         }))
     }
 
-    /// True when some zone is signed, so the control loop ticks every second.
-    pub fn has_dnssec(&self) -> bool {
-        self.specs.iter().any(|s| s.dnssec.is_some())
-    }
-
-    /// Runs each signed zone's key-roll executor; `swap` is called with the zones
-    /// whenever one of them gets a new snapshot. Returns the earliest time a planner
-    /// asked to be called again.
-    pub fn dnssec_tick(&mut self, swap: &mut dyn FnMut(&[Arc<Zone>])) -> Option<u64> {
+    /// Runs each signed zone's key-roll executor; each new snapshot is committed before
+    /// the executor records its outcomes. Returns the earliest time a planner asked to
+    /// be called again.
+    pub fn dnssec_tick(&mut self) -> Option<u64> {
         let mut wake: Option<u64> = None;
-        for i in 0..self.specs.len() {
-            let Some(d) = self.specs[i].dnssec.clone() else {
+        for i in 0..self.zones.len() {
+            let Some(d) = self.zones[i].spec.dnssec.clone() else {
                 continue;
             };
-            let serving = &mut self.serving;
             let r = d.tick(&now_unix, &mut |z| {
-                serving[i] = z;
-                swap(serving);
+                self.commit(i, z, now_unix())
+                    .map(drop)
+                    .map_err(|e| e.to_string())
             });
             match r {
                 Ok(w) => {
@@ -244,28 +414,143 @@ impl ZoneSet {
 
     fn reload_where(&mut self, mut which: impl FnMut(&ZoneSpec) -> bool) -> ReloadReport {
         let mut report = ReloadReport::default();
-        for (spec, slot) in self.specs.iter().zip(self.serving.iter_mut()) {
-            if !which(spec) {
+        for i in 0..self.zones.len() {
+            if !which(&self.zones[i].spec) {
                 continue;
             }
-            match load_zone(spec) {
-                Ok(z) => {
-                    *slot = z;
-                    report.replaced += 1;
-                }
+            let now = now_unix();
+            let r = match read_zone(&self.zones[i].spec, now) {
+                Ok(f) => self.take_file(i, f, now),
                 Err(e) => {
-                    log::error(
+                    log_finding_free(
+                        &self.zones[i].spec,
                         "reload failed, keeping the serving snapshot",
-                        &[
-                            ("zone", &spec.origin),
-                            ("source", &spec.source),
-                            ("reason", &e),
-                        ],
+                        &e,
                     );
-                    report.kept.push((spec.origin.clone(), e.to_string()));
+                    Err(e)
                 }
+            };
+            match r {
+                Ok(()) => report.replaced += 1,
+                Err(e) => report
+                    .kept
+                    .push((self.zones[i].spec.origin.clone(), e.to_string())),
             }
         }
         report
     }
+}
+
+/// `next` with its serial where the commit puts it, or None when it holds what is
+/// served already. An unsigned zone's serial follows the zone's policy; a signed
+/// zone's is the signer's, which must move forward.
+fn next_serial(h: &Handle, next: Arc<Zone>, now: u64) -> Result<Option<Arc<Zone>>, LoadFailure> {
+    if Arc::ptr_eq(&next, &h.served) {
+        return Ok(None);
+    }
+    let old = h.served.serial().unwrap_or(0);
+    let proposed = next.serial().unwrap_or(0);
+    if !serial_gt(proposed, old) {
+        // The same data at the old serial: nothing to commit.
+        let same = zone_with_serial(&next, old).unwrap_or_else(|| (*next).clone());
+        if update::diff(&h.served, &same, 0).is_some() {
+            return Ok(None);
+        }
+    }
+    if h.spec.dnssec.is_some() {
+        return if serial_gt(proposed, old) {
+            Ok(Some(next))
+        } else {
+            Err(LoadFailure::Sign(format!(
+                "the signer did not move the serial forward ({proposed} after {old})"
+            )))
+        };
+    }
+    let want = h.spec.serial.next(old, proposed, now);
+    if want == proposed {
+        return Ok(Some(next));
+    }
+    zone_with_serial(&next, want)
+        .map(|z| Some(Arc::new(z)))
+        .ok_or_else(|| LoadFailure::Sign("the zone has no well-formed SOA".into()))
+}
+
+/// A zone's journal opened (its zone restored), or its file read, signed and a
+/// journal started.
+fn open_one(spec: &ZoneSpec) -> Result<(Arc<Zone>, Option<Journal>, bool), LoadFailure> {
+    if let Some(path) = &spec.journal {
+        if let Some(dir) = path.parent() {
+            make_private_dir(dir).map_err(|source| {
+                LoadFailure::Journal(JournalError::Io {
+                    path: dir.to_path_buf(),
+                    op: "create the folder",
+                    source,
+                })
+            })?;
+        }
+        let started = std::time::Instant::now();
+        match Journal::open(path) {
+            Ok(Some((j, r))) => {
+                if r.cut > 0 {
+                    log::warn(
+                        "journal: cut a torn tail left by a crash; the zone is as last committed before it",
+                        &[("zone", &spec.origin), ("journal", &path.display()), ("bytes", &r.cut)],
+                    );
+                }
+                log::info(
+                    "zone restored from its journal",
+                    &[
+                        ("zone", &spec.origin),
+                        ("serial", &r.zone.serial().unwrap_or(0)),
+                        ("changesets", &r.changesets),
+                        ("ms", &started.elapsed().as_millis()),
+                    ],
+                );
+                return Ok((Arc::new(r.zone), Some(j), true));
+            }
+            Ok(None) => {}
+            Err(e @ JournalError::Busy { .. }) => return Err(LoadFailure::Journal(e)),
+            Err(e) => {
+                let aside = path.with_file_name(format!("journal.damaged-{}", now_unix()));
+                log::error(
+                    "journal unusable; moved aside, loading the zone from its file and keys",
+                    &[
+                        ("zone", &spec.origin),
+                        ("reason", &e),
+                        ("moved_to", &aside.display()),
+                    ],
+                );
+                std::fs::rename(path, &aside).map_err(|source| {
+                    LoadFailure::Journal(JournalError::Io {
+                        path: path.clone(),
+                        op: "move the damaged journal aside",
+                        source,
+                    })
+                })?;
+            }
+        }
+    }
+    let now = now_unix();
+    let unsigned = read_zone(spec, now)?;
+    let served = match &spec.dnssec {
+        Some(d) => d.load(unsigned, &now_unix).map_err(LoadFailure::Sign)?,
+        None => unsigned,
+    };
+    let journal = match &spec.journal {
+        Some(p) => Some(Journal::create(p, &served).map_err(LoadFailure::Journal)?),
+        None => None,
+    };
+    Ok((served, journal, false))
+}
+
+/// Creates `dir` (and its parents) readable by the owner only, as the state folder is.
+fn make_private_dir(dir: &std::path::Path) -> std::io::Result<()> {
+    let mut b = std::fs::DirBuilder::new();
+    b.recursive(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::DirBuilderExt;
+        b.mode(0o700);
+    }
+    b.create(dir)
 }

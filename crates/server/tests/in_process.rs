@@ -14,9 +14,13 @@ fn query(id: u16) -> Vec<u8> {
 }
 
 fn ask(sock: &UdpSocket, to: std::net::SocketAddr, id: u16) -> Vec<u8> {
+    ask_q(sock, to, &query(id))
+}
+
+fn ask_q(sock: &UdpSocket, to: std::net::SocketAddr, q: &[u8]) -> Vec<u8> {
     let mut buf = [0u8; 4096];
     for _ in 0..3 {
-        sock.send_to(&query(id), to).unwrap();
+        sock.send_to(q, to).unwrap();
         if let Ok((n, _)) = sock.recv_from(&mut buf) {
             return buf[..n].to_vec();
         }
@@ -39,6 +43,8 @@ fn start_query_reload_shutdown() {
         source: ZoneSource::File(zone.clone()),
         generator: None,
         dnssec: None,
+        journal: None,
+        serial: Default::default(),
     };
     let mut cfg = Config::new(vec!["127.0.0.1:0".parse().unwrap()], vec![spec]);
     cfg.udp_threads = 2;
@@ -73,6 +79,8 @@ fn duplicate_zone_and_missing_file_refuse_to_start() {
         source: ZoneSource::File("/nonexistent/blason/zone".into()),
         generator: None,
         dnssec: None,
+        journal: None,
+        serial: Default::default(),
     };
     let cfg = Config::new(vec!["127.0.0.1:0".parse().unwrap()], vec![missing.clone()]);
     let err = Server::start(cfg).err().expect("must refuse");
@@ -84,4 +92,79 @@ fn duplicate_zone_and_missing_file_refuse_to_start() {
     );
     let err = Server::start(cfg).err().expect("must refuse");
     assert!(err.to_string().contains("twice"), "{err}");
+}
+
+/// The served SOA serial (the answer's last 20 octets are serial..minimum).
+fn served_serial(sock: &UdpSocket, to: std::net::SocketAddr) -> u32 {
+    let mut q = vec![0x12, 0x34, 0x01, 0x00, 0, 1, 0, 0, 0, 0, 0, 0];
+    q.extend_from_slice(b"\x07example\x04test\x00\x00\x06\x00\x01");
+    let r = ask_q(sock, to, &q);
+    assert_eq!(u16::from_be_bytes([r[6], r[7]]), 1, "one SOA in the answer");
+    let n = r.len();
+    u32::from_be_bytes(r[n - 20..n - 16].try_into().unwrap())
+}
+
+fn www_a(sock: &UdpSocket, to: std::net::SocketAddr) -> [u8; 4] {
+    let r = ask(sock, to, 7);
+    r[r.len() - 4..].try_into().unwrap()
+}
+
+#[test]
+fn every_change_moves_the_serial_and_a_restart_serves_the_journal() {
+    let dir = std::env::temp_dir().join(format!("blason-server-journal-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let zone = dir.join("example.test.zone");
+    let text = |serial: u32, a: &str| {
+        format!("@ 300 IN SOA ns hm {serial} 2 3 4 5\n@ 300 IN NS ns\nns 300 IN A 192.0.2.1\nwww 300 IN A {a}\n")
+    };
+    std::fs::write(&zone, text(1, "192.0.2.10")).unwrap();
+    let spec = ZoneSpec {
+        origin: Name::parse("example.test.", None).unwrap(),
+        source: ZoneSource::File(zone.clone()),
+        generator: None,
+        dnssec: None,
+        journal: Some(dir.join("state").join("journal")),
+        serial: Default::default(),
+    };
+    let start = || {
+        let cfg = Config::new(vec!["127.0.0.1:0".parse().unwrap()], vec![spec.clone()]);
+        Server::start(cfg).unwrap()
+    };
+    let sock = UdpSocket::bind("127.0.0.1:0").unwrap();
+    sock.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
+
+    let mut server = start();
+    let addr = server.local_addrs()[0];
+    assert_eq!(served_serial(&sock, addr), 1);
+    // The file changed without its serial: the served one moves anyway.
+    std::fs::write(&zone, text(1, "192.0.2.11")).unwrap();
+    server.reload();
+    assert_eq!(served_serial(&sock, addr), 2);
+    assert_eq!(www_a(&sock, addr), [192, 0, 2, 11]);
+    // Nothing changed: nothing moves.
+    server.reload();
+    assert_eq!(served_serial(&sock, addr), 2);
+    server.shutdown();
+
+    // Restarted: the journal's zone, serial included; the file (unchanged, at serial
+    // 1) brings no change.
+    let server = start();
+    let addr = server.local_addrs()[0];
+    assert_eq!(served_serial(&sock, addr), 2);
+    assert_eq!(www_a(&sock, addr), [192, 0, 2, 11]);
+    server.shutdown();
+
+    // Edited while stopped, serial moved forward by hand: that serial is served.
+    std::fs::write(&zone, text(100, "192.0.2.12")).unwrap();
+    let server = start();
+    let addr = server.local_addrs()[0];
+    assert_eq!(served_serial(&sock, addr), 100);
+    assert_eq!(www_a(&sock, addr), [192, 0, 2, 12]);
+    // A second server on the same journal is refused.
+    let cfg = Config::new(vec!["127.0.0.1:0".parse().unwrap()], vec![spec.clone()]);
+    let err = Server::start(cfg).err().expect("the journal is in use");
+    assert!(err.to_string().contains("in use"), "{err}");
+    server.shutdown();
+    let _ = std::fs::remove_dir_all(&dir);
 }

@@ -328,7 +328,11 @@ impl Changeset {
 
     /// Records removed plus records added.
     pub fn records(&self) -> usize {
-        self.removed.iter().chain(&self.added).map(|e| e.1.len()).sum()
+        self.removed
+            .iter()
+            .chain(&self.added)
+            .map(|e| e.1.len())
+            .sum()
     }
 
     /// The changes between two RRsets at one owner, appended to `self`; a TTL change
@@ -363,9 +367,8 @@ impl Changeset {
         // Per (owner, type, covers): records removed and added overall.
         let mut rem: Vec<(Name, RRset)> = self.removed.clone();
         let mut add: Vec<(Name, RRset)> = self.added.clone();
-        let find = |v: &[(Name, RRset)], e: &(Name, RRset)| {
-            v.binary_search_by(|x| entry_cmp(x, e)).ok()
-        };
+        let find =
+            |v: &[(Name, RRset)], e: &(Name, RRset)| v.binary_search_by(|x| entry_cmp(x, e)).ok();
         for e in &next.removed {
             // Removed now: cancels an earlier add, else joins the removals.
             let mut left = Some(e.1.clone());
@@ -585,7 +588,12 @@ pub fn apply(zone: &Zone, cs: &Changeset) -> Result<Zone, UpdateError> {
     } else {
         rebuild(zone, replaced, fresh)
     };
-    if out.nodes().first().and_then(|n| n.rrset(Rtype::SOA)).is_none() {
+    if out
+        .nodes()
+        .first()
+        .and_then(|n| n.rrset(Rtype::SOA))
+        .is_none()
+    {
         return Err(UpdateError::NoSoa);
     }
     Ok(out)
@@ -697,9 +705,8 @@ pub fn resolve(zone: &Zone, edits: &[Edit]) -> Result<Changeset, UpdateError> {
                     }
                 }
             }
-            Edit::DeleteRrset { rtype, .. } => {
-                sets.retain(|r| r.rtype != *rtype && !(r.rtype == Rtype::RRSIG && r.covers == *rtype))
-            }
+            Edit::DeleteRrset { rtype, .. } => sets
+                .retain(|r| r.rtype != *rtype && !(r.rtype == Rtype::RRSIG && r.covers == *rtype)),
             Edit::DeleteName { .. } => sets.clear(),
             Edit::ReplaceRrset { rrset, .. } => {
                 sets.retain(|r| r.rtype != rrset.rtype);
@@ -729,7 +736,10 @@ pub fn resolve(zone: &Zone, edits: &[Edit]) -> Result<Changeset, UpdateError> {
                 cs.push_rrsets(&name, Some(o), n);
             }
         }
-        for n in sets.iter().filter(|n| !old.iter().any(|o| key(o) == key(n))) {
+        for n in sets
+            .iter()
+            .filter(|n| !old.iter().any(|o| key(o) == key(n)))
+        {
             cs.push_rrsets(&name, None, Some(n));
         }
     }
@@ -750,8 +760,10 @@ pub fn with_soa_change(zone: &Zone, mut cs: Changeset, serial: u32) -> Option<Ch
         .find(|e| e.1.rtype == Rtype::SOA && e.0 == apex)
         .map_or_else(|| soa.clone(), |e| e.1.clone());
     let new = with_serial(&base, serial)?;
-    cs.removed.retain(|e| !(e.1.rtype == Rtype::SOA && e.0 == apex));
-    cs.added.retain(|e| !(e.1.rtype == Rtype::SOA && e.0 == apex));
+    cs.removed
+        .retain(|e| !(e.1.rtype == Rtype::SOA && e.0 == apex));
+    cs.added
+        .retain(|e| !(e.1.rtype == Rtype::SOA && e.0 == apex));
     merge_into(&mut cs.removed, (apex.clone(), soa.clone()));
     merge_into(&mut cs.added, (apex, new));
     cs.to = serial;

@@ -9,6 +9,7 @@ use blason_answer::Options;
 use blason_dnssec::policy::DnssecSetting;
 use blason_mail::declare::{self, MailZone};
 use blason_server::{Config, ZoneSource, ZoneSpec};
+use blason_zone::update::SerialPolicy;
 use blason_zone::Name;
 use serde::Deserialize;
 use std::net::SocketAddr;
@@ -92,6 +93,9 @@ pub struct FileZone {
     /// rolls; without them the operator confirms with `blason dnssec ds-seen`.
     #[serde(default, rename = "dnssec-parent")]
     pub dnssec_parent: Vec<String>,
+    /// How the served serial moves on a change: "keep" (the file's when it moved
+    /// forward, else +1; the default), "increment", "unixtime" or "date" (YYYYMMDDnn).
+    pub serial: Option<String>,
 }
 
 /// A zone's `[zone.mail]` section.
@@ -512,6 +516,15 @@ pub fn merge(file: FileConfig, o: Overrides) -> Result<ServeConfig, String> {
             .into_iter()
             .map(|(origin, path, fz)| {
                 let origin = parse_origin(&origin)?;
+                let serial = match fz.as_ref().and_then(|z| z.serial.as_deref()) {
+                    None => SerialPolicy::Keep,
+                    Some(s) => SerialPolicy::parse(s).ok_or_else(|| {
+                        format!(
+                            "zone {origin}: serial = {s:?}: use one of {}",
+                            SerialPolicy::NAMES.join(", ")
+                        )
+                    })?,
+                };
                 let (generator, dnssec) = match fz {
                     Some(z) => (
                         z.mail_zone(&origin, &state)
@@ -525,11 +538,15 @@ pub fn merge(file: FileConfig, o: Overrides) -> Result<ServeConfig, String> {
                     ),
                     None => (None, None),
                 };
+                let journal =
+                    Some(blason_server::dnssec::zone_dir(&state, &origin).join("journal"));
                 Ok(ZoneSpec {
                     origin,
                     source: ZoneSource::File(path),
                     generator,
                     dnssec,
+                    journal,
+                    serial,
                 })
             })
             .collect::<Result<_, String>>()?

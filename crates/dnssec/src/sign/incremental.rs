@@ -961,6 +961,45 @@ fn absolute(t: u32, now: u64) -> u64 {
     (now as i64 + delta).max(0) as u64
 }
 
+/// The earliest RRSIG expiration in `zone` (seconds since the epoch, read around
+/// `now` as RFC 4034 §3.1.5 says), None without signatures. One scan, no cryptography:
+/// what a zone restored from a journal needs to schedule its next refresh.
+pub fn earliest_expiration(zone: &Zone, now: u64) -> Option<u64> {
+    zone.nodes()
+        .iter()
+        .flat_map(|n| n.rrsets.iter().filter(|r| r.rtype == Rtype::RRSIG))
+        .flat_map(|r| r.rdatas())
+        .filter_map(|rd| {
+            Some(absolute(
+                u32::from_be_bytes(rd.get(8..12)?.try_into().ok()?),
+                now,
+            ))
+        })
+        .min()
+}
+
+/// The unsigned zone a signed one was made from: every record the signer writes
+/// (RRSIG, NSEC, NSEC3, NSEC3PARAM, DNSKEY, CDS, CDNSKEY) taken out, names left
+/// empty dropped, flags derived again.
+pub fn unsigned_of(signed: &Zone) -> Zone {
+    let data: Vec<Node> = signed
+        .nodes()
+        .iter()
+        .filter(|n| !n.has(flags::ENT))
+        .map(|n| Node {
+            name: n.name.clone(),
+            rrsets: n
+                .rrsets
+                .iter()
+                .filter(|r| !signer_owned(r.rtype))
+                .cloned()
+                .collect(),
+            flags: 0,
+        })
+        .collect();
+    Zone::from_data(signed.origin(), signed.class(), data)
+}
+
 /// Re-signs the RRsets whose signatures by the current keys expire before
 /// `now + refresh_window`, or that lack one by a current key; bumps the SOA serial
 /// when anything changed. `None` when nothing is due. Signatures get `opts.validity`

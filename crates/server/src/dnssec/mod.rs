@@ -42,7 +42,7 @@ use blason_dnssec::sign::{
 };
 use blason_dnssec::state::{zone_dir_name, StateDir};
 use blason_zone::encoding::hex_encode;
-use blason_zone::{Name, Zone};
+use blason_zone::{Name, Rtype, Zone};
 use files::Request;
 use sets::KeySets;
 use std::collections::{HashMap, HashSet};
@@ -113,6 +113,8 @@ struct Run {
     /// Messages already logged, so a waiting roll does not repeat itself every tick.
     said: HashSet<String>,
     last_error: Option<(String, u64)>,
+    /// The snapshot came from the journal: the state read next says what signed it.
+    restored: bool,
 }
 
 impl ZoneDnssec {
@@ -164,10 +166,16 @@ impl ZoneDnssec {
                     &[("folder", &self.state_root.display())],
                 );
             }
-            // Nothing is served yet: the first snapshot is the one the plans build.
+            // Nothing is served yet: the first snapshot is the one the plans build
+            // (or the journal's, when nothing needs signing anew).
             let mut out = None;
-            self.tick_locked(&mut run, now, &mut |z| out = Some(z))?;
-            return out.ok_or_else(|| "nothing to serve".to_string());
+            self.tick_locked(&mut run, now, &mut |z| {
+                out = Some(z);
+                Ok(())
+            })?;
+            return out
+                .or_else(|| run.signed.as_ref().map(|(z, _)| z.clone()))
+                .ok_or_else(|| "nothing to serve".to_string());
         }
         let state = run.state.clone().unwrap_or_default();
         let sets = KeySets::of(&state);
@@ -175,12 +183,30 @@ impl ZoneDnssec {
         self.sign(&mut run, &sets, t, false)
     }
 
-    /// One control-loop step. `publish` swaps a new snapshot in; returns when the
-    /// planner wants to be asked again.
+    /// Takes up a snapshot restored from the journal as what is served: the base of
+    /// the next incremental step, `unsigned` the data it was made from. The key sets
+    /// that signed it are taken to be the saved state's; a plan that moves on from
+    /// there re-signs what its new sets change.
+    pub fn restore(&self, served: Arc<Zone>, unsigned: Arc<Zone>, now: u64) {
+        let mut run = self.lock();
+        let signed = served.apex().rrset(Rtype::RRSIG).is_some();
+        run.expiry = if signed {
+            incremental::earliest_expiration(&served, now).unwrap_or(0)
+        } else {
+            0
+        };
+        run.signed = signed.then(|| (served, unsigned.clone()));
+        run.unsigned = Some(unsigned);
+        run.dirty = false;
+        run.restored = true;
+    }
+
+    /// One control-loop step. `publish` commits a new snapshot (an error publishes
+    /// nothing and records no outcome); returns when the planner wants to be asked again.
     pub fn tick(
         &self,
         now: &dyn Fn() -> u64,
-        publish: &mut dyn FnMut(Arc<Zone>),
+        publish: &mut dyn FnMut(Arc<Zone>) -> Result<(), String>,
     ) -> Result<Option<Timestamp>, String> {
         let mut run = self.lock();
         if run.unsigned.is_none() {
@@ -211,7 +237,7 @@ impl ZoneDnssec {
         &self,
         run: &mut Run,
         now: &dyn Fn() -> u64,
-        publish: &mut dyn FnMut(Arc<Zone>),
+        publish: &mut dyn FnMut(Arc<Zone>) -> Result<(), String>,
     ) -> Result<Option<Timestamp>, String> {
         let dir = StateDir::open(&self.state_root).map_err(|e| e.to_string())?;
         self.open_state(run, &dir, now())?;
@@ -241,7 +267,7 @@ impl ZoneDnssec {
                 let signed = self.sign(run, &sets, t, refresh)?;
                 // A refresh that found nothing due leaves the snapshot as it is.
                 if !before.is_some_and(|b| Arc::ptr_eq(&b, &signed)) {
-                    publish(signed);
+                    publish(signed)?;
                 }
             }
             // Served from now: the outcomes count from this moment, and are saved first.
@@ -289,6 +315,13 @@ impl ZoneDnssec {
             if std::fs::read_to_string(&pf).ok().as_deref() != Some(pol.as_str()) {
                 blason_dnssec::state::write_atomic(&pf, pol.as_bytes(), 0o600)
                     .map_err(|e| e.to_string())?;
+            }
+            if run.restored {
+                let sets = KeySets::of(&s);
+                if sets.is_unsigned() != run.signed.is_some() {
+                    run.served = Some(sets);
+                }
+                run.restored = false;
             }
             run.state = Some(s);
         }

@@ -90,10 +90,18 @@ fn first_load_signs_keys_are_kept_and_a_zsk_roll_runs_through() {
     let mut snaps: Vec<(Vec<u16>, Vec<u16>, Vec<u16>)> = vec![tags(&z)];
     for _ in 0..8 {
         clock.set(clock.get() + 1);
-        d.tick(&now, &mut |z| snaps.push(tags(&z))).unwrap();
+        d.tick(&now, &mut |z| {
+            snaps.push(tags(&z));
+            Ok(())
+        })
+        .unwrap();
     }
     files::write_request(&d.zone_dir(), Request::DsSeen, clock.get()).unwrap();
-    d.tick(&now, &mut |z| snaps.push(tags(&z))).unwrap();
+    d.tick(&now, &mut |z| {
+        snaps.push(tags(&z));
+        Ok(())
+    })
+    .unwrap();
     let s = StateDir::open(&root)
         .unwrap()
         .load("exec.test.")
@@ -108,7 +116,11 @@ fn first_load_signs_keys_are_kept_and_a_zsk_roll_runs_through() {
     files::write_request(&d.zone_dir(), Request::Roll(Role::Zsk), clock.get()).unwrap();
     for _ in 0..40 {
         clock.set(clock.get() + 1);
-        d.tick(&now, &mut |z| snaps.push(tags(&z))).unwrap();
+        d.tick(&now, &mut |z| {
+            snaps.push(tags(&z));
+            Ok(())
+        })
+        .unwrap();
     }
     assert!(files::pending(&d.zone_dir()).is_empty());
     let last = snaps.last().unwrap().clone();
@@ -188,7 +200,12 @@ fn bind_keys_are_adopted_and_bad_input_keeps_nothing_unsigned() {
     // The state folder gone mid-run: the tick fails, nothing is published.
     std::fs::remove_dir_all(&root).unwrap();
     let mut published = false;
-    assert!(d3.tick(&now, &mut |_| published = true).is_err());
+    assert!(d3
+        .tick(&now, &mut |_| {
+            published = true;
+            Ok(())
+        })
+        .is_err());
     assert!(!published);
 }
 
@@ -206,7 +223,10 @@ fn a_state_that_cannot_be_saved_stops_the_steps_until_it_can() {
     let mut published = Vec::new();
     for _ in 0..6 {
         clock.set(clock.get() + 1);
-        if let Err(e) = d.tick(&now, &mut |z| published.push(tags(&z))) {
+        if let Err(e) = d.tick(&now, &mut |z| {
+            published.push(tags(&z));
+            Ok(())
+        }) {
             assert!(e.contains("keystate"), "{e}");
         }
     }
@@ -224,7 +244,11 @@ fn a_state_that_cannot_be_saved_stops_the_steps_until_it_can() {
     );
     std::fs::remove_dir(&blocker).unwrap();
     clock.set(clock.get() + 1);
-    d.tick(&now, &mut |z| published.push(tags(&z))).unwrap();
+    d.tick(&now, &mut |z| {
+        published.push(tags(&z));
+        Ok(())
+    })
+    .unwrap();
     let saved = StateDir::open(&root)
         .unwrap()
         .load("exec.test.")
@@ -246,10 +270,10 @@ fn going_insecure_publishes_the_delete_form_then_serves_unsigned() {
     d.load(zone(), &now).unwrap();
     for _ in 0..8 {
         clock.set(clock.get() + 1);
-        d.tick(&now, &mut |_| {}).unwrap();
+        d.tick(&now, &mut |_| Ok(())).unwrap();
     }
     files::write_request(&d.zone_dir(), Request::DsSeen, clock.get()).unwrap();
-    d.tick(&now, &mut |_| {}).unwrap();
+    d.tick(&now, &mut |_| Ok(())).unwrap();
 
     // `dnssec = false` on a signed zone: a restart with the policy disabled.
     let off = Policy {
@@ -268,7 +292,11 @@ fn going_insecure_publishes_the_delete_form_then_serves_unsigned() {
         clock.set(clock.get() + 1);
         // The operator confirms the parent dropped the DS (refused files are ignored).
         let _ = files::write_request(&d.zone_dir(), Request::DsSeen, clock.get());
-        d.tick(&now, &mut |z| last = Some(z)).unwrap();
+        d.tick(&now, &mut |z| {
+            last = Some(z);
+            Ok(())
+        })
+        .unwrap();
     }
     let z = last.expect("a new snapshot");
     assert!(z.apex().rrset(Rtype::DNSKEY).is_none());
@@ -318,7 +346,11 @@ fn signatures_are_refreshed_before_they_expire_a_few_at_a_time() {
         clock.set(clock.get() + 3600);
         let before = all_sigs(&served);
         let mut next = None;
-        d.tick(&now, &mut |z| next = Some(z)).unwrap();
+        d.tick(&now, &mut |z| {
+            next = Some(z);
+            Ok(())
+        })
+        .unwrap();
         if let Some(z) = next {
             publishes += 1;
             let after = all_sigs(&z);

@@ -42,7 +42,9 @@ fn reopened_journal_gives_the_last_zone() {
     let (_, r) = Journal::open(&path).unwrap().unwrap();
     assert_eq!(dump(&r.zone), dump(zones.last().unwrap()));
     assert_eq!((r.cut, r.changesets), (0, 5));
-    assert!(Journal::open(&path.with_file_name("none")).unwrap().is_none());
+    assert!(Journal::open(&path.with_file_name("none"))
+        .unwrap()
+        .is_none());
 }
 
 #[test]
@@ -53,7 +55,13 @@ fn a_torn_tail_is_cut_and_the_zone_before_it_served() {
     // Every cut inside the last frame gives the zone before it; zeros as a crash leaves them too.
     let last = parse(&full).unwrap().frames.last().unwrap().clone();
     let start = last.at - 1 - HEADER;
-    for cut in [start + 1, start + 5, start + HEADER, start + HEADER + 3, full.len() - 1] {
+    for cut in [
+        start + 1,
+        start + 5,
+        start + HEADER,
+        start + HEADER + 3,
+        full.len() - 1,
+    ] {
         std::fs::write(&path, &full[..cut]).unwrap();
         let (_, r) = Journal::open(&path).unwrap().unwrap();
         assert_eq!(dump(&r.zone), dump(&zones[2]), "cut at {cut}");
@@ -139,7 +147,10 @@ fn a_rewrite_keeps_the_zone_and_the_history() {
     let next = zone(20, "after TXT rewrite\n");
     j.append(&update::diff(&r.zone, &next, usize::MAX).unwrap())
         .unwrap();
-    assert!(Journal::open(&path).is_err(), "still locked after the rewrite");
+    assert!(
+        Journal::open(&path).is_err(),
+        "still locked after the rewrite"
+    );
     drop(j);
     let (_, r2) = Journal::open(&path).unwrap().unwrap();
     assert_eq!(dump(&r2.zone), dump(&next));
@@ -150,6 +161,9 @@ fn a_rewrite_keeps_the_zone_and_the_history() {
         .iter()
         .map(|f| f.kind)
         .collect();
-    assert_eq!(kinds, [HISTORY, HISTORY, HISTORY, HISTORY, SNAPSHOT, CHANGE]);
+    assert_eq!(
+        kinds,
+        [HISTORY, HISTORY, HISTORY, HISTORY, SNAPSHOT, CHANGE]
+    );
     assert_eq!(zones.len(), 5);
 }

@@ -41,7 +41,10 @@ struct Reader<'a> {
 
 impl<'a> Reader<'a> {
     fn take(&mut self, n: usize) -> Result<&'a [u8], DecodeError> {
-        let end = self.p.checked_add(n).ok_or(DecodeError("length overflow"))?;
+        let end = self
+            .p
+            .checked_add(n)
+            .ok_or(DecodeError("length overflow"))?;
         let s = self.b.get(self.p..end).ok_or(DecodeError("truncated"))?;
         self.p = end;
         Ok(s)

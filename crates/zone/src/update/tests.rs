@@ -113,7 +113,9 @@ fn diff_of_patched_snapshots_looks_only_at_the_patch() {
 #[test]
 fn diff_stops_past_its_limit() {
     let old = zone(BASE);
-    let new = zone(&format!("{BASE}n1 A 192.0.2.1\nn2 A 192.0.2.2\nn3 A 192.0.2.3\n"));
+    let new = zone(&format!(
+        "{BASE}n1 A 192.0.2.1\nn2 A 192.0.2.2\nn3 A 192.0.2.3\n"
+    ));
     assert!(diff(&old, &new, 1).is_none());
     assert!(diff(&old, &new, 3).is_some());
 }
@@ -210,7 +212,9 @@ fn edits_resolve_against_the_zone() {
     let out = apply(&z, &cs).unwrap();
     assert_eq!(out.serial(), Some(11));
     assert!(out.find(b"\x01a\x01b\x01c\x07example\x03com\x00").is_none());
-    assert!(out.find(b"\x0f_acme-challenge\x07example\x03com\x00").is_some());
+    assert!(out
+        .find(b"\x0f_acme-challenge\x07example\x03com\x00")
+        .is_some());
     assert!(resolve(
         &z,
         &[Edit::DeleteName {
