@@ -486,3 +486,50 @@ fn zone_check_lints_broken_mail_records() {
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn a_new_tlsa_record_waits_for_a_load_that_serves_it_before_the_old_one_goes() {
+    let dir = tempdir("tlsa-order");
+    let k1 = keyfile(&dir, "k1");
+    let k2 = keyfile(&dir, "k2");
+    let live = dir.join("live.key");
+    std::fs::copy(&k1, &live).unwrap();
+    let cfg = config(&dir, &live);
+    let s = Serve::start(&cfg);
+    let (t1, t2) = (tlsa_of(&k1), tlsa_of(&k2));
+    assert_eq!(s.tlsa(), std::slice::from_ref(&t1));
+
+    // The certificate changes while the zone fails its checks: nothing new is served,
+    // so nothing is recorded as published.
+    let zone = dir.join("db.example.com");
+    std::fs::write(&zone, format!("{ZONE}bad IN A 999.0.2.1\n")).unwrap();
+    std::fs::copy(&k2, &live).unwrap();
+    let failed = s.count_log("reload failed");
+    send_signal(s.child.id(), Signal::Hup).unwrap();
+    s.wait_log("reload failed", failed + 1);
+    // Longer than two TTLs (4 s) while broken; the poll keeps failing too.
+    std::thread::sleep(Duration::from_secs(5));
+    assert_eq!(s.tlsa(), std::slice::from_ref(&t1));
+
+    // Fixed: the new record goes out beside the old one, which stays two TTLs more.
+    std::fs::write(&zone, ZONE).unwrap();
+    let reloads = s.count_log("reload complete");
+    send_signal(s.child.id(), Signal::Hup).unwrap();
+    s.wait_log("reload complete", reloads + 1);
+    let mut both = vec![t1.clone(), t2.clone()];
+    both.sort();
+    assert_eq!(s.tlsa(), both, "the old TLSA must overlap the new one");
+    std::thread::sleep(Duration::from_secs(2));
+    assert_eq!(s.tlsa(), both, "still both within two TTLs");
+    let end = Instant::now() + Duration::from_secs(20);
+    while s.tlsa() != [t2.clone()] {
+        assert!(
+            Instant::now() < end,
+            "old TLSA still served: {:?}",
+            s.tlsa()
+        );
+        std::thread::sleep(Duration::from_millis(250));
+    }
+    drop(s);
+    let _ = std::fs::remove_dir_all(&dir);
+}

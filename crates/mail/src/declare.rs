@@ -371,6 +371,10 @@ pub struct MailZone {
     /// MTA-STS policy (the server does; `zone check` and `zone print` do not).
     pub create_keys: bool,
     last: Mutex<Option<Outlook>>,
+    /// The TLSA state the last `generate` planned, recorded only once its records
+    /// are served ([`MailZone::committed`]): a publication time must never be stamped
+    /// for a record that a failed load kept off the air.
+    pending_tlsa: Mutex<Option<TlsaState>>,
 }
 
 /// What the last generation saw, to tell when the next one is due.
@@ -394,6 +398,7 @@ impl MailZone {
             state_dir,
             create_keys: true,
             last: Mutex::new(None),
+            pending_tlsa: Mutex::new(None),
         }
     }
 
@@ -451,6 +456,20 @@ impl MailZone {
 
     /// The records of the `mail` and `tlsa` sections at `now` (unix seconds), with
     /// findings about them. Errors are misconfigurations that stop the zone loading.
+    /// The records of the last [`MailZone::generate`] are served: records the TLSA
+    /// state it planned (publication times count from the commit).
+    pub fn committed(&self) -> Result<(), String> {
+        let pending = self
+            .pending_tlsa
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take();
+        match pending {
+            Some(state) => write_atomic(&self.tlsa_state_path(), state.to_text().as_bytes(), 0o644),
+            None => Ok(()),
+        }
+    }
+
     pub fn generate(&self, now: u64) -> Result<(Vec<Generated>, Vec<Finding>), String> {
         let mut out = Vec::new();
         let mut findings = Vec::new();
@@ -647,9 +666,8 @@ impl MailZone {
             }
             state.entries.extend(plan.state);
         }
-        if self.create_keys && state != old {
-            write_atomic(&path, state.to_text().as_bytes(), 0o644)?;
-        }
+        *self.pending_tlsa.lock().unwrap_or_else(|e| e.into_inner()) =
+            (self.create_keys && state != old).then_some(state);
         *self.last.lock().unwrap_or_else(|e| e.into_inner()) = Some(Outlook {
             current,
             next_change,

@@ -506,6 +506,9 @@ fn open_one(spec: &ZoneSpec) -> Result<(Arc<Zone>, Option<Journal>, bool), LoadF
                         ("ms", &started.elapsed().as_millis()),
                     ],
                 );
+                if let Some(d) = &spec.dnssec {
+                    d.open_keys(now_unix()).map_err(LoadFailure::Sign)?;
+                }
                 return Ok((Arc::new(r.zone), Some(j), true));
             }
             Ok(None) => {}

@@ -214,11 +214,10 @@ pub fn rrset_changes(old: &Zone, new: &Zone, limit: usize) -> Option<Vec<Change>
 /// Calls `f(name, old node, new node)` for each name whose nodes may differ, in
 /// canonical order, until it returns false: only the patched indices when one
 /// snapshot derives from the other, else every name of both.
-fn walk_pairs(
-    old: &Zone,
-    new: &Zone,
-    f: &mut dyn FnMut(&Name, Option<&Node>, Option<&Node>) -> bool,
-) {
+/// Called with a name and its node before and after; false stops the walk.
+type PairFn<'f> = dyn FnMut(&Name, Option<&Node>, Option<&Node>) -> bool + 'f;
+
+fn walk_pairs(old: &Zone, new: &Zone, f: &mut PairFn<'_>) {
     if let Some(idx) = new.patched_since(old) {
         for i in idx {
             let (a, b) = (old.node(i), new.node(i));
@@ -570,7 +569,7 @@ pub fn apply(zone: &Zone, cs: &Changeset) -> Result<Zone, UpdateError> {
         }
         rrsets.sort_by_key(|r| (r.rtype.0, r.covers.0));
         let was_data = old.is_some_and(|n| !n.rrsets.is_empty());
-        if was_data != !rrsets.is_empty() {
+        if was_data == rrsets.is_empty() {
             structural = true;
         }
         let node = Node {

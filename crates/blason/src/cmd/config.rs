@@ -336,6 +336,14 @@ impl blason_server::Generator for MailGenerator {
     fn due(&self, now: u64) -> bool {
         self.0.due(now)
     }
+    fn committed(&self, _now: u64) {
+        if let Err(e) = self.0.committed() {
+            blason_server::log::warn(
+                "cannot record the TLSA state; the next load plans from the last one saved",
+                &[("zone", &self.0.origin), ("reason", &e)],
+            );
+        }
+    }
 }
 
 impl FileZone {

@@ -1562,7 +1562,8 @@ mod tests {
         assert_eq!(cs, cs2, "{what}");
         let replayed = update::apply(prev, &cs2).unwrap();
         // A merged RRset's rdata order is canonical, not the source's: compare sets.
-        let sorted = |v: Vec<(Name, u8, Vec<RRset>)>| -> Vec<(Name, u8, Vec<(Rtype, Rtype, u32, Vec<Vec<u8>>)>)> {
+        type Sets = Vec<(Rtype, Rtype, u32, Vec<Vec<u8>>)>;
+        let sorted = |v: Vec<(Name, u8, Vec<RRset>)>| -> Vec<(Name, u8, Sets)> {
             v.into_iter()
                 .map(|(n, f, rs)| {
                     let rs = rs

@@ -53,6 +53,10 @@ impl Request {
 pub fn is_ours(name: &str) -> bool {
     name == POLICY_FILE
         || name == SERVED_FILE
+        // The zone's journal (crate::journal) and what it leaves aside.
+        || name == "journal"
+        || name.starts_with("journal.")
+        || name == ".journal.tmp"
         || name.starts_with(PREFIX)
         || name.starts_with(&format!(".{PREFIX}"))
 }

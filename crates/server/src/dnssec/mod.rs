@@ -183,6 +183,14 @@ impl ZoneDnssec {
         self.sign(&mut run, &sets, t, false)
     }
 
+    /// Reads the key state and every key file it names (nothing is signed): a zone
+    /// restored from its journal refuses to start on keys it could not sign with.
+    pub fn open_keys(&self, now: u64) -> Result<(), String> {
+        let mut run = self.lock();
+        let dir = StateDir::open(&self.state_root).map_err(|e| e.to_string())?;
+        self.open_state(&mut run, &dir, now)
+    }
+
     /// Takes up a snapshot restored from the journal as what is served: the base of
     /// the next incremental step, `unsigned` the data it was made from. The key sets
     /// that signed it are taken to be the saved state's; a plan that moves on from
@@ -199,6 +207,21 @@ impl ZoneDnssec {
         run.unsigned = Some(unsigned);
         run.dirty = false;
         run.restored = true;
+        if let Some(s) = run.state.clone() {
+            Self::take_restored_sets(&mut run, &s);
+        }
+    }
+
+    /// The key sets of a restored snapshot: the state's, when they agree on whether
+    /// the zone is signed at all.
+    fn take_restored_sets(run: &mut Run, s: &State) {
+        if run.restored {
+            let sets = KeySets::of(s);
+            if sets.is_unsigned() != run.signed.is_some() {
+                run.served = Some(sets);
+            }
+            run.restored = false;
+        }
     }
 
     /// One control-loop step. `publish` commits a new snapshot (an error publishes
@@ -316,13 +339,7 @@ impl ZoneDnssec {
                 blason_dnssec::state::write_atomic(&pf, pol.as_bytes(), 0o600)
                     .map_err(|e| e.to_string())?;
             }
-            if run.restored {
-                let sets = KeySets::of(&s);
-                if sets.is_unsigned() != run.signed.is_some() {
-                    run.served = Some(sets);
-                }
-                run.restored = false;
-            }
+            Self::take_restored_sets(run, &s);
             run.state = Some(s);
         }
         if run.unsaved {

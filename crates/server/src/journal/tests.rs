@@ -95,7 +95,7 @@ fn damage_in_the_middle_is_refused_with_the_file_named() {
     assert!(e.to_string().contains("journal"), "{e}");
     // A damaged length in the middle, too.
     let mut b = std::fs::read(&path).unwrap();
-    b[second.at ^ 0] ^= 0x40; // undo
+    b[second.at + 3] ^= 0x40; // undone: now the length
     let h = second.at - 1 - HEADER;
     b[h] ^= 1;
     std::fs::write(&path, &b).unwrap();
