@@ -234,6 +234,16 @@ impl Journal {
             broken: false,
         };
         let mut count = 0;
+        let mut pending: Option<Changeset> = None;
+        // The zone with the condensed changesets played on it.
+        let play =
+            |zone: Option<Zone>, cs: Option<Changeset>, at: usize| -> Result<Zone, JournalError> {
+                let zone = zone.ok_or_else(|| damaged(MAGIC.len(), "no snapshot".into()))?;
+                match cs {
+                    Some(cs) => update::apply(&zone, &cs).map_err(|e| damaged(at, e.to_string())),
+                    None => Ok(zone),
+                }
+            };
         for f in &parsed.frames {
             let body = &bytes[f.at..f.at + f.len];
             let at = f.at - 1 - HEADER;
@@ -247,11 +257,21 @@ impl Journal {
                     zone = Some(codec::decode_zone(body).map_err(|e| damaged(at, e.to_string()))?);
                     j.snapshot_len = (f.len + 1 + HEADER) as u64;
                 }
-                (CHANGE, Some(z)) => {
+                (CHANGE, Some(_)) => {
                     let cs =
                         codec::decode_changeset(body).map_err(|e| damaged(at, e.to_string()))?;
-                    let next = update::apply(z, &cs).map_err(|e| damaged(at, e.to_string()))?;
-                    zone = Some(next);
+                    // Condensed first, played once: a long tail of small changesets
+                    // costs one pass over the zone, not one each.
+                    pending = Some(match pending.take() {
+                        None => cs,
+                        Some(p) => p.compose(&cs).map_err(|e| damaged(at, e.to_string()))?,
+                    });
+                    if pending
+                        .as_ref()
+                        .is_some_and(|p| p.removed.len() + p.added.len() > 250_000)
+                    {
+                        zone = Some(play(zone.take(), pending.take(), at)?);
+                    }
                     j.since_snapshot += (f.len + 1 + HEADER) as u64;
                     j.remember(body.to_vec());
                     count += 1;
@@ -259,9 +279,8 @@ impl Journal {
                 (k, _) => return Err(damaged(at, format!("unexpected frame kind {k}"))),
             }
         }
-        let Some(zone) = zone else {
-            return Err(damaged(MAGIC.len(), "no snapshot".into()));
-        };
+        let last = parsed.frames.last().map_or(0, |f| f.at - 1 - HEADER);
+        let zone = play(zone, pending, last)?;
         let cut = (bytes.len() - parsed.good_len) as u64;
         if cut > 0 {
             j.file

@@ -115,7 +115,7 @@ impl fmt::Display for LoadFailure {
 
 /// Reads and checks one zone's file with its generated records; logs every finding
 /// against the zone's name. The result is the unsigned data, not yet committed.
-pub fn read_zone(spec: &ZoneSpec, now: u64) -> Result<Arc<Zone>, LoadFailure> {
+pub fn read_zone(spec: &ZoneSpec, now: u64) -> Result<(Arc<Zone>, Vec<Generated>), LoadFailure> {
     let (extra, gen_findings) = match &spec.generator {
         Some(g) => g.generate(now).map_err(LoadFailure::Generate)?,
         None => (Vec::new(), Vec::new()),
@@ -141,7 +141,7 @@ pub fn read_zone(spec: &ZoneSpec, now: u64) -> Result<Arc<Zone>, LoadFailure> {
     if loaded.has_errors() {
         return Err(LoadFailure::Checks(loaded.findings));
     }
-    Ok(Arc::new(loaded.zone))
+    Ok((Arc::new(loaded.zone), extra))
 }
 
 fn read(spec: &ZoneSpec, extra: &[Generated]) -> Result<Loaded, LoadError> {
@@ -187,6 +187,14 @@ struct Handle {
     /// Restored from the journal: its file is read, and its changes committed, once
     /// queries are answered.
     pending_file: bool,
+    /// The unsigned data last committed (for an unsigned zone, `served` before its
+    /// serial moved): the base each source's changes are played on.
+    unsigned: Arc<Zone>,
+    /// The zone file with its generated records as last read and checked, and those
+    /// generated records: a reload plays the difference to the new reading onto
+    /// `unsigned` (so records from other sources survive it), and a change of the
+    /// generated records alone is played without reading the file.
+    source: Option<(Arc<Zone>, Vec<Generated>)>,
 }
 
 /// The zones being served. Lives on the control path; every change to a served
@@ -229,11 +237,13 @@ impl ZoneSet {
         let mut failed = Vec::new();
         for spec in specs {
             match open_one(&spec) {
-                Ok((served, journal, pending_file)) => zones.push(Handle {
+                Ok(o) => zones.push(Handle {
                     spec,
-                    served,
-                    journal,
-                    pending_file,
+                    served: o.served,
+                    journal: o.journal,
+                    pending_file: o.source.is_none(),
+                    unsigned: o.unsigned,
+                    source: o.source,
                 }),
                 Err(e) => failed.push((spec, e)),
             }
@@ -317,19 +327,24 @@ impl ZoneSet {
             let spec = self.zones[i].spec.clone();
             let served = self.zones[i].served.clone();
             let file = read_zone(&spec, now);
-            if let Some(d) = &spec.dnssec {
-                // The unsigned data the journal's zone was signed from, at the file's
-                // serial: a file unchanged since then gives no change at all.
-                let mut base = blason_dnssec::sign::incremental::unsigned_of(&served);
-                if let Some(s) = file.as_ref().ok().and_then(|f| f.serial()) {
-                    base = zone_with_serial(&base, s).unwrap_or(base);
-                }
-                d.restore(served, Arc::new(base), now);
+            let mut base = if spec.dnssec.is_some() {
+                blason_dnssec::sign::incremental::unsigned_of(&served)
+            } else {
+                (*served).clone()
+            };
+            // At the file's serial: a file unchanged since then gives no change at all.
+            if let Some(s) = file.as_ref().ok().and_then(|f| f.0.serial()) {
+                base = zone_with_serial(&base, s).unwrap_or(base);
             }
+            let base = Arc::new(base);
+            if let Some(d) = &spec.dnssec {
+                d.restore(served, base.clone(), now);
+            }
+            self.zones[i].unsigned = base;
             match file {
-                Ok(file) => {
+                Ok((file, generated)) => {
                     // A failure is logged; the journal's zone keeps serving.
-                    let _ = self.take_file(i, file, now);
+                    let _ = self.take_file(i, file, generated, now);
                 }
                 Err(e) => log_finding_free(
                     &spec,
@@ -340,17 +355,55 @@ impl ZoneSet {
         }
     }
 
-    /// Signs (for a DNSSEC zone) and commits freshly read file data; tells the
-    /// generator once served.
-    fn take_file(&mut self, i: usize, file: Arc<Zone>, now: u64) -> Result<(), LoadFailure> {
+    /// Plays freshly read file data onto the zone, signs it (a DNSSEC zone) and
+    /// commits it; tells the generator once served.
+    fn take_file(
+        &mut self,
+        i: usize,
+        file: Arc<Zone>,
+        generated: Vec<Generated>,
+        now: u64,
+    ) -> Result<(), LoadFailure> {
+        let h = &self.zones[i];
+        let next = match &h.source {
+            Some((old, _)) => match update::carry(&h.unsigned, old, &file) {
+                Ok(z) => Arc::new(z),
+                Err(e) => {
+                    log::warn(
+                        "the zone no longer holds what the file had; taking the file whole",
+                        &[("zone", &h.spec.origin), ("reason", &e)],
+                    );
+                    file.clone()
+                }
+            },
+            None => file.clone(),
+        };
+        self.take_unsigned(i, next, Some((file, generated)), now)
+    }
+
+    /// Signs (a DNSSEC zone) and commits new unsigned data; records where it came
+    /// from and tells the generator once served.
+    fn take_unsigned(
+        &mut self,
+        i: usize,
+        unsigned: Arc<Zone>,
+        source: Option<(Arc<Zone>, Vec<Generated>)>,
+        now: u64,
+    ) -> Result<(), LoadFailure> {
         let spec = self.zones[i].spec.clone();
         let next = match &spec.dnssec {
-            Some(d) => d.load(file, &now_unix).map_err(LoadFailure::Sign),
-            None => Ok(file),
+            Some(d) => d
+                .load(unsigned.clone(), &now_unix)
+                .map_err(LoadFailure::Sign),
+            None => Ok(unsigned.clone()),
         };
-        let r = next.and_then(|z| self.commit(i, z, now));
-        match r {
+        match next.and_then(|z| self.commit(i, z, now)) {
             Ok(_) => {
+                let h = &mut self.zones[i];
+                h.unsigned = unsigned;
+                if source.is_some() {
+                    h.source = source;
+                }
                 if let Some(g) = &spec.generator {
                     g.committed(now);
                 }
@@ -363,6 +416,37 @@ impl ZoneSet {
         }
     }
 
+    /// Plays a change of the generated records alone onto the zone (the file is not
+    /// read: an edit in progress does not go live); a zone never read from its file
+    /// is read whole.
+    fn take_generated(&mut self, i: usize, now: u64) -> Result<(), LoadFailure> {
+        let spec = self.zones[i].spec.clone();
+        let (Some(g), Some((file, old))) = (&spec.generator, self.zones[i].source.clone()) else {
+            let (file, generated) = read_zone(&spec, now)?;
+            return self.take_file(i, file, generated, now);
+        };
+        let (new, findings) = g.generate(now).map_err(LoadFailure::Generate)?;
+        for f in &findings {
+            log::warn(
+                "zone finding",
+                &[
+                    ("zone", &spec.origin),
+                    ("source", &spec.source),
+                    ("finding", f),
+                ],
+            );
+        }
+        let edits = update::generated_edits(&old, &new);
+        let play = |z: &Zone| -> Result<Zone, LoadFailure> {
+            let cs =
+                update::resolve(z, &edits).map_err(|e| LoadFailure::Generate(e.to_string()))?;
+            update::apply(z, &cs).map_err(|e| LoadFailure::Generate(e.to_string()))
+        };
+        let unsigned = Arc::new(play(&self.zones[i].unsigned)?);
+        let file = Arc::new(play(&file)?);
+        self.take_unsigned(i, unsigned, Some((file, new)), now)
+    }
+
     /// Re-reads every zone; a zone that fails keeps its old snapshot.
     pub fn reload(&mut self) -> ReloadReport {
         self.reload_where(|_| true)
@@ -371,19 +455,25 @@ impl ZoneSet {
     /// Re-reads the zones whose generated records are due (see [`Generator::due`]);
     /// None when no zone is.
     pub fn reload_due(&mut self, now: u64) -> Option<ReloadReport> {
-        let due: Vec<bool> = self
-            .zones
-            .iter()
-            .map(|h| h.spec.generator.as_ref().is_some_and(|g| g.due(now)))
-            .collect();
-        if !due.contains(&true) {
-            return None;
+        let mut report: Option<ReloadReport> = None;
+        for i in 0..self.zones.len() {
+            let due = self.zones[i]
+                .spec
+                .generator
+                .as_ref()
+                .is_some_and(|g| g.due(now));
+            if !due {
+                continue;
+            }
+            let r = report.get_or_insert_with(ReloadReport::default);
+            match self.take_generated(i, now) {
+                Ok(()) => r.replaced += 1,
+                Err(e) => r
+                    .kept
+                    .push((self.zones[i].spec.origin.clone(), e.to_string())),
+            }
         }
-        let mut i = 0;
-        Some(self.reload_where(|_| {
-            i += 1;
-            due[i - 1]
-        }))
+        report
     }
 
     /// Runs each signed zone's key-roll executor; each new snapshot is committed before
@@ -420,7 +510,7 @@ impl ZoneSet {
             }
             let now = now_unix();
             let r = match read_zone(&self.zones[i].spec, now) {
-                Ok(f) => self.take_file(i, f, now),
+                Ok((f, g)) => self.take_file(i, f, g, now),
                 Err(e) => {
                     log_finding_free(
                         &self.zones[i].spec,
@@ -477,7 +567,15 @@ fn next_serial(h: &Handle, next: Arc<Zone>, now: u64) -> Result<Option<Arc<Zone>
 
 /// A zone's journal opened (its zone restored), or its file read, signed and a
 /// journal started.
-fn open_one(spec: &ZoneSpec) -> Result<(Arc<Zone>, Option<Journal>, bool), LoadFailure> {
+struct Opened {
+    served: Arc<Zone>,
+    journal: Option<Journal>,
+    unsigned: Arc<Zone>,
+    /// None: restored from the journal, the file not read yet.
+    source: Option<(Arc<Zone>, Vec<Generated>)>,
+}
+
+fn open_one(spec: &ZoneSpec) -> Result<Opened, LoadFailure> {
     if let Some(path) = &spec.journal {
         if let Some(dir) = path.parent() {
             make_private_dir(dir).map_err(|source| {
@@ -509,7 +607,13 @@ fn open_one(spec: &ZoneSpec) -> Result<(Arc<Zone>, Option<Journal>, bool), LoadF
                 if let Some(d) = &spec.dnssec {
                     d.open_keys(now_unix()).map_err(LoadFailure::Sign)?;
                 }
-                return Ok((Arc::new(r.zone), Some(j), true));
+                let served = Arc::new(r.zone);
+                return Ok(Opened {
+                    unsigned: served.clone(),
+                    served,
+                    journal: Some(j),
+                    source: None,
+                });
             }
             Ok(None) => {}
             Err(e @ JournalError::Busy { .. }) => return Err(LoadFailure::Journal(e)),
@@ -534,16 +638,23 @@ fn open_one(spec: &ZoneSpec) -> Result<(Arc<Zone>, Option<Journal>, bool), LoadF
         }
     }
     let now = now_unix();
-    let unsigned = read_zone(spec, now)?;
+    let (unsigned, generated) = read_zone(spec, now)?;
     let served = match &spec.dnssec {
-        Some(d) => d.load(unsigned, &now_unix).map_err(LoadFailure::Sign)?,
-        None => unsigned,
+        Some(d) => d
+            .load(unsigned.clone(), &now_unix)
+            .map_err(LoadFailure::Sign)?,
+        None => unsigned.clone(),
     };
     let journal = match &spec.journal {
         Some(p) => Some(Journal::create(p, &served).map_err(LoadFailure::Journal)?),
         None => None,
     };
-    Ok((served, journal, false))
+    Ok(Opened {
+        served,
+        journal,
+        unsigned: unsigned.clone(),
+        source: Some((unsigned, generated)),
+    })
 }
 
 /// Creates `dir` (and its parents) readable by the owner only, as the state folder is.

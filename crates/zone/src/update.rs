@@ -15,6 +15,7 @@
 //! Refuses: checks (`check`), signing (crate `dnssec`), durability (the server's
 //! journal): this module is pure.
 
+use crate::load::Generated;
 use crate::model::{flags, Node, RRset};
 use crate::name::wire_name_len;
 use crate::{Name, Rtype, Zone};
@@ -356,62 +357,95 @@ impl Changeset {
 
     /// `self` followed by `next`, condensed into one changeset: a record added then
     /// removed again (or removed then added back, TTL included) appears in neither.
+    /// O((a + b) log(a + b)) in the entries of both.
     pub fn compose(&self, next: &Changeset) -> Result<Changeset, UpdateError> {
+        use std::collections::BTreeMap;
         if self.to != next.from {
             return Err(UpdateError::SerialMismatch {
                 expected: self.to,
                 found: next.from,
             });
         }
-        // Per (owner, type, covers): records removed and added overall.
-        let mut rem: Vec<(Name, RRset)> = self.removed.clone();
-        let mut add: Vec<(Name, RRset)> = self.added.clone();
-        let find =
-            |v: &[(Name, RRset)], e: &(Name, RRset)| v.binary_search_by(|x| entry_cmp(x, e)).ok();
+        type Key = (Vec<u8>, u16, u16);
+        let key = |e: &(Name, RRset)| -> Key { (e.0.canonical_key(), e.1.rtype.0, e.1.covers.0) };
+        // Per (owner, type, covers): the owner, records removed and added overall.
+        let mut all: BTreeMap<Key, (Name, Option<RRset>, Option<RRset>)> = BTreeMap::new();
+        for e in &self.removed {
+            all.entry(key(e))
+                .or_insert_with(|| (e.0.clone(), None, None))
+                .1 = Some(e.1.clone());
+        }
+        for e in &self.added {
+            all.entry(key(e))
+                .or_insert_with(|| (e.0.clone(), None, None))
+                .2 = Some(e.1.clone());
+        }
         for e in &next.removed {
+            let slot = all
+                .entry(key(e))
+                .or_insert_with(|| (e.0.clone(), None, None));
             // Removed now: cancels an earlier add, else joins the removals.
             let mut left = Some(e.1.clone());
-            if let Some(i) = find(&add, e) {
-                if add[i].1.ttl == e.1.ttl {
-                    let still = minus(&add[i].1, Some(&e.1));
-                    left = minus(&e.1, Some(&add[i].1));
-                    match still {
-                        Some(r) => add[i].1 = r,
-                        None => {
-                            add.remove(i);
-                        }
-                    }
+            if let Some(add) = slot.2.take() {
+                if add.ttl == e.1.ttl {
+                    left = minus(&e.1, Some(&add));
+                    slot.2 = minus(&add, Some(&e.1));
+                } else {
+                    slot.2 = Some(add);
                 }
             }
             if let Some(r) = left {
-                merge_into(&mut rem, (e.0.clone(), r));
+                slot.1 = Some(union(slot.1.take(), r));
             }
         }
         for e in &next.added {
+            let slot = all
+                .entry(key(e))
+                .or_insert_with(|| (e.0.clone(), None, None));
             // Added now: cancels an earlier removal of the same record, else joins.
             let mut left = Some(e.1.clone());
-            if let Some(i) = find(&rem, e) {
-                if rem[i].1.ttl == e.1.ttl {
-                    let still = minus(&rem[i].1, Some(&e.1));
-                    left = minus(&e.1, Some(&rem[i].1));
-                    match still {
-                        Some(r) => rem[i].1 = r,
-                        None => {
-                            rem.remove(i);
-                        }
-                    }
+            if let Some(rem) = slot.1.take() {
+                if rem.ttl == e.1.ttl {
+                    left = minus(&e.1, Some(&rem));
+                    slot.1 = minus(&rem, Some(&e.1));
+                } else {
+                    slot.1 = Some(rem);
                 }
             }
             if let Some(r) = left {
-                merge_into(&mut add, (e.0.clone(), r));
+                slot.2 = Some(union(slot.2.take(), r));
             }
         }
-        Ok(Changeset {
+        let mut out = Changeset {
             from: self.from,
             to: next.to,
-            removed: rem,
-            added: add,
-        })
+            ..Changeset::default()
+        };
+        for (_, (name, rem, add)) in all {
+            if let Some(r) = rem {
+                out.removed.push((name.clone(), r));
+            }
+            if let Some(a) = add {
+                out.added.push((name, a));
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// The records of `a` and `b` (`b`'s TTL: a TTL change takes the new one).
+fn union(a: Option<RRset>, b: RRset) -> RRset {
+    let Some(a) = a else { return b };
+    match minus(&b, Some(&a)) {
+        Some(extra) => {
+            let all: Vec<&[u8]> = a.rdatas().chain(extra.rdatas()).collect();
+            RRset::new(b.rtype, b.ttl, &all)
+        }
+        None if a.ttl == b.ttl => a,
+        None => {
+            let all: Vec<&[u8]> = a.rdatas().collect();
+            RRset::new(b.rtype, b.ttl, &all)
+        }
     }
 }
 
@@ -745,6 +779,63 @@ pub fn resolve(zone: &Zone, edits: &[Edit]) -> Result<Changeset, UpdateError> {
     cs.removed.sort_by(entry_cmp);
     cs.added.sort_by(entry_cmp);
     Ok(cs)
+}
+
+/// `zone` with the changes between two versions of one of its sources played on it
+/// (`old` and `new`: a zone file read twice, with its generated records): what
+/// else `zone` holds (records from other sources) stays. The SOA becomes `new`'s,
+/// serial included: the commit decides the served serial. Refused when `zone` lacks
+/// a record `old` had (another source removed it): the caller then takes `new` whole.
+pub fn carry(zone: &Zone, old: &Zone, new: &Zone) -> Result<Zone, UpdateError> {
+    let apex = zone.origin();
+    let mut cs = diff(old, new, usize::MAX).unwrap_or_default();
+    let is_soa = |e: &(Name, RRset)| e.1.rtype == Rtype::SOA && e.0 == *apex;
+    cs.removed.retain(|e| !is_soa(e));
+    cs.added.retain(|e| !is_soa(e));
+    let serial = zone.serial().ok_or(UpdateError::NoSoa)?;
+    cs.from = serial;
+    cs.to = serial;
+    let out = if cs.is_empty() {
+        zone.clone()
+    } else {
+        apply(zone, &cs)?
+    };
+    let soa = new.soa().ok_or(UpdateError::NoSoa)?;
+    if out.soa() == Some(soa) {
+        return Ok(out);
+    }
+    let mut apex_node = out.apex().clone();
+    let sig = apex_node.rrsigs(Rtype::SOA).cloned();
+    put_rrset(&mut apex_node, Rtype::SOA, Some(soa.clone()), sig);
+    Ok(out.with_replaced(vec![(0, apex_node)]))
+}
+
+/// The edits that turn the generated records `old` into `new` (records are matched
+/// by owner, type, TTL and data).
+pub fn generated_edits(old: &[Generated], new: &[Generated]) -> Vec<Edit> {
+    let same = |a: &Generated, b: &Generated| {
+        a.owner == b.owner && a.rtype == b.rtype && a.ttl == b.ttl && a.rdata == b.rdata
+    };
+    let mut edits: Vec<Edit> = old
+        .iter()
+        .filter(|o| !new.iter().any(|n| same(o, n)))
+        .map(|o| Edit::DeleteRr {
+            name: o.owner.clone(),
+            rtype: o.rtype,
+            rdata: o.rdata.clone().into(),
+        })
+        .collect();
+    edits.extend(
+        new.iter()
+            .filter(|n| !old.iter().any(|o| same(o, n)))
+            .map(|n| Edit::AddRr {
+                name: n.owner.clone(),
+                rtype: n.rtype,
+                ttl: n.ttl,
+                rdata: n.rdata.clone().into(),
+            }),
+    );
+    edits
 }
 
 /// A changeset with the SOA moved from `old` to serial `serial` added (the SOA RRset

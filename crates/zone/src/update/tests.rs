@@ -221,3 +221,62 @@ fn edits_resolve_against_the_zone() {
     )
     .is_err());
 }
+
+#[test]
+fn a_source_change_is_carried_onto_a_zone_holding_more() {
+    let name = |s: &str| Name::parse(s, None).unwrap();
+    let old_file = zone(BASE);
+    // The served zone holds a record from another source and a later serial.
+    let extra = resolve(
+        &old_file,
+        &[Edit::AddRr {
+            name: name("dyn.example.com."),
+            rtype: Rtype::A,
+            ttl: 60,
+            rdata: vec![192, 0, 2, 200].into(),
+        }],
+    )
+    .unwrap();
+    let served = apply(&old_file, &with_soa_change(&old_file, extra, 15).unwrap()).unwrap();
+    let new_file = zone(&edited(BASE, "www A 192.0.2.11", "www A 192.0.2.12"));
+    let got = carry(&served, &old_file, &new_file).unwrap();
+    assert!(got.find(b"\x03dyn\x07example\x03com\x00").is_some(), "kept");
+    let www = got.node(got.find(b"\x03www\x07example\x03com\x00").unwrap());
+    let a: Vec<&[u8]> = www.rrset(Rtype::A).unwrap().rdatas().collect();
+    assert_eq!(a, [&[192, 0, 2, 10][..], &[192, 0, 2, 12][..]]);
+    // The SOA is the file's (serial 10): the commit moves it past 15.
+    assert_eq!(got.serial(), Some(10));
+    // A record the file had is gone from the zone: refused.
+    let without = apply(
+        &served,
+        &resolve(
+            &served,
+            &[Edit::DeleteRrset {
+                name: name("www.example.com."),
+                rtype: Rtype::A,
+            }],
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    assert!(carry(&without, &old_file, &new_file).is_err());
+}
+
+#[test]
+fn generated_records_become_edits() {
+    use crate::load::{Claim, Generated};
+    let g = |rd: u8, ttl: u32| Generated {
+        owner: Name::parse("_25._tcp.mail.example.com.", None).unwrap(),
+        rtype: Rtype(52),
+        ttl,
+        rdata: vec![3, 1, 1, rd],
+        what: "tlsa".into(),
+        claim: Claim::All,
+    };
+    let edits = generated_edits(&[g(1, 60), g(2, 60)], &[g(2, 60), g(3, 60)]);
+    assert_eq!(edits.len(), 2);
+    assert!(matches!(&edits[0], Edit::DeleteRr { rdata, .. } if rdata[3] == 1));
+    assert!(matches!(&edits[1], Edit::AddRr { rdata, .. } if rdata[3] == 3));
+    assert!(generated_edits(&[g(1, 60)], &[g(1, 60)]).is_empty());
+    assert_eq!(generated_edits(&[g(1, 60)], &[g(1, 300)]).len(), 2);
+}
