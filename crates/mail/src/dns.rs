@@ -1,12 +1,14 @@
 //! The little DNS the lints need: a [`TxtLookup`] trait, a stub resolver that asks one
-//! server over UDP (TCP when truncated), and an in-memory map for tests.
+//! server through the one DNS client (`blason_proto::Requester`: UDP, TCP when
+//! truncated, random ids), and an in-memory map for tests.
 //!
 //! The stub sets RD, so it works against a recursive resolver as well as against an
 //! authoritative server such as `blason serve`; it follows no referrals itself.
 
+use blason_proto::{Message, Requester};
+use blason_zone::{Name, Rtype};
 use std::collections::HashMap;
-use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpStream, UdpSocket};
+use std::net::SocketAddr;
 use std::time::Duration;
 
 pub const A: u16 = 1;
@@ -156,84 +158,26 @@ impl UdpLookup {
         }
         None
     }
-
-    fn exchange_udp(&self, q: &[u8]) -> Result<Vec<u8>, String> {
-        let bind = if self.server.is_ipv4() {
-            "0.0.0.0:0"
-        } else {
-            "[::]:0"
-        };
-        let sock = UdpSocket::bind(bind).map_err(|e| e.to_string())?;
-        sock.connect(self.server).map_err(|e| e.to_string())?;
-        sock.set_read_timeout(Some(self.timeout))
-            .map_err(|e| e.to_string())?;
-        let mut last = String::from("no answer");
-        for _ in 0..self.tries.max(1) {
-            sock.send(q).map_err(|e| e.to_string())?;
-            let mut buf = vec![0u8; 65535];
-            loop {
-                match sock.recv(&mut buf) {
-                    Ok(n) => {
-                        // Drop stray answers to other ids.
-                        if n >= 2 && buf[..2] == q[..2] {
-                            buf.truncate(n);
-                            return Ok(buf);
-                        }
-                    }
-                    Err(e) => {
-                        last = format!("timeout from {}: {}", self.server, e);
-                        break;
-                    }
-                }
-            }
-        }
-        Err(last)
-    }
-
-    fn exchange_tcp(&self, q: &[u8]) -> Result<Vec<u8>, String> {
-        let mut s =
-            TcpStream::connect_timeout(&self.server, self.timeout).map_err(|e| e.to_string())?;
-        s.set_read_timeout(Some(self.timeout))
-            .map_err(|e| e.to_string())?;
-        let mut msg = (q.len() as u16).to_be_bytes().to_vec();
-        msg.extend_from_slice(q);
-        s.write_all(&msg).map_err(|e| e.to_string())?;
-        let mut len = [0u8; 2];
-        s.read_exact(&mut len).map_err(|e| e.to_string())?;
-        let mut buf = vec![0u8; u16::from_be_bytes(len) as usize];
-        s.read_exact(&mut buf).map_err(|e| e.to_string())?;
-        Ok(buf)
-    }
 }
 
 impl TxtLookup for UdpLookup {
     fn lookup(&self, name: &str, rtype: u16) -> Answer {
-        let Some(qname) = encode_name(name) else {
+        let text = format!("{}.", name.trim_end_matches('.'));
+        let Ok(qname) = Name::parse(&text, None) else {
             return Answer::Fail(format!("not a valid domain name: {name}"));
         };
-        let id = query_id();
-        let q = build_query(id, &qname, rtype);
-        let resp = match self.exchange_udp(&q) {
-            Ok(r) if r.len() > 2 && r[2] & 0x02 != 0 => self.exchange_tcp(&q),
-            other => other,
+        let r = Requester {
+            timeout: self.timeout,
+            tries: self.tries,
+            udp_size: 4096,
+            recursion: true,
+            dnssec_ok: false,
         };
-        match resp {
-            Ok(r) => parse_response(&r, id, rtype),
-            Err(e) => Answer::Fail(e),
+        match r.ask(self.server, &qname, Rtype(rtype)) {
+            Ok(m) => answer_of(&m, rtype),
+            Err(e) => Answer::Fail(e.to_string()),
         }
     }
-}
-
-/// A query id that is not constant; the stub talks to one chosen server, so this only
-/// keeps answers to earlier queries apart.
-fn query_id() -> u16 {
-    use std::sync::atomic::{AtomicU16, Ordering};
-    static NEXT: AtomicU16 = AtomicU16::new(0);
-    let t = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.subsec_nanos())
-        .unwrap_or(0);
-    (t as u16) ^ NEXT.fetch_add(0x9e37, Ordering::Relaxed)
 }
 
 /// Presentation name to wire form; None when a label is empty or too long.
@@ -254,19 +198,6 @@ pub fn encode_name(name: &str) -> Option<Vec<u8>> {
         return None;
     }
     Some(out)
-}
-
-pub fn build_query(id: u16, qname: &[u8], rtype: u16) -> Vec<u8> {
-    let mut q = Vec::with_capacity(qname.len() + 32);
-    q.extend_from_slice(&id.to_be_bytes());
-    q.extend_from_slice(&[0x01, 0x00]); // RD
-    q.extend_from_slice(&[0, 1, 0, 0, 0, 0, 0, 1]); // QD=1, AR=1 (OPT)
-    q.extend_from_slice(qname);
-    q.extend_from_slice(&rtype.to_be_bytes());
-    q.extend_from_slice(&[0, 1]); // IN
-                                  // OPT: root owner, type 41, payload 4096, no flags, no options.
-    q.extend_from_slice(&[0, 0, 41, 0x10, 0x00, 0, 0, 0, 0, 0, 0]);
-    q
 }
 
 /// Reads a possibly compressed name at `pos`; returns it in presentation form (no
@@ -310,45 +241,16 @@ pub fn read_name(msg: &[u8], mut pos: usize) -> Option<(String, usize)> {
     Some((out, end?))
 }
 
-/// Picks the answer records of `rtype` out of a response.
-pub fn parse_response(r: &[u8], id: u16, rtype: u16) -> Answer {
-    if r.len() < 12 || r[..2] != id.to_be_bytes() {
-        return Answer::Fail("malformed or mismatched response".into());
-    }
-    let rcode = r[3] & 0x0f;
-    let qd = u16::from_be_bytes([r[4], r[5]]);
-    let an = u16::from_be_bytes([r[6], r[7]]);
-    let mut pos = 12;
-    for _ in 0..qd {
-        match read_name(r, pos) {
-            Some((_, p)) => pos = p + 4,
-            None => return Answer::Fail("malformed question".into()),
-        }
-    }
-    let mut out = Vec::new();
-    for _ in 0..an {
-        let Some((_, p)) = read_name(r, pos) else {
-            return Answer::Fail("malformed answer".into());
-        };
-        let Some(h) = r.get(p..p + 10) else {
-            return Answer::Fail("truncated answer".into());
-        };
-        let t = u16::from_be_bytes([h[0], h[1]]);
-        let len = u16::from_be_bytes([h[8], h[9]]) as usize;
-        let Some(d) = r.get(p + 10..p + 10 + len) else {
-            return Answer::Fail("truncated rdata".into());
-        };
-        if t == rtype {
-            // MX and others carry names that may be compressed: expand them.
-            out.push(if t == MX {
-                expand_mx(r, p + 10).unwrap_or_else(|| d.to_vec())
-            } else {
-                d.to_vec()
-            });
-        }
-        pos = p + 10 + len;
-    }
-    match rcode {
+/// The answer records of `rtype` in a response (names in their rdata expanded by
+/// the codec), or what the RCODE says.
+pub fn answer_of(m: &Message, rtype: u16) -> Answer {
+    let out: Vec<Vec<u8>> = m
+        .answer
+        .iter()
+        .filter(|r| r.rtype.0 == rtype)
+        .map(|r| r.rdata.clone())
+        .collect();
+    match m.rcode() {
         0 if out.is_empty() => Answer::NoData,
         0 => Answer::Records(out),
         3 => Answer::NxDomain,
@@ -356,13 +258,6 @@ pub fn parse_response(r: &[u8], id: u16, rtype: u16) -> Answer {
         5 => Answer::Fail("REFUSED".into()),
         n => Answer::Fail(format!("rcode {n}")),
     }
-}
-
-fn expand_mx(msg: &[u8], pos: usize) -> Option<Vec<u8>> {
-    let mut d = msg.get(pos..pos + 2)?.to_vec();
-    let (host, _) = read_name(msg, pos + 2)?;
-    d.extend(encode_name(&host)?);
-    Some(d)
 }
 
 #[cfg(test)]
@@ -380,17 +275,17 @@ mod tests {
         r.extend([
             0xc0, 12, 0, 15, 0, 1, 0, 0, 0, 60, 0, 6, 0, 10, 1, b'b', 0xc0, 12,
         ]);
-        match parse_response(&r, 0x1234, MX) {
-            Answer::Records(v) => assert_eq!(v[0], b"\x00\x0a\x01b\x01a\x00"),
+        match Message::parse(&r).map(|m| answer_of(&m, MX)) {
+            Ok(Answer::Records(v)) => assert_eq!(v[0], b"\x00\x0a\x01b\x01a\x00"),
             other => panic!("{other:?}"),
         }
         // Pointer loops end.
         let mut bad = r.clone();
         bad[12] = 0xc0;
         bad[13] = 12;
-        assert!(matches!(parse_response(&bad, 0x1234, MX), Answer::Fail(_)));
+        assert!(Message::parse(&bad).is_err());
         for cut in 0..r.len() {
-            let _ = parse_response(&r[..cut], 0x1234, MX);
+            let _ = Message::parse(&r[..cut]);
         }
     }
 

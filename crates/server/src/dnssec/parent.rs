@@ -1,18 +1,14 @@
-//! Asking the parent's servers for the zone's DS RRset, and matching what they hold
-//! against the zone's keys. A small stub of its own: one question, no recursion, UDP
-//! with a TCP retry on truncation, short timeouts.
+//! Asking the parent's servers for the zone's DS RRset (through the one client,
+//! `blason_proto::Requester`: no recursion, UDP then TCP on truncation, short
+//! timeouts, random ids), and matching what they hold against the zone's keys.
 
 use blason_dnssec::keys::{DigestType, Key};
 use blason_dnssec::roll::KeyId;
-use blason_zone::Name;
-use std::collections::hash_map::RandomState;
-use std::hash::BuildHasher;
-use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpStream, UdpSocket};
+use blason_proto::client::answers;
+use blason_proto::{Message, MessageBuilder, Requester};
+use blason_zone::{Name, Rtype};
+use std::net::SocketAddr;
 use std::time::Duration;
-
-const DS: u16 = 43;
-const OPT: u16 = 41;
 
 /// The DS rdatas `server` holds for `zone` (empty: it answers that there are none).
 pub fn query_ds(
@@ -20,139 +16,44 @@ pub fn query_ds(
     zone: &Name,
     timeout: Duration,
 ) -> Result<Vec<Vec<u8>>, String> {
-    // An unpredictable id: a forged "DS present" would retire keys too early.
-    let id = (RandomState::new().hash_one(std::time::SystemTime::now()) & 0xffff) as u16;
-    let q = build_query(id, zone);
-    let bind: SocketAddr = if server.is_ipv4() {
-        "0.0.0.0:0".parse().expect("constant")
-    } else {
-        "[::]:0".parse().expect("constant")
+    let r = Requester {
+        timeout,
+        tries: 1,
+        ..Requester::default()
     };
-    let sock = UdpSocket::bind(bind).map_err(|e| format!("{server}: {e}"))?;
-    sock.set_read_timeout(Some(timeout))
-        .map_err(|e| format!("{server}: {e}"))?;
-    sock.connect(server).map_err(|e| format!("{server}: {e}"))?;
-    sock.send(&q).map_err(|e| format!("{server}: {e}"))?;
-    let mut buf = vec![0u8; 4096];
-    let n = loop {
-        let n = sock.recv(&mut buf).map_err(|e| match e.kind() {
-            std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut => {
-                format!("{server}: no answer within {} ms", timeout.as_millis())
-            }
-            _ => format!("{server}: {e}"),
-        })?;
-        // Answers to other questions (late replies) are skipped, not trusted.
-        if n >= 2 && u16::from_be_bytes([buf[0], buf[1]]) == id {
-            break n;
-        }
-    };
-    buf.truncate(n);
-    if buf.len() > 2 && buf[2] & 0x02 != 0 {
-        buf = query_tcp(server, &q, timeout)?;
-    }
-    parse_ds_answer(&buf, id, zone).map_err(|e| format!("{server}: {e}"))
-}
-
-fn query_tcp(server: SocketAddr, q: &[u8], timeout: Duration) -> Result<Vec<u8>, String> {
-    let err = |e: std::io::Error| format!("{server} (TCP): {e}");
-    let mut s = TcpStream::connect_timeout(&server, timeout).map_err(err)?;
-    s.set_read_timeout(Some(timeout)).map_err(err)?;
-    s.set_write_timeout(Some(timeout)).map_err(err)?;
-    let mut m = (q.len() as u16).to_be_bytes().to_vec();
-    m.extend_from_slice(q);
-    s.write_all(&m).map_err(err)?;
-    let mut len = [0u8; 2];
-    s.read_exact(&mut len).map_err(err)?;
-    let mut buf = vec![0u8; usize::from(u16::from_be_bytes(len))];
-    s.read_exact(&mut buf).map_err(err)?;
-    Ok(buf)
+    let m = r.ask(server, zone, Rtype::DS).map_err(|e| e.to_string())?;
+    ds_of(&m, zone).map_err(|e| format!("{server}: {e}"))
 }
 
 /// `zone IN DS?` without recursion, with EDNS (1232 octets).
 pub fn build_query(id: u16, zone: &Name) -> Vec<u8> {
-    let mut q = Vec::with_capacity(64);
-    q.extend_from_slice(&id.to_be_bytes());
-    q.extend_from_slice(&[0, 0, 0, 1, 0, 0, 0, 0, 0, 1]);
-    q.extend_from_slice(zone.as_wire());
-    q.extend_from_slice(&DS.to_be_bytes());
-    q.extend_from_slice(&1u16.to_be_bytes());
-    q.push(0);
-    q.extend_from_slice(&OPT.to_be_bytes());
-    q.extend_from_slice(&1232u16.to_be_bytes());
-    q.extend_from_slice(&[0, 0, 0, 0, 0, 0]);
-    q
-}
-
-/// Reads a possibly compressed name at `pos`: its lower-case wire form and the
-/// position after it.
-fn read_name(m: &[u8], mut pos: usize) -> Result<(Vec<u8>, usize), String> {
-    let mut out = Vec::new();
-    let mut end = None;
-    for _ in 0..128 {
-        let len = *m.get(pos).ok_or("name runs past the message")?;
-        match len & 0xc0 {
-            0 => {
-                let l = usize::from(len);
-                let label = m
-                    .get(pos..pos + 1 + l)
-                    .ok_or("label runs past the message")?;
-                out.extend(label.iter().map(u8::to_ascii_lowercase));
-                pos += 1 + l;
-                if l == 0 {
-                    return Ok((out, end.unwrap_or(pos)));
-                }
-            }
-            0xc0 => {
-                let lo = *m.get(pos + 1).ok_or("pointer runs past the message")?;
-                end.get_or_insert(pos + 2);
-                pos = (usize::from(len & 0x3f) << 8) | usize::from(lo);
-            }
-            _ => return Err("unknown label type".into()),
-        }
-    }
-    Err("name compression loop".into())
+    MessageBuilder::query(id, zone, Rtype::DS, false, Some((1232, false)))
 }
 
 /// The DS rdatas for `zone` in an authoritative answer to query `id`.
 pub fn parse_ds_answer(m: &[u8], id: u16, zone: &Name) -> Result<Vec<Vec<u8>>, String> {
-    if m.len() < 12 || u16::from_be_bytes([m[0], m[1]]) != id || m[2] & 0x80 == 0 {
+    let m = Message::parse(m).map_err(|e| e.to_string())?;
+    if !answers(&m, id, zone, Rtype::DS) {
         return Err("not an answer to our question".into());
     }
-    let rcode = m[3] & 0x0f;
+    ds_of(&m, zone)
+}
+
+fn ds_of(m: &Message, zone: &Name) -> Result<Vec<Vec<u8>>, String> {
+    let rcode = m.rcode();
     if rcode != 0 {
         return Err(format!(
             "answered RCODE {rcode} (is it a server of the parent zone?)"
         ));
     }
-    if m[2] & 0x04 == 0 {
+    if !m.is_authoritative() {
         return Err("answer is not authoritative (is it a server of the parent zone?)".into());
     }
-    let count = |i: usize| usize::from(u16::from_be_bytes([m[i], m[i + 1]]));
-    let (qd, an) = (count(4), count(6));
-    let mut pos = 12;
-    let want = zone.as_wire().to_ascii_lowercase();
-    for _ in 0..qd {
-        let (name, p) = read_name(m, pos)?;
-        if name != want {
-            return Err("answer is for another name".into());
-        }
-        pos = p + 4;
-    }
-    let mut out = Vec::new();
-    for _ in 0..an {
-        let (owner, p) = read_name(m, pos)?;
-        let h = m.get(p..p + 10).ok_or("record runs past the message")?;
-        let rtype = u16::from_be_bytes([h[0], h[1]]);
-        let len = usize::from(u16::from_be_bytes([h[8], h[9]]));
-        let rd = m
-            .get(p + 10..p + 10 + len)
-            .ok_or("rdata runs past the message")?;
-        if rtype == DS && owner == want {
-            out.push(rd.to_vec());
-        }
-        pos = p + 10 + len;
-    }
-    Ok(out)
+    Ok(m.answer
+        .iter()
+        .filter(|r| r.rtype == Rtype::DS && r.owner.as_wire().eq_ignore_ascii_case(zone.as_wire()))
+        .map(|r| r.rdata.clone())
+        .collect())
 }
 
 /// The keys `ds` (DS rdatas) point at, and how many DS records match no key. Digests
@@ -188,6 +89,8 @@ pub fn match_ds(origin: &Name, ds: &[Vec<u8>], keys: &[(KeyId, &Key)]) -> (Vec<K
 mod tests {
     use super::*;
     use blason_dnssec::keys::{Algorithm, FLAG_SEP, FLAG_ZONE};
+    use std::io::{Read, Write};
+    use std::net::UdpSocket;
 
     fn answer(id: u16, zone: &Name, rdatas: &[Vec<u8>], flags: [u8; 2]) -> Vec<u8> {
         let mut m = id.to_be_bytes().to_vec();
