@@ -11,6 +11,7 @@
 //! lives in [`sys`]; every other module forbids it.
 #![deny(unsafe_code)]
 
+pub mod control;
 pub mod dnssec;
 pub mod journal;
 pub mod log;
@@ -49,6 +50,8 @@ pub struct Config {
     /// How often the control loop asks zone generators whether their records changed
     /// (watched certificate files, TLSA records falling due).
     pub poll_interval: Duration,
+    /// Where the control socket listens (`<state>/control.sock`); None: no socket.
+    pub control: Option<PathBuf>,
 }
 
 impl Config {
@@ -63,6 +66,7 @@ impl Config {
             answer: Options::default(),
             pid_file: None,
             poll_interval: Duration::from_secs(60),
+            control: None,
         }
     }
 }
@@ -233,6 +237,31 @@ impl Server {
         self.zones.dnssec_tick()
     }
 
+    /// Carries out a command from the control socket; the reply says what happened.
+    pub fn control(&mut self, cmd: control::Command) -> Result<String, String> {
+        use control::Command;
+        use dnssec::files::Request;
+        let (zone, request) = match cmd {
+            Command::Reload => {
+                let r = self.reload();
+                let mut text = format!("replaced={} kept_old={}", r.replaced, r.kept.len());
+                for (z, why) in &r.kept {
+                    text.push_str(&format!("; {z} kept its old data: {why}"));
+                }
+                return Ok(text);
+            }
+            Command::Roll(z, role) => (z, Request::Roll(role)),
+            Command::DsSeen(z) => (z, Request::DsSeen),
+        };
+        let d = self
+            .zones
+            .dnssec_of(&zone)
+            .ok_or_else(|| format!("{zone} is not a signed zone of this server"))?;
+        let text = d.request(request, zones::now_unix())?;
+        self.dnssec_tick();
+        Ok(text)
+    }
+
     /// Stops all workers and waits for them; removes the pid file.
     pub fn shutdown(mut self) {
         self.shared.stop.store(true, Ordering::Relaxed);
@@ -335,22 +364,50 @@ pub fn run(cfg: Config) -> Result<(), Error> {
     run_with(cfg, |_| {})
 }
 
+/// What wakes the control loop.
+enum Event {
+    Signal(i32),
+    Control(control::Request),
+}
+
+/// The longest the DNSSEC executors sleep: the planners' next event comes sooner
+/// when one is due; this bounds how long a vanished state folder or a request file
+/// left while no server ran goes unnoticed.
+const MAX_SLEEP: Duration = Duration::from_secs(5);
+
 /// [`run`], calling `on_start` once the server listens (e.g. to print the real ports).
 pub fn run_with(cfg: Config, on_start: impl FnOnce(&Server)) -> Result<(), Error> {
     use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
     let mut signals = signal_hook::iterator::Signals::new([SIGHUP, SIGINT, SIGTERM])
         .map_err(|e| Error::Io("cannot install signal handlers", e))?;
+    let control_path = cfg.control.clone();
     let mut server = Server::start(cfg)?;
-    on_start(&server);
-    // Signals arrive through a channel so that the loop can also wake on a timer and
-    // poll generated records; the query threads never see any of this.
+    // Signals and control requests arrive through one channel, so that the loop can
+    // also wake on a timer; the query threads never see any of this.
     let (tx, rx) = std::sync::mpsc::channel();
+    if let Some(path) = &control_path {
+        let (ctx, crx) = std::sync::mpsc::channel();
+        control::listen(path, ctx).map_err(|e| Error::Io("cannot open the control socket", e))?;
+        let tx = tx.clone();
+        std::thread::Builder::new()
+            .name("control-fwd".into())
+            .spawn(move || {
+                for r in crx {
+                    if tx.send(Event::Control(r)).is_err() {
+                        break;
+                    }
+                }
+            })
+            .map_err(|e| Error::Io("cannot start the control thread", e))?;
+        log::info("control socket", &[("path", &path.display())]);
+    }
+    on_start(&server);
     let handle = signals.handle();
     let forwarder = std::thread::Builder::new()
         .name("signals".into())
         .spawn(move || {
             for sig in signals.forever() {
-                if tx.send(sig).is_err() {
+                if tx.send(Event::Signal(sig)).is_err() {
                     break;
                 }
             }
@@ -358,10 +415,9 @@ pub fn run_with(cfg: Config, on_start: impl FnOnce(&Server)) -> Result<(), Error
         .map_err(|e| Error::Io("cannot start the signal thread", e))?;
     let poll = server.poll_interval.max(Duration::from_secs(1));
     let mut next_poll = std::time::Instant::now() + poll;
-    // Signed zones tick every second: roll steps fall due to the second, and the
-    // operator's request files are picked up promptly.
+    // Signed zones run their executors when a planner's next event falls due (a
+    // roll step, signatures coming due, the parent to ask), at least every MAX_SLEEP.
     let dnssec = server.zones.has_dnssec();
-    let tick = Duration::from_secs(1);
     let mut next_tick = std::time::Instant::now();
     loop {
         let mut due = next_poll;
@@ -370,16 +426,23 @@ pub fn run_with(cfg: Config, on_start: impl FnOnce(&Server)) -> Result<(), Error
         }
         let wait = due.saturating_duration_since(std::time::Instant::now());
         match rx.recv_timeout(wait) {
-            Ok(SIGHUP) => {
+            Ok(Event::Signal(SIGHUP)) => {
                 log::info("SIGHUP: reloading zones", &[]);
                 server.reload();
             }
-            Ok(sig) => {
+            Ok(Event::Signal(sig)) => {
                 log::info(
                     "shutting down",
                     &[("signal", &if sig == SIGTERM { "SIGTERM" } else { "SIGINT" })],
                 );
                 break;
+            }
+            Ok(Event::Control((cmd, reply))) => {
+                let r = server.control(cmd);
+                if dnssec {
+                    next_tick = std::time::Instant::now();
+                }
+                let _ = reply.send(r);
             }
             Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {
                 let now = std::time::Instant::now();
@@ -388,8 +451,8 @@ pub fn run_with(cfg: Config, on_start: impl FnOnce(&Server)) -> Result<(), Error
                     next_poll = std::time::Instant::now() + poll;
                 }
                 if dnssec && now >= next_tick {
-                    server.dnssec_tick();
-                    next_tick = std::time::Instant::now() + tick;
+                    let wake = server.dnssec_tick();
+                    next_tick = std::time::Instant::now() + sleep_until(wake);
                 }
             }
             Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => break,
@@ -397,6 +460,16 @@ pub fn run_with(cfg: Config, on_start: impl FnOnce(&Server)) -> Result<(), Error
     }
     handle.close();
     let _ = forwarder.join();
+    if let Some(p) = &control_path {
+        let _ = std::fs::remove_file(p);
+    }
     server.shutdown();
     Ok(())
+}
+
+/// How long until `wake` (unix seconds), between one second and [`MAX_SLEEP`].
+fn sleep_until(wake: Option<u64>) -> Duration {
+    let now = zones::now_unix();
+    wake.map_or(MAX_SLEEP, |w| Duration::from_secs(w.saturating_sub(now)))
+        .clamp(Duration::from_secs(1), MAX_SLEEP)
 }

@@ -274,7 +274,15 @@ impl ZoneSet {
         self.zones.iter().map(|h| &h.spec)
     }
 
-    /// True when some zone is signed, so the control loop ticks every second.
+    /// The DNSSEC executor of the zone `origin`, if it is served and signed.
+    pub fn dnssec_of(&self, origin: &Name) -> Option<Arc<ZoneDnssec>> {
+        self.zones
+            .iter()
+            .find(|h| h.spec.origin == *origin)
+            .and_then(|h| h.spec.dnssec.clone())
+    }
+
+    /// True when some zone is signed, so the control loop runs the executors.
     pub fn has_dnssec(&self) -> bool {
         self.zones.iter().any(|h| h.spec.dnssec.is_some())
     }

@@ -1,40 +1,71 @@
-//! `blason reload`: asks a running `blason serve` to re-read its zones by sending
-//! SIGHUP to the process named in its pid file.
+//! `blason reload`: asks a running `blason serve` to re-read its zones, through its
+//! control socket (`<state>/control.sock`, which replies with the outcome) or by
+//! sending SIGHUP to the process named in its pid file.
 
-use super::config::FileConfig;
+use super::config::{default_state, FileConfig};
+use blason_server::control::{self, Command};
 use clap::Args;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-/// Re-read every zone file of a running server (sends it SIGHUP)
+/// Re-read every zone file of a running server
 ///
-/// The server must have been started with --pid-file (or pid-file in its config).
-/// Zones that fail to load keep serving their old data; see the server's log.
+/// Asks the server through its control socket in the state folder (--state, or the
+/// config's `state`) and prints what the reload did; with --pid-file, or when no
+/// server answers there, sends SIGHUP to the pid in the pid file instead (the
+/// outcome is then in the server's log). Zones that fail to load keep serving their
+/// old data.
 ///
-/// Example: blason reload --pid-file /run/blason.pid
+/// Examples:
+///   blason reload --state /var/lib/blason
+///   blason reload --config /etc/blason/blason.toml
+///   blason reload --pid-file /run/blason.pid
 #[derive(Args, Debug)]
 pub struct ReloadArgs {
     /// The pid file the server was started with
     #[arg(long, value_name = "FILE", env = "BLASON_PID_FILE")]
     pub pid_file: Option<PathBuf>,
 
-    /// Take the pid file from this config file instead
+    /// Take the state folder and the pid file from this config file
     #[arg(long, short = 'c', value_name = "FILE", env = "BLASON_CONFIG")]
     pub config: Option<PathBuf>,
+
+    /// The server's state folder, where its control socket is
+    #[arg(long, value_name = "DIR", env = "BLASON_STATE")]
+    pub state: Option<PathBuf>,
 }
 
 pub fn run(a: ReloadArgs) -> ExitCode {
-    let pid_file = match (a.pid_file, &a.config) {
-        (Some(p), _) => p,
-        (None, Some(c)) => match FileConfig::read(c) {
-            Ok(FileConfig {
-                pid_file: Some(p), ..
-            }) => p,
-            Ok(_) => return fail(&format!("{} sets no pid-file", c.display())),
+    let file = match &a.config {
+        Some(c) => match FileConfig::read(c) {
+            Ok(f) => Some(f),
             Err(e) => return fail(&e),
         },
+        None => None,
+    };
+    let state = a
+        .state
+        .clone()
+        .or_else(|| file.as_ref().and_then(|f| f.state.clone()))
+        .unwrap_or_else(default_state);
+    let socket = state.join(control::SOCKET);
+    if a.pid_file.is_none() {
+        match control::ask(&socket, &Command::Reload) {
+            Some(Ok(m)) => {
+                println!("reloaded: {m}");
+                return ExitCode::SUCCESS;
+            }
+            Some(Err(m)) => return fail(&m),
+            None => {}
+        }
+    }
+    let pid_file = match (a.pid_file, file.and_then(|f| f.pid_file)) {
+        (Some(p), _) | (None, Some(p)) => p,
         (None, None) => {
-            return fail("give --pid-file FILE (the one `blason serve` was started with)")
+            return fail(&format!(
+                "no server answers on {}: give --state DIR (the server's state folder) or --pid-file FILE (the one `blason serve` was started with)",
+                socket.display()
+            ))
         }
     };
     let text = match std::fs::read_to_string(&pid_file) {

@@ -10,6 +10,7 @@ use blason_dnssec::roll::{
     self, plan, stages, Action, KeyId, Phase, RecordKind, Role, State, Timing, Waiting, Want,
 };
 use blason_dnssec::state::StateDir;
+use blason_server::control::{self, Command};
 use blason_server::dnssec::files::{self, Request};
 use blason_server::dnssec::{ds_text, zone_dir, zone_key};
 use blason_zone::Name;
@@ -199,12 +200,26 @@ pub fn roll_cmd(a: RollArgs) -> Result<(), String> {
     {
         return Err(format!("a {role} roll of {} is already requested; the server has not picked it up yet (is it running?)", z.origin));
     }
-    files::write_request(&z.dir, Request::Roll(role), t)?;
-    println!(
-        "{role} roll of {} requested; `blason serve` starts it at its next tick.\nFollow it with: blason dnssec status {} --state {}",
-        z.origin.to_lowercase(),
+    let follow = format!(
+        "Follow it with: blason dnssec status {} --state {}",
         z.origin.to_lowercase(),
         z.state_root.display()
+    );
+    match control::ask(
+        &z.state_root.join(control::SOCKET),
+        &Command::Roll(z.origin.clone(), role),
+    ) {
+        Some(Ok(m)) => {
+            println!("{m}.\n{follow}");
+            return Ok(());
+        }
+        Some(Err(m)) => return Err(m),
+        None => {}
+    }
+    files::write_request(&z.dir, Request::Roll(role), t)?;
+    println!(
+        "{role} roll of {} requested; no server answers on its control socket, so `blason serve` starts it when it next runs.\n{follow}",
+        z.origin.to_lowercase(),
     );
     Ok(())
 }
@@ -225,11 +240,24 @@ pub fn ds_seen(p: Place) -> Result<(), String> {
             z.origin
         ));
     }
-    files::write_request(&z.dir, Request::DsSeen, t)?;
-    for w in waits {
+    for w in &waits {
         println!("confirmed: {w}");
     }
-    println!("`blason serve` goes on at its next tick.");
+    match control::ask(
+        &z.state_root.join(control::SOCKET),
+        &Command::DsSeen(z.origin.clone()),
+    ) {
+        Some(Ok(m)) => {
+            println!("{m}.");
+            return Ok(());
+        }
+        Some(Err(m)) => return Err(m),
+        None => {}
+    }
+    files::write_request(&z.dir, Request::DsSeen, t)?;
+    println!(
+        "no server answers on its control socket: `blason serve` takes this up when it next runs."
+    );
     Ok(())
 }
 

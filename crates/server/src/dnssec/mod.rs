@@ -115,6 +115,8 @@ struct Run {
     last_error: Option<(String, u64)>,
     /// The snapshot came from the journal: the state read next says what signed it.
     restored: bool,
+    /// A step waits for the parent's DS (asked of the parent's servers when due).
+    waiting_parent: bool,
 }
 
 impl ZoneDnssec {
@@ -189,6 +191,40 @@ impl ZoneDnssec {
         let mut run = self.lock();
         let dir = StateDir::open(&self.state_root).map_err(|e| e.to_string())?;
         self.open_state(&mut run, &dir, now)
+    }
+
+    /// An operator's request, from the control socket: carried out at once (a roll
+    /// is begun and saved; a DS confirmation waits for the next tick, which the
+    /// caller runs). The reply says what was done.
+    pub fn request(&self, r: Request, now: u64) -> Result<String, String> {
+        let mut run = self.lock();
+        let dir = StateDir::open(&self.state_root).map_err(|e| e.to_string())?;
+        self.open_state(&mut run, &dir, now)?;
+        let state = run
+            .state
+            .clone()
+            .ok_or_else(|| "no key state yet".to_string())?;
+        match r {
+            Request::Roll(role) => {
+                let s = roll::roll(&state, role, now)
+                    .map_err(|e| format!("cannot roll the {role} of {}: {e}", self.origin))?;
+                dir.save(&zone_key(&self.origin), &s)
+                    .map_err(|e| e.to_string())?;
+                run.state = Some(s);
+                log::info(
+                    "dnssec: roll requested by the operator",
+                    &[("zone", &self.origin), ("role", &role), ("asked_at", &now)],
+                );
+                Ok(format!("{role} roll of {} requested and begun", self.origin))
+            }
+            Request::DsSeen => {
+                run.operator_seen = Some(now.max(1));
+                Ok(format!(
+                    "the parent's DS for {} confirmed; the roll goes on",
+                    self.origin
+                ))
+            }
+        }
     }
 
     /// Takes up a snapshot restored from the journal as what is served: the base of
@@ -324,6 +360,10 @@ impl ZoneDnssec {
             let r = run.expiry.saturating_sub(self.policy.signature_refresh);
             next = Some(next.map_or(r, |w: u64| w.min(r)));
         }
+        if run.waiting_parent && !self.parents.is_empty() {
+            let r = run.next_parent_poll;
+            next = Some(next.map_or(r, |w: u64| w.min(r)));
+        }
         Ok(next)
     }
 
@@ -385,6 +425,7 @@ impl ZoneDnssec {
                 _ => None,
             })
             .collect();
+        run.waiting_parent = !waits.is_empty();
         if waits.is_empty() {
             run.said.retain(|m| !m.starts_with("dnssec: waiting"));
             if run.operator_seen.take().is_some() {

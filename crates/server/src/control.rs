@@ -1,0 +1,207 @@
+//! The control socket: how `blason reload`, `blason dnssec roll` and `blason dnssec
+//! ds-seen` talk to a running server, `<state>/control.sock` (mode 0600).
+//!
+//! Design note. One request line, one reply line, then the connection closes:
+//!
+//!   reload                      -> ok replaced=N kept_old=M | error ...
+//!   roll ZONE zsk|ksk|csk       -> ok ... | error ...
+//!   ds-seen ZONE                -> ok ... | error ...
+//!
+//! A listener thread reads the line (bounded in size and time) and hands the command
+//! to the control loop, the one thread that changes zones, which answers once it has
+//! carried it out; the reply says what happened, so the CLI can report it. Who may
+//! connect is the folder's and the socket's permissions (the state folder's owner).
+#![forbid(unsafe_code)]
+
+use crate::log;
+use blason_dnssec::roll::Role;
+use blason_zone::Name;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::os::unix::net::{UnixListener, UnixStream};
+use std::path::{Path, PathBuf};
+use std::sync::mpsc::{self, Sender};
+use std::time::Duration;
+
+/// The socket's file name in the state folder.
+pub const SOCKET: &str = "control.sock";
+
+/// What the CLI asks.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Command {
+    Reload,
+    Roll(Name, Role),
+    DsSeen(Name),
+}
+
+impl Command {
+    pub fn parse(line: &str) -> Result<Command, String> {
+        let w: Vec<&str> = line.split_whitespace().collect();
+        let zone = |s: &str| {
+            let abs = if s.ends_with('.') {
+                s.to_string()
+            } else {
+                format!("{s}.")
+            };
+            Name::parse(&abs, None).map_err(|e| format!("zone {s:?}: {e}"))
+        };
+        match w.as_slice() {
+            ["reload"] => Ok(Command::Reload),
+            ["roll", z, role] => {
+                let role = match *role {
+                    "zsk" => Role::Zsk,
+                    "ksk" => Role::Ksk,
+                    "csk" => Role::Csk,
+                    r => return Err(format!("unknown key role {r:?}")),
+                };
+                Ok(Command::Roll(zone(z)?, role))
+            }
+            ["ds-seen", z] => Ok(Command::DsSeen(zone(z)?)),
+            _ => Err(format!("unknown command {line:?}")),
+        }
+    }
+
+    /// The request line for this command.
+    pub fn line(&self) -> String {
+        match self {
+            Command::Reload => "reload".into(),
+            Command::Roll(z, r) => format!(
+                "roll {} {}",
+                z.to_lowercase(),
+                match r {
+                    Role::Zsk => "zsk",
+                    Role::Ksk => "ksk",
+                    Role::Csk => "csk",
+                }
+            ),
+            Command::DsSeen(z) => format!("ds-seen {}", z.to_lowercase()),
+        }
+    }
+}
+
+/// A command and where its reply goes.
+pub type Request = (Command, Sender<Result<String, String>>);
+
+/// Listens on `path`, sending each command to `to`. A socket file left by a server
+/// that is gone is replaced; one that answers belongs to a running server: refused.
+pub fn listen(path: &Path, to: Sender<Request>) -> std::io::Result<PathBuf> {
+    if path.exists() {
+        if UnixStream::connect(path).is_ok() {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::AddrInUse,
+                format!(
+                    "{} answers: another blason serve uses this state folder",
+                    path.display()
+                ),
+            ));
+        }
+        std::fs::remove_file(path)?;
+    }
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    let listener = UnixListener::bind(path)?;
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))?;
+    }
+    let shown = path.to_path_buf();
+    std::thread::Builder::new()
+        .name("control".into())
+        .spawn(move || {
+            for conn in listener.incoming() {
+                match conn {
+                    Ok(s) => serve_one(s, &to),
+                    Err(e) => log::warn("control socket", &[("reason", &e)]),
+                }
+            }
+        })?;
+    Ok(shown)
+}
+
+fn serve_one(mut s: UnixStream, to: &Sender<Request>) {
+    let _ = s.set_read_timeout(Some(Duration::from_secs(5)));
+    let mut line = String::new();
+    let read = BufReader::new((&s).take(4096)).read_line(&mut line);
+    let reply = match read {
+        Ok(_) => match Command::parse(line.trim()) {
+            Ok(cmd) => {
+                let (tx, rx) = mpsc::channel();
+                if to.send((cmd, tx)).is_err() {
+                    Err("the server is stopping".to_string())
+                } else {
+                    rx.recv_timeout(Duration::from_secs(600))
+                        .unwrap_or_else(|_| Err("no reply from the server's control loop".into()))
+                }
+            }
+            Err(e) => Err(e),
+        },
+        Err(e) => Err(format!("reading the request: {e}")),
+    };
+    let text = match reply {
+        Ok(m) => format!("ok {}\n", m.replace('\n', " ")),
+        Err(m) => format!("error {}\n", m.replace('\n', " ")),
+    };
+    let _ = s.write_all(text.as_bytes());
+}
+
+/// Sends `cmd` to the server listening at `path`; None when none does (not
+/// running, or started without a control socket), else its reply.
+pub fn ask(path: &Path, cmd: &Command) -> Option<Result<String, String>> {
+    let mut s = UnixStream::connect(path).ok()?;
+    let _ = s.set_read_timeout(Some(Duration::from_secs(600)));
+    s.write_all(format!("{}\n", cmd.line()).as_bytes()).ok()?;
+    let mut reply = String::new();
+    if s.read_to_string(&mut reply).is_err() {
+        return Some(Err("no reply from the server".into()));
+    }
+    let reply = reply.trim();
+    Some(match reply.split_once(' ') {
+        Some(("ok", m)) => Ok(m.to_string()),
+        Some(("error", m)) => Err(m.to_string()),
+        _ if reply == "ok" => Ok(String::new()),
+        _ => Err(format!("unexpected reply {reply:?}")),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn commands_round_trip_and_bad_ones_are_refused() {
+        let z = Name::parse("example.com.", None).unwrap();
+        for c in [
+            Command::Reload,
+            Command::Roll(z.clone(), Role::Ksk),
+            Command::DsSeen(z),
+        ] {
+            assert_eq!(Command::parse(&c.line()).unwrap(), c);
+        }
+        assert!(Command::parse("roll example.com pqk").is_err());
+        assert!(Command::parse("shutdown").is_err());
+        assert!(Command::parse("").is_err());
+    }
+
+    #[test]
+    fn a_request_is_answered_by_the_loop() {
+        let dir = std::env::temp_dir().join(format!("blason-control-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let path = dir.join(SOCKET);
+        let (tx, rx) = mpsc::channel::<Request>();
+        listen(&path, tx.clone()).unwrap();
+        // A second server on the same folder is refused.
+        assert!(listen(&path, tx).is_err());
+        let loop_ = std::thread::spawn(move || {
+            let (cmd, reply) = rx.recv().unwrap();
+            assert_eq!(cmd, Command::Reload);
+            reply.send(Ok("replaced=1 kept_old=0".into())).unwrap();
+        });
+        assert_eq!(
+            ask(&path, &Command::Reload),
+            Some(Ok("replaced=1 kept_old=0".into()))
+        );
+        loop_.join().unwrap();
+        assert!(ask(&dir.join("none.sock"), &Command::Reload).is_none());
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}
