@@ -117,7 +117,13 @@ struct Run {
     restored: bool,
     /// A step waits for the parent's DS (asked of the parent's servers when due).
     waiting_parent: bool,
+    /// The parent's servers being asked, on a thread of their own (a slow parent
+    /// never holds up the control loop): when asked, and where the answers land.
+    parent_query: Option<(Timestamp, ParentAnswers)>,
 }
+
+/// Each parent server's DS rdatas, or why it could not say; filled by the asking thread.
+type ParentAnswers = Arc<Mutex<Option<Vec<Result<Vec<Vec<u8>>, String>>>>>;
 
 impl ZoneDnssec {
     pub fn new(policy: Policy, origin: Name, state_root: PathBuf) -> ZoneDnssec {
@@ -215,7 +221,10 @@ impl ZoneDnssec {
                     "dnssec: roll requested by the operator",
                     &[("zone", &self.origin), ("role", &role), ("asked_at", &now)],
                 );
-                Ok(format!("{role} roll of {} requested and begun", self.origin))
+                Ok(format!(
+                    "{role} roll of {} requested and begun",
+                    self.origin
+                ))
             }
             Request::DsSeen => {
                 run.operator_seen = Some(now.max(1));
@@ -361,7 +370,11 @@ impl ZoneDnssec {
             next = Some(next.map_or(r, |w: u64| w.min(r)));
         }
         if run.waiting_parent && !self.parents.is_empty() {
-            let r = run.next_parent_poll;
+            // Answers in flight are read a second later; else the next poll.
+            let r = match &run.parent_query {
+                Some(_) => now() + 1,
+                None => run.next_parent_poll,
+            };
             next = Some(next.map_or(r, |w: u64| w.min(r)));
         }
         Ok(next)
@@ -449,11 +462,13 @@ impl ZoneDnssec {
                 unmatched: 0,
             });
         }
-        if *polled || t < run.next_parent_poll {
+        if *polled || (run.parent_query.is_none() && t < run.next_parent_poll) {
             return None;
         }
         *polled = true;
-        run.next_parent_poll = t + parent_poll_interval(&self.policy);
+        if run.parent_query.is_none() {
+            run.next_parent_poll = t + parent_poll_interval(&self.policy);
+        }
         self.observe(run, state, t)
     }
 
@@ -734,6 +749,34 @@ impl ZoneDnssec {
             self.once(run, log::Level::Warn, &msg);
             return None;
         }
+        // Asked on a thread; its answers are read at a later tick.
+        let Some((asked, slot)) = run.parent_query.take() else {
+            let slot: ParentAnswers = Arc::new(Mutex::new(None));
+            let (parents, origin, out) = (self.parents.clone(), self.origin.clone(), slot.clone());
+            let spawned = std::thread::Builder::new()
+                .name("parent-ds".into())
+                .spawn(move || {
+                    let answers = parents
+                        .iter()
+                        .map(|&server| {
+                            parent::query_ds(server, &origin, Duration::from_millis(1500))
+                        })
+                        .collect();
+                    *out.lock().unwrap_or_else(|e| e.into_inner()) = Some(answers);
+                });
+            match spawned {
+                Ok(_) => run.parent_query = Some((now, slot)),
+                Err(e) => log::warn(
+                    "dnssec: cannot start asking the parent; asking again later",
+                    &[("zone", &self.origin), ("reason", &e)],
+                ),
+            }
+            return None;
+        };
+        let Some(answers) = slot.lock().unwrap_or_else(|e| e.into_inner()).take() else {
+            run.parent_query = Some((asked, slot));
+            return None;
+        };
         let keys: Vec<(KeyId, &Key)> = state
             .keys
             .iter()
@@ -741,8 +784,8 @@ impl ZoneDnssec {
             .collect();
         let mut seen: Vec<Vec<KeyId>> = Vec::new();
         let mut unmatched = 0;
-        for &server in &self.parents {
-            match parent::query_ds(server, &self.origin, Duration::from_millis(1500)) {
+        for answer in answers {
+            match answer {
                 Ok(ds) => {
                     let (found, u) = parent::match_ds(&self.origin, &ds, &keys);
                     unmatched = unmatched.max(u);
@@ -767,8 +810,9 @@ impl ZoneDnssec {
             })
             .map(|k| k.id)
             .collect();
+        // Seen when asked: the answers say what the parent held then, at the latest.
         Some(DsObservation {
-            at: now,
+            at: asked.max(state.last_seen),
             source: DsSource::Query,
             keys: present,
             unmatched,
