@@ -505,6 +505,15 @@ fn a_new_tlsa_record_waits_for_a_load_that_serves_it_before_the_old_one_goes() {
     let s = Serve::start(&cfg);
     let (t1, t2) = (tlsa_of(&k1), tlsa_of(&k2));
     assert_eq!(s.tlsa(), std::slice::from_ref(&t1));
+    let serial = |s: &Serve| -> u32 {
+        s.dig("example.com", "SOA")[0]
+            .split_whitespace()
+            .nth(2)
+            .unwrap()
+            .parse()
+            .unwrap()
+    };
+    let first = serial(&s);
 
     // The certificate changes while the zone fails its checks: nothing new is served,
     // so nothing is recorded as published.
@@ -526,6 +535,9 @@ fn a_new_tlsa_record_waits_for_a_load_that_serves_it_before_the_old_one_goes() {
     let mut both = vec![t1.clone(), t2.clone()];
     both.sort();
     assert_eq!(s.tlsa(), both, "the old TLSA must overlap the new one");
+    // The zone file kept its serial; the generated change moved the served one.
+    let second = serial(&s);
+    assert!(second > first, "serial {first} -> {second}");
     std::thread::sleep(Duration::from_secs(2));
     assert_eq!(s.tlsa(), both, "still both within two TTLs");
     // Two TTLs after the new record went out, the next load drops the old one.
@@ -534,6 +546,10 @@ fn a_new_tlsa_record_waits_for_a_load_that_serves_it_before_the_old_one_goes() {
     send_signal(s.child.id(), Signal::Hup).unwrap();
     s.wait_log("reload complete", reloads + 1);
     assert_eq!(s.tlsa(), std::slice::from_ref(&t2));
+    assert!(
+        serial(&s) > second,
+        "dropping the old TLSA moves the serial too"
+    );
     drop(s);
     let _ = std::fs::remove_dir_all(&dir);
 }

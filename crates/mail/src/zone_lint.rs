@@ -5,8 +5,8 @@
 //! [`ZoneLookup`]; names outside the zone are not looked up, and what depends on them
 //! is left out rather than reported as a failure.
 //!
-//! Severity: a zone with broken mail records still loads and serves (the server does
-//! not run these lints), so a finding stays an error only when receivers cannot use
+//! Severity: a zone with broken mail records still loads and serves (the server logs
+//! these findings but never refuses a zone for them), so a finding stays an error only when receivers cannot use
 //! the record at all (it does not parse, has the wrong version, is one of several, or
 //! its data is malformed); everything else that the lints call an error (a weak key,
 //! a policy BIMI will not accept, a lookup limit) is reported as a warning here.
@@ -90,6 +90,17 @@ fn needs_outside(f: &Finding) -> bool {
 /// Lints every mail record of a loaded zone, each finding placed at its RRset's line.
 pub fn lint_loaded(l: &Loaded) -> Vec<Finding> {
     lint_zone(&l.zone, &|n, r| l.place(n, r))
+}
+
+/// The mail lints as a [`blason_zone::load::Lint`]: part of the one check that
+/// `blason zone check` runs and the server logs at every load.
+#[derive(Debug, Default)]
+pub struct MailLints;
+
+impl blason_zone::load::Lint for MailLints {
+    fn lint(&self, loaded: &Loaded) -> Vec<Finding> {
+        lint_loaded(loaded)
+    }
 }
 
 /// Lints every mail record of `zone`; `place(node, rrset)` names the line.

@@ -5,7 +5,7 @@
 use crate::dnssec::ZoneDnssec;
 use crate::journal::{Journal, JournalError};
 use crate::log;
-use blason_zone::load::{Generated, LoadError, Loaded};
+use blason_zone::load::{review, Generated, Lint, LoadError, Loaded};
 use blason_zone::update::{self, serial_gt, zone_with_serial, SerialPolicy};
 use blason_zone::{Finding, Name, Zone};
 use std::fmt;
@@ -47,6 +47,9 @@ pub struct ZoneSpec {
     pub journal: Option<PathBuf>,
     /// How the served serial moves on a change.
     pub serial: SerialPolicy,
+    /// Checks added to the zone's own at every load (the mail lints): logged, never
+    /// refusing the zone.
+    pub lints: Vec<Arc<dyn Lint>>,
 }
 
 impl ZoneSpec {
@@ -58,6 +61,7 @@ impl ZoneSpec {
             dnssec: None,
             journal: None,
             serial: SerialPolicy::Keep,
+            lints: Vec::new(),
         }
     }
 }
@@ -122,8 +126,11 @@ pub fn read_zone(spec: &ZoneSpec, now: u64) -> Result<(Arc<Zone>, Vec<Generated>
     };
     let mut loaded = read(spec, &extra).map_err(LoadFailure::Read)?;
     loaded.findings.extend(gen_findings);
+    let lints: Vec<&dyn Lint> = spec.lints.iter().map(|l| l.as_ref() as &dyn Lint).collect();
+    // The check `blason zone check` runs: only the zone's own errors refuse it.
+    let refusing = review(&mut loaded, &lints);
     for f in &loaded.findings {
-        let level = if f.is_error() {
+        let level = if f.is_error() && refusing > 0 {
             log::Level::Error
         } else {
             log::Level::Warn
@@ -138,7 +145,7 @@ pub fn read_zone(spec: &ZoneSpec, now: u64) -> Result<(Arc<Zone>, Vec<Generated>
             ],
         );
     }
-    if loaded.has_errors() {
+    if refusing > 0 {
         return Err(LoadFailure::Checks(loaded.findings));
     }
     Ok((Arc::new(loaded.zone), extra))
@@ -320,8 +327,14 @@ impl ZoneSet {
         let serial = next.serial().unwrap_or(0);
         h.served = next;
         self.publish();
-        Ok(Some(Receipt { serial, records }))
+        let receipt = Receipt { serial, records };
+        self.notify(i, &receipt);
+        Ok(Some(receipt))
     }
+
+    /// The commit's last step: where secondaries will be told of the new serial
+    /// (NOTIFY, RFC 1996) once zone transfers exist; nothing to tell yet.
+    fn notify(&self, _zone: usize, _receipt: &Receipt) {}
 
     /// Reads the file of each zone restored from its journal and commits what
     /// changed while the server was down (usually nothing). A file that fails leaves

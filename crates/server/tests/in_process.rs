@@ -45,6 +45,7 @@ fn start_query_reload_shutdown() {
         dnssec: None,
         journal: None,
         serial: Default::default(),
+        lints: Vec::new(),
     };
     let mut cfg = Config::new(vec!["127.0.0.1:0".parse().unwrap()], vec![spec]);
     cfg.udp_threads = 2;
@@ -81,6 +82,7 @@ fn duplicate_zone_and_missing_file_refuse_to_start() {
         dnssec: None,
         journal: None,
         serial: Default::default(),
+        lints: Vec::new(),
     };
     let cfg = Config::new(vec!["127.0.0.1:0".parse().unwrap()], vec![missing.clone()]);
     let err = Server::start(cfg).err().expect("must refuse");
@@ -126,6 +128,7 @@ fn every_change_moves_the_serial_and_a_restart_serves_the_journal() {
         dnssec: None,
         journal: Some(dir.join("state").join("journal")),
         serial: Default::default(),
+        lints: Vec::new(),
     };
     let start = || {
         let cfg = Config::new(vec!["127.0.0.1:0".parse().unwrap()], vec![spec.clone()]);
@@ -165,6 +168,31 @@ fn every_change_moves_the_serial_and_a_restart_serves_the_journal() {
     let cfg = Config::new(vec!["127.0.0.1:0".parse().unwrap()], vec![spec.clone()]);
     let err = Server::start(cfg).err().expect("the journal is in use");
     assert!(err.to_string().contains("in use"), "{err}");
+    server.shutdown();
+
+    // Damage in the middle of the journal: moved aside, the zone loaded from its file.
+    let journal = dir.join("state").join("journal");
+    let mut bytes = std::fs::read(&journal).unwrap();
+    let mid = bytes.len() / 2;
+    bytes[mid] ^= 0x55;
+    bytes.extend_from_slice(&[7; 100]);
+    std::fs::write(&journal, &bytes).unwrap();
+    std::fs::write(&zone, text(200, "192.0.2.13")).unwrap();
+    let server = start();
+    let addr = server.local_addrs()[0];
+    assert_eq!(served_serial(&sock, addr), 200);
+    assert_eq!(www_a(&sock, addr), [192, 0, 2, 13]);
+    let aside = std::fs::read_dir(dir.join("state"))
+        .unwrap()
+        .filter(|e| {
+            e.as_ref()
+                .unwrap()
+                .file_name()
+                .to_string_lossy()
+                .starts_with("journal.damaged-")
+        })
+        .count();
+    assert_eq!(aside, 1, "the damaged journal is kept aside");
     server.shutdown();
     let _ = std::fs::remove_dir_all(&dir);
 }

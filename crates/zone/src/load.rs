@@ -185,11 +185,7 @@ fn finish(origin: &Name, mut parsed: Parsed, extra: &[Generated]) -> Loaded {
     let (zone, info) = Zone::build(origin, Class::IN, &mut parsed);
     check::check_zone(&zone, &info, &mut parsed);
     let mut findings = std::mem::take(&mut parsed.findings);
-    findings.sort_by(|a, b| {
-        let pa = a.place.as_ref().map(|p| (p.file.clone(), p.line));
-        let pb = b.place.as_ref().map(|p| (p.file.clone(), p.line));
-        pa.cmp(&pb).then(a.severity.cmp(&b.severity))
-    });
+    sort_findings(&mut findings);
     Loaded {
         zone,
         findings,
@@ -198,6 +194,35 @@ fn finish(origin: &Name, mut parsed: Parsed, extra: &[Generated]) -> Loaded {
         files: parsed.files,
         generated: extra.to_vec(),
     }
+}
+
+/// Findings in file order, then by severity.
+fn sort_findings(findings: &mut [Finding]) {
+    findings.sort_by(|a, b| {
+        let pa = a.place.as_ref().map(|p| (p.file.clone(), p.line));
+        let pb = b.place.as_ref().map(|p| (p.file.clone(), p.line));
+        pa.cmp(&pb).then(a.severity.cmp(&b.severity))
+    });
+}
+
+/// Checks a caller adds to the zone's own (the mail lints): they report on records,
+/// never refuse the zone.
+pub trait Lint: Send + Sync + std::fmt::Debug {
+    fn lint(&self, loaded: &Loaded) -> Vec<Finding>;
+}
+
+/// The check: what `blason zone check` reports and what the server logs at every
+/// load, one function for both. Adds each lint's findings to the reader's and the
+/// checks' own, in file order; returns how many errors refuse the zone (the zone's
+/// own: a lint's never do).
+pub fn review(loaded: &mut Loaded, lints: &[&dyn Lint]) -> usize {
+    let refusing = loaded.findings.iter().filter(|f| f.is_error()).count();
+    for l in lints {
+        let more = l.lint(loaded);
+        loaded.findings.extend(more);
+    }
+    sort_findings(&mut loaded.findings);
+    refusing
 }
 
 #[cfg(test)]

@@ -555,6 +555,7 @@ pub fn merge(file: FileConfig, o: Overrides) -> Result<ServeConfig, String> {
                     dnssec,
                     journal,
                     serial,
+                    lints: vec![Arc::new(blason_mail::zone_lint::MailLints)],
                 })
             })
             .collect::<Result<_, String>>()?

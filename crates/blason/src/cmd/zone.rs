@@ -127,16 +127,10 @@ pub fn run(c: ZoneCmd) -> ExitCode {
                 Ok(v) => v,
                 Err(code) => return code,
             };
-            // The mail lints: they never stop a zone from loading, so their errors are
-            // counted apart from the zone's own.
-            let zone_errors = loaded.findings.iter().filter(|f| f.is_error()).count();
-            let mail = blason_mail::zone_lint::lint_loaded(&loaded);
-            loaded.findings.extend(mail);
-            loaded.findings.sort_by(|a, b| {
-                let pa = a.place.as_ref().map(|p| (p.file.clone(), p.line));
-                let pb = b.place.as_ref().map(|p| (p.file.clone(), p.line));
-                pa.cmp(&pb).then(a.severity.cmp(&b.severity))
-            });
+            // The one check the server runs too; the mail lints never stop a zone
+            // from loading, so their errors are counted apart from the zone's own.
+            let zone_errors =
+                blason_zone::load::review(&mut loaded, &[&blason_mail::zone_lint::MailLints]);
             let errors = loaded
                 .findings
                 .iter()
