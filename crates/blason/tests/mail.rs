@@ -51,7 +51,9 @@ impl Server {
                         let a = a.split_whitespace().next().unwrap_or("");
                         let _ = tx.send(Ok(a.parse::<SocketAddr>().unwrap()));
                         sent = true;
-                    } else if line.contains("ERROR") || line.contains("error") {
+                    } else if line.contains(" ERROR ") {
+                        // Warnings (the mail lints' findings on the deliberately
+                        // broken records these tests serve) do not stop a start.
                         let _ = tx.send(Err(line.clone()));
                     }
                 }
