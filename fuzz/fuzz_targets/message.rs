@@ -8,8 +8,12 @@ use blason_zone::Name;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
-    if let Ok(m) = Message::parse(data) {
-        let again = Message::parse(&m.build()).expect("a built message parses");
+    if let Ok(mut m) = Message::parse(data) {
+        let mut again = Message::parse(&m.build()).expect("a built message parses");
+        // Where the TSIG record starts is a fact of the bytes (compression moves
+        // it), not of the message: compared for presence only.
+        assert_eq!(again.tsig_at.is_some(), m.tsig_at.is_some());
+        (again.tsig_at, m.tsig_at) = (None, None);
         assert_eq!(again, m);
         let _ = blason_mail::dns::answer_of(&m, 15);
     }
