@@ -18,7 +18,8 @@
 //! line; a bad frame with data after it is damage in the middle and is refused,
 //! naming the file. Appends are one `write` then `fdatasync`; a failed append is
 //! truncated away before anything else is written. The file is rewritten (a new
-//! snapshot, the recent history kept) through a temporary file, fsync and rename.
+//! snapshot, the recent history kept) through a temporary file, fsync and rename,
+//! on a thread of its own while appends go on; those are carried over at the end.
 //! A lock (`flock`) keeps two servers off one journal.
 #![forbid(unsafe_code)]
 
@@ -183,6 +184,8 @@ pub struct Journal {
     history_bytes: usize,
     /// An append failed and could not be undone: refuse until rewritten.
     broken: bool,
+    /// A rewrite under way on its own thread.
+    rewriting: Option<Rewriting>,
 }
 
 fn io_err<'a>(path: &'a Path, op: &'static str) -> impl FnOnce(io::Error) -> JournalError + 'a {
@@ -232,6 +235,7 @@ impl Journal {
             history: VecDeque::new(),
             history_bytes: 0,
             broken: false,
+            rewriting: None,
         };
         let mut count = 0;
         let mut pending: Option<Changeset> = None;
@@ -314,6 +318,7 @@ impl Journal {
             history: VecDeque::new(),
             history_bytes: 0,
             broken: true,
+            rewriting: None,
         };
         j.rewrite(zone)?;
         Ok(j)
@@ -366,56 +371,151 @@ impl Journal {
         }
         self.len += buf.len() as u64;
         self.since_snapshot += buf.len() as u64;
+        if let Some(r) = &mut self.rewriting {
+            r.tail.extend_from_slice(&buf);
+        }
         self.remember(body);
         Ok(())
     }
 
-    /// True when the changesets after the snapshot outweigh it: time to [`rewrite`](Self::rewrite).
+    /// True when the changesets after the snapshot outweigh it (and no rewrite is
+    /// under way): time to [`start_rewrite`](Self::start_rewrite).
     pub fn wants_rewrite(&self) -> bool {
-        self.broken || self.since_snapshot > self.snapshot_len.max(MIN_REWRITE)
+        self.rewriting.is_none() && self.since_snapshot > self.snapshot_len.max(MIN_REWRITE)
+    }
+
+    /// An append failed and could not be undone: only a [`rewrite`](Self::rewrite)
+    /// makes the journal usable again.
+    pub fn is_broken(&self) -> bool {
+        self.broken
     }
 
     /// Rewrites the file as the recent history and `zone` whole (the zone as served
-    /// now), through a temporary file, fsync and rename.
+    /// now), through a temporary file, fsync and rename, before returning.
     pub fn rewrite(&mut self, zone: &Zone) -> Result<(), JournalError> {
-        let path = self.path.clone();
-        let mut buf = Vec::with_capacity(MAGIC.len() + self.history_bytes + 1024);
-        buf.extend_from_slice(MAGIC);
-        for h in &self.history {
-            frame(HISTORY, h, &mut buf);
+        if let Some(r) = self.rewriting.take() {
+            // Superseded: its file is replaced below.
+            let _ = r.thread.join();
         }
-        let mut body = Vec::new();
-        codec::encode_zone(zone, &mut body);
-        let before = buf.len();
-        frame(SNAPSHOT, &body, &mut buf);
-        let snapshot_len = (buf.len() - before) as u64;
-        drop(body);
+        let history: Vec<Vec<u8>> = self.history.iter().cloned().collect();
+        let (f, len, snapshot_len) = write_tmp(&self.path, &history, zone)?;
+        self.install(f, len, snapshot_len, &[])
+    }
+
+    /// [`rewrite`](Self::rewrite) on a thread of its own: the snapshot (an immutable
+    /// zone) is written beside the journal while appends go on; the next
+    /// [`finish_rewrite`](Self::finish_rewrite) after it is done carries over what
+    /// was appended meanwhile and puts the new file in place. Nothing proportional to
+    /// the zone runs on the caller's thread.
+    pub fn start_rewrite(&mut self, zone: std::sync::Arc<Zone>) {
+        if self.rewriting.is_some() {
+            return;
+        }
+        let history: Vec<Vec<u8>> = self.history.iter().cloned().collect();
+        let path = self.path.clone();
+        let spawned = std::thread::Builder::new()
+            .name("journal-rewrite".into())
+            .spawn(move || write_tmp(&path, &history, &zone));
+        if let Ok(thread) = spawned {
+            self.rewriting = Some(Rewriting {
+                thread,
+                tail: Vec::new(),
+            });
+        }
+    }
+
+    /// Puts a finished background rewrite in place (`wait`: wait for it to finish).
+    /// None when none was under way (or it is still writing and `wait` is false).
+    pub fn finish_rewrite(&mut self, wait: bool) -> Option<Result<(), JournalError>> {
+        let done = self.rewriting.as_ref()?.thread.is_finished();
+        if !done && !wait {
+            return None;
+        }
+        let r = self.rewriting.take()?;
+        let written = r.thread.join().unwrap_or_else(|_| {
+            Err(JournalError::Io {
+                path: self.path.clone(),
+                op: "rewrite",
+                source: io::Error::other("the rewriting thread panicked"),
+            })
+        });
+        Some(written.and_then(|(f, len, snap)| self.install(f, len, snap, &r.tail)))
+    }
+
+    /// Makes the written temporary file the journal: appends `tail` (the frames
+    /// appended since it was begun), syncs, renames, syncs the folder.
+    fn install(
+        &mut self,
+        mut f: File,
+        len: u64,
+        snapshot_len: u64,
+        tail: &[u8],
+    ) -> Result<(), JournalError> {
+        let path = self.path.clone();
         let dir = path.parent().unwrap_or(Path::new("."));
-        let tmp = dir.join(".journal.tmp");
-        // Writes go at the position, which stays at the end: this handle becomes the
-        // journal's, lock included (a lock belongs to an open file, not a path).
-        let mut f = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .open(&tmp)
-            .map_err(io_err(&path, "create a temporary file"))?;
-        lock(&f, &path)?;
-        f.write_all(&buf)
-            .and_then(|()| f.sync_all())
-            .map_err(io_err(&path, "write"))?;
-        std::fs::rename(&tmp, &path).map_err(io_err(&path, "rename"))?;
+        if !tail.is_empty() {
+            f.write_all(tail)
+                .and_then(|()| f.sync_all())
+                .map_err(io_err(&path, "write"))?;
+        }
+        std::fs::rename(dir.join(TMP), &path).map_err(io_err(&path, "rename"))?;
         File::open(dir)
             .and_then(|d| d.sync_all())
             .map_err(io_err(&path, "sync the folder"))?;
         self.file = f;
-        self.len = buf.len() as u64;
+        self.len = len + tail.len() as u64;
         self.snapshot_len = snapshot_len;
-        self.since_snapshot = 0;
+        self.since_snapshot = tail.len() as u64;
         self.broken = false;
         Ok(())
     }
+}
+
+/// The temporary file beside the journal that a rewrite fills.
+const TMP: &str = ".journal.tmp";
+
+/// A rewrite under way on its own thread.
+struct Rewriting {
+    thread: std::thread::JoinHandle<Result<(File, u64, u64), JournalError>>,
+    /// Frames appended to the journal since it began, to carry over.
+    tail: Vec<u8>,
+}
+
+/// Writes the history and `zone` whole to the temporary file beside `path`, synced
+/// and locked; returns it (positioned at its end), its length and the snapshot
+/// frame's length.
+fn write_tmp(
+    path: &Path,
+    history: &[Vec<u8>],
+    zone: &Zone,
+) -> Result<(File, u64, u64), JournalError> {
+    let hist_bytes: usize = history.iter().map(Vec::len).sum();
+    let mut buf = Vec::with_capacity(MAGIC.len() + hist_bytes + 1024);
+    buf.extend_from_slice(MAGIC);
+    for h in history {
+        frame(HISTORY, h, &mut buf);
+    }
+    let mut body = Vec::new();
+    codec::encode_zone(zone, &mut body);
+    let before = buf.len();
+    frame(SNAPSHOT, &body, &mut buf);
+    let snapshot_len = (buf.len() - before) as u64;
+    drop(body);
+    let dir = path.parent().unwrap_or(Path::new("."));
+    // Writes go at the position, which stays at the end: this handle becomes the
+    // journal's, lock included (a lock belongs to an open file, not a path).
+    let mut f = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .open(dir.join(TMP))
+        .map_err(io_err(path, "create a temporary file"))?;
+    lock(&f, path)?;
+    f.write_all(&buf)
+        .and_then(|()| f.sync_all())
+        .map_err(io_err(path, "write"))?;
+    Ok((f, buf.len() as u64, snapshot_len))
 }
 
 #[cfg(test)]

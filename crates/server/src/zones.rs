@@ -312,16 +312,17 @@ impl ZoneSet {
         let cs = update::diff(&h.served, &next, limit);
         let records = cs.as_ref().map(|c| c.records());
         if let Some(j) = &mut h.journal {
+            if let Some(Err(e)) = j.finish_rewrite(false) {
+                // Only space is lost: the journal as it was stays complete.
+                log_finding_free(&h.spec, "journal rewrite failed; appending on", &e);
+            }
             match &cs {
-                Some(cs) => j.append(cs),
-                None => j.rewrite(&next),
+                Some(cs) if !j.is_broken() => j.append(cs),
+                _ => j.rewrite(&next),
             }
             .map_err(LoadFailure::Journal)?;
             if j.wants_rewrite() {
-                // The zone is committed already: a failed rewrite only costs space.
-                if let Err(e) = j.rewrite(&next) {
-                    log_finding_free(&h.spec, "journal rewrite failed; appending on", &e);
-                }
+                j.start_rewrite(next.clone());
             }
         }
         let serial = next.serial().unwrap_or(0);

@@ -167,3 +167,37 @@ fn a_rewrite_keeps_the_zone_and_the_history() {
     );
     assert_eq!(zones.len(), 5);
 }
+
+#[test]
+fn a_background_rewrite_carries_over_what_was_appended_meanwhile() {
+    let path = tmp("background");
+    fill(&path, 3);
+    let (mut j, r) = Journal::open(&path).unwrap().unwrap();
+    j.start_rewrite(std::sync::Arc::new(r.zone.clone()));
+    assert!(!j.wants_rewrite(), "one rewrite at a time");
+    let mut cur = r.zone;
+    for i in 0..5 {
+        let next = zone(100 + i, &format!("bg{i} A 192.0.2.{i}\n"));
+        j.append(&update::diff(&cur, &next, usize::MAX).unwrap())
+            .unwrap();
+        cur = next;
+    }
+    assert!(j.finish_rewrite(true).unwrap().is_ok());
+    assert!(j.finish_rewrite(true).is_none());
+    let last = zone(200, "");
+    j.append(&update::diff(&cur, &last, usize::MAX).unwrap())
+        .unwrap();
+    drop(j);
+    let (_, r2) = Journal::open(&path).unwrap().unwrap();
+    assert_eq!(dump(&r2.zone), dump(&last));
+    let kinds: Vec<u8> = parse(&std::fs::read(&path).unwrap())
+        .unwrap()
+        .frames
+        .iter()
+        .map(|f| f.kind)
+        .collect();
+    let mut want = vec![HISTORY; 3];
+    want.push(SNAPSHOT);
+    want.extend([CHANGE; 6]);
+    assert_eq!(kinds, want);
+}
