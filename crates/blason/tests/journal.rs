@@ -28,6 +28,11 @@ struct Setup {
 }
 
 fn setup(tag: &str) -> Setup {
+    setup_with(tag, "true")
+}
+
+/// `dnssec` is the zone's policy setting (`true` or a table).
+fn setup_with(tag: &str, dnssec: &str) -> Setup {
     let dir = std::env::temp_dir().join(format!("blason-journal-{tag}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
@@ -38,7 +43,7 @@ fn setup(tag: &str) -> Setup {
         &config,
         format!(
             "listen = [\"127.0.0.1:{port}\"]\nstate = \"{}\"\npid-file = \"{}\"\n\
-             [[zone]]\norigin = \"crash.test.\"\nfile = \"crash.test.zone\"\ndnssec = true\n",
+             [[zone]]\norigin = \"crash.test.\"\nfile = \"crash.test.zone\"\ndnssec = {dnssec}\n",
             dir.join("state").display(),
             dir.join("pid").display()
         ),
@@ -172,7 +177,12 @@ fn kill_9_at_random_moments_loses_nothing_committed() {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(100);
-    let s = setup("crash");
+    // Signatures fall due 2 s after they are made: refresh passes join the stream
+    // of commits the kills interrupt.
+    let s = setup_with(
+        "crash",
+        "{ signature-validity = \"2d\", signature-refresh = \"1d23h59m57s\", signature-jitter = \"1s\" }",
+    );
     let (server, _) = start(&s);
     let ds = Command::new(env!("CARGO_BIN_EXE_blason"))
         .args(["dnssec", "ds", "crash.test", "--state"])
@@ -263,9 +273,11 @@ fn kill_9_at_random_moments_loses_nothing_committed() {
     assert!(failures.is_empty(), "{failures:?}");
     assert!(!log.contains("panicked"), "{log}");
     assert!(max_seen > 1, "the serial moved");
+    let refreshes = log.matches("zone re-signed (signatures due)").count();
     eprintln!(
-        "{rounds} kills, {version} edits, serial 1 -> {max_seen}, {} whole signings",
+        "{rounds} kills, {version} edits, {refreshes} refresh passes, serial 1 -> {max_seen}, {} whole signings",
         log.matches("zone signed").count()
     );
+    assert!(refreshes > 0, "refresh passes were part of the stream");
     let _ = std::fs::remove_dir_all(&s.dir);
 }
