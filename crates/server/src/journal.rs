@@ -101,11 +101,21 @@ pub struct Parsed {
 /// Splits a journal's bytes into frames, checking lengths and checksums: a torn tail
 /// is reported through `good_len`; damage before the tail is an error at an offset.
 pub fn parse(b: &[u8]) -> Result<Parsed, (usize, &'static str)> {
+    let (frames, good_len, damage) = scan(b);
+    match damage {
+        Some(d) => Err(d),
+        None => Ok(Parsed { frames, good_len }),
+    }
+}
+
+/// The good frames up to the first bad one, where they end, and the damage found
+/// there (None: the end, or a torn tail).
+fn scan(b: &[u8]) -> (Vec<Frame>, usize, Option<(usize, &'static str)>) {
+    let mut frames = Vec::new();
     if b.len() < MAGIC.len() || &b[..MAGIC.len()] != MAGIC {
-        return Err((0, "not a blason journal (bad magic)"));
+        return (frames, 0, Some((0, "not a blason journal (bad magic)")));
     }
     let mut p = MAGIC.len();
-    let mut frames = Vec::new();
     while p < b.len() {
         let Some(h) = b.get(p..p + HEADER) else {
             break; // a header cut short: torn tail
@@ -118,7 +128,7 @@ pub fn parse(b: &[u8]) -> Result<Parsed, (usize, &'static str)> {
             if b[p..].iter().all(|&x| x == 0) {
                 break;
             }
-            return Err((p, "frame header damaged"));
+            return (frames, p, Some((p, "frame header damaged")));
         }
         let start = p + HEADER;
         let Some(payload) = start
@@ -131,10 +141,10 @@ pub fn parse(b: &[u8]) -> Result<Parsed, (usize, &'static str)> {
             if start + payload.len() == b.len() {
                 break; // the last frame, written in part
             }
-            return Err((p, "checksum mismatch"));
+            return (frames, p, Some((p, "checksum mismatch")));
         }
         let Some(&kind) = payload.first() else {
-            return Err((p, "empty frame"));
+            return (frames, p, Some((p, "empty frame")));
         };
         frames.push(Frame {
             kind,
@@ -143,10 +153,33 @@ pub fn parse(b: &[u8]) -> Result<Parsed, (usize, &'static str)> {
         });
         p = start + payload.len();
     }
-    Ok(Parsed {
-        frames,
-        good_len: p,
-    })
+    (frames, p, None)
+}
+
+/// The latest serial the readable frames of a (damaged) journal show: a zone then
+/// loaded from its file must not serve a serial that was given out already. None
+/// when nothing readable holds one.
+pub fn salvage_serial(path: &Path) -> Option<u32> {
+    let b = std::fs::read(path).ok()?;
+    let (frames, _, _) = scan(&b);
+    let mut last: Option<u32> = None;
+    for f in frames {
+        let body = &b[f.at..f.at + f.len];
+        let serial = match f.kind {
+            SNAPSHOT => codec::decode_zone(body).ok().and_then(|z| z.serial()),
+            HISTORY | CHANGE => body
+                .get(4..8)
+                .map(|s| u32::from_be_bytes([s[0], s[1], s[2], s[3]])),
+            _ => None,
+        };
+        if let Some(s) = serial {
+            last = Some(match last {
+                Some(l) if !update::serial_gt(s, l) => l,
+                _ => s,
+            });
+        }
+    }
+    last
 }
 
 fn frame(kind: u8, body: &[u8], out: &mut Vec<u8>) {

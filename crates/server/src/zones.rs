@@ -598,6 +598,7 @@ struct Opened {
 }
 
 fn open_one(spec: &ZoneSpec) -> Result<Opened, LoadFailure> {
+    let mut floor: Option<u32> = None;
     if let Some(path) = &spec.journal {
         if let Some(dir) = path.parent() {
             make_private_dir(dir).map_err(|source| {
@@ -640,6 +641,7 @@ fn open_one(spec: &ZoneSpec) -> Result<Opened, LoadFailure> {
             Ok(None) => {}
             Err(e @ JournalError::Busy { .. }) => return Err(LoadFailure::Journal(e)),
             Err(e) => {
+                floor = crate::journal::salvage_serial(path);
                 let aside = path.with_file_name(format!("journal.damaged-{}", now_unix()));
                 log::error(
                     "journal unusable; moved aside, loading the zone from its file and keys",
@@ -660,7 +662,20 @@ fn open_one(spec: &ZoneSpec) -> Result<Opened, LoadFailure> {
         }
     }
     let now = now_unix();
-    let (unsigned, generated) = read_zone(spec, now)?;
+    let (mut unsigned, generated) = read_zone(spec, now)?;
+    // Serials already given out (a damaged journal's) are not given out again.
+    if let (Some(f), Some(s)) = (floor, unsigned.serial()) {
+        if !serial_gt(s, f) {
+            let next = spec.serial.next(f, s, now);
+            if let Some(z) = zone_with_serial(&unsigned, next) {
+                log::warn(
+                    "the zone file's serial is not ahead of the damaged journal's; serving a later one",
+                    &[("zone", &spec.origin), ("file_serial", &s), ("serial", &next)],
+                );
+                unsigned = Arc::new(z);
+            }
+        }
+    }
     let served = match &spec.dnssec {
         Some(d) => d
             .load(unsigned.clone(), &now_unix)

@@ -194,5 +194,17 @@ fn every_change_moves_the_serial_and_a_restart_serves_the_journal() {
         .count();
     assert_eq!(aside, 1, "the damaged journal is kept aside");
     server.shutdown();
+
+    // Damaged again, and the file's serial is behind what was served: the serial
+    // still moves forward past what the readable part of the journal shows.
+    let mut bytes = std::fs::read(&journal).unwrap();
+    bytes.extend_from_slice(&[7; 100]);
+    std::fs::write(&journal, &bytes).unwrap();
+    std::fs::write(&zone, text(5, "192.0.2.14")).unwrap();
+    let server = start();
+    let addr = server.local_addrs()[0];
+    assert_eq!(served_serial(&sock, addr), 201);
+    assert_eq!(www_a(&sock, addr), [192, 0, 2, 14]);
+    server.shutdown();
     let _ = std::fs::remove_dir_all(&dir);
 }
