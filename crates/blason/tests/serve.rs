@@ -1,7 +1,9 @@
 //! End-to-end tests of `blason serve` and `blason reload`: each test starts the real
 //! binary on 127.0.0.1 with a port the kernel picks, and talks to it only over loopback.
 
+use blason_proto::{Message, MessageBuilder};
 use blason_server::sys::{send_signal, Signal};
+use blason_zone::{Name, Rtype};
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpStream, UdpSocket};
 use std::path::{Path, PathBuf};
@@ -156,38 +158,26 @@ fn write_zone(dir: &Path) -> PathBuf {
     p
 }
 
-/// A query for `name` type `qtype`, class IN, RD set.
+/// A query for `name` type `qtype`, class IN, RD set (built by the one codec).
 fn query(id: u16, name: &str, qtype: u16) -> Vec<u8> {
-    let mut q = Vec::new();
-    q.extend_from_slice(&id.to_be_bytes());
-    q.extend_from_slice(&[0x01, 0x00, 0, 1, 0, 0, 0, 0, 0, 0]);
-    q.extend_from_slice(&question(name, qtype));
-    q
+    let name = Name::parse(&format!("{}.", name.trim_end_matches('.')), None).unwrap();
+    MessageBuilder::query(id, &name, Rtype(qtype), true, None)
 }
 
-fn question(name: &str, qtype: u16) -> Vec<u8> {
-    let mut q = Vec::new();
-    for label in name.trim_end_matches('.').split('.') {
-        q.push(label.len() as u8);
-        q.extend_from_slice(label.as_bytes());
-    }
-    q.push(0);
-    q.extend_from_slice(&qtype.to_be_bytes());
-    q.extend_from_slice(&1u16.to_be_bytes());
-    q
-}
-
-/// A reply must carry our ID, have QR set, and echo the question if it has one.
+/// A reply must parse, carry our ID, have QR set, and echo the question if it has one.
 fn check_reply(reply: &[u8], id: u16, name: &str, qtype: u16) {
-    assert!(reply.len() >= 12, "short reply {reply:?}");
-    assert_eq!(u16::from_be_bytes([reply[0], reply[1]]), id, "reply ID");
-    assert!(reply[2] & 0x80 != 0, "QR bit");
-    assert_eq!(reply[2] & 0x78, 0, "opcode QUERY");
-    let qd = u16::from_be_bytes([reply[4], reply[5]]);
-    assert!(qd <= 1, "qdcount {qd}");
-    if qd == 1 {
-        let q = question(name, qtype);
-        assert_eq!(&reply[12..12 + q.len()], &q[..], "echoed question");
+    let m = Message::parse(reply).unwrap_or_else(|e| panic!("{e}: {reply:?}"));
+    assert_eq!(m.id, id, "reply ID");
+    assert!(m.is_response(), "QR bit");
+    assert_eq!(m.opcode(), 0, "opcode QUERY");
+    assert!(m.questions.len() <= 1, "qdcount {}", m.questions.len());
+    if let Some(q) = m.questions.first() {
+        let want = Name::parse(&format!("{}.", name.trim_end_matches('.')), None).unwrap();
+        assert_eq!(
+            (&q.name, q.qtype, q.qclass),
+            (&want, Rtype(qtype), 1),
+            "echoed question"
+        );
     }
 }
 

@@ -1,16 +1,15 @@
 //! The server library driven in-process: start on a kernel-chosen loopback port, query,
 //! reload (good and broken), shut down.
 
+use blason_proto::{Message, MessageBuilder};
 use blason_server::{Config, Server, ZoneSource, ZoneSpec};
-use blason_zone::Name;
+use blason_zone::{Name, Rtype};
 use std::net::UdpSocket;
 use std::time::Duration;
 
 fn query(id: u16) -> Vec<u8> {
-    let mut q = id.to_be_bytes().to_vec();
-    q.extend_from_slice(&[0x01, 0x00, 0, 1, 0, 0, 0, 0, 0, 0]);
-    q.extend_from_slice(b"\x03www\x07example\x04test\x00\x00\x01\x00\x01");
-    q
+    let name = Name::parse("www.example.test.", None).unwrap();
+    MessageBuilder::query(id, &name, Rtype::A, true, None)
 }
 
 fn ask(sock: &UdpSocket, to: std::net::SocketAddr, id: u16) -> Vec<u8> {
@@ -96,14 +95,19 @@ fn duplicate_zone_and_missing_file_refuse_to_start() {
     assert!(err.to_string().contains("twice"), "{err}");
 }
 
-/// The served SOA serial (the answer's last 20 octets are serial..minimum).
+/// The served SOA serial.
 fn served_serial(sock: &UdpSocket, to: std::net::SocketAddr) -> u32 {
-    let mut q = vec![0x12, 0x34, 0x01, 0x00, 0, 1, 0, 0, 0, 0, 0, 0];
-    q.extend_from_slice(b"\x07example\x04test\x00\x00\x06\x00\x01");
-    let r = ask_q(sock, to, &q);
-    assert_eq!(u16::from_be_bytes([r[6], r[7]]), 1, "one SOA in the answer");
-    let n = r.len();
-    u32::from_be_bytes(r[n - 20..n - 16].try_into().unwrap())
+    let apex = Name::parse("example.test.", None).unwrap();
+    let r = Message::parse(&ask_q(
+        sock,
+        to,
+        &MessageBuilder::query(0x1234, &apex, Rtype::SOA, false, None),
+    ))
+    .unwrap();
+    assert_eq!(r.answer.len(), 1, "one SOA in the answer");
+    let rd = &r.answer[0].rdata;
+    let n = rd.len();
+    u32::from_be_bytes(rd[n - 20..n - 16].try_into().unwrap())
 }
 
 fn www_a(sock: &UdpSocket, to: std::net::SocketAddr) -> [u8; 4] {
