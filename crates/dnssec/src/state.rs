@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 use std::collections::HashSet;
 use std::fmt;
 use std::fs;
-use std::io::{self, Write};
+use std::io;
 use std::path::{Path, PathBuf};
 
 /// The file format this code writes; older ones are read, newer ones refused.
@@ -248,35 +248,10 @@ fn other_files(dir: &Path) -> Result<Vec<String>, StateError> {
     Ok(out)
 }
 
-/// Writes `bytes` to `path` so that a crash leaves the old file or the new one: a temp
-/// file in the same folder, fsync, rename over, fsync the folder (so the rename itself
-/// survives). `mode` applies on Unix.
+/// Writes `bytes` to `path` whole or not at all (`blason_store::write_atomic`: the
+/// state folder's one durability rule); `mode` applies on Unix.
 pub fn write_atomic(path: &Path, bytes: &[u8], mode: u32) -> Result<(), StateError> {
-    let dir = path.parent().unwrap_or(Path::new("."));
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let tmp = dir.join(format!(".{name}.tmp"));
-    let mut o = fs::OpenOptions::new();
-    o.write(true).create(true).truncate(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        o.mode(mode);
-    }
-    #[cfg(not(unix))]
-    let _ = mode;
-    let mut f = o.open(&tmp).map_err(io_err(&tmp, "create"))?;
-    f.write_all(bytes).map_err(io_err(&tmp, "write"))?;
-    f.sync_all().map_err(io_err(&tmp, "fsync"))?;
-    drop(f);
-    fs::rename(&tmp, path).map_err(io_err(path, "rename into place"))?;
-    #[cfg(unix)]
-    fs::File::open(dir)
-        .and_then(|d| d.sync_all())
-        .map_err(io_err(dir, "fsync folder"))?;
-    Ok(())
+    blason_store::write_atomic(path, bytes, mode).map_err(|e| io_err(&e.path, e.op)(e.source))
 }
 
 /// The file's text for a zone's state.

@@ -197,30 +197,13 @@ pub fn dkim_record_of(pem: &[u8]) -> Result<KeyRecord, String> {
     })
 }
 
-/// Writes `data` through a temporary file in the same folder, created with `mode`,
-/// then renamed over `path`.
+/// Writes `data` to `path` whole or not at all, with `mode` from the first byte
+/// (`blason_store`: temporary file, fsync, rename, fsync of the folder), creating
+/// the folder if needed.
 pub fn write_atomic(path: &Path, data: &[u8], mode: u32) -> Result<(), String> {
-    use std::io::Write;
-    use std::os::unix::fs::OpenOptionsExt;
     let dir = path.parent().unwrap_or(Path::new("."));
     std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
-    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("state");
-    let tmp = dir.join(format!(".{name}.tmp{}", std::process::id()));
-    let _ = std::fs::remove_file(&tmp);
-    let mut f = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(mode)
-        .open(&tmp)
-        .map_err(|e| format!("{}: {e}", tmp.display()))?;
-    if let Err(e) = f.write_all(data).and_then(|_| f.sync_all()) {
-        let _ = std::fs::remove_file(&tmp);
-        return Err(format!("{}: {e}", tmp.display()));
-    }
-    std::fs::rename(&tmp, path).map_err(|e| {
-        let _ = std::fs::remove_file(&tmp);
-        format!("{}: {e}", path.display())
-    })
+    blason_store::write_atomic(path, data, mode).map_err(|e| e.to_string())
 }
 
 /// One published TLSA record and when it first appeared.

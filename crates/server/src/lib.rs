@@ -52,6 +52,8 @@ pub struct Config {
     pub poll_interval: Duration,
     /// Where the control socket listens (`<state>/control.sock`); None: no socket.
     pub control: Option<PathBuf>,
+    /// The state folder, locked for this server while it runs; None: no lock.
+    pub state: Option<PathBuf>,
 }
 
 impl Config {
@@ -67,6 +69,7 @@ impl Config {
             pid_file: None,
             poll_interval: Duration::from_secs(60),
             control: None,
+            state: None,
         }
     }
 }
@@ -122,6 +125,8 @@ pub struct Server {
     local: Vec<SocketAddr>,
     pid_file: Option<PathBuf>,
     poll_interval: Duration,
+    /// Held while the server runs: no second server shares the state folder.
+    _state_lock: Option<blason_store::FolderLock>,
 }
 
 impl Server {
@@ -129,6 +134,12 @@ impl Server {
     /// the workers, and writes the pid file. Returns once queries are being answered.
     pub fn start(cfg: Config) -> Result<Server, Error> {
         check(&cfg)?;
+        let state_lock = match &cfg.state {
+            Some(root) => {
+                Some(blason_store::lock_folder(root).map_err(|e| Error::Config(e.to_string()))?)
+            }
+            None => None,
+        };
         let shared = Arc::new(Shared {
             catalog: ArcSwap::from_pointee(Catalog::new(Vec::new(), cfg.answer.clone())),
             stop: AtomicBool::new(false),
@@ -195,6 +206,7 @@ impl Server {
             local,
             pid_file: cfg.pid_file,
             poll_interval: cfg.poll_interval,
+            _state_lock: state_lock,
         })
     }
 

@@ -567,6 +567,7 @@ pub fn merge(file: FileConfig, o: Overrides) -> Result<ServeConfig, String> {
     };
     let mut server = Config::new(listen, zones);
     server.control = Some(state.join(blason_server::control::SOCKET));
+    server.state = Some(state.clone());
     if let Some(t) = o.threads.or(file.threads) {
         if t == 0 {
             return Err("threads must be at least 1".into());

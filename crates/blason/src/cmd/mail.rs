@@ -401,34 +401,13 @@ pub fn run_dkim(c: DkimCmd) -> ExitCode {
 /// `mode` before any byte is written, then renamed: a reader never sees half a key,
 /// and the key is never readable by others, not even for a moment.
 fn write_atomic(path: &Path, data: &[u8], mode: u32, force: bool) -> Result<(), String> {
-    use std::os::unix::fs::OpenOptionsExt;
     if path.exists() && !force {
         return Err(format!(
             "{} exists; pass --force to replace it",
             path.display()
         ));
     }
-    let dir = path
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("key");
-    let tmp = dir.join(format!(".{}.tmp{}", name, std::process::id()));
-    let mut f = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(mode)
-        .open(&tmp)
-        .map_err(|e| format!("{}: {}", tmp.display(), e))?;
-    let res = f.write_all(data).and_then(|_| f.sync_all());
-    if let Err(e) = res {
-        let _ = std::fs::remove_file(&tmp);
-        return Err(format!("{}: {}", tmp.display(), e));
-    }
-    std::fs::rename(&tmp, path).map_err(|e| {
-        let _ = std::fs::remove_file(&tmp);
-        format!("{}: {}", path.display(), e)
-    })
+    blason_store::write_atomic(path, data, mode).map_err(|e| e.to_string())
 }
 
 fn keygen(domain: &str, selector: &str, alg: KeyAlg, out: &Path, force: bool) -> ExitCode {

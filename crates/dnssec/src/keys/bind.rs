@@ -8,7 +8,6 @@ use blason_zone::encoding::base64_encode;
 use blason_zone::rdata::format_time;
 use blason_zone::Name;
 use std::fs;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 /// `K<zone>.+<alg>+<tag>` for a key of zone `origin`, as BIND names it: the zone in
@@ -278,38 +277,10 @@ pub fn write_bind(origin: &Name, key: &Key, dir: &Path) -> Result<BindFiles, Key
     })
 }
 
-/// Temporary file in the same folder, fsync, rename, fsync the folder: a crash leaves
-/// the old file or the new one.
+/// Through the state folder's one durability rule (`blason_store`).
 fn write_atomic(path: &Path, data: &[u8], mode: u32) -> std::io::Result<()> {
-    let dir = path.parent().unwrap_or(Path::new("."));
-    let tmp = dir.join(format!(
-        ".{}.tmp{}",
-        path.file_name().and_then(|f| f.to_str()).unwrap_or("key"),
-        std::process::id()
-    ));
-    let mut o = fs::OpenOptions::new();
-    o.write(true).create(true).truncate(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        o.mode(mode);
-    }
-    #[cfg(not(unix))]
-    let _ = mode;
-    let res = (|| {
-        let mut f = o.open(&tmp)?;
-        f.write_all(data)?;
-        f.sync_all()?;
-        fs::rename(&tmp, path)?;
-        if let Ok(d) = fs::File::open(dir) {
-            let _ = d.sync_all();
-        }
-        Ok(())
-    })();
-    if res.is_err() {
-        let _ = fs::remove_file(&tmp);
-    }
-    res
+    blason_store::write_atomic(path, data, mode)
+        .map_err(|e| std::io::Error::new(e.source.kind(), e.to_string()))
 }
 
 #[cfg(test)]

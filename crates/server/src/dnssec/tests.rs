@@ -218,7 +218,9 @@ fn a_state_that_cannot_be_saved_stops_the_steps_until_it_can() {
     let now = || clock.get();
     let first = tags(&d.load(zone(), &now).unwrap());
     // Saving needs a temporary file; a folder in its place makes every save fail.
-    let blocker = d.zone_dir().join(".keystate.toml.tmp");
+    let blocker = d
+        .zone_dir()
+        .join(format!(".keystate.toml.tmp{}", std::process::id()));
     std::fs::create_dir(&blocker).unwrap();
     let mut published = Vec::new();
     for _ in 0..6 {
