@@ -405,20 +405,8 @@ fn render(
             news.join(", ")
         );
         let st = stages(r, state);
-        let settled = |tg: &roll::Target| {
-            let Some(k) = state.key(tg.key) else {
-                return tg.want == Want::Out;
-            };
-            let ph = timing.phase(k.rec(tg.record), tg.record, t).0;
-            match tg.want {
-                Want::In => ph == Phase::Omnipresent,
-                Want::Out => ph == Phase::Hidden,
-            }
-        };
-        let cur = st
-            .iter()
-            .position(|s| !s.targets.iter().all(settled))
-            .unwrap_or(st.len().saturating_sub(1));
+        // The planner's own rule (the registrar delay on a DS never seen included).
+        let cur = roll::current_stage(r, state, &z.policy, t);
         if let Some(s) = st.get(cur) {
             let what: Vec<String> = s
                 .targets

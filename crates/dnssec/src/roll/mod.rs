@@ -26,7 +26,7 @@ mod plan;
 #[cfg(test)]
 mod sim;
 
-pub use plan::{plan, stages, Stage, Target, Want};
+pub use plan::{current_stage, plan, stages, Stage, Target, Want};
 
 use crate::policy::Policy;
 use serde::{Deserialize, Serialize};

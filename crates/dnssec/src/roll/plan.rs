@@ -256,6 +256,58 @@ pub fn plan(
     p
 }
 
+/// Where one target of a stage stands.
+struct Reached {
+    done: bool,
+    /// When the record's phase next moves, if it does by time alone.
+    at: Option<Timestamp>,
+    /// A DS never seen is not yet taken as absent (see [`reached`]).
+    late_ds: bool,
+}
+
+fn reached(
+    tg: &Target,
+    k: &Key,
+    s: &State,
+    policy: &Policy,
+    timing: &Timing,
+    now: Timestamp,
+) -> Reached {
+    let rec = k.rec(tg.record);
+    let (phase, at) = timing.phase(rec, tg.record, now);
+    // A parent may act on a CDS it read before the CDS was withdrawn, so a DS never
+    // seen is taken as absent only once the registrar delay has passed.
+    let late_ds = tg.record == RecordKind::Ds
+        && rec == Rec::Never
+        && (k.cds.is_some()
+            || k.cds_withdrawn.is_some_and(|w| {
+                let after = w + policy.registrar_delay;
+                now < after || s.parent_checked.is_none_or(|c| c < after)
+            }));
+    let done = match tg.want {
+        Want::In => phase == Phase::Omnipresent,
+        Want::Out => phase == Phase::Hidden && !late_ds,
+    };
+    Reached { done, at, late_ds }
+}
+
+/// The stage `roll` is at (its index among [`stages`]): the first whose targets
+/// are not all reached, by the very rule the planner moves on by (so `dnssec status`
+/// shows the stage the server acts on). The last stage once all are reached.
+pub fn current_stage(roll: &Roll, s: &State, policy: &Policy, now: Timestamp) -> usize {
+    let timing = Timing::new(policy, s, now);
+    let st = stages(roll, s);
+    st.iter()
+        .position(|stage| {
+            !stage.targets.iter().all(|tg| match s.key(tg.key) {
+                // A deleted key has nothing left to withdraw.
+                None => true,
+                Some(k) => reached(tg, k, s, policy, &timing, now).done,
+            })
+        })
+        .unwrap_or(st.len().saturating_sub(1))
+}
+
 fn progress(
     s: &State,
     roll: &Roll,
@@ -287,20 +339,7 @@ fn progress(
                 continue;
             };
             let rec = k.rec(tg.record);
-            let (phase, at) = timing.phase(rec, tg.record, now);
-            // A parent may act on a CDS it read before the CDS was withdrawn, so a DS
-            // never seen is taken as absent only once the registrar delay has passed.
-            let late_ds = tg.record == RecordKind::Ds
-                && rec == Rec::Never
-                && (k.cds.is_some()
-                    || k.cds_withdrawn.is_some_and(|w| {
-                        let after = w + policy.registrar_delay;
-                        now < after || s.parent_checked.is_none_or(|c| c < after)
-                    }));
-            let done = match tg.want {
-                Want::In => phase == Phase::Omnipresent,
-                Want::Out => phase == Phase::Hidden && !late_ds,
-            };
+            let Reached { done, at, late_ds } = reached(tg, k, s, policy, timing, now);
             if tg.record == RecordKind::Ds {
                 match (tg.want, k.cds.is_some()) {
                     (Want::In, false) => p.actions.push(Action::PublishCds(k.id)),
