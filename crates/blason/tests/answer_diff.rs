@@ -240,19 +240,9 @@ fn type_code(s: &str) -> u16 {
         .unwrap_or_else(|| panic!("unknown type {s}"))
 }
 
+/// RCODE names as dig prints them (the one codec's table).
 fn rcode_name(r: u16) -> String {
-    match r {
-        0 => "NOERROR".into(),
-        1 => "FORMERR".into(),
-        2 => "SERVFAIL".into(),
-        3 => "NXDOMAIN".into(),
-        4 => "NOTIMP".into(),
-        5 => "REFUSED".into(),
-        6 => "YXDOMAIN".into(),
-        9 => "NOTAUTH".into(),
-        16 => "BADVERS".into(),
-        _ => format!("RCODE{r}"),
-    }
+    blason_proto::rcode_name(r)
 }
 
 /// Presentation name to uncompressed wire (no escapes needed here).

@@ -380,40 +380,33 @@ impl Changeset {
                 .or_insert_with(|| (e.0.clone(), None, None))
                 .2 = Some(e.1.clone());
         }
-        for e in &next.removed {
+        for (e, removal) in next
+            .removed
+            .iter()
+            .map(|e| (e, true))
+            .chain(next.added.iter().map(|e| (e, false)))
+        {
             let slot = all
                 .entry(key(e))
                 .or_insert_with(|| (e.0.clone(), None, None));
-            // Removed now: cancels an earlier add, else joins the removals.
+            let (same, other) = if removal {
+                (&mut slot.1, &mut slot.2)
+            } else {
+                (&mut slot.2, &mut slot.1)
+            };
+            // Removed now, it cancels an earlier add (added now, an earlier removal of
+            // the same record, TTL included); what is left joins its own side.
             let mut left = Some(e.1.clone());
-            if let Some(add) = slot.2.take() {
-                if add.ttl == e.1.ttl {
-                    left = minus(&e.1, Some(&add));
-                    slot.2 = minus(&add, Some(&e.1));
+            if let Some(o) = other.take() {
+                if o.ttl == e.1.ttl {
+                    left = minus(&e.1, Some(&o));
+                    *other = minus(&o, Some(&e.1));
                 } else {
-                    slot.2 = Some(add);
+                    *other = Some(o);
                 }
             }
             if let Some(r) = left {
-                slot.1 = Some(union(slot.1.take(), r));
-            }
-        }
-        for e in &next.added {
-            let slot = all
-                .entry(key(e))
-                .or_insert_with(|| (e.0.clone(), None, None));
-            // Added now: cancels an earlier removal of the same record, else joins.
-            let mut left = Some(e.1.clone());
-            if let Some(rem) = slot.1.take() {
-                if rem.ttl == e.1.ttl {
-                    left = minus(&e.1, Some(&rem));
-                    slot.1 = minus(&rem, Some(&e.1));
-                } else {
-                    slot.1 = Some(rem);
-                }
-            }
-            if let Some(r) = left {
-                slot.2 = Some(union(slot.2.take(), r));
+                *same = Some(union(same.take(), r));
             }
         }
         let mut out = Changeset {

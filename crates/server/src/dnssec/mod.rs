@@ -122,6 +122,21 @@ struct Run {
     parent_query: Option<(Timestamp, ParentAnswers)>,
 }
 
+/// Why an operator's roll did not begin: the planner's refusal (the operator's to
+/// read) or a state that could not be saved (retried).
+enum RollRefused {
+    Planner(String),
+    Save(String),
+}
+
+impl From<RollRefused> for String {
+    fn from(r: RollRefused) -> String {
+        match r {
+            RollRefused::Planner(e) | RollRefused::Save(e) => e,
+        }
+    }
+}
+
 /// Each parent server's DS rdatas, or why it could not say; filled by the asking thread.
 type ParentAnswers = Arc<Mutex<Option<Vec<Result<Vec<Vec<u8>>, String>>>>>;
 
@@ -212,15 +227,7 @@ impl ZoneDnssec {
             .ok_or_else(|| "no key state yet".to_string())?;
         match r {
             Request::Roll(role) => {
-                let s = roll::roll(&state, role, now)
-                    .map_err(|e| format!("cannot roll the {role} of {}: {e}", self.origin))?;
-                dir.save(&zone_key(&self.origin), &s)
-                    .map_err(|e| e.to_string())?;
-                run.state = Some(s);
-                log::info(
-                    "dnssec: roll requested by the operator",
-                    &[("zone", &self.origin), ("role", &role), ("asked_at", &now)],
-                );
+                self.begin_roll(&mut run, &dir, &state, role, (now, now))?;
                 Ok(format!(
                     "{role} roll of {} requested and begun",
                     self.origin
@@ -700,23 +707,42 @@ impl ZoneDnssec {
         }
     }
 
+    /// Begins at `now` a roll the operator asked for at `asked`: saved before it counts.
+    fn begin_roll(
+        &self,
+        run: &mut Run,
+        dir: &StateDir,
+        state: &State,
+        role: Role,
+        (now, asked): (Timestamp, Timestamp),
+    ) -> Result<(), RollRefused> {
+        let s = roll::roll(state, role, now).map_err(|e| {
+            RollRefused::Planner(format!("cannot roll the {role} of {}: {e}", self.origin))
+        })?;
+        dir.save(&zone_key(&self.origin), &s)
+            .map_err(|e| RollRefused::Save(e.to_string()))?;
+        run.state = Some(s);
+        log::info(
+            "dnssec: roll requested by the operator",
+            &[
+                ("zone", &self.origin),
+                ("role", &role),
+                ("asked_at", &asked),
+            ],
+        );
+        Ok(())
+    }
+
     /// Folds the CLI's request files into the state (saved at once) and deletes them.
     fn take_requests(&self, run: &mut Run, dir: &StateDir, now: Timestamp) -> Result<(), String> {
         for (r, at, path) in files::pending(&self.zone_dir()) {
             match r {
                 Request::Roll(role) => {
                     let state = run.state.clone().expect("loaded before");
-                    match roll::roll(&state, role, now) {
-                        Ok(s) => {
-                            dir.save(&zone_key(&self.origin), &s)
-                                .map_err(|e| e.to_string())?;
-                            run.state = Some(s);
-                            log::info(
-                                "dnssec: roll requested by the operator",
-                                &[("zone", &self.origin), ("role", &role), ("asked_at", &at)],
-                            );
-                        }
-                        Err(e) => log::error(
+                    match self.begin_roll(run, dir, &state, role, (now, at)) {
+                        Ok(()) => {}
+                        Err(RollRefused::Save(e)) => return Err(e),
+                        Err(RollRefused::Planner(e)) => log::error(
                             "dnssec: roll request refused",
                             &[("zone", &self.origin), ("role", &role), ("reason", &e)],
                         ),
