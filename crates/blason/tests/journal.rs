@@ -24,8 +24,12 @@ fn zone_text(version: u32) -> String {
 /// A free port below the kernel's ephemeral range (32768 and up): while the server
 /// is down between a kill and its restart, no client (dig) can be given it as a
 /// source port, so Unbound's retries to it never land in a stray socket.
+/// Each call starts its search elsewhere: two tests may ask before either binds (and
+/// the server binds with SO_REUSEPORT, so a check alone would not keep them apart).
 fn port_below_ephemeral() -> u16 {
-    let base = 20_000 + (std::process::id() % 9_000) as u16;
+    static CALLS: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let n = CALLS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let base = 20_000 + ((std::process::id() * 7 + n * 1_009) % 9_000) as u16;
     (base..29_000)
         .chain(20_000..base)
         .find(|&p| {
@@ -42,11 +46,12 @@ struct Setup {
 }
 
 fn setup(tag: &str) -> Setup {
-    setup_with(tag, "true")
+    setup_with(tag, "true", 8 << 20)
 }
 
-/// `dnssec` is the zone's policy setting (`true` or a table).
-fn setup_with(tag: &str, dnssec: &str) -> Setup {
+/// `dnssec` is the zone's policy setting (`true` or a table); the journal is
+/// rewritten once `journal_size` bytes of changes follow its snapshot.
+fn setup_with(tag: &str, dnssec: &str, journal_size: u64) -> Setup {
     let dir = std::env::temp_dir().join(format!("blason-journal-{tag}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
@@ -57,7 +62,8 @@ fn setup_with(tag: &str, dnssec: &str) -> Setup {
         &config,
         format!(
             "listen = [\"127.0.0.1:{port}\"]\nstate = \"{}\"\npid-file = \"{}\"\n\
-             [[zone]]\norigin = \"crash.test.\"\nfile = \"crash.test.zone\"\ndnssec = {dnssec}\n",
+             [[zone]]\norigin = \"crash.test.\"\nfile = \"crash.test.zone\"\ndnssec = {dnssec}\n\
+             journal-size = {journal_size}\n",
             dir.join("state").display(),
             dir.join("pid").display()
         ),
@@ -199,9 +205,11 @@ fn kill_9_at_random_moments_loses_nothing_committed() {
         .unwrap_or(100);
     // Signatures fall due 2 s after they are made: refresh passes join the stream
     // of commits the kills interrupt.
+    // A small journal-size: rewrites (on their own thread) are under way at some kills.
     let s = setup_with(
         "crash",
         "{ signature-validity = \"2d\", signature-refresh = \"1d23h59m57s\", signature-jitter = \"1s\" }",
+        4096,
     );
     let (server, _) = start(&s);
     let ds = Command::new(env!("CARGO_BIN_EXE_blason"))
@@ -299,5 +307,8 @@ fn kill_9_at_random_moments_loses_nothing_committed() {
         log.matches("zone signed").count()
     );
     assert!(refreshes > 0, "refresh passes were part of the stream");
+    let rewrites = log.matches("journal rewritten").count();
+    eprintln!("{rewrites} journal rewrites completed");
+    assert!(rewrites > 0, "journal rewrites were part of the stream");
     let _ = std::fs::remove_dir_all(&s.dir);
 }

@@ -219,6 +219,9 @@ pub struct Journal {
     broken: bool,
     /// A rewrite under way on its own thread.
     rewriting: Option<Rewriting>,
+    /// Bytes of changesets after the snapshot that call for a rewrite; None: the
+    /// snapshot's own size (at least 8 MiB).
+    rewrite_at: Option<u64>,
 }
 
 fn io_err<'a>(path: &'a Path, op: &'static str) -> impl FnOnce(io::Error) -> JournalError + 'a {
@@ -269,6 +272,7 @@ impl Journal {
             history_bytes: 0,
             broken: false,
             rewriting: None,
+            rewrite_at: None,
         };
         let mut count = 0;
         let mut pending: Option<Changeset> = None;
@@ -352,6 +356,7 @@ impl Journal {
             history_bytes: 0,
             broken: true,
             rewriting: None,
+            rewrite_at: None,
         };
         j.rewrite(zone)?;
         Ok(j)
@@ -414,7 +419,16 @@ impl Journal {
     /// True when the changesets after the snapshot outweigh it (and no rewrite is
     /// under way): time to [`start_rewrite`](Self::start_rewrite).
     pub fn wants_rewrite(&self) -> bool {
-        self.rewriting.is_none() && self.since_snapshot > self.snapshot_len.max(MIN_REWRITE)
+        let at = self
+            .rewrite_at
+            .unwrap_or_else(|| self.snapshot_len.max(MIN_REWRITE));
+        self.rewriting.is_none() && self.since_snapshot > at
+    }
+
+    /// Rewrite once the changesets after the snapshot pass `bytes` (None: once they
+    /// outweigh the snapshot, and at least 8 MiB).
+    pub fn set_rewrite_at(&mut self, bytes: Option<u64>) {
+        self.rewrite_at = bytes;
     }
 
     /// An append failed and could not be undone: only a [`rewrite`](Self::rewrite)

@@ -47,6 +47,9 @@ pub struct ZoneSpec {
     pub journal: Option<PathBuf>,
     /// How the served serial moves on a change.
     pub serial: SerialPolicy,
+    /// Bytes of changes the journal keeps after its snapshot before it is rewritten
+    /// with a new one; None: the snapshot's own size, at least 8 MiB.
+    pub journal_size: Option<u64>,
     /// Checks added to the zone's own at every load (the mail lints): logged, never
     /// refusing the zone.
     pub lints: Vec<Arc<dyn Lint>>,
@@ -61,6 +64,7 @@ impl ZoneSpec {
             dnssec: None,
             journal: None,
             serial: SerialPolicy::Keep,
+            journal_size: None,
             lints: Vec::new(),
         }
     }
@@ -312,9 +316,16 @@ impl ZoneSet {
         let cs = update::diff(&h.served, &next, limit);
         let records = cs.as_ref().map(|c| c.records());
         if let Some(j) = &mut h.journal {
-            if let Some(Err(e)) = j.finish_rewrite(false) {
+            match j.finish_rewrite(false) {
                 // Only space is lost: the journal as it was stays complete.
-                log_finding_free(&h.spec, "journal rewrite failed; appending on", &e);
+                Some(Err(e)) => {
+                    log_finding_free(&h.spec, "journal rewrite failed; appending on", &e)
+                }
+                Some(Ok(())) => log::info(
+                    "journal rewritten with a new snapshot",
+                    &[("zone", &h.spec.origin), ("journal", &j.path().display())],
+                ),
+                None => {}
             }
             match &cs {
                 Some(cs) if !j.is_broken() => j.append(cs),
@@ -611,7 +622,8 @@ fn open_one(spec: &ZoneSpec) -> Result<Opened, LoadFailure> {
         }
         let started = std::time::Instant::now();
         match Journal::open(path) {
-            Ok(Some((j, r))) => {
+            Ok(Some((mut j, r))) => {
+                j.set_rewrite_at(spec.journal_size);
                 if r.cut > 0 {
                     log::warn(
                         "journal: cut a torn tail left by a crash; the zone is as last committed before it",
@@ -683,7 +695,11 @@ fn open_one(spec: &ZoneSpec) -> Result<Opened, LoadFailure> {
         None => unsigned.clone(),
     };
     let journal = match &spec.journal {
-        Some(p) => Some(Journal::create(p, &served).map_err(LoadFailure::Journal)?),
+        Some(p) => {
+            let mut j = Journal::create(p, &served).map_err(LoadFailure::Journal)?;
+            j.set_rewrite_at(spec.journal_size);
+            Some(j)
+        }
         None => None,
     };
     Ok(Opened {

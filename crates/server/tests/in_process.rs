@@ -44,6 +44,7 @@ fn start_query_reload_shutdown() {
         dnssec: None,
         journal: None,
         serial: Default::default(),
+        journal_size: None,
         lints: Vec::new(),
     };
     let mut cfg = Config::new(vec!["127.0.0.1:0".parse().unwrap()], vec![spec]);
@@ -81,6 +82,7 @@ fn duplicate_zone_and_missing_file_refuse_to_start() {
         dnssec: None,
         journal: None,
         serial: Default::default(),
+        journal_size: None,
         lints: Vec::new(),
     };
     let cfg = Config::new(vec!["127.0.0.1:0".parse().unwrap()], vec![missing.clone()]);
@@ -132,6 +134,7 @@ fn every_change_moves_the_serial_and_a_restart_serves_the_journal() {
         dnssec: None,
         journal: Some(dir.join("state").join("journal")),
         serial: Default::default(),
+        journal_size: None,
         lints: Vec::new(),
     };
     let start = || {

@@ -96,6 +96,10 @@ pub struct FileZone {
     /// How the served serial moves on a change: "keep" (the file's when it moved
     /// forward, else +1; the default), "increment", "unixtime" or "date" (YYYYMMDDnn).
     pub serial: Option<String>,
+    /// Bytes of changes the zone's journal keeps after its snapshot before it is
+    /// rewritten with a new one (default: the snapshot's own size, at least 8 MiB).
+    #[serde(rename = "journal-size")]
+    pub journal_size: Option<u64>,
 }
 
 /// A zone's `[zone.mail]` section.
@@ -533,6 +537,7 @@ pub fn merge(file: FileConfig, o: Overrides) -> Result<ServeConfig, String> {
                         )
                     })?,
                 };
+                let fz_journal_size = fz.as_ref().and_then(|z| z.journal_size);
                 let (generator, dnssec) = match fz {
                     Some(z) => (
                         z.mail_zone(&origin, &state)
@@ -555,6 +560,7 @@ pub fn merge(file: FileConfig, o: Overrides) -> Result<ServeConfig, String> {
                     dnssec,
                     journal,
                     serial,
+                    journal_size: fz_journal_size,
                     lints: vec![Arc::new(blason_mail::zone_lint::MailLints)],
                 })
             })
