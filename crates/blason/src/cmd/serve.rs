@@ -29,7 +29,9 @@ Config file (TOML; every key optional; relative paths are taken from the file's 
     pid-file = \"/run/blason.pid\"
     tcp-idle-timeout = 10        # seconds
     tcp-max-connections = 1000
-    state = \"/var/lib/blason\"     # DKIM keys, TLSA state (default ./blason-state from a checkout, else /var/lib/blason)
+    state = \"/var/lib/blason\"     # journals, keys, DKIM keys, TLSA state, control.sock; one
+                                 # server per folder (default ./blason-state from a
+                                 # checkout, else /var/lib/blason)
     poll-interval = 60           # seconds between checks of watched certificate files
     [[zone]]
     origin = \"example.com.\"
@@ -40,6 +42,10 @@ Config file (TOML; every key optional; relative paths are taken from the file's 
                                  # dnssec = { keys = \"ksk+zsk\", zsk-lifetime = \"90d\" }
     dnssec-parent = [\"192.0.2.53\", \"198.51.100.53:53\"]   # the parent's servers, asked
                                  # for the DS during KSK/CSK rolls (else `dnssec ds-seen`)
+    serial = \"keep\"               # how a change moves the served serial: keep (the file's
+                                 # when ahead, else +1), increment, unixtime, date
+    journal-size = 67108864      # bytes of changes kept after the journal's snapshot
+                                 # before it is rewritten (default: the snapshot's size)
     [zone.mail]                  # records generated into the zone at every (re)load
     spf = { senders = [\"mx\", \"ip4:192.0.2.0/24\", \"include:_spf.provider.test\"], all = \"-all\" }
     dkim = [{ selector = \"mail2026\", algorithm = \"ed25519\" }]   # key made once, kept
@@ -58,10 +64,16 @@ In variables, separate list items with commas: BLASON_LISTEN=127.0.0.1:53,[::1]:
 
 Signals: SIGHUP re-reads every zone file and swaps them in without dropping a query; a
 zone that fails to load (unreadable, or its checks find errors) keeps serving its old
-data and the findings are logged. `blason reload --pid-file FILE` sends that SIGHUP.
+data and the findings are logged. `blason reload --state DIR` does the same through
+the control socket and prints the outcome; `blason reload --pid-file FILE` sends SIGHUP.
 SIGTERM or SIGINT stop the server.
 
-A zone with errors at startup stops the server before it listens, with its findings.";
+Every change to a zone is made durable in its journal (<state>/<zone>/journal) before
+it is served, and moves the served serial forward. A restart answers from the journal
+at once, signatures included, then reads the zone file and commits what changed.
+
+A zone with errors at startup stops the server before it listens, with its findings
+(unless its journal holds a good copy: then that is served and the error logged).";
 
 /// Serve zones over UDP and TCP.
 ///
