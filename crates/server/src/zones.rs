@@ -1,5 +1,11 @@
-//! Which zones the server serves and where each comes from; loading and reloading them
-//! on the control path, never on a query thread.
+//! The zones being served, and the one road by which a served snapshot changes
+//! ([`ZoneSet::commit`]). Every source hands it a new snapshot: a zone file read
+//! again (its difference to the previous reading played onto the zone), generated
+//! records (played as edits, the file not read), the DNSSEC executor's passes. The
+//! commit moves the serial forward, makes the changeset durable in the zone's journal,
+//! swaps the snapshot in, and answers with a receipt, after which sources record what
+//! they did. At start a zone comes back from its journal (answering at once) or from
+//! its file. Runs on the control path, never on a query thread.
 #![forbid(unsafe_code)]
 
 use crate::dnssec::ZoneDnssec;
@@ -224,7 +230,8 @@ pub struct ReloadReport {
     pub kept: Vec<(Name, String)>,
 }
 
-fn log_finding_free(spec: &ZoneSpec, msg: &str, e: &dyn fmt::Display) {
+/// Logs an error about a zone, naming it and where its data comes from.
+fn log_zone_error(spec: &ZoneSpec, msg: &str, e: &dyn fmt::Display) {
     log::error(
         msg,
         &[
@@ -319,7 +326,7 @@ impl ZoneSet {
             match j.finish_rewrite(false) {
                 // Only space is lost: the journal as it was stays complete.
                 Some(Err(e)) => {
-                    log_finding_free(&h.spec, "journal rewrite failed; appending on", &e)
+                    log_zone_error(&h.spec, "journal rewrite failed; appending on", &e)
                 }
                 Some(Ok(())) => log::info(
                     "journal rewritten with a new snapshot",
@@ -379,7 +386,7 @@ impl ZoneSet {
                     // A failure is logged; the journal's zone keeps serving.
                     let _ = self.take_file(i, file, generated, now);
                 }
-                Err(e) => log_finding_free(
+                Err(e) => log_zone_error(
                     &spec,
                     "cannot read the zone file; serving the zone from its journal",
                     &e,
@@ -443,7 +450,7 @@ impl ZoneSet {
                 Ok(())
             }
             Err(e) => {
-                log_finding_free(&spec, "reload failed, keeping the serving snapshot", &e);
+                log_zone_error(&spec, "reload failed, keeping the serving snapshot", &e);
                 Err(e)
             }
         }
@@ -545,7 +552,7 @@ impl ZoneSet {
             let r = match read_zone(&self.zones[i].spec, now) {
                 Ok((f, g)) => self.take_file(i, f, g, now),
                 Err(e) => {
-                    log_finding_free(
+                    log_zone_error(
                         &self.zones[i].spec,
                         "reload failed, keeping the serving snapshot",
                         &e,
