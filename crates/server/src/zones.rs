@@ -325,9 +325,7 @@ impl ZoneSet {
         if let Some(j) = &mut h.journal {
             match j.finish_rewrite(false) {
                 // Only space is lost: the journal as it was stays complete.
-                Some(Err(e)) => {
-                    log_zone_error(&h.spec, "journal rewrite failed; appending on", &e)
-                }
+                Some(Err(e)) => log_zone_error(&h.spec, "journal rewrite failed; appending on", &e),
                 Some(Ok(())) => log::info(
                     "journal rewritten with a new snapshot",
                     &[("zone", &h.spec.origin), ("journal", &j.path().display())],
