@@ -376,6 +376,22 @@ impl Journal {
         }
     }
 
+    /// The changes from `serial` to the zone as last committed, condensed into one
+    /// changeset: what an IXFR answers with. None when `serial` is not the start of a
+    /// changeset the history still holds (older than the history, or unknown).
+    pub fn changes_since(&self, serial: u32) -> Option<Changeset> {
+        let mut out: Option<Changeset> = None;
+        for bytes in &self.history {
+            let cs = codec::decode_changeset(bytes).ok()?;
+            out = match out {
+                None if cs.from != serial => continue,
+                None => Some(cs),
+                Some(o) => Some(o.compose(&cs).ok()?),
+            };
+        }
+        out
+    }
+
     /// Makes `cs` durable: one write, then `fdatasync`. On failure nothing of it
     /// stays in the file (or the journal refuses further appends until rewritten).
     pub fn append(&mut self, cs: &Changeset) -> Result<(), JournalError> {

@@ -201,3 +201,33 @@ fn a_background_rewrite_carries_over_what_was_appended_meanwhile() {
     want.extend([CHANGE; 6]);
     assert_eq!(kinds, want);
 }
+
+#[test]
+fn the_history_answers_what_changed_since_a_serial() {
+    let path = tmp("since");
+    let zones = fill(&path, 5);
+    let (mut j, r) = Journal::open(&path).unwrap().unwrap();
+    let last = zones.last().unwrap();
+    for (k, z) in zones.iter().enumerate().take(5) {
+        let cs = j.changes_since(z.serial().unwrap()).unwrap();
+        assert_eq!(
+            (cs.from, cs.to),
+            (z.serial().unwrap(), last.serial().unwrap())
+        );
+        assert_eq!(
+            dump(&update::apply(z, &cs).unwrap()),
+            dump(last),
+            "from zone {k}"
+        );
+        assert_eq!(cs, update::diff(z, last, usize::MAX).unwrap());
+    }
+    // Up to date, or a serial never served: nothing to say.
+    assert!(j.changes_since(last.serial().unwrap()).is_none());
+    assert!(j.changes_since(999).is_none());
+    // A rewrite keeps the history: the same answers from the new file.
+    j.rewrite(&r.zone).unwrap();
+    drop(j);
+    let (j, _) = Journal::open(&path).unwrap().unwrap();
+    let cs = j.changes_since(zones[1].serial().unwrap()).unwrap();
+    assert_eq!(dump(&update::apply(&zones[1], &cs).unwrap()), dump(last));
+}
