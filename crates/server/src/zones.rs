@@ -204,6 +204,8 @@ struct Handle {
     /// Restored from the journal: its file is read, and its changes committed, once
     /// queries are answered.
     pending_file: bool,
+    /// Restored with signatures expired or about to: signed anew before it is served.
+    stale: bool,
     /// The unsigned data last committed (for an unsigned zone, `served` before its
     /// serial moved): the base each source's changes are played on.
     unsigned: Arc<Zone>,
@@ -219,6 +221,9 @@ struct Handle {
 pub struct ZoneSet {
     zones: Vec<Handle>,
     publisher: Publisher,
+    /// Commits go to the journal but are not published yet (the first publication
+    /// waits until every zone is fit to serve).
+    quiet: bool,
 }
 
 /// What a reload did.
@@ -260,6 +265,7 @@ impl ZoneSet {
                     served: o.served,
                     journal: o.journal,
                     pending_file: o.source.is_none(),
+                    stale: o.stale,
                     unsigned: o.unsigned,
                     source: o.source,
                 }),
@@ -269,7 +275,17 @@ impl ZoneSet {
         if !failed.is_empty() {
             return Err(failed);
         }
-        let set = ZoneSet { zones, publisher };
+        let mut set = ZoneSet {
+            zones,
+            publisher,
+            quiet: true,
+        };
+        for i in 0..set.zones.len() {
+            if set.zones[i].stale {
+                set.sync_one(i);
+            }
+        }
+        set.quiet = false;
         set.publish();
         let now = now_unix();
         for h in set.zones.iter().filter(|h| !h.pending_file) {
@@ -343,7 +359,9 @@ impl ZoneSet {
         }
         let serial = next.serial().unwrap_or(0);
         h.served = next;
-        self.publish();
+        if !self.quiet {
+            self.publish();
+        }
         let receipt = Receipt { serial, records };
         self.notify(i, &receipt);
         Ok(Some(receipt))
@@ -358,39 +376,52 @@ impl ZoneSet {
     /// the journal's zone serving.
     pub fn sync_restored(&mut self) {
         for i in 0..self.zones.len() {
-            if !std::mem::take(&mut self.zones[i].pending_file) {
-                continue;
+            if self.zones[i].pending_file {
+                self.sync_one(i);
             }
-            let now = now_unix();
-            let spec = self.zones[i].spec.clone();
-            let served = self.zones[i].served.clone();
-            let file = read_zone(&spec, now);
-            let mut base = if spec.dnssec.is_some() {
-                blason_dnssec::sign::incremental::unsigned_of(&served)
-            } else {
-                (*served).clone()
-            };
-            // At the file's serial: a file unchanged since then gives no change at all.
-            if let Some(s) = file.as_ref().ok().and_then(|f| f.0.serial()) {
-                base = zone_with_serial(&base, s).unwrap_or(base);
+        }
+    }
+
+    /// [`ZoneSet::sync_restored`] for zone `i`. A zone whose journal holds signatures
+    /// that have expired (or expire within minutes) is signed anew, from its file or
+    /// else from the journal's own data, before anything is served.
+    fn sync_one(&mut self, i: usize) {
+        self.zones[i].pending_file = false;
+        let now = now_unix();
+        let spec = self.zones[i].spec.clone();
+        let served = self.zones[i].served.clone();
+        let file = read_zone(&spec, now);
+        let mut base = if spec.dnssec.is_some() {
+            blason_dnssec::sign::incremental::unsigned_of(&served)
+        } else {
+            (*served).clone()
+        };
+        // At the file's serial: a file unchanged since then gives no change at all.
+        if let Some(s) = file.as_ref().ok().and_then(|f| f.0.serial()) {
+            base = zone_with_serial(&base, s).unwrap_or(base);
+        }
+        let base = Arc::new(base);
+        if let Some(d) = &spec.dnssec {
+            d.restore(served, base.clone(), now);
+        }
+        self.zones[i].unsigned = base.clone();
+        match file {
+            Ok((file, generated)) => {
+                // A failure is logged; the journal's zone keeps serving.
+                let _ = self.take_file(i, file, generated, now);
             }
-            let base = Arc::new(base);
-            if let Some(d) = &spec.dnssec {
-                d.restore(served, base.clone(), now);
-            }
-            self.zones[i].unsigned = base;
-            match file {
-                Ok((file, generated)) => {
-                    // A failure is logged; the journal's zone keeps serving.
-                    let _ = self.take_file(i, file, generated, now);
-                }
-                Err(e) => log_zone_error(
+            Err(e) => {
+                log_zone_error(
                     &spec,
                     "cannot read the zone file; serving the zone from its journal",
                     &e,
-                ),
+                );
+                if self.zones[i].stale {
+                    let _ = self.take_unsigned(i, base, None, now);
+                }
             }
         }
+        self.zones[i].stale = false;
     }
 
     /// Plays freshly read file data onto the zone, signs it (a DNSSEC zone) and
@@ -607,6 +638,8 @@ fn next_serial(h: &Handle, next: Arc<Zone>, now: u64) -> Result<Option<Arc<Zone>
 /// journal started.
 struct Opened {
     served: Arc<Zone>,
+    /// Restored with signatures that expire within [`STALE_MARGIN`].
+    stale: bool,
     journal: Option<Journal>,
     unsigned: Arc<Zone>,
     /// None: restored from the journal, the file not read yet.
@@ -648,8 +681,19 @@ fn open_one(spec: &ZoneSpec) -> Result<Opened, LoadFailure> {
                     d.open_keys(now_unix()).map_err(LoadFailure::Sign)?;
                 }
                 let served = Arc::new(r.zone);
+                let now = now_unix();
+                let stale = spec.dnssec.is_some()
+                    && blason_dnssec::sign::incremental::earliest_expiration(&served, now)
+                        .is_some_and(|e| e <= now + STALE_MARGIN);
+                if stale {
+                    log::warn(
+                        "the journal's signatures have expired or are about to; signing anew before answering",
+                        &[("zone", &spec.origin)],
+                    );
+                }
                 return Ok(Opened {
                     unsigned: served.clone(),
+                    stale,
                     served,
                     journal: Some(j),
                     source: None,
@@ -709,11 +753,16 @@ fn open_one(spec: &ZoneSpec) -> Result<Opened, LoadFailure> {
     };
     Ok(Opened {
         served,
+        stale: false,
         journal,
         unsigned: unsigned.clone(),
         source: Some((unsigned, generated)),
     })
 }
+
+/// Signatures restored from a journal that expire sooner than this are made anew
+/// before the zone is served (a server down for weeks must not answer bogus data).
+const STALE_MARGIN: u64 = 600;
 
 /// Creates `dir` (and its parents) readable by the owner only, as the state folder is.
 fn make_private_dir(dir: &std::path::Path) -> std::io::Result<()> {

@@ -215,3 +215,154 @@ fn every_change_moves_the_serial_and_a_restart_serves_the_journal() {
     server.shutdown();
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// The earliest RRSIG expiration in the answer to `example.test. SOA` with DO set.
+fn soa_rrsig_expiry(to: std::net::SocketAddr) -> u32 {
+    let apex = Name::parse("example.test.", None).unwrap();
+    let r = blason_proto::Requester {
+        dnssec_ok: true,
+        ..Default::default()
+    };
+    let m = r.ask(to, &apex, Rtype::SOA).unwrap();
+    m.answer
+        .iter()
+        .filter(|r| r.rtype == Rtype::RRSIG)
+        .map(|r| u32::from_be_bytes(r.rdata[8..12].try_into().unwrap()))
+        .min()
+        .expect("an RRSIG over the SOA")
+}
+
+#[test]
+fn expired_signatures_in_the_journal_are_made_anew_before_the_first_answer() {
+    use blason_server::dnssec::{zone_dir, ZoneDnssec};
+    use blason_server::journal::Journal;
+    use blason_zone::{Node, RRset, Zone};
+    use std::sync::Arc;
+    let dir = std::env::temp_dir().join(format!("blason-server-expired-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let zone = dir.join("example.test.zone");
+    // Enough names that signing them anew takes a while: a window a query could hit.
+    let mut text =
+        String::from("$TTL 300\n@ SOA ns hm 1 7200 3600 1209600 300\n@ NS ns\nns A 192.0.2.1\n");
+    for i in 0..20_000 {
+        text.push_str(&format!("h{i} A 192.0.2.{}\n", i % 250));
+    }
+    std::fs::write(&zone, text).unwrap();
+    // A fixed port, so queries can be sent while the server starts.
+    let port = UdpSocket::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let addr: std::net::SocketAddr = ([127, 0, 0, 1], port).into();
+    let origin = Name::parse("example.test.", None).unwrap();
+    let state = dir.join("state");
+    let journal = zone_dir(&state, &origin).join("journal");
+    let start = || {
+        let spec = ZoneSpec {
+            origin: origin.clone(),
+            source: ZoneSource::File(zone.clone()),
+            generator: None,
+            dnssec: Some(Arc::new(ZoneDnssec::new(
+                Default::default(),
+                origin.clone(),
+                state.clone(),
+            ))),
+            journal: Some(journal.clone()),
+            serial: Default::default(),
+            journal_size: None,
+            lints: Vec::new(),
+        };
+        Server::start(Config::new(vec![addr], vec![spec])).unwrap()
+    };
+    let now = || {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs() as u32
+    };
+    let server = start();
+    assert!(soa_rrsig_expiry(addr) > now());
+    server.shutdown();
+
+    // Down for weeks: every signature in the journal expired an hour ago.
+    let (j, r) = Journal::open(&journal).unwrap().unwrap();
+    drop(j);
+    let past = (now() - 3600).to_be_bytes();
+    let nodes: Vec<Node> = r
+        .zone
+        .nodes()
+        .iter()
+        .filter(|n| !n.rrsets.is_empty())
+        .map(|n| Node {
+            name: n.name.clone(),
+            rrsets: n
+                .rrsets
+                .iter()
+                .map(|rr| {
+                    if rr.rtype != Rtype::RRSIG {
+                        return rr.clone();
+                    }
+                    let aged: Vec<Vec<u8>> = rr
+                        .rdatas()
+                        .map(|d| {
+                            let mut d = d.to_vec();
+                            d[8..12].copy_from_slice(&past);
+                            d
+                        })
+                        .collect();
+                    let refs: Vec<&[u8]> = aged.iter().map(Vec::as_slice).collect();
+                    RRset::new(Rtype::RRSIG, rr.ttl, &refs)
+                })
+                .collect(),
+            flags: 0,
+        })
+        .collect();
+    let aged = Zone::from_data(&origin, r.zone.class(), nodes);
+    drop(Journal::create(&journal, &aged).unwrap());
+
+    // Asked all through the restart: no answer, the very first included, carries an
+    // expired signature.
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let asker = {
+        let stop = stop.clone();
+        std::thread::spawn(move || {
+            let apex = Name::parse("example.test.", None).unwrap();
+            let sock = UdpSocket::bind("127.0.0.1:0").unwrap();
+            sock.set_read_timeout(Some(Duration::from_millis(20)))
+                .unwrap();
+            let (mut answers, mut earliest) = (0, u32::MAX);
+            let mut buf = [0u8; 4096];
+            let mut id = 0u16;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                id = id.wrapping_add(1);
+                let q = MessageBuilder::query(id, &apex, Rtype::SOA, false, Some((1232, true)));
+                let _ = sock.send_to(&q, addr);
+                if let Ok((n, _)) = sock.recv_from(&mut buf) {
+                    if let Ok(m) = Message::parse(&buf[..n]) {
+                        for r in m.answer.iter().filter(|r| r.rtype == Rtype::RRSIG) {
+                            answers += 1;
+                            earliest = earliest
+                                .min(u32::from_be_bytes(r.rdata[8..12].try_into().unwrap()));
+                        }
+                    }
+                }
+            }
+            (answers, earliest)
+        })
+    };
+    std::thread::sleep(Duration::from_millis(50));
+    let server = start();
+    assert!(soa_rrsig_expiry(addr) > now());
+    std::thread::sleep(Duration::from_millis(200));
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let (answers, earliest) = asker.join().unwrap();
+    server.shutdown();
+    assert!(answers > 0, "the asker got answers");
+    assert!(
+        earliest > now(),
+        "an answer carried a signature expired at {earliest}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}

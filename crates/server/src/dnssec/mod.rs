@@ -203,7 +203,10 @@ impl ZoneDnssec {
         let state = run.state.clone().unwrap_or_default();
         let sets = KeySets::of(&state);
         let t = now();
-        self.sign(&mut run, &sets, t, false)
+        // Signatures due (a zone restored from an old journal) are made anew in the
+        // same pass, so the snapshot this returns is fit to serve.
+        let refresh = run.expiry != 0 && self.policy.needs_refresh(run.expiry, t);
+        self.sign(&mut run, &sets, t, refresh)
     }
 
     /// Reads the key state and every key file it names (nothing is signed): a zone
