@@ -80,7 +80,7 @@ impl Requester {
         name: &Name,
         qtype: Rtype,
     ) -> Result<Message, ProtoError> {
-        let io = |e| ProtoError::Io(server, e);
+        let io = |e| io_error(server, e);
         let bind: SocketAddr = if server.is_ipv4() {
             SocketAddr::from(([0, 0, 0, 0], 0))
         } else {
@@ -98,17 +98,10 @@ impl Requester {
                     break;
                 }
                 sock.set_read_timeout(Some(left)).map_err(io)?;
-                let n = match sock.recv(&mut buf) {
+                let n = match sock.recv(&mut buf).map_err(io) {
                     Ok(n) => n,
-                    Err(e)
-                        if matches!(
-                            e.kind(),
-                            std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
-                        ) =>
-                    {
-                        break
-                    }
-                    Err(e) => return Err(io(e)),
+                    Err(ProtoError::Timeout(_)) => break,
+                    Err(e) => return Err(e),
                 };
                 // Replies to other questions are skipped; a malformed one too.
                 if let Ok(m) = Message::parse(&buf[..n]) {
@@ -129,12 +122,7 @@ impl Requester {
         name: &Name,
         qtype: Rtype,
     ) -> Result<Message, ProtoError> {
-        let io = |e: std::io::Error| match e.kind() {
-            std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut => {
-                ProtoError::Timeout(server)
-            }
-            _ => ProtoError::Io(server, e),
-        };
+        let io = |e| io_error(server, e);
         let mut s = TcpStream::connect_timeout(&server, self.timeout).map_err(io)?;
         s.set_read_timeout(Some(self.timeout)).map_err(io)?;
         s.set_write_timeout(Some(self.timeout)).map_err(io)?;
@@ -150,6 +138,16 @@ impl Requester {
             return Err(ProtoError::Mismatch("another id or question"));
         }
         Ok(m)
+    }
+}
+
+/// A socket error: running out of time is a timeout, anything else the system's.
+fn io_error(server: SocketAddr, e: std::io::Error) -> ProtoError {
+    match e.kind() {
+        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut => {
+            ProtoError::Timeout(server)
+        }
+        _ => ProtoError::Io(server, e),
     }
 }
 

@@ -32,6 +32,14 @@ pub fn default_state() -> PathBuf {
     state_for(from_checkout)
 }
 
+/// The state folder a command works on: the flag's, else the config file's, else the
+/// default.
+pub fn state_of(flag: &Option<PathBuf>, file: Option<&FileConfig>) -> PathBuf {
+    flag.clone()
+        .or_else(|| file.and_then(|f| f.state.clone()))
+        .unwrap_or_else(default_state)
+}
+
 fn state_for(from_checkout: bool) -> PathBuf {
     PathBuf::from(if from_checkout {
         "blason-state"

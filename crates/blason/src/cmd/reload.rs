@@ -2,7 +2,7 @@
 //! control socket (`<state>/control.sock`, which replies with the outcome) or by
 //! sending SIGHUP to the process named in its pid file.
 
-use super::config::{default_state, FileConfig};
+use super::config::{state_of, FileConfig};
 use blason_server::control::{self, Command};
 use clap::Args;
 use std::path::PathBuf;
@@ -43,11 +43,7 @@ pub fn run(a: ReloadArgs) -> ExitCode {
         },
         None => None,
     };
-    let state = a
-        .state
-        .clone()
-        .or_else(|| file.as_ref().and_then(|f| f.state.clone()))
-        .unwrap_or_else(default_state);
+    let state = state_of(&a.state, file.as_ref());
     let socket = state.join(control::SOCKET);
     if a.pid_file.is_none() {
         match control::ask(&socket, &Command::Reload) {

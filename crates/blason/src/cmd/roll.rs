@@ -2,7 +2,7 @@
 //! `blason serve` carries out. These commands read the key state and never write it;
 //! requests reach the server as files it picks up at its next tick (see
 //! `blason_server::dnssec::files`).
-use crate::cmd::config::{default_state, FileConfig};
+use crate::cmd::config::{state_of, FileConfig};
 use crate::cmd::zone::parse_origin;
 use blason_dnssec::keys::{read_bind, DigestType, Key};
 use blason_dnssec::policy::{show, Policy, PolicyConfig};
@@ -113,11 +113,7 @@ fn resolve(p: &Place) -> Result<Zone, String> {
         Some(c) => Some(FileConfig::read(c)?),
         None => None,
     };
-    let state_root = p
-        .state
-        .clone()
-        .or_else(|| file.as_ref().and_then(|f| f.state.clone()))
-        .unwrap_or_else(default_state);
+    let state_root = state_of(&p.state, file.as_ref());
     let dir = zone_dir(&state_root, &origin);
     let mut parents = Vec::new();
     let (policy, policy_from) = match &file {

@@ -88,11 +88,7 @@ fn read(origin: &str, file: &Path, w: &WithConfig) -> Result<(Name, Loaded), Exi
     let mut gen_findings = Vec::new();
     if let Some(c) = &w.config {
         let cfg = super::config::FileConfig::read(c).map_err(fail)?;
-        let state = w
-            .state
-            .clone()
-            .or(cfg.state.clone())
-            .unwrap_or_else(super::config::default_state);
+        let state = super::config::state_of(&w.state, Some(&cfg));
         let fz = cfg
             .zone
             .iter()
