@@ -344,22 +344,19 @@ impl Journal {
 
     /// Starts a journal at `path` holding `zone` whole (replacing any file there).
     pub fn create(path: &Path, zone: &Zone) -> Result<Journal, JournalError> {
-        let mut j = Journal {
+        let (f, len, snapshot_len) = write_tmp(path, &[], zone)?;
+        Ok(Journal {
             path: path.to_path_buf(),
-            // Replaced by the rewrite below; a handle on the folder is enough here.
-            file: File::open(path.parent().unwrap_or(Path::new(".")))
-                .map_err(io_err(path, "open the folder"))?,
-            len: 0,
-            snapshot_len: 0,
+            file: put_in_place(path, f, &[])?,
+            len,
+            snapshot_len,
             since_snapshot: 0,
             history: VecDeque::new(),
             history_bytes: 0,
-            broken: true,
+            broken: false,
             rewriting: None,
             rewrite_at: None,
-        };
-        j.rewrite(zone)?;
-        Ok(j)
+        })
     }
 
     pub fn path(&self) -> &Path {
@@ -509,29 +506,34 @@ impl Journal {
     /// appended since it was begun), syncs, renames, syncs the folder.
     fn install(
         &mut self,
-        mut f: File,
+        f: File,
         len: u64,
         snapshot_len: u64,
         tail: &[u8],
     ) -> Result<(), JournalError> {
-        let path = self.path.clone();
-        let dir = path.parent().unwrap_or(Path::new("."));
-        if !tail.is_empty() {
-            f.write_all(tail)
-                .and_then(|()| f.sync_all())
-                .map_err(io_err(&path, "write"))?;
-        }
-        std::fs::rename(dir.join(TMP), &path).map_err(io_err(&path, "rename"))?;
-        File::open(dir)
-            .and_then(|d| d.sync_all())
-            .map_err(io_err(&path, "sync the folder"))?;
-        self.file = f;
+        self.file = put_in_place(&self.path, f, tail)?;
         self.len = len + tail.len() as u64;
         self.snapshot_len = snapshot_len;
         self.since_snapshot = tail.len() as u64;
         self.broken = false;
         Ok(())
     }
+}
+
+/// Makes the filled temporary file the journal at `path`: appends `tail`, syncs,
+/// renames, syncs the folder; returns the file, positioned at its end.
+fn put_in_place(path: &Path, mut f: File, tail: &[u8]) -> Result<File, JournalError> {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    if !tail.is_empty() {
+        f.write_all(tail)
+            .and_then(|()| f.sync_all())
+            .map_err(io_err(path, "write"))?;
+    }
+    std::fs::rename(dir.join(TMP), path).map_err(io_err(path, "rename"))?;
+    File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(io_err(path, "sync the folder"))?;
+    Ok(f)
 }
 
 /// The temporary file beside the journal that a rewrite fills.
