@@ -8,7 +8,13 @@ mod cmd;
 
 /// blason: authoritative DNS, DNSSEC and mail records for a self-hosted domain.
 #[derive(Parser)]
-#[command(name = "blason", version, about, long_about = None)]
+#[command(
+    name = "blason",
+    version,
+    about,
+    long_about = None,
+    after_help = "Exit status: 0 done; 1 the data examined has errors (a zone that fails its checks, a record that does not pass); 2 the command could not do its work (usage, configuration, a file or server it could not reach)."
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -21,7 +27,7 @@ enum Command {
     Zone(cmd::zone::ZoneCmd),
     /// Serve zones over UDP and TCP (with no arguments: a bundled example zone)
     Serve(cmd::serve::ServeArgs),
-    /// Make a running server re-read its zone files (sends SIGHUP via its pid file)
+    /// Make a running server re-read its zone files (over its control socket, or SIGHUP via its pid file)
     Reload(cmd::reload::ReloadArgs),
     /// Lint SPF records (RFC 7208), following includes through DNS
     #[command(subcommand)]

@@ -492,12 +492,48 @@ fn unreadable_zone_at_startup_refuses_to_start() {
         .args(["serve", "--listen", "127.0.0.1:0", "--zone", &zarg])
         .output()
         .unwrap();
-    assert!(!out.status.success());
+    // A path to no file: the configuration's to fix, so the command was unusable.
+    assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
         err.contains("refusing to start") && err.contains("example.test."),
         "{err}"
     );
+}
+
+#[test]
+fn exit_status_says_whose_fault_a_failure_is() {
+    let dir = tempdir("exit");
+    let good = write_zone(&dir);
+    let bad = dir.join("bad.zone");
+    std::fs::write(&bad, format!("{ZONE}bad IN A 999.0.2.1\n")).unwrap();
+    let check = |file: &Path| {
+        blason()
+            .args(["zone", "check", "example.test."])
+            .arg(file)
+            .output()
+            .unwrap()
+            .status
+            .code()
+    };
+    assert_eq!(check(&good), Some(0));
+    assert_eq!(check(&bad), Some(1), "the data has errors");
+    assert_eq!(check(&dir.join("none.zone")), Some(2), "nothing to check");
+    // Signing refuses a zone with errors as findings, an unknown zone as unusable.
+    let signed = blason()
+        .args(["dnssec", "sign", "example.test."])
+        .arg(&bad)
+        .arg("--keys")
+        .arg(dir.join("keys"))
+        .output()
+        .unwrap();
+    assert_eq!(signed.status.code(), Some(1));
+    let roll = blason()
+        .args(["dnssec", "roll", "nowhere.test", "--zsk", "--state"])
+        .arg(dir.join("state"))
+        .output()
+        .unwrap();
+    assert_eq!(roll.status.code(), Some(2));
 }
 
 #[test]
@@ -510,7 +546,8 @@ fn zone_with_errors_at_startup_refuses_to_start_and_prints_findings() {
         .args(["serve", "--listen", "127.0.0.1:0", "--zone", &zarg])
         .output()
         .unwrap();
-    assert!(!out.status.success());
+    // The zone's data is at fault: findings.
+    assert_eq!(out.status.code(), Some(1));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("refusing to start"), "{err}");
     assert!(

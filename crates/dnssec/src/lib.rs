@@ -9,8 +9,11 @@
 //! parameter, so a year of rollovers can be tested in a second.
 #![forbid(unsafe_code)]
 
+pub mod error;
 pub mod keys;
 pub mod policy;
 pub mod roll;
 pub mod sign;
 pub mod state;
+
+pub use error::Error;

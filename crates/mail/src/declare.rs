@@ -15,6 +15,7 @@
 
 use crate::dkim::{self, Algorithm, KeyRecord, KeyType};
 use crate::dmarc::{self, Policy};
+use crate::error::Error;
 use crate::mtasts::Mode;
 use crate::{spf, tlsa, tlsrpt, txt, Finding, Severity};
 use blason_zone::load::{Claim, Generated};
@@ -200,10 +201,18 @@ pub fn dkim_record_of(pem: &[u8]) -> Result<KeyRecord, String> {
 /// Writes `data` to `path` whole or not at all, with `mode` from the first byte
 /// (`blason_store`: temporary file, fsync, rename, fsync of the folder), creating
 /// the folder if needed.
-pub fn write_atomic(path: &Path, data: &[u8], mode: u32) -> Result<(), String> {
+pub fn write_atomic(path: &Path, data: &[u8], mode: u32) -> Result<(), Error> {
     let dir = path.parent().unwrap_or(Path::new("."));
-    std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
-    blason_store::write_atomic(path, data, mode).map_err(|e| e.to_string())
+    std::fs::create_dir_all(dir).map_err(|error| Error::Io {
+        path: dir.to_path_buf(),
+        op: "create",
+        error,
+    })?;
+    blason_store::write_atomic(path, data, mode).map_err(|e| Error::Io {
+        path: e.path,
+        op: e.op,
+        error: e.source,
+    })
 }
 
 /// One published TLSA record and when it first appeared.
@@ -441,7 +450,7 @@ impl MailZone {
     /// findings about them. Errors are misconfigurations that stop the zone loading.
     /// The records of the last [`MailZone::generate`] are served: records the TLSA
     /// state it planned (publication times count from the commit).
-    pub fn committed(&self) -> Result<(), String> {
+    pub fn committed(&self) -> Result<(), Error> {
         let pending = self
             .pending_tlsa
             .lock()
@@ -453,7 +462,7 @@ impl MailZone {
         }
     }
 
-    pub fn generate(&self, now: u64) -> Result<(Vec<Generated>, Vec<Finding>), String> {
+    pub fn generate(&self, now: u64) -> Result<(Vec<Generated>, Vec<Finding>), Error> {
         let mut out = Vec::new();
         let mut findings = Vec::new();
         if let Some(m) = &self.mail {
@@ -470,14 +479,15 @@ impl MailZone {
         m: &MailSpec,
         out: &mut Vec<Generated>,
         findings: &mut Vec<Finding>,
-    ) -> Result<(), String> {
+    ) -> Result<(), Error> {
         let o = &self.origin;
         let ttl = m.ttl;
         if let Some(s) = &m.spf {
-            out.push(txt_gen(o, ttl, &spf_text(s)?, "mail.spf", "v=spf1"));
+            let text = spf_text(s).map_err(Error::Setting)?;
+            out.push(txt_gen(o, ttl, &text, "mail.spf", "v=spf1"));
         }
         for d in &m.dkim {
-            let owner = child(o, &format!("{}._domainkey", d.selector))?;
+            let owner = child(o, &format!("{}._domainkey", d.selector)).map_err(Error::Setting)?;
             let path = self
                 .state_dir
                 .join("dkim")
@@ -486,7 +496,7 @@ impl MailZone {
             let pem = match std::fs::read(&path) {
                 Ok(p) => p,
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound && self.create_keys => {
-                    let k = dkim::generate(d.algorithm)?;
+                    let k = dkim::generate(d.algorithm).map_err(Error::KeyGen)?;
                     write_atomic(&path, k.private_pem.as_bytes(), 0o600)?;
                     k.private_pem.into_bytes()
                 }
@@ -504,9 +514,18 @@ impl MailZone {
                     ));
                     continue;
                 }
-                Err(e) => return Err(format!("{}: {e}", path.display())),
+                Err(error) => {
+                    return Err(Error::Io {
+                        path,
+                        op: "read",
+                        error,
+                    })
+                }
             };
-            let rec = dkim_record_of(&pem).map_err(|e| format!("{}: {e}", path.display()))?;
+            let rec = dkim_record_of(&pem).map_err(|reason| Error::File {
+                path: path.clone(),
+                reason,
+            })?;
             let want = match d.algorithm {
                 Algorithm::Ed25519 => KeyType::Ed25519,
                 Algorithm::Rsa(_) => KeyType::Rsa,
@@ -536,26 +555,26 @@ impl MailZone {
         }
         if let Some(d) = &m.dmarc {
             out.push(txt_gen(
-                &child(o, "_dmarc")?,
+                &child(o, "_dmarc").map_err(Error::Setting)?,
                 ttl,
-                &dmarc_text(d)?,
+                &dmarc_text(d).map_err(Error::Setting)?,
                 "mail.dmarc",
                 "v=DMARC1",
             ));
         }
         if let Some(b) = &m.bimi {
             if !b.logo.to_ascii_lowercase().starts_with("https://") {
-                return Err(format!(
+                return Err(Error::Setting(format!(
                     "mail.bimi.logo = {:?}: must be an https:// URL",
                     b.logo
-                ));
+                )));
             }
             let r = crate::bimi::Record {
                 l: vec![b.logo.clone()],
                 a: b.authority.clone(),
             };
             out.push(txt_gen(
-                &child(o, "default._bimi")?,
+                &child(o, "default._bimi").map_err(Error::Setting)?,
                 ttl,
                 &r.to_text(),
                 "mail.bimi",
@@ -563,7 +582,7 @@ impl MailZone {
             ));
         }
         if let Some(s) = &m.mta_sts {
-            let (policy, id) = mta_sts_policy(s)?;
+            let (policy, id) = mta_sts_policy(s).map_err(Error::Setting)?;
             let path = self
                 .state_dir
                 .join("mta-sts")
@@ -573,7 +592,7 @@ impl MailZone {
                 write_atomic(&path, policy.as_bytes(), 0o644)?;
             }
             out.push(txt_gen(
-                &child(o, "_mta-sts")?,
+                &child(o, "_mta-sts").map_err(Error::Setting)?,
                 ttl,
                 &format!("v=STSv1; id={id}"),
                 "mail.mta_sts",
@@ -583,10 +602,10 @@ impl MailZone {
         if let Some(rua) = &m.tls_rpt {
             let text = format!("v=TLSRPTv1; rua={}", rua.join(","));
             if let Some(e) = errors_of(&tlsrpt::lint_record(text.as_bytes())) {
-                return Err(format!("mail.tls_rpt: {e}"));
+                return Err(Error::Setting(format!("mail.tls_rpt: {e}")));
             }
             out.push(txt_gen(
-                &child(o, "_smtp._tls")?,
+                &child(o, "_smtp._tls").map_err(Error::Setting)?,
                 ttl,
                 &text,
                 "mail.tls_rpt",
@@ -601,33 +620,41 @@ impl MailZone {
         now: u64,
         out: &mut Vec<Generated>,
         findings: &mut Vec<Finding>,
-    ) -> Result<(), String> {
+    ) -> Result<(), Error> {
         let path = self.tlsa_state_path();
         let old = match std::fs::read_to_string(&path) {
             Ok(t) => TlsaState::parse(&t),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => TlsaState::default(),
-            Err(e) => return Err(format!("{}: {e}", path.display())),
+            Err(error) => {
+                return Err(Error::Io {
+                    path,
+                    op: "read",
+                    error,
+                })
+            }
         };
         let current = self.current(findings);
         let mut state = TlsaState::default();
         let mut next_change: Option<u64> = None;
         for (t, cur) in self.tlsa.iter().zip(&current) {
             let owner = tlsa::owner(t.port, &t.host);
-            let name = Name::parse(&owner, None).map_err(|e| format!("{owner}: {e}"))?;
+            let name =
+                Name::parse(&owner, None).map_err(|e| Error::Setting(format!("{owner}: {e}")))?;
             if !name.is_subdomain_of(&self.origin) {
-                return Err(format!(
+                return Err(Error::Setting(format!(
                     "tlsa host {} is outside the zone {}",
                     t.host, self.origin
-                ));
+                )));
             }
             let plan = tlsa_plan(&old.entries, &owner, t.params, cur, t.ttl, now);
             if plan.state.is_empty() {
-                return Err(format!(
-                    "tlsa for {}:{}: no record can be made from {} and nothing was published before",
-                    t.host,
-                    t.port,
-                    t.file.display()
-                ));
+                return Err(Error::File {
+                    path: t.file.clone(),
+                    reason: format!(
+                        "tlsa for {}:{}: no record can be made from it and nothing was published before",
+                        t.host, t.port
+                    ),
+                });
             }
             next_change = match (next_change, plan.next_change) {
                 (Some(a), Some(b)) => Some(a.min(b)),

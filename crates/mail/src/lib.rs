@@ -20,6 +20,7 @@ pub mod der;
 pub mod dkim;
 pub mod dmarc;
 pub mod dns;
+pub mod error;
 pub mod mtasts;
 pub mod spf;
 pub mod svg;
@@ -31,6 +32,7 @@ pub mod vmc;
 pub mod zone_lint;
 
 pub use blason_zone::finding::{Finding, Severity};
+pub use error::Error;
 
 /// A finding with no file place: mail lints point at records, not lines.
 pub(crate) fn finding(

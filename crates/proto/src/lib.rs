@@ -48,6 +48,16 @@ impl fmt::Display for ProtoError {
 
 impl std::error::Error for ProtoError {}
 
+impl blason_zone::fault::Blame for ProtoError {
+    fn fault(&self) -> blason_zone::fault::Fault {
+        use blason_zone::fault::Fault;
+        match self {
+            ProtoError::Malformed(_) | ProtoError::Mismatch(_) => Fault::Peer,
+            ProtoError::Timeout(_) | ProtoError::Io(..) => Fault::System,
+        }
+    }
+}
+
 /// RCODE names for messages and logs.
 pub fn rcode_name(rcode: u16) -> String {
     match rcode {

@@ -3,9 +3,12 @@
 //!
 //! Design note. One request line, one reply line, then the connection closes:
 //!
-//!   reload                      -> ok replaced=N kept_old=M | error ...
-//!   roll ZONE zsk|ksk|csk       -> ok ... | error ...
-//!   ds-seen ZONE                -> ok ... | error ...
+//!   reload                      -> ok replaced=N kept_old=M | error FAULT ...
+//!   roll ZONE zsk|ksk|csk       -> ok ... | error FAULT ...
+//!   ds-seen ZONE                -> ok ... | error FAULT ...
+//!
+//! FAULT is whose fault a failure is (`zone::fault::Fault::name`), so the CLI's exit
+//! status is the one the same failure gives in-process.
 //!
 //! A listener thread reads the line (bounded in size and time) and hands the command
 //! to the control loop, the one thread that changes zones, which answers once it has
@@ -15,7 +18,9 @@
 
 use crate::log;
 use blason_dnssec::roll::Role;
+use blason_zone::fault::{Blame, Fault};
 use blason_zone::Name;
+use std::fmt;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
@@ -35,6 +40,7 @@ pub enum Command {
 
 impl Command {
     pub fn parse(line: &str) -> Result<Command, String> {
+        // A malformed request is the client's (a peer's) fault; see `serve_one`.
         let w: Vec<&str> = line.split_whitespace().collect();
         let zone = |s: &str| {
             let abs = if s.ends_with('.') {
@@ -78,8 +84,34 @@ impl Command {
     }
 }
 
+/// A command that failed, as it crosses the socket: whose fault, and what happened.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Refusal {
+    pub fault: Fault,
+    pub text: String,
+}
+
+impl Refusal {
+    pub fn new(fault: Fault, text: impl Into<String>) -> Refusal {
+        Refusal {
+            fault,
+            text: text.into(),
+        }
+    }
+
+    pub fn of(e: &dyn Blame) -> Refusal {
+        Refusal::new(e.fault(), e.to_string())
+    }
+}
+
+impl fmt::Display for Refusal {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.text)
+    }
+}
+
 /// A command and where its reply goes.
-pub type Request = (Command, Sender<Result<String, String>>);
+pub type Request = (Command, Sender<Result<String, Refusal>>);
 
 /// Listens on `path`, sending each command to `to`. A socket file left by a server
 /// that is gone is replaced; one that answers belongs to a running server: refused.
@@ -127,39 +159,56 @@ fn serve_one(mut s: UnixStream, to: &Sender<Request>) {
             Ok(cmd) => {
                 let (tx, rx) = mpsc::channel();
                 if to.send((cmd, tx)).is_err() {
-                    Err("the server is stopping".to_string())
+                    Err(Refusal::new(Fault::System, "the server is stopping"))
                 } else {
                     rx.recv_timeout(Duration::from_secs(600))
-                        .unwrap_or_else(|_| Err("no reply from the server's control loop".into()))
+                        .unwrap_or_else(|_| {
+                            Err(Refusal::new(
+                                Fault::System,
+                                "no reply from the server's control loop",
+                            ))
+                        })
                 }
             }
-            Err(e) => Err(e),
+            Err(e) => Err(Refusal::new(Fault::Peer, e)),
         },
-        Err(e) => Err(format!("reading the request: {e}")),
+        Err(e) => Err(Refusal::new(
+            Fault::Peer,
+            format!("reading the request: {e}"),
+        )),
     };
     let text = match reply {
         Ok(m) => format!("ok {}\n", m.replace('\n', " ")),
-        Err(m) => format!("error {}\n", m.replace('\n', " ")),
+        Err(r) => format!("error {} {}\n", r.fault, r.text.replace('\n', " ")),
     };
     let _ = s.write_all(text.as_bytes());
 }
 
 /// Sends `cmd` to the server listening at `path`; None when none does (not
 /// running, or started without a control socket), else its reply.
-pub fn ask(path: &Path, cmd: &Command) -> Option<Result<String, String>> {
+pub fn ask(path: &Path, cmd: &Command) -> Option<Result<String, Refusal>> {
     let mut s = UnixStream::connect(path).ok()?;
     let _ = s.set_read_timeout(Some(Duration::from_secs(600)));
     s.write_all(format!("{}\n", cmd.line()).as_bytes()).ok()?;
     let mut reply = String::new();
     if s.read_to_string(&mut reply).is_err() {
-        return Some(Err("no reply from the server".into()));
+        return Some(Err(Refusal::new(Fault::System, "no reply from the server")));
     }
     let reply = reply.trim();
     Some(match reply.split_once(' ') {
         Some(("ok", m)) => Ok(m.to_string()),
-        Some(("error", m)) => Err(m.to_string()),
+        Some(("error", m)) => {
+            let (fault, text) = m.split_once(' ').unwrap_or((m, ""));
+            match Fault::parse(fault) {
+                Some(f) => Err(Refusal::new(f, text)),
+                None => Err(Refusal::new(Fault::Internal, m)),
+            }
+        }
         _ if reply == "ok" => Ok(String::new()),
-        _ => Err(format!("unexpected reply {reply:?}")),
+        _ => Err(Refusal::new(
+            Fault::Internal,
+            format!("unexpected reply {reply:?}"),
+        )),
     })
 }
 
@@ -199,6 +248,24 @@ mod tests {
         assert_eq!(
             ask(&path, &Command::Reload),
             Some(Ok("replaced=1 kept_old=0".into()))
+        );
+        loop_.join().unwrap();
+        // A failure keeps whose fault it is across the socket.
+        let (tx, rx) = mpsc::channel::<Request>();
+        let path2 = dir.join("two.sock");
+        listen(&path2, tx).unwrap();
+        let loop_ = std::thread::spawn(move || {
+            let (_, reply) = rx.recv().unwrap();
+            reply
+                .send(Err(Refusal::new(Fault::Config, "no such zone")))
+                .unwrap();
+        });
+        assert_eq!(
+            ask(
+                &path2,
+                &Command::DsSeen(Name::parse("a.test.", None).unwrap())
+            ),
+            Some(Err(Refusal::new(Fault::Config, "no such zone")))
         );
         loop_.join().unwrap();
         assert!(ask(&dir.join("none.sock"), &Command::Reload).is_none());

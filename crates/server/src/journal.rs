@@ -60,6 +60,18 @@ pub enum JournalError {
     },
 }
 
+impl blason_zone::fault::Blame for JournalError {
+    fn fault(&self) -> blason_zone::fault::Fault {
+        use blason_zone::fault::Fault;
+        match self {
+            JournalError::Io { source, .. } => blason_dnssec::error::io_fault(source),
+            // A damaged file is moved aside and the zone starts from its file.
+            JournalError::Damaged { .. } => Fault::System,
+            JournalError::Busy { .. } => Fault::Config,
+        }
+    }
+}
+
 impl fmt::Display for JournalError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {

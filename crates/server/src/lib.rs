@@ -81,7 +81,7 @@ pub fn default_threads() -> usize {
 #[derive(Debug)]
 pub enum Error {
     /// Some zones failed to load; their findings were already logged.
-    Zones(Vec<(ZoneSpec, zones::LoadFailure)>),
+    Zones(Vec<(ZoneSpec, zones::ZoneError)>),
     Bind(SocketAddr, io::Error),
     Io(&'static str, io::Error),
     Config(String),
@@ -107,6 +107,20 @@ impl fmt::Display for Error {
     }
 }
 impl std::error::Error for Error {}
+
+impl blason_zone::fault::Blame for Error {
+    fn fault(&self) -> blason_zone::Fault {
+        use blason_zone::Fault;
+        match self {
+            // The first zone's: the operator fixes them one by one.
+            Error::Zones(z) => z.first().map_or(Fault::Internal, |(_, e)| e.fault()),
+            Error::Bind(_, e) if e.kind() == io::ErrorKind::AddrInUse => Fault::Config,
+            Error::Bind(_, e) => blason_dnssec::error::io_fault(e),
+            Error::Io(_, e) => blason_dnssec::error::io_fault(e),
+            Error::Config(_) => Fault::Config,
+        }
+    }
+}
 
 /// What every query thread reads.
 pub(crate) struct Shared {
@@ -250,7 +264,7 @@ impl Server {
     }
 
     /// Carries out a command from the control socket; the reply says what happened.
-    pub fn control(&mut self, cmd: control::Command) -> Result<String, String> {
+    pub fn control(&mut self, cmd: control::Command) -> Result<String, control::Refusal> {
         use control::Command;
         use dnssec::files::Request;
         let (zone, request) = match cmd {
@@ -265,11 +279,15 @@ impl Server {
             Command::Roll(z, role) => (z, Request::Roll(role)),
             Command::DsSeen(z) => (z, Request::DsSeen),
         };
-        let d = self
-            .zones
-            .dnssec_of(&zone)
-            .ok_or_else(|| format!("{zone} is not a signed zone of this server"))?;
-        let text = d.request(request, zones::now_unix())?;
+        let d = self.zones.dnssec_of(&zone).ok_or_else(|| {
+            control::Refusal::new(
+                blason_zone::Fault::Config,
+                format!("{zone} is not a signed zone of this server"),
+            )
+        })?;
+        let text = d
+            .request(request, zones::now_unix())
+            .map_err(|e| control::Refusal::of(&e))?;
         self.dnssec_tick();
         Ok(text)
     }

@@ -11,8 +11,9 @@
 use crate::dnssec::ZoneDnssec;
 use crate::journal::{Journal, JournalError};
 use crate::log;
+use blason_zone::fault::{Blame, BoxedError, Ede, Fault};
 use blason_zone::load::{review, Generated, Lint, LoadError, Loaded};
-use blason_zone::update::{self, serial_gt, zone_with_serial, SerialPolicy};
+use blason_zone::update::{self, serial_gt, zone_with_serial, SerialPolicy, UpdateError};
 use blason_zone::{Finding, Name, Zone};
 use std::fmt;
 use std::path::PathBuf;
@@ -81,7 +82,7 @@ impl ZoneSpec {
 pub trait Generator: Send + Sync + fmt::Debug {
     /// The records to add at `now`, and findings to log. An error stops the load (the
     /// old snapshot keeps serving on reload).
-    fn generate(&self, now: u64) -> Result<(Vec<Generated>, Vec<Finding>), String>;
+    fn generate(&self, now: u64) -> Result<(Vec<Generated>, Vec<Finding>), BoxedError>;
     /// True when `generate(now)` would give other records than last time (a watched
     /// file changed, a planned step fell due); polled by the control loop.
     fn due(&self, now: u64) -> bool;
@@ -98,28 +99,57 @@ pub fn now_unix() -> u64 {
         .unwrap_or(0)
 }
 
-/// Why a zone could not be (re)loaded.
+/// Why a zone change was not committed. Each variant names its culprit ([`fault`]);
+/// [`rcode`] is how a responder that meets it answers.
+///
+/// [`fault`]: ZoneError::fault
+/// [`rcode`]: ZoneError::rcode
 #[derive(Debug)]
-pub enum LoadFailure {
+pub enum ZoneError {
     Read(LoadError),
     /// The generated records could not be made.
-    Generate(String),
+    Generate(BoxedError),
     /// The zone was read but its checks found errors; all findings are kept.
     Checks(Vec<Finding>),
     /// The zone could not be signed (keys unreadable, no randomness, ...).
-    Sign(String),
+    Sign(blason_dnssec::Error),
     /// The journal could not be read or written; nothing was published.
     Journal(JournalError),
+    /// Our own change did not apply to the zone it was made for.
+    Update(UpdateError),
+    /// An invariant of the commit broke.
+    Internal(String),
 }
 
-impl fmt::Display for LoadFailure {
+impl ZoneError {
+    pub fn fault(&self) -> Fault {
+        match self {
+            ZoneError::Read(e) => e.fault(),
+            ZoneError::Generate(e) => e.fault(),
+            ZoneError::Checks(_) => Fault::Input,
+            ZoneError::Sign(e) => e.fault(),
+            ZoneError::Journal(e) => e.fault(),
+            ZoneError::Update(_) | ZoneError::Internal(_) => Fault::Internal,
+        }
+    }
+
+    /// The RCODE and Extended DNS Error of an answer about a zone left without
+    /// usable data by this error (the one mapping transfers and updates use).
+    pub fn rcode(&self) -> (u16, Ede) {
+        self.fault().rcode()
+    }
+}
+
+impl fmt::Display for ZoneError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            LoadFailure::Read(e) => write!(f, "{e}"),
-            LoadFailure::Generate(e) => write!(f, "generated records: {e}"),
-            LoadFailure::Sign(e) => write!(f, "dnssec: {e}"),
-            LoadFailure::Journal(e) => write!(f, "{e}"),
-            LoadFailure::Checks(fs) => {
+            ZoneError::Read(e) => write!(f, "{e}"),
+            ZoneError::Generate(e) => write!(f, "generated records: {e}"),
+            ZoneError::Sign(e) => write!(f, "dnssec: {e}"),
+            ZoneError::Journal(e) => write!(f, "{e}"),
+            ZoneError::Update(e) => write!(f, "internal error: {e}"),
+            ZoneError::Internal(e) => write!(f, "internal error: {e}"),
+            ZoneError::Checks(fs) => {
                 let n = fs.iter().filter(|x| x.is_error()).count();
                 write!(f, "{n} error(s) in checks")
             }
@@ -127,14 +157,22 @@ impl fmt::Display for LoadFailure {
     }
 }
 
+impl std::error::Error for ZoneError {}
+
+impl Blame for ZoneError {
+    fn fault(&self) -> Fault {
+        ZoneError::fault(self)
+    }
+}
+
 /// Reads and checks one zone's file with its generated records; logs every finding
 /// against the zone's name. The result is the unsigned data, not yet committed.
-pub fn read_zone(spec: &ZoneSpec, now: u64) -> Result<(Arc<Zone>, Vec<Generated>), LoadFailure> {
+pub fn read_zone(spec: &ZoneSpec, now: u64) -> Result<(Arc<Zone>, Vec<Generated>), ZoneError> {
     let (extra, gen_findings) = match &spec.generator {
-        Some(g) => g.generate(now).map_err(LoadFailure::Generate)?,
+        Some(g) => g.generate(now).map_err(ZoneError::Generate)?,
         None => (Vec::new(), Vec::new()),
     };
-    let mut loaded = read(spec, &extra).map_err(LoadFailure::Read)?;
+    let mut loaded = read(spec, &extra).map_err(ZoneError::Read)?;
     loaded.findings.extend(gen_findings);
     let lints: Vec<&dyn Lint> = spec.lints.iter().map(|l| l.as_ref() as &dyn Lint).collect();
     // The check `blason zone check` runs: only the zone's own errors refuse it.
@@ -156,7 +194,7 @@ pub fn read_zone(spec: &ZoneSpec, now: u64) -> Result<(Arc<Zone>, Vec<Generated>
         );
     }
     if refusing > 0 {
-        return Err(LoadFailure::Checks(loaded.findings));
+        return Err(ZoneError::Checks(loaded.findings));
     }
     Ok((Arc::new(loaded.zone), extra))
 }
@@ -255,7 +293,7 @@ impl ZoneSet {
     pub(crate) fn open_all(
         specs: Vec<ZoneSpec>,
         publisher: Publisher,
-    ) -> Result<ZoneSet, Vec<(ZoneSpec, LoadFailure)>> {
+    ) -> Result<ZoneSet, Vec<(ZoneSpec, ZoneError)>> {
         let mut zones = Vec::with_capacity(specs.len());
         let mut failed = Vec::new();
         for spec in specs {
@@ -330,7 +368,7 @@ impl ZoneSet {
         i: usize,
         next: Arc<Zone>,
         now: u64,
-    ) -> Result<Option<Receipt>, LoadFailure> {
+    ) -> Result<Option<Receipt>, ZoneError> {
         let h = &mut self.zones[i];
         let Some(next) = next_serial(h, next, now)? else {
             return Ok(None);
@@ -352,7 +390,7 @@ impl ZoneSet {
                 Some(cs) if !j.is_broken() => j.append(cs),
                 _ => j.rewrite(&next),
             }
-            .map_err(LoadFailure::Journal)?;
+            .map_err(ZoneError::Journal)?;
             if j.wants_rewrite() {
                 j.start_rewrite(next.clone());
             }
@@ -432,7 +470,7 @@ impl ZoneSet {
         file: Arc<Zone>,
         generated: Vec<Generated>,
         now: u64,
-    ) -> Result<(), LoadFailure> {
+    ) -> Result<(), ZoneError> {
         let h = &self.zones[i];
         let next = match &h.source {
             Some((old, _)) => match update::carry(&h.unsigned, old, &file) {
@@ -458,12 +496,10 @@ impl ZoneSet {
         unsigned: Arc<Zone>,
         source: Option<(Arc<Zone>, Vec<Generated>)>,
         now: u64,
-    ) -> Result<(), LoadFailure> {
+    ) -> Result<(), ZoneError> {
         let spec = self.zones[i].spec.clone();
         let next = match &spec.dnssec {
-            Some(d) => d
-                .load(unsigned.clone(), &now_unix)
-                .map_err(LoadFailure::Sign),
+            Some(d) => d.load(unsigned.clone(), &now_unix).map_err(ZoneError::Sign),
             None => Ok(unsigned.clone()),
         };
         match next.and_then(|z| self.commit(i, z, now)) {
@@ -488,13 +524,13 @@ impl ZoneSet {
     /// Plays a change of the generated records alone onto the zone (the file is not
     /// read: an edit in progress does not go live); a zone never read from its file
     /// is read whole.
-    fn take_generated(&mut self, i: usize, now: u64) -> Result<(), LoadFailure> {
+    fn take_generated(&mut self, i: usize, now: u64) -> Result<(), ZoneError> {
         let spec = self.zones[i].spec.clone();
         let (Some(g), Some((file, old))) = (&spec.generator, self.zones[i].source.clone()) else {
             let (file, generated) = read_zone(&spec, now)?;
             return self.take_file(i, file, generated, now);
         };
-        let (new, findings) = g.generate(now).map_err(LoadFailure::Generate)?;
+        let (new, findings) = g.generate(now).map_err(ZoneError::Generate)?;
         for f in &findings {
             log::warn(
                 "zone finding",
@@ -506,10 +542,9 @@ impl ZoneSet {
             );
         }
         let edits = update::generated_edits(&old, &new);
-        let play = |z: &Zone| -> Result<Zone, LoadFailure> {
-            let cs =
-                update::resolve(z, &edits).map_err(|e| LoadFailure::Generate(e.to_string()))?;
-            update::apply(z, &cs).map_err(|e| LoadFailure::Generate(e.to_string()))
+        let play = |z: &Zone| -> Result<Zone, ZoneError> {
+            let cs = update::resolve(z, &edits).map_err(ZoneError::Update)?;
+            update::apply(z, &cs).map_err(ZoneError::Update)
         };
         let unsigned = Arc::new(play(&self.zones[i].unsigned)?);
         let file = Arc::new(play(&file)?);
@@ -557,7 +592,7 @@ impl ZoneSet {
             let r = d.tick(&now_unix, &mut |z| {
                 self.commit(i, z, now_unix())
                     .map(drop)
-                    .map_err(|e| e.to_string())
+                    .map_err(|e| Box::new(e) as BoxedError)
             });
             match r {
                 Ok(w) => {
@@ -603,7 +638,7 @@ impl ZoneSet {
 /// `next` with its serial where the commit puts it, or None when it holds what is
 /// served already. An unsigned zone's serial follows the zone's policy; a signed
 /// zone's is the signer's, which must move forward.
-fn next_serial(h: &Handle, next: Arc<Zone>, now: u64) -> Result<Option<Arc<Zone>>, LoadFailure> {
+fn next_serial(h: &Handle, next: Arc<Zone>, now: u64) -> Result<Option<Arc<Zone>>, ZoneError> {
     if Arc::ptr_eq(&next, &h.served) {
         return Ok(None);
     }
@@ -620,7 +655,7 @@ fn next_serial(h: &Handle, next: Arc<Zone>, now: u64) -> Result<Option<Arc<Zone>
         return if serial_gt(proposed, old) {
             Ok(Some(next))
         } else {
-            Err(LoadFailure::Sign(format!(
+            Err(ZoneError::Internal(format!(
                 "the signer did not move the serial forward ({proposed} after {old})"
             )))
         };
@@ -631,7 +666,7 @@ fn next_serial(h: &Handle, next: Arc<Zone>, now: u64) -> Result<Option<Arc<Zone>
     }
     zone_with_serial(&next, want)
         .map(|z| Some(Arc::new(z)))
-        .ok_or_else(|| LoadFailure::Sign("the zone has no well-formed SOA".into()))
+        .ok_or_else(|| ZoneError::Internal("a checked zone without a well-formed SOA".into()))
 }
 
 /// A zone's journal opened (its zone restored), or its file read, signed and a
@@ -646,12 +681,12 @@ struct Opened {
     source: Option<(Arc<Zone>, Vec<Generated>)>,
 }
 
-fn open_one(spec: &ZoneSpec) -> Result<Opened, LoadFailure> {
+fn open_one(spec: &ZoneSpec) -> Result<Opened, ZoneError> {
     let mut floor: Option<u32> = None;
     if let Some(path) = &spec.journal {
         if let Some(dir) = path.parent() {
             make_private_dir(dir).map_err(|source| {
-                LoadFailure::Journal(JournalError::Io {
+                ZoneError::Journal(JournalError::Io {
                     path: dir.to_path_buf(),
                     op: "create the folder",
                     source,
@@ -678,7 +713,7 @@ fn open_one(spec: &ZoneSpec) -> Result<Opened, LoadFailure> {
                     ],
                 );
                 if let Some(d) = &spec.dnssec {
-                    d.open_keys(now_unix()).map_err(LoadFailure::Sign)?;
+                    d.open_keys(now_unix()).map_err(ZoneError::Sign)?;
                 }
                 let served = Arc::new(r.zone);
                 let now = now_unix();
@@ -700,7 +735,7 @@ fn open_one(spec: &ZoneSpec) -> Result<Opened, LoadFailure> {
                 });
             }
             Ok(None) => {}
-            Err(e @ JournalError::Busy { .. }) => return Err(LoadFailure::Journal(e)),
+            Err(e @ JournalError::Busy { .. }) => return Err(ZoneError::Journal(e)),
             Err(e) => {
                 floor = crate::journal::salvage_serial(path);
                 let aside = path.with_file_name(format!("journal.damaged-{}", now_unix()));
@@ -713,7 +748,7 @@ fn open_one(spec: &ZoneSpec) -> Result<Opened, LoadFailure> {
                     ],
                 );
                 std::fs::rename(path, &aside).map_err(|source| {
-                    LoadFailure::Journal(JournalError::Io {
+                    ZoneError::Journal(JournalError::Io {
                         path: path.clone(),
                         op: "move the damaged journal aside",
                         source,
@@ -740,12 +775,12 @@ fn open_one(spec: &ZoneSpec) -> Result<Opened, LoadFailure> {
     let served = match &spec.dnssec {
         Some(d) => d
             .load(unsigned.clone(), &now_unix)
-            .map_err(LoadFailure::Sign)?,
+            .map_err(ZoneError::Sign)?,
         None => unsigned.clone(),
     };
     let journal = match &spec.journal {
         Some(p) => {
-            let mut j = Journal::create(p, &served).map_err(LoadFailure::Journal)?;
+            let mut j = Journal::create(p, &served).map_err(ZoneError::Journal)?;
             j.set_rewrite_at(spec.journal_size);
             Some(j)
         }
@@ -774,4 +809,31 @@ fn make_private_dir(dir: &std::path::Path) -> std::io::Result<()> {
         b.mode(0o700);
     }
     b.create(dir)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_zone_error_names_its_culprit_and_one_answer() {
+        let missing = ZoneError::Read(LoadError {
+            path: "/nowhere/db.zone".into(),
+            io: std::io::ErrorKind::NotFound.into(),
+        });
+        assert_eq!(missing.fault(), Fault::Config);
+        assert_eq!(missing.rcode(), (2, Ede::InvalidData));
+        let checks = ZoneError::Checks(Vec::new());
+        assert_eq!(checks.fault(), Fault::Input);
+        assert_eq!(checks.fault().exit_code(), 1);
+        let ours = ZoneError::Update(UpdateError::NoSoa);
+        assert_eq!(ours.fault(), Fault::Internal);
+        assert_eq!(ours.rcode(), (2, Ede::Other));
+        let disk = ZoneError::Journal(JournalError::Io {
+            path: "j".into(),
+            op: "append to",
+            source: std::io::Error::from_raw_os_error(28),
+        });
+        assert!(disk.fault().transient());
+    }
 }

@@ -12,6 +12,7 @@
 
 pub mod check;
 pub mod encoding;
+pub mod fault;
 pub mod finding;
 pub mod load;
 pub mod model;
@@ -22,6 +23,7 @@ pub mod scanner;
 pub mod types;
 pub mod update;
 
+pub use fault::{Blame, Ede, Fault};
 pub use finding::{Finding, Severity};
 pub use model::{Node, Nodes, RRset, Zone};
 pub use name::Name;

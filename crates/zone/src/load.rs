@@ -46,16 +46,32 @@ impl Loaded {
     }
 }
 
-/// The file could not be read at all.
+/// The zone file could not be read at all (what it says is judged by findings).
 #[derive(Debug)]
-pub struct LoadError(pub String);
+pub struct LoadError {
+    pub path: std::path::PathBuf,
+    pub io: std::io::Error,
+}
 
 impl std::fmt::Display for LoadError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.0)
+        write!(f, "cannot read {}: {}", self.path.display(), self.io)
     }
 }
 impl std::error::Error for LoadError {}
+
+impl crate::fault::Blame for LoadError {
+    /// A path to no readable file is the configuration's to fix; an I/O failure of a
+    /// file that exists may pass.
+    fn fault(&self) -> crate::fault::Fault {
+        use std::io::ErrorKind::*;
+        match self.io.kind() {
+            NotFound | PermissionDenied | IsADirectory => crate::fault::Fault::Config,
+            InvalidData => crate::fault::Fault::Input,
+            _ => crate::fault::Fault::System,
+        }
+    }
+}
 
 /// Which hand-written records at the same owner and type a generated record takes the
 /// place of: those are a collision (two sources for one record).
@@ -94,8 +110,13 @@ pub fn load_with_extra(
     path: &Path,
     extra: &[Generated],
 ) -> Result<Loaded, LoadError> {
-    let parsed = scanner::read_file(origin, Class::IN, path, &ReadOptions::default())
-        .map_err(|e| LoadError(format!("cannot read {}: {}", path.display(), e)))?;
+    let parsed =
+        scanner::read_file(origin, Class::IN, path, &ReadOptions::default()).map_err(|io| {
+            LoadError {
+                path: path.to_path_buf(),
+                io,
+            }
+        })?;
     Ok(finish(origin, parsed, extra))
 }
 

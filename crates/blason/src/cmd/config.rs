@@ -342,8 +342,13 @@ impl blason_server::Generator for MailGenerator {
     fn generate(
         &self,
         now: u64,
-    ) -> Result<(Vec<blason_zone::load::Generated>, Vec<blason_zone::Finding>), String> {
-        self.0.generate(now)
+    ) -> Result<
+        (Vec<blason_zone::load::Generated>, Vec<blason_zone::Finding>),
+        blason_zone::fault::BoxedError,
+    > {
+        self.0
+            .generate(now)
+            .map_err(|e| Box::new(e) as blason_zone::fault::BoxedError)
     }
     fn due(&self, now: u64) -> bool {
         self.0.due(now)

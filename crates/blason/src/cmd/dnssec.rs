@@ -1,5 +1,6 @@
 //! `blason dnssec sign` and `blason dnssec ds`: offline signing and the records to give
 //! the parent. The clock is read here, never in the library.
+use crate::cmd::exit::{Exit, Failed};
 use crate::cmd::zone::parse_origin;
 use blason_dnssec::keys::{
     read_bind_dir, write_bind, Algorithm, DigestType, Key, FLAG_SEP, FLAG_ZONE,
@@ -125,11 +126,8 @@ pub fn run(c: DnssecCmd) -> ExitCode {
         DnssecCmd::DsSeen(a) => crate::cmd::roll::ds_seen(a),
     };
     match r {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("blason: {e}");
-            ExitCode::from(1)
-        }
+        Ok(()) => Exit::Ok.into(),
+        Err(e) => e.report("blason"),
     }
 }
 
@@ -213,7 +211,7 @@ fn keys_for(origin: &Name, dir: &Path, a: &SignArgs) -> Result<Vec<Key>, String>
     Ok(keys)
 }
 
-fn sign(a: SignArgs) -> Result<(), String> {
+fn sign(a: SignArgs) -> Result<(), Failed> {
     let origin = parse_origin(&a.origin)?;
     let out = a.out.clone().unwrap_or_else(|| {
         let mut p = a.file.clone().into_os_string();
@@ -259,15 +257,15 @@ fn sign(a: SignArgs) -> Result<(), String> {
     };
     let keys = keys_for(&origin, &key_dir, &a)?;
     phase("keys");
-    let loaded = load(&origin, &a.file).map_err(|e| e.to_string())?;
+    let loaded = load(&origin, &a.file).map_err(|e| Failed::of(&e))?;
     if loaded.has_errors() {
         for f in loaded.findings.iter().filter(|f| f.is_error()) {
             eprintln!("{f}");
         }
-        return Err(format!(
+        return Err(Failed::input(format!(
             "{} has errors; fix them before signing",
             a.file.display()
-        ));
+        )));
     }
     let mut opts = SignOptions::new(
         denial,
@@ -281,7 +279,7 @@ fn sign(a: SignArgs) -> Result<(), String> {
     opts.cds = a.cds;
     let zk = ZoneKeys::by_flags(&keys);
     phase("loaded");
-    let signed = sign_zone(&loaded.zone, &zk, &opts).map_err(|e| e.to_string())?;
+    let signed = sign_zone(&loaded.zone, &zk, &opts).map_err(|e| Failed::of(&e))?;
     phase("signed");
 
     let text = print_parallel(&signed.zone, a.threads);
@@ -353,7 +351,7 @@ fn write_file_atomic(
         .map_err(|e| std::io::Error::new(e.source.kind(), e.to_string()))
 }
 
-fn ds(a: DsArgs) -> Result<(), String> {
+fn ds(a: DsArgs) -> Result<(), Failed> {
     let origin = parse_origin(&a.origin)?;
     let dir = match (&a.keys, &a.state) {
         (Some(k), _) => k.clone(),
@@ -384,13 +382,16 @@ fn ds(a: DsArgs) -> Result<(), String> {
                         .collect::<Result<Vec<Key>, String>>()?
                 }
                 Ok(None) => read_bind_dir(&origin, &dir).map_err(|e| e.to_string())?,
-                Err(e) => return Err(e.to_string()),
+                Err(e) => return Err(e.to_string().into()),
             }
         }
         _ => read_bind_dir(&origin, &dir).map_err(|e| e.to_string())?,
     };
     if keys.is_empty() {
-        return Err(format!("no keys for {origin} in {}", dir.display()));
+        return Err(Failed::from(format!(
+            "no keys for {origin} in {}",
+            dir.display()
+        )));
     }
     let sep: Vec<&Key> = if keys.iter().any(|k| k.is_sep()) {
         keys.iter().filter(|k| k.is_sep()).collect()

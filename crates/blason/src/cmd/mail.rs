@@ -1,6 +1,7 @@
 //! Mail trust record commands: `spf`, `dmarc`, `dkim`, `bimi`, `mta-sts`, `tlsa` and
 //! `mail check`. All logic lives in blason-mail; this file reads arguments and files,
 //! picks a resolver, and prints findings.
+use crate::cmd::exit::Exit;
 use blason_mail::dns::{TxtLookup, UdpLookup};
 use blason_mail::{bimi, check, dkim, dmarc, mtasts, spf, svg, tlsa, txt, vmc, Finding, Severity};
 use clap::{Args, Subcommand, ValueEnum};
@@ -33,7 +34,7 @@ impl Common {
             Some(a) => Ok(UdpLookup::new(a)),
             None => UdpLookup::system().ok_or_else(|| {
                 eprintln!("blason: no nameserver in /etc/resolv.conf; pass --resolver ADDR:PORT");
-                ExitCode::from(2)
+                Exit::Unusable.into()
             }),
         }
     }
@@ -293,16 +294,16 @@ fn print_findings(findings: &[Finding], format: Format) -> ExitCode {
         }
     }
     if errors > 0 {
-        ExitCode::from(1)
+        Exit::Findings.into()
     } else {
-        ExitCode::SUCCESS
+        Exit::Ok.into()
     }
 }
 
 fn read_file(p: &Path) -> Result<Vec<u8>, ExitCode> {
     std::fs::read(p).map_err(|e| {
         eprintln!("blason: cannot read {}: {}", p.display(), e);
-        ExitCode::from(2)
+        Exit::Unusable.into()
     })
 }
 
@@ -422,7 +423,7 @@ fn keygen(domain: &str, selector: &str, alg: KeyAlg, out: &Path, force: bool) ->
     };
     if !valid(selector) || !valid(domain.trim_end_matches('.')) {
         eprintln!("blason: selector and domain must be DNS names (letters, digits, '-', '_')");
-        return ExitCode::from(2);
+        return Exit::Unusable.into();
     }
     let a = match alg {
         KeyAlg::Ed25519 => dkim::Algorithm::Ed25519,
@@ -434,12 +435,12 @@ fn keygen(domain: &str, selector: &str, alg: KeyAlg, out: &Path, force: bool) ->
         Ok(k) => k,
         Err(e) => {
             eprintln!("blason: key generation failed: {e}");
-            return ExitCode::from(2);
+            return Exit::Unusable.into();
         }
     };
     if let Err(e) = std::fs::create_dir_all(out) {
         eprintln!("blason: {}: {}", out.display(), e);
-        return ExitCode::from(2);
+        return Exit::Unusable.into();
     }
     let owner = format!("{}.", dkim::owner(selector, domain));
     let line = txt::zone_line(&owner, None, key.record.to_text().as_bytes());
@@ -447,11 +448,11 @@ fn keygen(domain: &str, selector: &str, alg: KeyAlg, out: &Path, force: bool) ->
     let txt_path = out.join(format!("{selector}.txt"));
     if let Err(e) = write_atomic(&priv_path, key.private_pem.as_bytes(), 0o600, force) {
         eprintln!("blason: {e}");
-        return ExitCode::from(2);
+        return Exit::Unusable.into();
     }
     if let Err(e) = write_atomic(&txt_path, format!("{line}\n").as_bytes(), 0o644, force) {
         eprintln!("blason: {e}");
-        return ExitCode::from(2);
+        return Exit::Unusable.into();
     }
     eprintln!(
         "blason: private key written to {} (mode 0600); record to {}",
@@ -459,7 +460,7 @@ fn keygen(domain: &str, selector: &str, alg: KeyAlg, out: &Path, force: bool) ->
         txt_path.display()
     );
     println!("{line}");
-    ExitCode::SUCCESS
+    Exit::Ok.into()
 }
 
 pub fn run_bimi(c: BimiCmd) -> ExitCode {
@@ -488,7 +489,7 @@ pub fn run_bimi(c: BimiCmd) -> ExitCode {
         }
         None if svg_path.is_none() && vmc_path.is_none() => {
             eprintln!("blason: give a DOMAIN, an --svg FILE, a --vmc FILE, or several");
-            return ExitCode::from(2);
+            return Exit::Unusable.into();
         }
         None => {}
     }
@@ -525,14 +526,14 @@ pub fn run_tlsa(a: TlsaArgs) -> ExitCode {
             Ok(m) => m,
             Err(e) => {
                 eprintln!("blason: {}: {}", file.display(), e);
-                return ExitCode::from(2);
+                return Exit::Unusable.into();
             }
         };
         let data = match tlsa::association(&m, p) {
             Ok(d) => d,
             Err(e) => {
                 eprintln!("blason: {}: {}", file.display(), e);
-                return ExitCode::from(2);
+                return Exit::Unusable.into();
             }
         };
         if i == 1 {
@@ -545,7 +546,7 @@ pub fn run_tlsa(a: TlsaArgs) -> ExitCode {
     if a.usage == 3 && a.selector == 0 {
         eprintln!("blason: note: 3 0 x records change with every renewal; 3 1 1 follows the key");
     }
-    ExitCode::SUCCESS
+    Exit::Ok.into()
 }
 
 pub fn run_mail(c: MailCmd) -> ExitCode {
@@ -577,8 +578,8 @@ pub fn run_mail(c: MailCmd) -> ExitCode {
         }
     }
     if r.errors() > 0 {
-        ExitCode::from(1)
+        Exit::Findings.into()
     } else {
-        ExitCode::SUCCESS
+        Exit::Ok.into()
     }
 }

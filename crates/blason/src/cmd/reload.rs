@@ -3,6 +3,7 @@
 //! sending SIGHUP to the process named in its pid file.
 
 use super::config::{state_of, FileConfig};
+use crate::cmd::exit::{Exit, Failed};
 use blason_server::control::{self, Command};
 use clap::Args;
 use std::path::PathBuf;
@@ -49,9 +50,9 @@ pub fn run(a: ReloadArgs) -> ExitCode {
         match control::ask(&socket, &Command::Reload) {
             Some(Ok(m)) => {
                 println!("reloaded: {m}");
-                return ExitCode::SUCCESS;
+                return Exit::Ok.into();
             }
-            Some(Err(m)) => return fail(&m),
+            Some(Err(m)) => return Failed::from(m).report("blason reload"),
             None => {}
         }
     }
@@ -83,13 +84,12 @@ pub fn run(a: ReloadArgs) -> ExitCode {
     match blason_server::sys::send_signal(pid, blason_server::sys::Signal::Hup) {
         Ok(()) => {
             println!("sent SIGHUP to blason serve (pid {pid}); results are in its log");
-            ExitCode::SUCCESS
+            Exit::Ok.into()
         }
         Err(e) => fail(&format!("cannot signal pid {pid}: {e}")),
     }
 }
 
 fn fail(msg: &str) -> ExitCode {
-    eprintln!("blason reload: {msg}");
-    ExitCode::FAILURE
+    Failed::from(msg).report("blason reload")
 }

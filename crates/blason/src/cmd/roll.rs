@@ -3,6 +3,7 @@
 //! requests reach the server as files it picks up at its next tick (see
 //! `blason_server::dnssec::files`).
 use crate::cmd::config::{state_of, FileConfig};
+use crate::cmd::exit::Failed;
 use crate::cmd::zone::parse_origin;
 use blason_dnssec::keys::{read_bind, DigestType, Key};
 use blason_dnssec::policy::{show, Policy, PolicyConfig};
@@ -165,7 +166,7 @@ fn load(z: &Zone) -> Result<State, String> {
     })
 }
 
-pub fn roll_cmd(a: RollArgs) -> Result<(), String> {
+pub fn roll_cmd(a: RollArgs) -> Result<(), Failed> {
     let z = resolve(&a.place)?;
     let role = if a.zsk {
         Role::Zsk
@@ -181,12 +182,12 @@ pub fn roll_cmd(a: RollArgs) -> Result<(), String> {
         .iter()
         .find(|r| r.new.iter().any(|n| n.role == role))
     {
-        return Err(format!(
+        return Err(Failed::from(format!(
             "cannot roll the {role} of {}: its {} is in progress, started {}; ask again once `blason dnssec status` shows no roll",
             z.origin,
             r.kind,
             when(r.started, t)
-        ));
+        )));
     }
     roll::roll(&state, role, t)
         .map_err(|e| format!("cannot roll the {role} of {}: {e}", z.origin))?;
@@ -194,7 +195,7 @@ pub fn roll_cmd(a: RollArgs) -> Result<(), String> {
         .iter()
         .any(|(r, _, _)| *r == Request::Roll(role))
     {
-        return Err(format!("a {role} roll of {} is already requested; the server has not picked it up yet (is it running?)", z.origin));
+        return Err(Failed::from(format!("a {role} roll of {} is already requested; the server has not picked it up yet (is it running?)", z.origin)));
     }
     let follow = format!(
         "Follow it with: blason dnssec status {} --state {}",
@@ -209,7 +210,7 @@ pub fn roll_cmd(a: RollArgs) -> Result<(), String> {
             println!("{m}.\n{follow}");
             return Ok(());
         }
-        Some(Err(m)) => return Err(m),
+        Some(Err(m)) => return Err(m.into()),
         None => {}
     }
     files::write_request(&z.dir, Request::Roll(role), t)?;
@@ -220,7 +221,7 @@ pub fn roll_cmd(a: RollArgs) -> Result<(), String> {
     Ok(())
 }
 
-pub fn ds_seen(p: Place) -> Result<(), String> {
+pub fn ds_seen(p: Place) -> Result<(), Failed> {
     let z = resolve(&p)?;
     let state = load(&z)?;
     let t = now();
@@ -231,10 +232,10 @@ pub fn ds_seen(p: Place) -> Result<(), String> {
         .filter(|a| matches!(a, Action::WaitForParentDs { .. }))
         .collect();
     if waits.is_empty() {
-        return Err(format!(
+        return Err(Failed::from(format!(
             "nothing waits for the parent's DS of {} now (see `blason dnssec status`)",
             z.origin
-        ));
+        )));
     }
     for w in &waits {
         println!("confirmed: {w}");
@@ -247,7 +248,7 @@ pub fn ds_seen(p: Place) -> Result<(), String> {
             println!("{m}.");
             return Ok(());
         }
-        Some(Err(m)) => return Err(m),
+        Some(Err(m)) => return Err(m.into()),
         None => {}
     }
     files::write_request(&z.dir, Request::DsSeen, t)?;
@@ -293,7 +294,7 @@ fn phase_name(p: Phase) -> &'static str {
     }
 }
 
-pub fn status(p: Place) -> Result<(), String> {
+pub fn status(p: Place) -> Result<(), Failed> {
     let z = resolve(&p)?;
     let state = load(&z)?;
     let t = now();

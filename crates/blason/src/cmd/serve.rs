@@ -1,6 +1,7 @@
 //! `blason serve`: parse flags, merge the config, start the server, wait for signals.
 
 use super::config::{self, FileConfig, LogFormat, Overrides};
+use crate::cmd::exit::Exit;
 use blason_server::log;
 use clap::Args;
 use std::net::SocketAddr;
@@ -152,7 +153,7 @@ pub fn run(a: ServeArgs) -> ExitCode {
             Ok(c) => c,
             Err(e) => {
                 eprintln!("blason serve: config: {e}");
-                return ExitCode::from(2);
+                return Exit::Unusable.into();
             }
         },
         None => FileConfig::default(),
@@ -174,7 +175,7 @@ pub fn run(a: ServeArgs) -> ExitCode {
         Ok(c) => c,
         Err(e) => {
             eprintln!("blason serve: {e}");
-            return ExitCode::from(2);
+            return Exit::Unusable.into();
         }
     };
     log::init(match cfg.log_format {
@@ -188,10 +189,10 @@ pub fn run(a: ServeArgs) -> ExitCode {
         }
     };
     match blason_server::run_with(cfg.server, started) {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(()) => Exit::Ok.into(),
         Err(e) => {
             log::error(&e.to_string(), &[]);
-            ExitCode::FAILURE
+            Exit::of(blason_zone::fault::Blame::fault(&e)).into()
         }
     }
 }

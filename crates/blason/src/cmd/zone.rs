@@ -1,4 +1,5 @@
 //! `blason zone check` and `blason zone print`.
+use crate::cmd::exit::{Exit, Failed};
 use blason_zone::finding::json_str;
 use blason_zone::load::{load_with_extra, Loaded};
 use blason_zone::{Name, Severity};
@@ -79,33 +80,30 @@ pub fn parse_origin(s: &str) -> Result<Name, String> {
 }
 
 fn read(origin: &str, file: &Path, w: &WithConfig) -> Result<(Name, Loaded), ExitCode> {
-    let fail = |e: String| {
-        eprintln!("blason: {}", e);
-        ExitCode::from(2)
-    };
-    let origin = parse_origin(origin).map_err(fail)?;
+    let fail = |e: Failed| e.report("blason");
+    let origin = parse_origin(origin).map_err(|e| fail(e.into()))?;
     let mut extra = Vec::new();
     let mut gen_findings = Vec::new();
     if let Some(c) = &w.config {
-        let cfg = super::config::FileConfig::read(c).map_err(fail)?;
+        let cfg = super::config::FileConfig::read(c).map_err(|e| fail(e.into()))?;
         let state = super::config::state_of(&w.state, Some(&cfg));
         let fz = cfg
             .zone
             .iter()
             .find(|z| parse_origin(&z.origin).is_ok_and(|o| o == origin));
         if let Some(fz) = fz {
-            if let Some(mut mz) = fz.mail_zone(&origin, &state).map_err(fail)? {
+            if let Some(mut mz) = fz.mail_zone(&origin, &state).map_err(|e| fail(e.into()))? {
                 mz.create_keys = false;
                 let now = std::time::SystemTime::now()
                     .duration_since(std::time::UNIX_EPOCH)
                     .map_or(0, |d| d.as_secs());
-                let (e, f) = mz.generate(now).map_err(fail)?;
+                let (e, f) = mz.generate(now).map_err(|e| fail(Failed::of(&e)))?;
                 extra = e;
                 gen_findings = f;
             }
         }
     }
-    let mut loaded = load_with_extra(&origin, file, &extra).map_err(|e| fail(e.to_string()))?;
+    let mut loaded = load_with_extra(&origin, file, &extra).map_err(|e| fail(Failed::of(&e)))?;
     loaded.findings.extend(gen_findings);
     Ok((origin, loaded))
 }
@@ -187,9 +185,9 @@ pub fn run(c: ZoneCmd) -> ExitCode {
                 }
             }
             if errors > 0 {
-                ExitCode::from(1)
+                Exit::Findings.into()
             } else {
-                ExitCode::SUCCESS
+                Exit::Ok.into()
             }
         }
         ZoneCmd::Print {
@@ -206,7 +204,7 @@ pub fn run(c: ZoneCmd) -> ExitCode {
                 for f in errs {
                     eprintln!("{}", f);
                 }
-                return ExitCode::from(1);
+                return Exit::Findings.into();
             }
             let stdout = std::io::stdout();
             let mut out = std::io::BufWriter::with_capacity(1 << 16, stdout.lock());
@@ -219,9 +217,9 @@ pub fn run(c: ZoneCmd) -> ExitCode {
                 .and_then(|_| out.flush())
                 .is_err()
             {
-                return ExitCode::from(2);
+                return Exit::Unusable.into();
             }
-            ExitCode::SUCCESS
+            Exit::Ok.into()
         }
     }
 }

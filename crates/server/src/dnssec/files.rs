@@ -62,15 +62,19 @@ pub fn is_ours(name: &str) -> bool {
 }
 
 /// Writes a request for the server into the zone's folder (made 0700 if missing).
-pub fn write_request(zone_dir: &Path, r: Request, at: Timestamp) -> Result<PathBuf, String> {
+pub fn write_request(
+    zone_dir: &Path,
+    r: Request,
+    at: Timestamp,
+) -> Result<PathBuf, blason_dnssec::Error> {
     make_dir(zone_dir)?;
     let path = zone_dir.join(r.file_name());
-    write_atomic(&path, format!("at = {at}\n").as_bytes(), 0o600).map_err(|e| e.to_string())?;
+    write_atomic(&path, format!("at = {at}\n").as_bytes(), 0o600)?;
     Ok(path)
 }
 
 /// Creates a zone's folder (0700) when missing.
-pub fn make_dir(dir: &Path) -> Result<(), String> {
+pub fn make_dir(dir: &Path) -> Result<(), blason_dnssec::Error> {
     if dir.is_dir() {
         return Ok(());
     }
@@ -81,8 +85,11 @@ pub fn make_dir(dir: &Path) -> Result<(), String> {
         use std::os::unix::fs::DirBuilderExt;
         b.mode(0o700);
     }
-    b.create(dir)
-        .map_err(|e| format!("cannot create {}: {e}", dir.display()))
+    b.create(dir).map_err(|error| blason_dnssec::Error::Io {
+        path: dir.to_path_buf(),
+        op: "create",
+        error,
+    })
 }
 
 /// The requests waiting in the zone's folder, oldest first, with their files.
@@ -206,12 +213,16 @@ pub struct Served {
     pub how: String,
 }
 
-pub fn write_served(zone_dir: &Path, s: &Served) -> Result<(), String> {
+pub fn write_served(zone_dir: &Path, s: &Served) -> Result<(), blason_dnssec::Error> {
     let text = format!(
         "serial = {}\nearliest-expiry = {}\nat = {}\nhow = \"{}\"\n",
         s.serial, s.earliest_expiry, s.at, s.how
     );
-    write_atomic(&zone_dir.join(SERVED_FILE), text.as_bytes(), 0o600).map_err(|e| e.to_string())
+    Ok(write_atomic(
+        &zone_dir.join(SERVED_FILE),
+        text.as_bytes(),
+        0o600,
+    )?)
 }
 
 /// None when the file is missing or unreadable (status then says nothing of it).

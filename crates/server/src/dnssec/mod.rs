@@ -29,19 +29,21 @@ pub mod sets;
 
 use crate::log;
 use blason_dnssec::keys::{
-    bind_base_name, read_bind, read_bind_dir, write_bind, Algorithm, DigestType, Key, FLAG_SEP,
-    FLAG_ZONE,
+    bind_base_name, read_bind, read_bind_dir, write_bind, Algorithm, DigestType, Key, KeyError,
+    FLAG_SEP, FLAG_ZONE,
 };
 use blason_dnssec::policy::{self, Policy};
 use blason_dnssec::roll::{
     self, adopt, apply, plan, Action, Adopted, Alg, DsObservation, DsSource, KeyId, NewKey,
-    Outcome, Rec, Role, State, Timestamp,
+    Outcome, Rec, Role, RollError, State, Timestamp,
 };
 use blason_dnssec::sign::{
     incremental, sign_zone, Denial, Nsec3Params, SignOptions, Validity, ZoneKeys,
 };
 use blason_dnssec::state::{zone_dir_name, StateDir};
+use blason_dnssec::Error as DnssecError;
 use blason_zone::encoding::hex_encode;
+use blason_zone::fault::BoxedError;
 use blason_zone::{Name, Rtype, Zone};
 use files::Request;
 use sets::KeySets;
@@ -122,23 +124,8 @@ struct Run {
     parent_query: Option<(Timestamp, ParentAnswers)>,
 }
 
-/// Why an operator's roll did not begin: the planner's refusal (the operator's to
-/// read) or a state that could not be saved (retried).
-enum RollRefused {
-    Planner(String),
-    Save(String),
-}
-
-impl From<RollRefused> for String {
-    fn from(r: RollRefused) -> String {
-        match r {
-            RollRefused::Planner(e) | RollRefused::Save(e) => e,
-        }
-    }
-}
-
 /// Each parent server's DS rdatas, or why it could not say; filled by the asking thread.
-type ParentAnswers = Arc<Mutex<Option<Vec<Result<Vec<Vec<u8>>, String>>>>>;
+type ParentAnswers = Arc<Mutex<Option<Vec<Result<Vec<Vec<u8>>, parent::DsQueryError>>>>>;
 
 impl ZoneDnssec {
     pub fn new(policy: Policy, origin: Name, state_root: PathBuf) -> ZoneDnssec {
@@ -165,7 +152,7 @@ impl ZoneDnssec {
 
     /// A freshly read and checked zone: signed with the keys the state names now. At
     /// the first load the state is read (or begun) and planned until idle first.
-    pub fn load(&self, zone: Arc<Zone>, now: &dyn Fn() -> u64) -> Result<Arc<Zone>, String> {
+    pub fn load(&self, zone: Arc<Zone>, now: &dyn Fn() -> u64) -> Result<Arc<Zone>, DnssecError> {
         let max = max_ttl(&zone);
         if max > self.policy.zone_max_ttl {
             // Roll steps wait zone-max-ttl for old signatures to leave caches.
@@ -183,7 +170,7 @@ impl ZoneDnssec {
         run.dirty = true;
         if run.state.is_none() {
             if !self.state_root.exists() {
-                StateDir::create(&self.state_root).map_err(|e| e.to_string())?;
+                StateDir::create(&self.state_root)?;
                 log::warn(
                     "dnssec: the state folder did not exist and was created; zones without key state get new keys — if they were signed before (a DS at the parent), stop and restore the folder from a backup",
                     &[("folder", &self.state_root.display())],
@@ -198,7 +185,7 @@ impl ZoneDnssec {
             })?;
             return out
                 .or_else(|| run.signed.as_ref().map(|(z, _)| z.clone()))
-                .ok_or_else(|| "nothing to serve".to_string());
+                .ok_or(DnssecError::Internal("a first plan that signs nothing"));
         }
         let state = run.state.clone().unwrap_or_default();
         let sets = KeySets::of(&state);
@@ -211,23 +198,23 @@ impl ZoneDnssec {
 
     /// Reads the key state and every key file it names (nothing is signed): a zone
     /// restored from its journal refuses to start on keys it could not sign with.
-    pub fn open_keys(&self, now: u64) -> Result<(), String> {
+    pub fn open_keys(&self, now: u64) -> Result<(), DnssecError> {
         let mut run = self.lock();
-        let dir = StateDir::open(&self.state_root).map_err(|e| e.to_string())?;
+        let dir = StateDir::open(&self.state_root)?;
         self.open_state(&mut run, &dir, now)
     }
 
     /// An operator's request, from the control socket: carried out at once (a roll
     /// is begun and saved; a DS confirmation waits for the next tick, which the
     /// caller runs). The reply says what was done.
-    pub fn request(&self, r: Request, now: u64) -> Result<String, String> {
+    pub fn request(&self, r: Request, now: u64) -> Result<String, DnssecError> {
         let mut run = self.lock();
-        let dir = StateDir::open(&self.state_root).map_err(|e| e.to_string())?;
+        let dir = StateDir::open(&self.state_root)?;
         self.open_state(&mut run, &dir, now)?;
         let state = run
             .state
             .clone()
-            .ok_or_else(|| "no key state yet".to_string())?;
+            .ok_or(DnssecError::Internal("no key state after opening it"))?;
         match r {
             Request::Roll(role) => {
                 self.begin_roll(&mut run, &dir, &state, role, (now, now))?;
@@ -284,8 +271,8 @@ impl ZoneDnssec {
     pub fn tick(
         &self,
         now: &dyn Fn() -> u64,
-        publish: &mut dyn FnMut(Arc<Zone>) -> Result<(), String>,
-    ) -> Result<Option<Timestamp>, String> {
+        publish: &mut dyn FnMut(Arc<Zone>) -> Result<(), BoxedError>,
+    ) -> Result<Option<Timestamp>, DnssecError> {
         let mut run = self.lock();
         if run.unsigned.is_none() {
             return Ok(None);
@@ -294,18 +281,19 @@ impl ZoneDnssec {
     }
 
     /// Logs an error of [`ZoneDnssec::tick`], once a minute while it repeats.
-    pub fn report(&self, error: &str, now: u64) {
+    pub fn report(&self, error: &DnssecError, now: u64) {
+        let error = error.to_string();
         let mut run = self.lock();
         let repeat = run
             .last_error
             .as_ref()
-            .is_some_and(|(e, at)| e == error && now < at + 60);
+            .is_some_and(|(e, at)| *e == error && now < at + 60);
         if !repeat {
             log::error(
                 "dnssec: step failed; the served zone is unchanged, retrying",
                 &[("zone", &self.origin), ("reason", &error)],
             );
-            run.last_error = Some((error.to_string(), now));
+            run.last_error = Some((error, now));
         }
     }
 
@@ -315,9 +303,9 @@ impl ZoneDnssec {
         &self,
         run: &mut Run,
         now: &dyn Fn() -> u64,
-        publish: &mut dyn FnMut(Arc<Zone>) -> Result<(), String>,
-    ) -> Result<Option<Timestamp>, String> {
-        let dir = StateDir::open(&self.state_root).map_err(|e| e.to_string())?;
+        publish: &mut dyn FnMut(Arc<Zone>) -> Result<(), BoxedError>,
+    ) -> Result<Option<Timestamp>, DnssecError> {
+        let dir = StateDir::open(&self.state_root)?;
         self.open_state(run, &dir, now())?;
         self.take_requests(run, &dir, now())?;
         let mut obs: Vec<DsObservation> = Vec::new();
@@ -345,7 +333,7 @@ impl ZoneDnssec {
                 let signed = self.sign(run, &sets, t, refresh)?;
                 // A refresh that found nothing due leaves the snapshot as it is.
                 if !before.is_some_and(|b| Arc::ptr_eq(&b, &signed)) {
-                    publish(signed)?;
+                    publish(signed).map_err(DnssecError::Commit)?;
                 }
             }
             // Served from now: the outcomes count from this moment, and are saved first.
@@ -362,7 +350,7 @@ impl ZoneDnssec {
             run.state = Some(new.clone());
             if let Err(e) = dir.save(&zone_key(&self.origin), &new) {
                 run.unsaved = true;
-                return Err(e.to_string());
+                return Err(e.into());
             }
             for id in deleted {
                 if let Some(k) = state.key(id) {
@@ -391,7 +379,7 @@ impl ZoneDnssec {
     }
 
     /// Reads the state and keys at the first tick; saves a state left unsaved.
-    fn open_state(&self, run: &mut Run, dir: &StateDir, now: Timestamp) -> Result<(), String> {
+    fn open_state(&self, run: &mut Run, dir: &StateDir, now: Timestamp) -> Result<(), DnssecError> {
         if run.state.is_none() {
             let s = self.load_state(dir, now)?;
             self.load_keys(run, &s)?;
@@ -399,16 +387,14 @@ impl ZoneDnssec {
             files::make_dir(&self.zone_dir())?;
             let pf = self.zone_dir().join(files::POLICY_FILE);
             if std::fs::read_to_string(&pf).ok().as_deref() != Some(pol.as_str()) {
-                blason_dnssec::state::write_atomic(&pf, pol.as_bytes(), 0o600)
-                    .map_err(|e| e.to_string())?;
+                blason_dnssec::state::write_atomic(&pf, pol.as_bytes(), 0o600)?;
             }
             Self::take_restored_sets(run, &s);
             run.state = Some(s);
         }
         if run.unsaved {
             if let Some(s) = &run.state {
-                dir.save(&zone_key(&self.origin), s)
-                    .map_err(|e| e.to_string())?;
+                dir.save(&zone_key(&self.origin), s)?;
             }
             run.unsaved = false;
         }
@@ -490,7 +476,7 @@ impl ZoneDnssec {
         state: &State,
         actions: &[Action],
         t: Timestamp,
-    ) -> Result<(Vec<Outcome>, Vec<KeyId>), String> {
+    ) -> Result<(Vec<Outcome>, Vec<KeyId>), DnssecError> {
         let mut outcomes = Vec::with_capacity(actions.len());
         let mut deleted = Vec::new();
         for a in actions {
@@ -534,17 +520,19 @@ impl ZoneDnssec {
     }
 
     /// The state on disk; a zone without one adopts its BIND keys or starts afresh.
-    fn load_state(&self, dir: &StateDir, now: Timestamp) -> Result<State, String> {
+    fn load_state(&self, dir: &StateDir, now: Timestamp) -> Result<State, DnssecError> {
         let zone = zone_key(&self.origin);
         if dir.state_file(&zone).exists() {
             return dir
-                .load(&zone)
-                .map_err(|e| e.to_string())?
-                .ok_or_else(|| "key state vanished while reading".to_string());
+                .load(&zone)?
+                .ok_or(DnssecError::Internal("key state vanished while reading"));
         }
         let kd = self.key_dir();
         let bind = if kd.is_dir() {
-            read_bind_dir(&self.origin, &kd).map_err(|e| e.to_string())?
+            read_bind_dir(&self.origin, &kd).map_err(|error| DnssecError::Key {
+                path: kd.clone(),
+                error,
+            })?
         } else {
             Vec::new()
         };
@@ -560,8 +548,13 @@ impl ZoneDnssec {
                 .unwrap_or_default();
             if !strangers.is_empty() {
                 return Err(dir.load(&zone).err().map_or_else(
-                    || format!("unexpected files in {}", self.zone_dir().display()),
-                    |e| e.to_string(),
+                    || {
+                        DnssecError::Refused(format!(
+                            "unexpected files in {}",
+                            self.zone_dir().display()
+                        ))
+                    },
+                    DnssecError::State,
                 ));
             }
             self.check_parent_has_no_ds()?;
@@ -581,12 +574,12 @@ impl ZoneDnssec {
                 file: format!("keys/{}.private", bind_base_name(&self.origin, k)),
             })
             .collect();
-        let mut s = adopt(&State::default(), &adopted, now).map_err(|e| e.to_string())?;
+        let mut s = adopt(&State::default(), &adopted, now)?;
         // A BIND user's parent already holds the DS of these keys.
         for k in s.keys.iter_mut().filter(|k| k.role.is_ksk()) {
             k.ds = Rec::In { since: 0 };
         }
-        dir.save(&zone, &s).map_err(|e| e.to_string())?;
+        dir.save(&zone, &s)?;
         for k in &s.keys {
             log::info(
                 "dnssec: adopted a key found without key state, as long published",
@@ -603,16 +596,16 @@ impl ZoneDnssec {
 
     /// New keys under a DS that names old ones would make the zone bogus: a lost state
     /// folder must be restored, not replaced. An unreachable parent is only a warning.
-    fn check_parent_has_no_ds(&self) -> Result<(), String> {
+    fn check_parent_has_no_ds(&self) -> Result<(), DnssecError> {
         for &server in &self.parents {
             match parent::query_ds(server, &self.origin, Duration::from_millis(1500)) {
                 Ok(ds) if !ds.is_empty() => {
-                    return Err(format!(
+                    return Err(DnssecError::Refused(format!(
                         "the parent ({server}) publishes {} DS record(s) for {} but there is no key state or key here; refusing to make new keys (the zone would turn bogus): restore {} from a backup, or have the parent remove the DS first",
                         ds.len(),
                         self.origin,
                         self.zone_dir().display()
-                    ));
+                    )));
                 }
                 Ok(_) => {}
                 Err(e) => log::warn(
@@ -625,21 +618,25 @@ impl ZoneDnssec {
     }
 
     /// Reads the key material of every key the state names.
-    fn load_keys(&self, run: &mut Run, s: &State) -> Result<(), String> {
+    fn load_keys(&self, run: &mut Run, s: &State) -> Result<(), DnssecError> {
         for k in &s.keys {
             let Some(file) = &k.file else { continue };
             let path = self.zone_dir().join(file);
-            let key = read_bind(&self.origin, &path)
-                .map_err(|e| format!("{} ({}): {e}", k.id, path.display()))?;
+            let key = read_bind(&self.origin, &path).map_err(|e| DnssecError::Key {
+                path: path.clone(),
+                error: KeyError(format!("key {}: {e}", k.id)),
+            })?;
             if k.tag.is_some_and(|t| t != key.tag) || k.alg.0 != key.algorithm.number() {
-                return Err(format!(
-                    "{}: the key file holds tag {} algorithm {}, the key state expects tag {} algorithm {}",
-                    path.display(),
-                    key.tag,
-                    key.algorithm.number(),
-                    k.tag.unwrap_or(0),
-                    k.alg.0
-                ));
+                return Err(DnssecError::Key {
+                    path,
+                    error: KeyError(format!(
+                        "the key file holds tag {} algorithm {}, the key state expects tag {} algorithm {}",
+                        key.tag,
+                        key.algorithm.number(),
+                        k.tag.unwrap_or(0),
+                        k.alg.0
+                    )),
+                });
             }
             run.keys.insert(k.id, key);
         }
@@ -654,9 +651,9 @@ impl ZoneDnssec {
         state: &State,
         n: &NewKey,
         now: Timestamp,
-    ) -> Result<(Key, String), String> {
+    ) -> Result<(Key, String), DnssecError> {
         let alg = Algorithm::from_number(n.alg.0)
-            .ok_or_else(|| format!("cannot make keys of {}", n.alg))?;
+            .ok_or_else(|| DnssecError::NoKeys(format!("cannot make keys of {}", n.alg)))?;
         let flags = if n.role.is_ksk() {
             FLAG_ZONE | FLAG_SEP
         } else {
@@ -674,12 +671,17 @@ impl ZoneDnssec {
         };
         for _ in 0..16 {
             let mut k = Key::generate(alg, flags, usize::from(n.bits.unwrap_or(2048)))
-                .map_err(|e| e.to_string())?;
+                .map_err(|e| DnssecError::NoKeys(e.to_string()))?;
             if taken(&k) {
                 continue;
             }
             k.created = Some(now);
-            let f = write_bind(&self.origin, &k, &self.key_dir()).map_err(|e| e.to_string())?;
+            let f = write_bind(&self.origin, &k, &self.key_dir()).map_err(|error| {
+                DnssecError::Key {
+                    path: self.key_dir(),
+                    error,
+                }
+            })?;
             let name = f
                 .private
                 .file_name()
@@ -687,7 +689,7 @@ impl ZoneDnssec {
                 .unwrap_or_default();
             return Ok((k, format!("keys/{name}")));
         }
-        Err("could not make a key with a free key tag".into())
+        Err(DnssecError::Internal("no free key tag in 16 new keys"))
     }
 
     fn delete_files(&self, k: &roll::Key) {
@@ -718,12 +720,14 @@ impl ZoneDnssec {
         state: &State,
         role: Role,
         (now, asked): (Timestamp, Timestamp),
-    ) -> Result<(), RollRefused> {
+    ) -> Result<(), DnssecError> {
         let s = roll::roll(state, role, now).map_err(|e| {
-            RollRefused::Planner(format!("cannot roll the {role} of {}: {e}", self.origin))
+            DnssecError::Roll(RollError(format!(
+                "cannot roll the {role} of {}: {e}",
+                self.origin
+            )))
         })?;
-        dir.save(&zone_key(&self.origin), &s)
-            .map_err(|e| RollRefused::Save(e.to_string()))?;
+        dir.save(&zone_key(&self.origin), &s)?;
         run.state = Some(s);
         log::info(
             "dnssec: roll requested by the operator",
@@ -737,24 +741,33 @@ impl ZoneDnssec {
     }
 
     /// Folds the CLI's request files into the state (saved at once) and deletes them.
-    fn take_requests(&self, run: &mut Run, dir: &StateDir, now: Timestamp) -> Result<(), String> {
+    fn take_requests(
+        &self,
+        run: &mut Run,
+        dir: &StateDir,
+        now: Timestamp,
+    ) -> Result<(), DnssecError> {
         for (r, at, path) in files::pending(&self.zone_dir()) {
             match r {
                 Request::Roll(role) => {
                     let state = run.state.clone().expect("loaded before");
                     match self.begin_roll(run, dir, &state, role, (now, at)) {
                         Ok(()) => {}
-                        Err(RollRefused::Save(e)) => return Err(e),
-                        Err(RollRefused::Planner(e)) => log::error(
+                        Err(e @ DnssecError::Roll(_)) => log::error(
                             "dnssec: roll request refused",
                             &[("zone", &self.origin), ("role", &role), ("reason", &e)],
                         ),
+                        Err(e) => return Err(e),
                     }
                 }
                 Request::DsSeen => run.operator_seen = Some(at.max(1)),
             }
-            if let Err(e) = std::fs::remove_file(&path) {
-                return Err(format!("cannot remove {}: {e}", path.display()));
+            if let Err(error) = std::fs::remove_file(&path) {
+                return Err(DnssecError::Io {
+                    path,
+                    op: "remove",
+                    error,
+                });
             }
         }
         Ok(())
@@ -856,8 +869,11 @@ impl ZoneDnssec {
         sets: &KeySets,
         now: Timestamp,
         refresh: bool,
-    ) -> Result<Arc<Zone>, String> {
-        let zone = run.unsigned.clone().ok_or("no zone loaded")?;
+    ) -> Result<Arc<Zone>, DnssecError> {
+        let zone = run
+            .unsigned
+            .clone()
+            .ok_or(DnssecError::Internal("signing before a zone is loaded"))?;
         if sets.is_unsigned() {
             self.note_served(&zone, 0, now, "unsigned");
             run.signed = None;
@@ -911,7 +927,7 @@ impl ZoneDnssec {
                         incremental::zone_with_serial(&zone, next).map(Arc::new)
                     })
                     .unwrap_or_else(|| zone.clone());
-                let signed = sign_zone(&unsigned, &keys, &opts).map_err(|e| e.to_string())?;
+                let signed = sign_zone(&unsigned, &keys, &opts)?;
                 log::info(
                     "zone signed",
                     &[
@@ -1001,7 +1017,7 @@ impl ZoneDnssec {
         dirty: bool,
         refresh: bool,
         mut expiry: u64,
-    ) -> Result<Option<(Arc<Zone>, u64)>, String> {
+    ) -> Result<Option<(Arc<Zone>, u64)>, DnssecError> {
         let mut cur = signed.clone();
         if dirty {
             let limit = (zone.nodes().len() / 4).max(1000);
@@ -1009,8 +1025,7 @@ impl ZoneDnssec {
                 return Ok(None);
             };
             if !changes.is_empty() {
-                let (z, st) =
-                    incremental::apply(&cur, &changes, keys, opts).map_err(|e| e.to_string())?;
+                let (z, st) = incremental::apply(&cur, &changes, keys, opts)?;
                 log::info(
                     "zone re-signed (changes)",
                     &[
@@ -1030,7 +1045,7 @@ impl ZoneDnssec {
             // run about a dozen times across the jitter spread, not at every tick.
             let batch = (self.policy.signature_jitter / 12).clamp(1, 3600);
             let window = self.policy.signature_refresh + batch;
-            match incremental::refresh(&cur, keys, opts, now, window).map_err(|e| e.to_string())? {
+            match incremental::refresh(&cur, keys, opts, now, window)? {
                 Some((z, st)) => {
                     log::info(
                         "zone re-signed (signatures due)",

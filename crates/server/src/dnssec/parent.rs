@@ -5,24 +5,68 @@
 use blason_dnssec::keys::{DigestType, Key};
 use blason_dnssec::roll::KeyId;
 use blason_proto::client::answers;
+use blason_proto::ProtoError;
 use blason_proto::{Message, MessageBuilder, Requester};
+use blason_zone::fault::{Blame, Fault};
 use blason_zone::{Name, Rtype};
+use std::fmt;
 use std::net::SocketAddr;
 use std::time::Duration;
+
+/// Why a parent server could not say which DS records it holds.
+#[derive(Debug)]
+pub enum DsQueryError {
+    /// No usable exchange (timeout, network, malformed or mismatched answer).
+    Exchange(ProtoError),
+    /// It answered with an error RCODE.
+    Rcode(u16),
+    /// Its answer is not authoritative.
+    NotAuthoritative,
+}
+
+impl fmt::Display for DsQueryError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            DsQueryError::Exchange(e) => write!(f, "{e}"),
+            DsQueryError::Rcode(r) => write!(
+                f,
+                "answered {} (is it a server of the parent zone?)",
+                blason_proto::rcode_name(*r)
+            ),
+            DsQueryError::NotAuthoritative => {
+                f.write_str("answer is not authoritative (is it a server of the parent zone?)")
+            }
+        }
+    }
+}
+
+impl std::error::Error for DsQueryError {}
+
+impl Blame for DsQueryError {
+    fn fault(&self) -> Fault {
+        match self {
+            DsQueryError::Exchange(e) => e.fault(),
+            // A configured parent that is not one is the configuration's fault.
+            DsQueryError::Rcode(_) | DsQueryError::NotAuthoritative => Fault::Config,
+        }
+    }
+}
 
 /// The DS rdatas `server` holds for `zone` (empty: it answers that there are none).
 pub fn query_ds(
     server: SocketAddr,
     zone: &Name,
     timeout: Duration,
-) -> Result<Vec<Vec<u8>>, String> {
+) -> Result<Vec<Vec<u8>>, DsQueryError> {
     let r = Requester {
         timeout,
         tries: 1,
         ..Requester::default()
     };
-    let m = r.ask(server, zone, Rtype::DS).map_err(|e| e.to_string())?;
-    ds_of(&m, zone).map_err(|e| format!("{server}: {e}"))
+    let m = r
+        .ask(server, zone, Rtype::DS)
+        .map_err(DsQueryError::Exchange)?;
+    ds_of(&m, zone)
 }
 
 /// `zone IN DS?` without recursion, with EDNS (1232 octets).
@@ -31,23 +75,23 @@ pub fn build_query(id: u16, zone: &Name) -> Vec<u8> {
 }
 
 /// The DS rdatas for `zone` in an authoritative answer to query `id`.
-pub fn parse_ds_answer(m: &[u8], id: u16, zone: &Name) -> Result<Vec<Vec<u8>>, String> {
-    let m = Message::parse(m).map_err(|e| e.to_string())?;
+pub fn parse_ds_answer(m: &[u8], id: u16, zone: &Name) -> Result<Vec<Vec<u8>>, DsQueryError> {
+    let m = Message::parse(m).map_err(DsQueryError::Exchange)?;
     if !answers(&m, id, zone, Rtype::DS) {
-        return Err("not an answer to our question".into());
+        return Err(DsQueryError::Exchange(ProtoError::Mismatch(
+            "not an answer to our question",
+        )));
     }
     ds_of(&m, zone)
 }
 
-fn ds_of(m: &Message, zone: &Name) -> Result<Vec<Vec<u8>>, String> {
+fn ds_of(m: &Message, zone: &Name) -> Result<Vec<Vec<u8>>, DsQueryError> {
     let rcode = m.rcode();
     if rcode != 0 {
-        return Err(format!(
-            "answered RCODE {rcode} (is it a server of the parent zone?)"
-        ));
+        return Err(DsQueryError::Rcode(rcode));
     }
     if !m.is_authoritative() {
-        return Err("answer is not authoritative (is it a server of the parent zone?)".into());
+        return Err(DsQueryError::NotAuthoritative);
     }
     Ok(m.answer
         .iter()
@@ -125,13 +169,15 @@ mod tests {
 
         assert!(parse_ds_answer(&m, 8, &zone).is_err(), "wrong id");
         let na = answer(7, &zone, std::slice::from_ref(&ds1), [0x80, 0]);
-        assert!(parse_ds_answer(&na, 7, &zone)
-            .unwrap_err()
-            .contains("authoritative"));
+        assert!(matches!(
+            parse_ds_answer(&na, 7, &zone),
+            Err(DsQueryError::NotAuthoritative)
+        ));
         let nx = answer(7, &zone, &[], [0x84, 3]);
-        assert!(parse_ds_answer(&nx, 7, &zone)
-            .unwrap_err()
-            .contains("RCODE 3"));
+        let e = parse_ds_answer(&nx, 7, &zone).unwrap_err();
+        assert!(matches!(e, DsQueryError::Rcode(3)), "{e}");
+        assert!(e.to_string().contains("NXDOMAIN"), "{e}");
+        assert_eq!(e.fault(), Fault::Config);
         let nodata = answer(7, &zone, &[], [0x84, 0]);
         assert!(parse_ds_answer(&nodata, 7, &zone).unwrap().is_empty());
         let q = build_query(9, &zone);

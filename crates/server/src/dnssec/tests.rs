@@ -182,7 +182,11 @@ fn bind_keys_are_adopted_and_bad_input_keeps_nothing_unsigned() {
     let Err(e) = d2.load(zone(), &now) else {
         panic!("a corrupt key file must stop the load")
     };
-    assert!(e.contains(".private") || e.contains(".key"), "{e}");
+    let text = e.to_string();
+    assert!(text.contains(".private") || text.contains(".key"), "{e}");
+    // A key file the operator must fix or restore.
+    assert!(matches!(e, blason_dnssec::Error::Key { .. }), "{e}");
+    assert_eq!(blason_zone::Blame::fault(&e), blason_zone::Fault::Input);
 
     // The clock behind the state: served with the state's keys, nothing planned.
     write_bind(&origin, &k, &d.key_dir()).unwrap();
@@ -229,7 +233,8 @@ fn a_state_that_cannot_be_saved_stops_the_steps_until_it_can() {
             published.push(tags(&z));
             Ok(())
         }) {
-            assert!(e.contains("keystate"), "{e}");
+            assert!(e.to_string().contains("keystate"), "{e}");
+            assert!(matches!(e, blason_dnssec::Error::State(_)), "{e}");
         }
     }
     // At most the one step whose save failed after its swap went out; no later ones.
