@@ -3,8 +3,9 @@
 //! Owns: UDP worker threads (one SO_REUSEPORT socket each, recvmmsg/sendmmsg batches,
 //! per-thread buffers), TCP on a small tokio runtime, the catalog snapshot behind an
 //! `ArcSwap` (queries load it without locks; reload builds a new one and swaps it),
-//! reload and shutdown on signals, the pid file, the server's logger, and the
-//! executor of the DNSSEC key-roll planner ([`dnssec`]), ticked by the control loop.
+//! reload and shutdown on signals, the control socket, the pid file, the server's
+//! logger, and each zone's worker thread ([`zones`]), which commits its changes and
+//! runs its DNSSEC key-roll executor ([`dnssec`]).
 //!
 //! Refuses: zone parsing and checks (crate `zone`), answering (crate `answer`), config
 //! files and flags (the `blason` binary hands over a ready [`Config`]). All `unsafe`
@@ -24,11 +25,13 @@ pub mod zones;
 
 use arc_swap::ArcSwap;
 use blason_answer::{Catalog, Options};
+use control::Refusal;
 use std::fmt;
 use std::io;
 use std::net::{SocketAddr, UdpSocket};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::Sender;
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Duration;
@@ -138,7 +141,6 @@ pub struct Server {
     tcp: Option<(JoinHandle<()>, Arc<tokio::sync::Notify>)>,
     local: Vec<SocketAddr>,
     pid_file: Option<PathBuf>,
-    poll_interval: Duration,
     /// Held while the server runs: no second server shares the state folder.
     _state_lock: Option<blason_store::FolderLock>,
 }
@@ -160,12 +162,13 @@ impl Server {
             query_log: cfg.query_log,
             tcp_idle: cfg.tcp_idle_timeout,
         });
-        let publisher = zones::Publisher {
+        let publisher = Arc::new(zones::Publisher {
             shared: shared.clone(),
             options: cfg.answer.clone(),
-        };
-        let mut zones =
-            zones::ZoneSet::open_all(cfg.zones.clone(), publisher).map_err(Error::Zones)?;
+            served: std::sync::Mutex::new(Vec::new()),
+        });
+        let zones = zones::ZoneSet::open_all(cfg.zones.clone(), publisher, cfg.poll_interval)
+            .map_err(Error::Zones)?;
 
         let mut udp_socks = Vec::new();
         let mut tcp_listeners = Vec::new();
@@ -219,7 +222,6 @@ impl Server {
             tcp: Some(tcp),
             local,
             pid_file: cfg.pid_file,
-            poll_interval: cfg.poll_interval,
             _state_lock: state_lock,
         })
     }
@@ -229,71 +231,50 @@ impl Server {
         &self.local
     }
 
-    /// Re-reads every zone and commits what changed. Queries in flight finish on the
-    /// old catalog; nothing waits for them.
-    pub fn reload(&mut self) -> ReloadReport {
+    /// Re-reads every zone (all at once, each on its worker) and commits what
+    /// changed; returns when all are done. Queries in flight finish on the old
+    /// catalog; nothing waits for them.
+    pub fn reload(&self) -> ReloadReport {
         let report = self.zones.reload();
-        log::info(
-            "reload complete",
-            &[
-                ("replaced", &report.replaced),
-                ("kept_old", &report.kept.len()),
-            ],
-        );
+        log_reload(&report);
         report
     }
 
-    /// Re-reads the zones whose generated records changed (a watched certificate file,
-    /// a TLSA record falling due) and commits them; does nothing when none did.
-    pub fn poll(&mut self) -> Option<ReloadReport> {
-        let report = self.zones.reload_due(zones::now_unix())?;
-        log::info(
-            "generated records changed, zones reloaded",
-            &[
-                ("replaced", &report.replaced),
-                ("kept_old", &report.kept.len()),
-            ],
-        );
-        Some(report)
-    }
-
-    /// Carries out the signed zones' key rolls (see [`dnssec`]); each new snapshot is
-    /// committed before its outcomes are recorded.
-    pub fn dnssec_tick(&mut self) -> Option<u64> {
-        self.zones.dnssec_tick()
-    }
-
-    /// Carries out a command from the control socket; the reply says what happened.
-    pub fn control(&mut self, cmd: control::Command) -> Result<String, control::Refusal> {
+    /// Carries out a command from the control socket; `reply` gets what happened.
+    /// Nothing waits here: each zone's worker answers (a reload's answers are
+    /// gathered on a thread of their own).
+    pub fn control(&self, cmd: control::Command, reply: Sender<Result<String, Refusal>>) {
         use control::Command;
         use dnssec::files::Request;
-        let (zone, request) = match cmd {
-            Command::Reload => {
-                let r = self.reload();
-                let mut text = format!("replaced={} kept_old={}", r.replaced, r.kept.len());
-                for (z, why) in &r.kept {
-                    text.push_str(&format!("; {z} kept its old data: {why}"));
+        match cmd {
+            Command::Reload => self.reload_in_background(Some(reply)),
+            Command::Roll(z, role) => self.zones.dnssec_request(&z, Request::Roll(role), reply),
+            Command::DsSeen(z) => self.zones.dnssec_request(&z, Request::DsSeen, reply),
+        }
+    }
+
+    /// Starts a reload of every zone and returns at once; the report is logged
+    /// (and sent to `reply`) when the last zone is done.
+    fn reload_in_background(&self, reply: Option<Sender<Result<String, Refusal>>>) {
+        let pending = self.zones.start_reload();
+        let spawned = std::thread::Builder::new()
+            .name("reload".into())
+            .spawn(move || {
+                let report = pending.finish();
+                log_reload(&report);
+                if let Some(r) = reply {
+                    let _ = r.send(Ok(report.text()));
                 }
-                return Ok(text);
-            }
-            Command::Roll(z, role) => (z, Request::Roll(role)),
-            Command::DsSeen(z) => (z, Request::DsSeen),
-        };
-        let d = self.zones.dnssec_of(&zone).ok_or_else(|| {
-            control::Refusal::new(
-                blason_zone::Fault::Config,
-                format!("{zone} is not a signed zone of this server"),
-            )
-        })?;
-        let text = d
-            .request(request, zones::now_unix())
-            .map_err(|e| control::Refusal::of(&e))?;
-        self.dnssec_tick();
-        Ok(text)
+            });
+        if let Err(e) = spawned {
+            log::error("cannot start the reload", &[("reason", &e)]);
+        }
     }
 
     /// Stops all workers and waits for them; removes the pid file.
     pub fn shutdown(mut self) {
+        // No commit is left half done: each zone finishes the job at hand.
+        self.zones.stop();
         self.shared.stop.store(true, Ordering::Relaxed);
         if let Some((h, n)) = self.tcp.take() {
             n.notify_one();
@@ -400,20 +381,15 @@ enum Event {
     Control(control::Request),
 }
 
-/// The longest the DNSSEC executors sleep: the planners' next event comes sooner
-/// when one is due; this bounds how long a vanished state folder or a request file
-/// left while no server ran goes unnoticed.
-const MAX_SLEEP: Duration = Duration::from_secs(5);
-
 /// [`run`], calling `on_start` once the server listens (e.g. to print the real ports).
 pub fn run_with(cfg: Config, on_start: impl FnOnce(&Server)) -> Result<(), Error> {
     use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
     let mut signals = signal_hook::iterator::Signals::new([SIGHUP, SIGINT, SIGTERM])
         .map_err(|e| Error::Io("cannot install signal handlers", e))?;
     let control_path = cfg.control.clone();
-    let mut server = Server::start(cfg)?;
-    // Signals and control requests arrive through one channel, so that the loop can
-    // also wake on a timer; the query threads never see any of this.
+    let server = Server::start(cfg)?;
+    // Signals and control requests arrive through one channel; the query threads
+    // never see any of this.
     let (tx, rx) = std::sync::mpsc::channel();
     if let Some(path) = &control_path {
         let (ctx, crx) = std::sync::mpsc::channel();
@@ -443,49 +419,22 @@ pub fn run_with(cfg: Config, on_start: impl FnOnce(&Server)) -> Result<(), Error
             }
         })
         .map_err(|e| Error::Io("cannot start the signal thread", e))?;
-    let poll = server.poll_interval.max(Duration::from_secs(1));
-    let mut next_poll = std::time::Instant::now() + poll;
-    // Signed zones run their executors when a planner's next event falls due (a
-    // roll step, signatures coming due, the parent to ask), at least every MAX_SLEEP.
-    let dnssec = server.zones.has_dnssec();
-    let mut next_tick = std::time::Instant::now();
-    loop {
-        let mut due = next_poll;
-        if dnssec {
-            due = due.min(next_tick);
-        }
-        let wait = due.saturating_duration_since(std::time::Instant::now());
-        match rx.recv_timeout(wait) {
-            Ok(Event::Signal(SIGHUP)) => {
+    // Zones run on their own workers; this loop only hands on signals and commands,
+    // so it never waits for a zone.
+    for event in rx {
+        match event {
+            Event::Signal(SIGHUP) => {
                 log::info("SIGHUP: reloading zones", &[]);
-                server.reload();
+                server.reload_in_background(None);
             }
-            Ok(Event::Signal(sig)) => {
+            Event::Signal(sig) => {
                 log::info(
                     "shutting down",
                     &[("signal", &if sig == SIGTERM { "SIGTERM" } else { "SIGINT" })],
                 );
                 break;
             }
-            Ok(Event::Control((cmd, reply))) => {
-                let r = server.control(cmd);
-                if dnssec {
-                    next_tick = std::time::Instant::now();
-                }
-                let _ = reply.send(r);
-            }
-            Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {
-                let now = std::time::Instant::now();
-                if now >= next_poll {
-                    server.poll();
-                    next_poll = std::time::Instant::now() + poll;
-                }
-                if dnssec && now >= next_tick {
-                    let wake = server.dnssec_tick();
-                    next_tick = std::time::Instant::now() + sleep_until(wake);
-                }
-            }
-            Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => break,
+            Event::Control((cmd, reply)) => server.control(cmd, reply),
         }
     }
     handle.close();
@@ -497,9 +446,12 @@ pub fn run_with(cfg: Config, on_start: impl FnOnce(&Server)) -> Result<(), Error
     Ok(())
 }
 
-/// How long until `wake` (unix seconds), between one second and [`MAX_SLEEP`].
-fn sleep_until(wake: Option<u64>) -> Duration {
-    let now = zones::now_unix();
-    wake.map_or(MAX_SLEEP, |w| Duration::from_secs(w.saturating_sub(now)))
-        .clamp(Duration::from_secs(1), MAX_SLEEP)
+fn log_reload(report: &ReloadReport) {
+    log::info(
+        "reload complete",
+        &[
+            ("replaced", &report.replaced),
+            ("kept_old", &report.kept.len()),
+        ],
+    );
 }

@@ -1,13 +1,15 @@
 //! The zones being served, and the one road by which a served snapshot changes
-//! ([`ZoneSet::commit`]). Every source hands it a new snapshot: a zone file read
+//! (`Handle::commit`). Every source hands it a new snapshot: a zone file read
 //! again (its difference to the previous reading played onto the zone), generated
 //! records (played as edits, the file not read), the DNSSEC executor's passes. The
 //! commit moves the serial forward, makes the changeset durable in the zone's journal,
 //! swaps the snapshot in, and answers with a receipt, after which sources record what
 //! they did. At start a zone comes back from its journal (answering at once) or from
-//! its file. Runs on the control path, never on a query thread.
+//! its file. Each zone runs on a worker thread of its own, never on a query thread.
 #![forbid(unsafe_code)]
 
+use crate::control::Refusal;
+use crate::dnssec::files::Request;
 use crate::dnssec::ZoneDnssec;
 use crate::journal::{Journal, JournalError};
 use crate::log;
@@ -17,7 +19,10 @@ use blason_zone::update::{self, serial_gt, zone_with_serial, SerialPolicy, Updat
 use blason_zone::{Finding, Name, Zone};
 use std::fmt;
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
 
 /// Where a zone's text comes from.
 #[derive(Clone, Debug)]
@@ -211,16 +216,28 @@ fn read(spec: &ZoneSpec, extra: &[Generated]) -> Result<Loaded, LoadError> {
     }
 }
 
-/// Swaps the served zones in: the one place queries' catalog changes.
+/// Swaps the served zones in: the one place queries' catalog changes. Zones commit
+/// from their own threads; the lock orders the swaps so none undoes another's.
 pub(crate) struct Publisher {
     pub shared: Arc<crate::Shared>,
     pub options: blason_answer::Options,
+    /// What each zone serves, by its place in the set.
+    pub served: Mutex<Vec<Arc<Zone>>>,
 }
 
 impl Publisher {
-    fn publish(&self, zones: Vec<Arc<Zone>>) {
+    /// Publishes `zone` as zone `i`'s snapshot (or every zone as it is, with None).
+    fn publish(&self, change: Option<(usize, Arc<Zone>)>) {
+        let mut served = self.served.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some((i, z)) = change {
+            served[i] = z;
+        }
         // Indexes of zones whose names did not change are reused (O(zones)).
-        let cat = self.shared.catalog.load().next(zones, self.options.clone());
+        let cat = self
+            .shared
+            .catalog
+            .load()
+            .next(served.clone(), self.options.clone());
         self.shared.catalog.store(Arc::new(cat));
     }
 }
@@ -234,8 +251,11 @@ pub struct Receipt {
     pub records: Option<usize>,
 }
 
-/// One served zone: its spec, the snapshot served, its journal.
+/// One served zone: its spec, the snapshot served, its journal. Owned by the zone's
+/// worker thread; nothing else changes it.
 struct Handle {
+    /// Its place in the set (and in the publisher's list).
+    index: usize,
     spec: ZoneSpec,
     served: Arc<Zone>,
     journal: Option<Journal>,
@@ -252,16 +272,35 @@ struct Handle {
     /// `unsigned` (so records from other sources survive it), and a change of the
     /// generated records alone is played without reading the file.
     source: Option<(Arc<Zone>, Vec<Generated>)>,
-}
-
-/// The zones being served. Lives on the control path; every change to a served
-/// snapshot goes through [`ZoneSet::commit`].
-pub struct ZoneSet {
-    zones: Vec<Handle>,
-    publisher: Publisher,
+    publisher: Arc<Publisher>,
     /// Commits go to the journal but are not published yet (the first publication
     /// waits until every zone is fit to serve).
     quiet: bool,
+}
+
+/// The zones being served, each on a worker thread of its own: a zone signed whole
+/// or a slow parent never holds up another zone's commit, a reload or a command.
+/// Every change to a served snapshot goes through its zone's `Handle::commit`.
+pub struct ZoneSet {
+    workers: Vec<Worker>,
+}
+
+/// A zone's thread and how to reach it.
+struct Worker {
+    spec: ZoneSpec,
+    jobs: Sender<Job>,
+    thread: Option<JoinHandle<()>>,
+}
+
+/// What a zone's worker is asked to do; each answers on its channel when done.
+enum Job {
+    /// Read the file of a zone restored from its journal.
+    Sync(Sender<()>),
+    /// Read the file again.
+    Reload(Sender<Result<(), String>>),
+    /// An operator's DNSSEC request, then an executor pass.
+    Dnssec(Request, Sender<Result<String, Refusal>>),
+    Stop,
 }
 
 /// What a reload did.
@@ -271,6 +310,17 @@ pub struct ReloadReport {
     pub replaced: usize,
     /// Zones that failed and kept serving their previous snapshot, with the reason.
     pub kept: Vec<(Name, String)>,
+}
+
+impl ReloadReport {
+    /// `replaced=N kept_old=M; zone kept its old data: why`
+    pub fn text(&self) -> String {
+        let mut text = format!("replaced={} kept_old={}", self.replaced, self.kept.len());
+        for (z, why) in &self.kept {
+            text.push_str(&format!("; {z} kept its old data: {why}"));
+        }
+        text
+    }
 }
 
 /// Logs an error about a zone, naming it and where its data comes from.
@@ -285,20 +335,50 @@ fn log_zone_error(spec: &ZoneSpec, msg: &str, e: &dyn fmt::Display) {
     );
 }
 
+/// The longest a signed zone's executor sleeps: the planner's next event comes
+/// sooner when one is due; this bounds how long a vanished state folder or a request
+/// file left while no server ran goes unnoticed.
+const MAX_SLEEP: Duration = Duration::from_secs(5);
+
 impl ZoneSet {
-    /// Opens every zone: from its journal when it has one (its file is read after the
-    /// start, see [`ZoneSet::sync_restored`]), else from its file (signed, for a
-    /// DNSSEC zone) with a new journal. Any failure refuses the whole start (returned
-    /// all together so the operator sees every problem at once).
+    /// Opens every zone, each on its own thread: from its journal when it has one (its
+    /// file is read after the start, see [`ZoneSet::sync_restored`]), else from its
+    /// file (signed, for a DNSSEC zone) with a new journal. Any failure refuses the
+    /// whole start (returned all together so the operator sees every problem at once).
+    /// Then each zone's worker starts: it polls the zone's generated records every
+    /// `poll` and runs its DNSSEC executor when the planner's next event falls due.
     pub(crate) fn open_all(
         specs: Vec<ZoneSpec>,
-        publisher: Publisher,
+        publisher: Arc<Publisher>,
+        poll: Duration,
     ) -> Result<ZoneSet, Vec<(ZoneSpec, ZoneError)>> {
-        let mut zones = Vec::with_capacity(specs.len());
+        let opened: Vec<(ZoneSpec, Result<Opened, ZoneError>)> = std::thread::scope(|s| {
+            let running: Vec<_> = specs
+                .into_iter()
+                .map(|spec| {
+                    let h = s.spawn({
+                        let spec = spec.clone();
+                        move || open_one(&spec)
+                    });
+                    (spec, h)
+                })
+                .collect();
+            running
+                .into_iter()
+                .map(|(spec, h)| {
+                    let r = h.join().unwrap_or_else(|_| {
+                        Err(ZoneError::Internal("the zone's opening panicked".into()))
+                    });
+                    (spec, r)
+                })
+                .collect()
+        });
+        let mut handles = Vec::with_capacity(opened.len());
         let mut failed = Vec::new();
-        for spec in specs {
-            match open_one(&spec) {
-                Ok(o) => zones.push(Handle {
+        for (spec, r) in opened {
+            match r {
+                Ok(o) => handles.push(Handle {
+                    index: handles.len(),
                     spec,
                     served: o.served,
                     journal: o.journal,
@@ -306,6 +386,8 @@ impl ZoneSet {
                     stale: o.stale,
                     unsigned: o.unsigned,
                     source: o.source,
+                    publisher: publisher.clone(),
+                    quiet: true,
                 }),
                 Err(e) => failed.push((spec, e)),
             }
@@ -313,76 +395,233 @@ impl ZoneSet {
         if !failed.is_empty() {
             return Err(failed);
         }
-        let mut set = ZoneSet {
-            zones,
-            publisher,
-            quiet: true,
-        };
-        for i in 0..set.zones.len() {
-            if set.zones[i].stale {
-                set.sync_one(i);
-            }
+        for h in handles.iter_mut().filter(|h| h.stale) {
+            h.sync_one();
         }
-        set.quiet = false;
-        set.publish();
+        *publisher.served.lock().unwrap_or_else(|e| e.into_inner()) =
+            handles.iter().map(|h| h.served.clone()).collect();
+        publisher.publish(None);
         let now = now_unix();
-        for h in set.zones.iter().filter(|h| !h.pending_file) {
-            if let Some(g) = &h.spec.generator {
-                g.committed(now);
+        let mut workers = Vec::with_capacity(handles.len());
+        for mut h in handles {
+            h.quiet = false;
+            if !h.pending_file {
+                if let Some(g) = &h.spec.generator {
+                    g.committed(now);
+                }
             }
+            let (tx, rx) = mpsc::channel();
+            let spec = h.spec.clone();
+            let thread = std::thread::Builder::new()
+                .name(format!("zone {}", spec.origin))
+                .spawn(move || h.work(rx, poll))
+                .map_err(|e| {
+                    vec![(
+                        spec.clone(),
+                        ZoneError::Internal(format!("cannot start the zone's thread: {e}")),
+                    )]
+                })?;
+            workers.push(Worker {
+                spec,
+                jobs: tx,
+                thread: Some(thread),
+            });
         }
-        Ok(set)
-    }
-
-    fn publish(&self) {
-        self.publisher.publish(self.zones());
-    }
-
-    pub fn zones(&self) -> Vec<Arc<Zone>> {
-        self.zones.iter().map(|h| h.served.clone()).collect()
+        Ok(ZoneSet { workers })
     }
 
     pub fn specs(&self) -> impl Iterator<Item = &ZoneSpec> {
-        self.zones.iter().map(|h| &h.spec)
+        self.workers.iter().map(|w| &w.spec)
     }
 
-    /// The DNSSEC executor of the zone `origin`, if it is served and signed.
-    pub fn dnssec_of(&self, origin: &Name) -> Option<Arc<ZoneDnssec>> {
-        self.zones
-            .iter()
-            .find(|h| h.spec.origin == *origin)
-            .and_then(|h| h.spec.dnssec.clone())
-    }
-
-    /// True when some zone is signed, so the control loop runs the executors.
+    /// True when some zone is signed.
     pub fn has_dnssec(&self) -> bool {
-        self.zones.iter().any(|h| h.spec.dnssec.is_some())
+        self.workers.iter().any(|w| w.spec.dnssec.is_some())
+    }
+
+    /// Reads the file of each zone restored from its journal and commits what
+    /// changed while the server was down (usually nothing), all zones at once;
+    /// returns when all are done. A file that fails leaves the journal's zone serving.
+    pub fn sync_restored(&self) {
+        let waits: Vec<_> = self
+            .workers
+            .iter()
+            .map(|w| {
+                let (tx, rx) = mpsc::channel();
+                let _ = w.jobs.send(Job::Sync(tx));
+                rx
+            })
+            .collect();
+        for rx in waits {
+            let _ = rx.recv();
+        }
+    }
+
+    /// Re-reads every zone, all at once; a zone that fails keeps its old snapshot.
+    /// Returns when every zone is done.
+    pub fn reload(&self) -> ReloadReport {
+        self.start_reload().finish()
+    }
+
+    /// Asks every zone to re-read its file; the answers are collected by the caller
+    /// ([`PendingReload::finish`]), so nothing waits here.
+    pub fn start_reload(&self) -> PendingReload {
+        let waits = self
+            .workers
+            .iter()
+            .map(|w| {
+                let (tx, rx) = mpsc::channel();
+                let sent = w.jobs.send(Job::Reload(tx)).is_ok();
+                (w.spec.origin.clone(), sent.then_some(rx))
+            })
+            .collect();
+        PendingReload { waits }
+    }
+
+    /// Hands an operator's DNSSEC request to the zone's worker, which answers on
+    /// `reply` once it is carried out; nothing waits here.
+    pub fn dnssec_request(
+        &self,
+        origin: &Name,
+        r: Request,
+        reply: Sender<Result<String, Refusal>>,
+    ) {
+        let w = self
+            .workers
+            .iter()
+            .find(|w| w.spec.origin == *origin && w.spec.dnssec.is_some());
+        let Some(w) = w else {
+            let _ = reply.send(Err(Refusal::new(
+                Fault::Config,
+                format!("{origin} is not a signed zone of this server"),
+            )));
+            return;
+        };
+        if let Err(mpsc::SendError(Job::Dnssec(_, reply))) = w.jobs.send(Job::Dnssec(r, reply)) {
+            let _ = reply.send(Err(Refusal::new(
+                Fault::System,
+                "the zone's worker has stopped",
+            )));
+        }
+    }
+
+    /// Stops every worker once its current job is done, and waits for them.
+    pub fn stop(&mut self) {
+        for w in &self.workers {
+            let _ = w.jobs.send(Job::Stop);
+        }
+        for w in &mut self.workers {
+            if let Some(t) = w.thread.take() {
+                let _ = t.join();
+            }
+        }
+    }
+}
+
+impl Drop for ZoneSet {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// Where a zone's worker answers a reload (None: the worker has stopped).
+type ReloadAnswer = Option<Receiver<Result<(), String>>>;
+
+/// A reload under way: each zone's answer, to be collected.
+pub struct PendingReload {
+    waits: Vec<(Name, ReloadAnswer)>,
+}
+
+impl PendingReload {
+    /// Waits for every zone's answer.
+    pub fn finish(self) -> ReloadReport {
+        let mut report = ReloadReport::default();
+        for (origin, rx) in self.waits {
+            let r = rx
+                .ok_or(())
+                .and_then(|rx| rx.recv().map_err(drop))
+                .unwrap_or_else(|_| Err("the zone's worker has stopped".into()));
+            match r {
+                Ok(()) => report.replaced += 1,
+                Err(e) => report.kept.push((origin, e)),
+            }
+        }
+        report
+    }
+}
+
+impl Handle {
+    /// The zone's worker: carries out jobs as they come, polls the generated records
+    /// every `poll`, and runs the DNSSEC executor when its planner's next event is due.
+    fn work(mut self, jobs: Receiver<Job>, poll: Duration) {
+        let poll = poll.max(Duration::from_secs(1));
+        let signed = self.spec.dnssec.is_some();
+        let mut next_poll = Instant::now() + poll;
+        let mut next_tick = Instant::now();
+        loop {
+            let due = if signed {
+                next_poll.min(next_tick)
+            } else {
+                next_poll
+            };
+            match jobs.recv_timeout(due.saturating_duration_since(Instant::now())) {
+                Ok(Job::Sync(done)) => {
+                    if self.pending_file {
+                        self.sync_one();
+                    }
+                    let _ = done.send(());
+                }
+                Ok(Job::Reload(done)) => {
+                    let _ = done.send(self.reload_one().map_err(|e| e.to_string()));
+                    next_tick = Instant::now();
+                }
+                Ok(Job::Dnssec(r, done)) => {
+                    let _ = done.send(self.dnssec_request(r));
+                    next_tick = Instant::now();
+                }
+                Ok(Job::Stop) | Err(RecvTimeoutError::Disconnected) => break,
+                Err(RecvTimeoutError::Timeout) => {
+                    let now = Instant::now();
+                    if now >= next_poll {
+                        self.poll();
+                        next_poll = Instant::now() + poll;
+                    }
+                    if signed && now >= next_tick {
+                        next_tick = Instant::now() + sleep_until(self.dnssec_tick());
+                    }
+                }
+            }
+        }
+    }
+
+    fn publish(&self) {
+        self.publisher
+            .publish(Some((self.index, self.served.clone())));
     }
 
     /// The one road by which a served snapshot changes: serial moved forward, the
     /// changeset made durable in the journal, the snapshot swapped in, secondaries
     /// told (nothing yet). None when `next` serves nothing new. On error nothing was
     /// published.
-    pub fn commit(
-        &mut self,
-        i: usize,
-        next: Arc<Zone>,
-        now: u64,
-    ) -> Result<Option<Receipt>, ZoneError> {
-        let h = &mut self.zones[i];
-        let Some(next) = next_serial(h, next, now)? else {
+    fn commit(&mut self, next: Arc<Zone>, now: u64) -> Result<Option<Receipt>, ZoneError> {
+        let Some(next) = next_serial(self, next, now)? else {
             return Ok(None);
         };
-        let limit = (h.served.nodes().len() / 4).max(1000);
-        let cs = update::diff(&h.served, &next, limit);
+        let limit = (self.served.nodes().len() / 4).max(1000);
+        let cs = update::diff(&self.served, &next, limit);
         let records = cs.as_ref().map(|c| c.records());
-        if let Some(j) = &mut h.journal {
+        if let Some(j) = &mut self.journal {
             match j.finish_rewrite(false) {
                 // Only space is lost: the journal as it was stays complete.
-                Some(Err(e)) => log_zone_error(&h.spec, "journal rewrite failed; appending on", &e),
+                Some(Err(e)) => {
+                    log_zone_error(&self.spec, "journal rewrite failed; appending on", &e)
+                }
                 Some(Ok(())) => log::info(
                     "journal rewritten with a new snapshot",
-                    &[("zone", &h.spec.origin), ("journal", &j.path().display())],
+                    &[
+                        ("zone", &self.spec.origin),
+                        ("journal", &j.path().display()),
+                    ],
                 ),
                 None => {}
             }
@@ -396,38 +635,27 @@ impl ZoneSet {
             }
         }
         let serial = next.serial().unwrap_or(0);
-        h.served = next;
+        self.served = next;
         if !self.quiet {
             self.publish();
         }
         let receipt = Receipt { serial, records };
-        self.notify(i, &receipt);
+        self.notify(&receipt);
         Ok(Some(receipt))
     }
 
     /// The commit's last step: where secondaries will be told of the new serial
     /// (NOTIFY, RFC 1996) once zone transfers exist; nothing to tell yet.
-    fn notify(&self, _zone: usize, _receipt: &Receipt) {}
+    fn notify(&self, _receipt: &Receipt) {}
 
-    /// Reads the file of each zone restored from its journal and commits what
-    /// changed while the server was down (usually nothing). A file that fails leaves
-    /// the journal's zone serving.
-    pub fn sync_restored(&mut self) {
-        for i in 0..self.zones.len() {
-            if self.zones[i].pending_file {
-                self.sync_one(i);
-            }
-        }
-    }
-
-    /// [`ZoneSet::sync_restored`] for zone `i`. A zone whose journal holds signatures
-    /// that have expired (or expire within minutes) is signed anew, from its file or
-    /// else from the journal's own data, before anything is served.
-    fn sync_one(&mut self, i: usize) {
-        self.zones[i].pending_file = false;
+    /// Reads the file of a zone restored from its journal. A zone whose journal holds
+    /// signatures that have expired (or expire within minutes) is signed anew, from
+    /// its file or else from the journal's own data, before anything is served.
+    fn sync_one(&mut self) {
+        self.pending_file = false;
         let now = now_unix();
-        let spec = self.zones[i].spec.clone();
-        let served = self.zones[i].served.clone();
+        let spec = self.spec.clone();
+        let served = self.served.clone();
         let file = read_zone(&spec, now);
         let mut base = if spec.dnssec.is_some() {
             blason_dnssec::sign::incremental::unsigned_of(&served)
@@ -442,11 +670,11 @@ impl ZoneSet {
         if let Some(d) = &spec.dnssec {
             d.restore(served, base.clone(), now);
         }
-        self.zones[i].unsigned = base.clone();
+        self.unsigned = base.clone();
         match file {
             Ok((file, generated)) => {
                 // A failure is logged; the journal's zone keeps serving.
-                let _ = self.take_file(i, file, generated, now);
+                let _ = self.take_file(file, generated, now);
             }
             Err(e) => {
                 log_zone_error(
@@ -454,60 +682,56 @@ impl ZoneSet {
                     "cannot read the zone file; serving the zone from its journal",
                     &e,
                 );
-                if self.zones[i].stale {
-                    let _ = self.take_unsigned(i, base, None, now);
+                if self.stale {
+                    let _ = self.take_unsigned(base, None, now);
                 }
             }
         }
-        self.zones[i].stale = false;
+        self.stale = false;
     }
 
     /// Plays freshly read file data onto the zone, signs it (a DNSSEC zone) and
     /// commits it; tells the generator once served.
     fn take_file(
         &mut self,
-        i: usize,
         file: Arc<Zone>,
         generated: Vec<Generated>,
         now: u64,
     ) -> Result<(), ZoneError> {
-        let h = &self.zones[i];
-        let next = match &h.source {
-            Some((old, _)) => match update::carry(&h.unsigned, old, &file) {
+        let next = match &self.source {
+            Some((old, _)) => match update::carry(&self.unsigned, old, &file) {
                 Ok(z) => Arc::new(z),
                 Err(e) => {
                     log::warn(
                         "the zone no longer holds what the file had; taking the file whole",
-                        &[("zone", &h.spec.origin), ("reason", &e)],
+                        &[("zone", &self.spec.origin), ("reason", &e)],
                     );
                     file.clone()
                 }
             },
             None => file.clone(),
         };
-        self.take_unsigned(i, next, Some((file, generated)), now)
+        self.take_unsigned(next, Some((file, generated)), now)
     }
 
     /// Signs (a DNSSEC zone) and commits new unsigned data; records where it came
     /// from and tells the generator once served.
     fn take_unsigned(
         &mut self,
-        i: usize,
         unsigned: Arc<Zone>,
         source: Option<(Arc<Zone>, Vec<Generated>)>,
         now: u64,
     ) -> Result<(), ZoneError> {
-        let spec = self.zones[i].spec.clone();
+        let spec = self.spec.clone();
         let next = match &spec.dnssec {
             Some(d) => d.load(unsigned.clone(), &now_unix).map_err(ZoneError::Sign),
             None => Ok(unsigned.clone()),
         };
-        match next.and_then(|z| self.commit(i, z, now)) {
+        match next.and_then(|z| self.commit(z, now)) {
             Ok(_) => {
-                let h = &mut self.zones[i];
-                h.unsigned = unsigned;
+                self.unsigned = unsigned;
                 if source.is_some() {
-                    h.source = source;
+                    self.source = source;
                 }
                 if let Some(g) = &spec.generator {
                     g.committed(now);
@@ -524,11 +748,11 @@ impl ZoneSet {
     /// Plays a change of the generated records alone onto the zone (the file is not
     /// read: an edit in progress does not go live); a zone never read from its file
     /// is read whole.
-    fn take_generated(&mut self, i: usize, now: u64) -> Result<(), ZoneError> {
-        let spec = self.zones[i].spec.clone();
-        let (Some(g), Some((file, old))) = (&spec.generator, self.zones[i].source.clone()) else {
+    fn take_generated(&mut self, now: u64) -> Result<(), ZoneError> {
+        let spec = self.spec.clone();
+        let (Some(g), Some((file, old))) = (&spec.generator, self.source.clone()) else {
             let (file, generated) = read_zone(&spec, now)?;
-            return self.take_file(i, file, generated, now);
+            return self.take_file(file, generated, now);
         };
         let (new, findings) = g.generate(now).map_err(ZoneError::Generate)?;
         for f in &findings {
@@ -546,93 +770,81 @@ impl ZoneSet {
             let cs = update::resolve(z, &edits).map_err(ZoneError::Update)?;
             update::apply(z, &cs).map_err(ZoneError::Update)
         };
-        let unsigned = Arc::new(play(&self.zones[i].unsigned)?);
+        let unsigned = Arc::new(play(&self.unsigned)?);
         let file = Arc::new(play(&file)?);
-        self.take_unsigned(i, unsigned, Some((file, new)), now)
+        self.take_unsigned(unsigned, Some((file, new)), now)
     }
 
-    /// Re-reads every zone; a zone that fails keeps its old snapshot.
-    pub fn reload(&mut self) -> ReloadReport {
-        self.reload_where(|_| true)
-    }
-
-    /// Re-reads the zones whose generated records are due (see [`Generator::due`]);
-    /// None when no zone is.
-    pub fn reload_due(&mut self, now: u64) -> Option<ReloadReport> {
-        let mut report: Option<ReloadReport> = None;
-        for i in 0..self.zones.len() {
-            let due = self.zones[i]
-                .spec
-                .generator
-                .as_ref()
-                .is_some_and(|g| g.due(now));
-            if !due {
-                continue;
-            }
-            let r = report.get_or_insert_with(ReloadReport::default);
-            match self.take_generated(i, now) {
-                Ok(()) => r.replaced += 1,
-                Err(e) => r
-                    .kept
-                    .push((self.zones[i].spec.origin.clone(), e.to_string())),
+    /// Re-reads the zone's file; on failure the zone keeps its snapshot.
+    fn reload_one(&mut self) -> Result<(), ZoneError> {
+        let now = now_unix();
+        match read_zone(&self.spec, now) {
+            Ok((f, g)) => self.take_file(f, g, now),
+            Err(e) => {
+                log_zone_error(
+                    &self.spec,
+                    "reload failed, keeping the serving snapshot",
+                    &e,
+                );
+                Err(e)
             }
         }
-        report
     }
 
-    /// Runs each signed zone's key-roll executor; each new snapshot is committed before
-    /// the executor records its outcomes. Returns the earliest time a planner asked to
-    /// be called again.
-    pub fn dnssec_tick(&mut self) -> Option<u64> {
-        let mut wake: Option<u64> = None;
-        for i in 0..self.zones.len() {
-            let Some(d) = self.zones[i].spec.dnssec.clone() else {
-                continue;
-            };
-            let r = d.tick(&now_unix, &mut |z| {
-                self.commit(i, z, now_unix())
-                    .map(drop)
-                    .map_err(|e| Box::new(e) as BoxedError)
-            });
-            match r {
-                Ok(w) => {
-                    if let Some(w) = w {
-                        wake = Some(wake.map_or(w, |x| x.min(w)));
-                    }
-                }
-                Err(e) => d.report(&e, now_unix()),
-            }
+    /// Takes up the generated records when they changed (a watched certificate file,
+    /// a TLSA record falling due); does nothing when they did not.
+    fn poll(&mut self) {
+        let now = now_unix();
+        let due = self.spec.generator.as_ref().is_some_and(|g| g.due(now));
+        if due && self.take_generated(now).is_ok() {
+            log::info(
+                "generated records changed, zone committed",
+                &[
+                    ("zone", &self.spec.origin),
+                    ("serial", &self.served.serial().unwrap_or(0)),
+                ],
+            );
         }
-        wake
     }
 
-    fn reload_where(&mut self, mut which: impl FnMut(&ZoneSpec) -> bool) -> ReloadReport {
-        let mut report = ReloadReport::default();
-        for i in 0..self.zones.len() {
-            if !which(&self.zones[i].spec) {
-                continue;
-            }
-            let now = now_unix();
-            let r = match read_zone(&self.zones[i].spec, now) {
-                Ok((f, g)) => self.take_file(i, f, g, now),
-                Err(e) => {
-                    log_zone_error(
-                        &self.zones[i].spec,
-                        "reload failed, keeping the serving snapshot",
-                        &e,
-                    );
-                    Err(e)
-                }
-            };
-            match r {
-                Ok(()) => report.replaced += 1,
-                Err(e) => report
-                    .kept
-                    .push((self.zones[i].spec.origin.clone(), e.to_string())),
+    /// Runs the zone's key-roll executor; each new snapshot is committed before the
+    /// executor records its outcomes. Returns when the planner wants to be asked again.
+    fn dnssec_tick(&mut self) -> Option<u64> {
+        let d = self.spec.dnssec.clone()?;
+        let r = d.tick(&now_unix, &mut |z| {
+            self.commit(z, now_unix())
+                .map(drop)
+                .map_err(|e| Box::new(e) as BoxedError)
+        });
+        match r {
+            Ok(w) => w,
+            Err(e) => {
+                d.report(&e, now_unix());
+                None
             }
         }
-        report
     }
+
+    /// An operator's request: carried out, then an executor pass (a confirmed DS
+    /// lets a waiting roll go on at once).
+    fn dnssec_request(&mut self, r: Request) -> Result<String, Refusal> {
+        let d = self.spec.dnssec.clone().ok_or_else(|| {
+            Refusal::new(
+                Fault::Config,
+                format!("{} is not a signed zone of this server", self.spec.origin),
+            )
+        })?;
+        let text = d.request(r, now_unix()).map_err(|e| Refusal::of(&e))?;
+        self.dnssec_tick();
+        Ok(text)
+    }
+}
+
+/// How long until `wake` (unix seconds), between one second and [`MAX_SLEEP`].
+fn sleep_until(wake: Option<u64>) -> Duration {
+    let now = now_unix();
+    wake.map_or(MAX_SLEEP, |w| Duration::from_secs(w.saturating_sub(now)))
+        .clamp(Duration::from_secs(1), MAX_SLEEP)
 }
 
 /// `next` with its serial where the commit puts it, or None when it holds what is

@@ -49,7 +49,7 @@ fn start_query_reload_shutdown() {
     };
     let mut cfg = Config::new(vec!["127.0.0.1:0".parse().unwrap()], vec![spec]);
     cfg.udp_threads = 2;
-    let mut server = Server::start(cfg).unwrap();
+    let server = Server::start(cfg).unwrap();
     let addr = server.local_addrs()[0];
     assert_ne!(addr.port(), 0);
 
@@ -144,7 +144,7 @@ fn every_change_moves_the_serial_and_a_restart_serves_the_journal() {
     let sock = UdpSocket::bind("127.0.0.1:0").unwrap();
     sock.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
 
-    let mut server = start();
+    let server = start();
     let addr = server.local_addrs()[0];
     assert_eq!(served_serial(&sock, addr), 1);
     // The file changed without its serial: the served one moves anyway.
@@ -365,4 +365,167 @@ fn expired_signatures_in_the_journal_are_made_anew_before_the_first_answer() {
         "an answer carried a signature expired at {earliest}"
     );
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// A generator whose records the test sets, and which can be held inside `generate`
+/// (a slow source: a zone signed whole, a certificate on a slow disk).
+#[derive(Debug, Default)]
+struct Steered {
+    value: std::sync::Mutex<(u8, u8)>,
+    hold: std::sync::Mutex<bool>,
+    released: std::sync::Condvar,
+}
+
+impl Steered {
+    fn set(&self, v: u8) {
+        self.value.lock().unwrap().0 = v;
+    }
+    fn hold(&self, on: bool) {
+        *self.hold.lock().unwrap() = on;
+        self.released.notify_all();
+    }
+}
+
+impl blason_server::Generator for Steered {
+    fn generate(
+        &self,
+        _now: u64,
+    ) -> Result<
+        (Vec<blason_zone::load::Generated>, Vec<blason_zone::Finding>),
+        blason_zone::fault::BoxedError,
+    > {
+        let mut held = self.hold.lock().unwrap();
+        while *held {
+            held = self.released.wait(held).unwrap();
+        }
+        drop(held);
+        let mut v = self.value.lock().unwrap();
+        v.1 = v.0;
+        let origin = "gen.example.test.";
+        Ok((
+            vec![blason_zone::load::Generated {
+                owner: Name::parse(origin, None).unwrap(),
+                rtype: Rtype::TXT,
+                ttl: 300,
+                rdata: vec![1, b'0' + v.0],
+                what: "test".into(),
+                claim: blason_zone::load::Claim::All,
+            }],
+            Vec::new(),
+        ))
+    }
+    fn due(&self, _now: u64) -> bool {
+        let v = self.value.lock().unwrap();
+        v.0 != v.1
+    }
+}
+
+/// The served `gen.example.test. TXT` text.
+fn gen_txt(to: std::net::SocketAddr) -> Vec<u8> {
+    let m = blason_proto::Requester::default()
+        .ask(
+            to,
+            &Name::parse("gen.example.test.", None).unwrap(),
+            Rtype::TXT,
+        )
+        .unwrap();
+    m.answer
+        .iter()
+        .find(|r| r.rtype == Rtype::TXT)
+        .map(|r| r.rdata[1..].to_vec())
+        .unwrap_or_default()
+}
+
+#[test]
+fn a_zone_held_up_holds_up_no_other_zone() {
+    use blason_server::control::Command;
+    use blason_server::dnssec::ZoneDnssec;
+    use std::sync::Arc;
+    let dir = std::env::temp_dir().join(format!("blason-server-workers-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let soa = "@ 300 IN SOA ns hm 1 7200 3600 1209600 300\n@ 300 IN NS ns\nns 300 IN A 192.0.2.1\n";
+    let mut specs = Vec::new();
+    let mut gens = Vec::new();
+    for (origin, signed) in [("slow.test.", false), ("example.test.", true)] {
+        let file = dir.join(format!("{origin}zone"));
+        std::fs::write(&file, soa).unwrap();
+        let name = Name::parse(origin, None).unwrap();
+        let g = Arc::new(Steered::default());
+        gens.push(g.clone());
+        let mut spec = ZoneSpec::new(name.clone(), ZoneSource::File(file));
+        // The slow zone's generated record lives in the other zone's name space:
+        // only its generator matters here, so it makes none.
+        if signed {
+            spec.generator = Some(g);
+            spec.dnssec = Some(Arc::new(ZoneDnssec::new(
+                Default::default(),
+                name,
+                dir.join("state"),
+            )));
+        } else {
+            spec.generator = Some(Arc::new(Held(g)));
+        }
+        specs.push(spec);
+    }
+    let mut cfg = Config::new(vec!["127.0.0.1:0".parse().unwrap()], specs);
+    cfg.poll_interval = Duration::from_secs(1);
+    let server = Server::start(cfg).unwrap();
+    let addr = server.local_addrs()[0];
+    assert_eq!(gen_txt(addr), b"0");
+
+    // The slow zone's reload is held inside its source.
+    gens[0].hold(true);
+    let (tx, reload) = std::sync::mpsc::channel();
+    server.control(Command::Reload, tx);
+
+    // Meanwhile the signed zone's generated records change and are committed, and an
+    // operator's command for it is answered.
+    gens[1].set(1);
+    let t = std::time::Instant::now();
+    while gen_txt(addr) != b"1" {
+        assert!(
+            t.elapsed() < Duration::from_secs(30),
+            "the change never came"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let (tx, answer) = std::sync::mpsc::channel();
+    server.control(
+        Command::DsSeen(Name::parse("example.test.", None).unwrap()),
+        tx,
+    );
+    let r = answer
+        .recv_timeout(Duration::from_secs(30))
+        .expect("answered");
+    assert!(r.is_ok(), "{r:?}");
+    // The reload waits for its slow zone only.
+    assert!(
+        reload.try_recv().is_err(),
+        "the held zone cannot have finished"
+    );
+    gens[0].hold(false);
+    let r = reload.recv_timeout(Duration::from_secs(30)).unwrap();
+    assert_eq!(r.unwrap(), "replaced=2 kept_old=0");
+    server.shutdown();
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// A [`Steered`] that only holds: it makes no records of its own.
+#[derive(Debug)]
+struct Held(std::sync::Arc<Steered>);
+
+impl blason_server::Generator for Held {
+    fn generate(
+        &self,
+        now: u64,
+    ) -> Result<
+        (Vec<blason_zone::load::Generated>, Vec<blason_zone::Finding>),
+        blason_zone::fault::BoxedError,
+    > {
+        self.0.generate(now).map(|_| (Vec::new(), Vec::new()))
+    }
+    fn due(&self, _now: u64) -> bool {
+        false
+    }
 }
