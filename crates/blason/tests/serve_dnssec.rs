@@ -99,6 +99,8 @@ fn serve_signs_a_dnssec_zone_that_unbound_validates() {
         status.contains("ECDSAP256SHA256") && status.contains("CSK"),
         "{status}"
     );
+    // Asked of the running server over its control socket.
+    assert!(status.contains("policy  the running server"), "{status}");
     // What is served: its serial and the earliest expiry, written by the server.
     assert!(
         status.contains("served: serial ") && status.contains("no signature expires before"),

@@ -4,7 +4,9 @@
 //! RFC 8463), DMARC (RFC 7489 and DMARCbis), BIMI, MTA-STS (RFC 8461) records and policy
 //! files, TLS-RPT (RFC 8460) and DANE TLSA (RFC 6698, RFC 7671); DKIM key generation;
 //! the SVG Tiny Portable/Secure checks for BIMI logos; TLSA data from certificates and
-//! keys. Every reader takes arbitrary bytes and returns findings: it never panics.
+//! keys; the config sections that declare a zone's mail and TLSA records ([`config`]),
+//! and the records made from them with typed errors ([`Error`]). Every reader takes
+//! arbitrary bytes and returns findings: it never panics.
 //!
 //! Refuses: serving or signing zones (crates `server`, `dnssec`), HTTPS fetching, and any
 //! DNS beyond the small stub in [`dns`] that the lints need to follow includes; the
@@ -15,6 +17,7 @@
 pub mod b64;
 pub mod bimi;
 pub mod check;
+pub mod config;
 pub mod declare;
 pub mod der;
 pub mod dkim;

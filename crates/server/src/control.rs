@@ -6,6 +6,7 @@
 //!   reload                      -> ok replaced=N kept_old=M | error FAULT ...
 //!   roll ZONE zsk|ksk|csk       -> ok ... | error FAULT ...
 //!   ds-seen ZONE                -> ok ... | error FAULT ...
+//!   status ZONE                 -> ok TEXT (lines, to the end) | error FAULT ...
 //!
 //! FAULT is whose fault a failure is (`zone::fault::Fault::name`), so the CLI's exit
 //! status is the one the same failure gives in-process.
@@ -36,6 +37,7 @@ pub enum Command {
     Reload,
     Roll(Name, Role),
     DsSeen(Name),
+    Status(Name),
 }
 
 impl Command {
@@ -62,6 +64,7 @@ impl Command {
                 Ok(Command::Roll(zone(z)?, role))
             }
             ["ds-seen", z] => Ok(Command::DsSeen(zone(z)?)),
+            ["status", z] => Ok(Command::Status(zone(z)?)),
             _ => Err(format!("unknown command {line:?}")),
         }
     }
@@ -80,6 +83,7 @@ impl Command {
                 }
             ),
             Command::DsSeen(z) => format!("ds-seen {}", z.to_lowercase()),
+            Command::Status(z) => format!("status {}", z.to_lowercase()),
         }
     }
 }
@@ -178,7 +182,8 @@ fn serve_one(mut s: UnixStream, to: &Sender<Request>) {
         )),
     };
     let text = match reply {
-        Ok(m) => format!("ok {}\n", m.replace('\n', " ")),
+        // The text runs to the end of the stream (a status has lines).
+        Ok(m) => format!("ok {m}\n"),
         Err(r) => format!("error {} {}\n", r.fault, r.text.replace('\n', " ")),
     };
     let _ = s.write_all(text.as_bytes());
@@ -194,7 +199,7 @@ pub fn ask(path: &Path, cmd: &Command) -> Option<Result<String, Refusal>> {
     if s.read_to_string(&mut reply).is_err() {
         return Some(Err(Refusal::new(Fault::System, "no reply from the server")));
     }
-    let reply = reply.trim();
+    let reply = reply.trim_end_matches('\n');
     Some(match reply.split_once(' ') {
         Some(("ok", m)) => Ok(m.to_string()),
         Some(("error", m)) => {
@@ -222,7 +227,8 @@ mod tests {
         for c in [
             Command::Reload,
             Command::Roll(z.clone(), Role::Ksk),
-            Command::DsSeen(z),
+            Command::DsSeen(z.clone()),
+            Command::Status(z),
         ] {
             assert_eq!(Command::parse(&c.line()).unwrap(), c);
         }

@@ -250,6 +250,7 @@ impl Server {
             Command::Reload => self.reload_in_background(Some(reply)),
             Command::Roll(z, role) => self.zones.dnssec_request(&z, Request::Roll(role), reply),
             Command::DsSeen(z) => self.zones.dnssec_request(&z, Request::DsSeen, reply),
+            Command::Status(z) => self.zones.dnssec_status(&z, reply),
         }
     }
 

@@ -300,6 +300,8 @@ enum Job {
     Reload(Sender<Result<(), String>>),
     /// An operator's DNSSEC request, then an executor pass.
     Dnssec(Request, Sender<Result<String, Refusal>>),
+    /// `blason dnssec status`, from the executor's state.
+    Status(Sender<Result<String, Refusal>>),
     Stop,
 }
 
@@ -486,6 +488,22 @@ impl ZoneSet {
         r: Request,
         reply: Sender<Result<String, Refusal>>,
     ) {
+        self.to_signed(origin, reply, |reply| Job::Dnssec(r, reply));
+    }
+
+    /// Hands `blason dnssec status` to the zone's worker, which answers on `reply`.
+    pub fn dnssec_status(&self, origin: &Name, reply: Sender<Result<String, Refusal>>) {
+        self.to_signed(origin, reply, Job::Status);
+    }
+
+    /// Sends a job answering on `reply` to the worker of the signed zone `origin`;
+    /// answers at once when there is none.
+    fn to_signed(
+        &self,
+        origin: &Name,
+        reply: Sender<Result<String, Refusal>>,
+        job: impl FnOnce(Sender<Result<String, Refusal>>) -> Job,
+    ) {
         let w = self
             .workers
             .iter()
@@ -497,7 +515,10 @@ impl ZoneSet {
             )));
             return;
         };
-        if let Err(mpsc::SendError(Job::Dnssec(_, reply))) = w.jobs.send(Job::Dnssec(r, reply)) {
+        // The worker answers on `reply` itself, so no caller waits here.
+        if let Err(mpsc::SendError(Job::Dnssec(_, reply) | Job::Status(reply))) =
+            w.jobs.send(job(reply))
+        {
             let _ = reply.send(Err(Refusal::new(
                 Fault::System,
                 "the zone's worker has stopped",
@@ -578,6 +599,13 @@ impl Handle {
                 Ok(Job::Dnssec(r, done)) => {
                     let _ = done.send(self.dnssec_request(r));
                     next_tick = Instant::now();
+                }
+                Ok(Job::Status(done)) => {
+                    let r = match &self.spec.dnssec {
+                        Some(d) => d.status(now_unix()).map_err(|e| Refusal::of(&e)),
+                        None => Err(Refusal::new(Fault::Config, "not a signed zone")),
+                    };
+                    let _ = done.send(r);
                 }
                 Ok(Job::Stop) | Err(RecvTimeoutError::Disconnected) => break,
                 Err(RecvTimeoutError::Timeout) => {

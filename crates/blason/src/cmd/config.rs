@@ -5,9 +5,10 @@
 //! Environment and flags reach us through clap, which reads `BLASON_*` when a flag is
 //! absent; the file is read here, so this module only merges and validates.
 
+use super::serve::ServeArgs;
 use blason_answer::Options;
 use blason_dnssec::policy::DnssecSetting;
-use blason_mail::declare::{self, MailZone};
+use blason_mail::declare::MailZone;
 use blason_server::{Config, ZoneSource, ZoneSpec};
 use blason_zone::update::SerialPolicy;
 use blason_zone::Name;
@@ -110,229 +111,7 @@ pub struct FileZone {
     pub journal_size: Option<u64>,
 }
 
-/// A zone's `[zone.mail]` section.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct MailToml {
-    /// TTL of the generated records (default 3600).
-    pub ttl: Option<u32>,
-    pub spf: Option<SpfToml>,
-    #[serde(default)]
-    pub dkim: Vec<DkimToml>,
-    pub dmarc: Option<DmarcToml>,
-    pub bimi: Option<BimiToml>,
-    #[serde(alias = "mta-sts")]
-    pub mta_sts: Option<MtaStsToml>,
-    #[serde(alias = "tls-rpt")]
-    pub tls_rpt: Option<TlsRptToml>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct SpfToml {
-    pub senders: Vec<String>,
-    /// "-all" (default) or "~all".
-    pub all: Option<String>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct DkimToml {
-    pub selector: String,
-    /// ed25519 (default), rsa2048, rsa3072 or rsa4096.
-    pub algorithm: Option<String>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct DmarcToml {
-    pub policy: String,
-    #[serde(alias = "sp")]
-    pub subdomain_policy: Option<String>,
-    #[serde(default)]
-    pub rua: Vec<String>,
-    #[serde(default)]
-    pub ruf: Vec<String>,
-    pub pct: Option<u8>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct BimiToml {
-    pub logo: String,
-    pub authority: Option<String>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct MtaStsToml {
-    pub mode: String,
-    #[serde(default)]
-    pub mx: Vec<String>,
-    pub max_age: Option<u64>,
-    /// "auto" (default): changes when the policy does.
-    pub id: Option<String>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct TlsRptToml {
-    pub rua: Vec<String>,
-}
-
-/// One `[[zone.tlsa]]` entry: the service and the file its record follows.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct TlsaToml {
-    pub port: u16,
-    pub host: String,
-    /// The certificate (PEM) the service uses...
-    pub cert: Option<PathBuf>,
-    /// ...or its key.
-    pub key: Option<PathBuf>,
-    /// The key of the next certificate, published ahead of it.
-    pub next_key: Option<PathBuf>,
-    pub usage: Option<u8>,
-    pub selector: Option<u8>,
-    #[serde(rename = "match")]
-    pub matching: Option<u8>,
-    /// TTL of the TLSA records (default 3600); old records stay two TTLs.
-    pub ttl: Option<u32>,
-}
-
-fn policy(s: &str, what: &str) -> Result<blason_mail::dmarc::Policy, String> {
-    blason_mail::dmarc::Policy::parse(s)
-        .ok_or_else(|| format!("{what} = {s:?}: use none, quarantine or reject"))
-}
-
-impl MailToml {
-    fn to_spec(&self) -> Result<declare::MailSpec, String> {
-        use blason_mail::dkim::Algorithm;
-        use blason_mail::mtasts::Mode;
-        let dkim = self
-            .dkim
-            .iter()
-            .map(|d| {
-                let algorithm = match d.algorithm.as_deref().unwrap_or("ed25519") {
-                    "ed25519" => Algorithm::Ed25519,
-                    "rsa2048" => Algorithm::Rsa(2048),
-                    "rsa3072" => Algorithm::Rsa(3072),
-                    "rsa4096" => Algorithm::Rsa(4096),
-                    a => {
-                        return Err(format!(
-                            "mail.dkim algorithm {a:?}: use ed25519, rsa2048, rsa3072 or rsa4096"
-                        ))
-                    }
-                };
-                let ok = !d.selector.is_empty()
-                    && d.selector.split('.').all(|l| {
-                        !l.is_empty()
-                            && l.len() <= 63
-                            && l.bytes()
-                                .all(|c| c.is_ascii_alphanumeric() || c == b'-' || c == b'_')
-                    });
-                if !ok {
-                    return Err(format!(
-                        "mail.dkim selector {:?} is not a DNS label",
-                        d.selector
-                    ));
-                }
-                Ok(declare::DkimSpec {
-                    selector: d.selector.clone(),
-                    algorithm,
-                })
-            })
-            .collect::<Result<_, String>>()?;
-        let dmarc = match &self.dmarc {
-            Some(d) => Some(declare::DmarcSpec {
-                policy: policy(&d.policy, "mail.dmarc.policy")?,
-                subdomain_policy: d
-                    .subdomain_policy
-                    .as_deref()
-                    .map(|p| policy(p, "mail.dmarc.subdomain_policy"))
-                    .transpose()?,
-                rua: d.rua.clone(),
-                ruf: d.ruf.clone(),
-                pct: d.pct,
-            }),
-            None => None,
-        };
-        let mta_sts = match &self.mta_sts {
-            Some(m) => Some(declare::MtaStsSpec {
-                mode: match m.mode.as_str() {
-                    "enforce" => Mode::Enforce,
-                    "testing" => Mode::Testing,
-                    "none" => Mode::None,
-                    o => {
-                        return Err(format!(
-                            "mail.mta_sts.mode {o:?}: use enforce, testing or none"
-                        ))
-                    }
-                },
-                mx: m.mx.clone(),
-                max_age: m.max_age.unwrap_or(604800),
-                id: m.id.clone().unwrap_or_else(|| "auto".into()),
-            }),
-            None => None,
-        };
-        Ok(declare::MailSpec {
-            ttl: self.ttl.unwrap_or(3600),
-            spf: self.spf.as_ref().map(|s| declare::SpfSpec {
-                senders: s.senders.clone(),
-                all: s.all.clone().unwrap_or_else(|| "-all".into()),
-            }),
-            dkim,
-            dmarc,
-            bimi: self.bimi.as_ref().map(|b| declare::BimiSpec {
-                logo: b.logo.clone(),
-                authority: b.authority.clone(),
-            }),
-            mta_sts,
-            tls_rpt: self.tls_rpt.as_ref().map(|t| t.rua.clone()),
-        })
-    }
-}
-
-impl TlsaToml {
-    fn to_spec(&self) -> Result<declare::TlsaSpec, String> {
-        let file = match (&self.cert, &self.key) {
-            (Some(c), None) => c.clone(),
-            (None, Some(k)) => k.clone(),
-            _ => {
-                return Err(format!(
-                    "tlsa for {}:{}: give cert = \"FILE\" or key = \"FILE\" (one of them)",
-                    self.host, self.port
-                ))
-            }
-        };
-        let d = blason_mail::tlsa::Params::default();
-        let params = blason_mail::tlsa::Params {
-            usage: self.usage.unwrap_or(d.usage),
-            selector: self.selector.unwrap_or(d.selector),
-            matching: self.matching.unwrap_or(d.matching),
-        };
-        if params.usage > 3 || params.selector > 1 || params.matching > 2 {
-            return Err(format!(
-                "tlsa for {}:{}: usage 0-3, selector 0-1, match 0-2",
-                self.host, self.port
-            ));
-        }
-        if self.key.is_some() && params.selector == 0 {
-            return Err(format!(
-                "tlsa for {}:{}: selector 0 needs a certificate, not a key",
-                self.host, self.port
-            ));
-        }
-        Ok(declare::TlsaSpec {
-            port: self.port,
-            host: self.host.clone(),
-            file,
-            next: self.next_key.clone(),
-            params,
-            ttl: self.ttl.unwrap_or(3600),
-        })
-    }
-}
+pub use blason_mail::config::{MailToml, TlsaToml};
 
 /// The server's view of a [`MailZone`].
 #[derive(Debug)]
@@ -466,22 +245,6 @@ impl FileConfig {
     }
 }
 
-/// The environment-or-flag layer (already merged by clap).
-#[derive(Debug, Default)]
-pub struct Overrides {
-    pub listen: Vec<SocketAddr>,
-    pub zones: Vec<(String, PathBuf)>,
-    pub threads: Option<usize>,
-    pub log_format: Option<LogFormat>,
-    pub query_log: bool,
-    pub version_string: Option<String>,
-    pub identity: Option<String>,
-    pub pid_file: Option<PathBuf>,
-    pub tcp_idle_timeout: Option<u64>,
-    pub tcp_max_connections: Option<usize>,
-    pub state: Option<PathBuf>,
-}
-
 /// The merged result: what the server gets, plus what only the CLI uses.
 #[derive(Debug)]
 pub struct ServeConfig {
@@ -511,7 +274,11 @@ fn parse_origin(s: &str) -> Result<Name, String> {
     Name::parse(&abs, None).map_err(|e| format!("zone origin {s:?}: {e}"))
 }
 
-pub fn merge(file: FileConfig, o: Overrides) -> Result<ServeConfig, String> {
+/// The file's settings under the environment's and the flags' (`o`: clap has
+/// already put each variable under its flag). Each setting is one field of
+/// [`ServeArgs`] and one of [`FileConfig`], under the same name (a test holds them
+/// to it).
+pub fn merge(file: FileConfig, o: ServeArgs) -> Result<ServeConfig, String> {
     let listen = if !o.listen.is_empty() {
         o.listen
     } else {
@@ -519,8 +286,8 @@ pub fn merge(file: FileConfig, o: Overrides) -> Result<ServeConfig, String> {
     };
     let state = o.state.or(file.state).unwrap_or_else(default_state);
     // Zones from flags or the environment replace the file's, sections and all.
-    let zones: Vec<(String, PathBuf, Option<FileZone>)> = if !o.zones.is_empty() {
-        o.zones.into_iter().map(|(o, f)| (o, f, None)).collect()
+    let zones: Vec<(String, PathBuf, Option<FileZone>)> = if !o.zone.is_empty() {
+        o.zone.into_iter().map(|(o, f)| (o, f, None)).collect()
     } else {
         file.zone
             .into_iter()
@@ -608,7 +375,7 @@ pub fn merge(file: FileConfig, o: Overrides) -> Result<ServeConfig, String> {
         identity: o.identity.or(file.identity),
     };
     server.pid_file = o.pid_file.or(file.pid_file);
-    if let Some(s) = file.poll_interval {
+    if let Some(s) = o.poll_interval.or(file.poll_interval) {
         server.poll_interval = Duration::from_secs(s.max(1));
     }
     Ok(ServeConfig {
@@ -630,6 +397,72 @@ mod tests {
         assert_eq!(default_state(), PathBuf::from("blason-state"));
     }
 
+    /// The field names a `Deserialize` type asks for, read off `deserialize_struct`.
+    fn fields_of<'de, T: Deserialize<'de>>() -> Vec<&'static str> {
+        use serde::de::{Error, Visitor};
+        struct Probe<'a>(&'a mut Vec<&'static str>);
+        impl<'de> serde::Deserializer<'de> for Probe<'_> {
+            type Error = serde::de::value::Error;
+            fn deserialize_any<V: Visitor<'de>>(self, _: V) -> Result<V::Value, Self::Error> {
+                Err(Self::Error::custom("probe"))
+            }
+            fn deserialize_struct<V: Visitor<'de>>(
+                self,
+                _: &'static str,
+                fields: &'static [&'static str],
+                _: V,
+            ) -> Result<V::Value, Self::Error> {
+                self.0.extend(fields);
+                Err(Self::Error::custom("probe"))
+            }
+            serde::forward_to_deserialize_any! {
+                bool i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f32 f64 char str string bytes
+                byte_buf option unit unit_struct newtype_struct seq tuple tuple_struct map
+                enum identifier ignored_any
+            }
+        }
+        let mut v = Vec::new();
+        let _ = T::deserialize(Probe(&mut v));
+        v
+    }
+
+    #[test]
+    fn every_serve_setting_is_a_file_key_a_variable_and_a_flag() {
+        use clap::Args;
+        let cmd = ServeArgs::augment_args(clap::Command::new("serve"));
+        let mut flags: Vec<String> = Vec::new();
+        for a in cmd.get_arguments() {
+            let id = a.get_id().as_str();
+            if id == "config" {
+                continue;
+            }
+            let long = a.get_long().expect("every setting has a long flag");
+            assert_eq!(
+                long,
+                id.replace('_', "-"),
+                "--{long} is named after its field"
+            );
+            let env = a.get_env().and_then(|e| e.to_str()).unwrap_or_default();
+            assert_eq!(
+                env,
+                format!("BLASON_{}", id.to_ascii_uppercase()),
+                "--{long} has its variable"
+            );
+            flags.push(long.to_string());
+        }
+        let mut keys: Vec<String> = fields_of::<FileConfig>()
+            .iter()
+            .map(|k| k.to_string())
+            .collect();
+        assert!(keys.len() > 5, "{keys:?}");
+        flags.sort();
+        keys.sort();
+        assert_eq!(
+            flags, keys,
+            "flags and config-file keys are the same settings"
+        );
+    }
+
     #[test]
     fn flags_override_file_and_lists_replace() {
         let file: FileConfig = toml::from_str(
@@ -644,10 +477,10 @@ mod tests {
             "#,
         )
         .unwrap();
-        let o = Overrides {
+        let o = ServeArgs {
             listen: vec!["127.0.0.1:5400".parse().unwrap()],
             threads: Some(1),
-            ..Overrides::default()
+            ..ServeArgs::default()
         };
         let c = merge(file, o).unwrap();
         assert_eq!(
@@ -681,7 +514,7 @@ mod tests {
             "#,
         )
         .unwrap();
-        let c = merge(file, Overrides::default()).unwrap();
+        let c = merge(file, ServeArgs::default()).unwrap();
         let z = &c.server.zones;
         let a = z[0].dnssec.as_ref().unwrap();
         assert_eq!(a.policy.algorithm.0, 13);
@@ -707,19 +540,19 @@ mod tests {
             "[[zone]]\norigin = \"a.test\"\nfile = \"a.zone\"\ndnssec = { algorithm = 5 }\n",
         )
         .unwrap();
-        assert!(merge(bad, Overrides::default()).is_err());
+        assert!(merge(bad, ServeArgs::default()).is_err());
         let bad: FileConfig = toml::from_str(
             "[[zone]]\norigin = \"a.test\"\nfile = \"a.zone\"\ndnssec = true\ndnssec-parent = [\"ns.parent\"]\n",
         )
         .unwrap();
-        assert!(merge(bad, Overrides::default())
+        assert!(merge(bad, ServeArgs::default())
             .unwrap_err()
             .contains("dnssec-parent"));
     }
 
     #[test]
     fn nothing_given_serves_the_example() {
-        let c = merge(FileConfig::default(), Overrides::default()).unwrap();
+        let c = merge(FileConfig::default(), ServeArgs::default()).unwrap();
         assert!(c.example);
         assert_eq!(
             c.server.listen,

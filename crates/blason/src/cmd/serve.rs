@@ -1,6 +1,6 @@
 //! `blason serve`: parse flags, merge the config, start the server, wait for signals.
 
-use super::config::{self, FileConfig, LogFormat, Overrides};
+use super::config::{self, FileConfig, LogFormat};
 use crate::cmd::exit::Exit;
 use blason_server::log;
 use clap::Args;
@@ -80,7 +80,7 @@ A zone with errors at startup stops the server before it listens, with its findi
 ///
 /// With no zone configured, serves a bundled example zone (example.test.) so that
 /// you can try queries right away.
-#[derive(Args, Debug)]
+#[derive(Args, Debug, Default)]
 #[command(after_long_help = AFTER_HELP)]
 pub struct ServeArgs {
     /// TOML config file; everything below can be set there too (see the end of --help)
@@ -145,6 +145,11 @@ pub struct ServeArgs {
     /// Default: ./blason-state when run from a checkout (cargo run), /var/lib/blason when installed
     #[arg(long, value_name = "DIR", env = "BLASON_STATE")]
     pub state: Option<PathBuf>,
+
+    /// Seconds between looks at what generated records follow (certificate files for
+    /// TLSA, TLSA records falling due). Default: 60
+    #[arg(long, value_name = "SECONDS", env = "BLASON_POLL_INTERVAL")]
+    pub poll_interval: Option<u64>,
 }
 
 pub fn run(a: ServeArgs) -> ExitCode {
@@ -158,20 +163,7 @@ pub fn run(a: ServeArgs) -> ExitCode {
         },
         None => FileConfig::default(),
     };
-    let over = Overrides {
-        listen: a.listen,
-        zones: a.zone,
-        threads: a.threads,
-        log_format: a.log_format,
-        query_log: a.query_log,
-        version_string: a.version_string,
-        identity: a.identity,
-        pid_file: a.pid_file,
-        tcp_idle_timeout: a.tcp_idle_timeout,
-        tcp_max_connections: a.tcp_max_connections,
-        state: a.state,
-    };
-    let cfg = match config::merge(file, over) {
+    let cfg = match config::merge(file, a) {
         Ok(c) => c,
         Err(e) => {
             eprintln!("blason serve: {e}");

@@ -26,6 +26,7 @@
 pub mod files;
 pub mod parent;
 pub mod sets;
+pub mod status;
 
 use crate::log;
 use blason_dnssec::keys::{
@@ -231,6 +232,27 @@ impl ZoneDnssec {
                 ))
             }
         }
+    }
+
+    /// `blason dnssec status` from the state this executor holds (read from the
+    /// files when it has not run yet).
+    pub fn status(&self, now: u64) -> Result<String, DnssecError> {
+        let mut run = self.lock();
+        let dir = StateDir::open(&self.state_root)?;
+        self.open_state(&mut run, &dir, now)?;
+        let state = run
+            .state
+            .clone()
+            .ok_or(DnssecError::Internal("no key state after opening it"))?;
+        let parents: Vec<String> = self.parents.iter().map(|p| p.to_string()).collect();
+        let subject = status::Subject {
+            origin: &self.origin,
+            dir: &self.zone_dir(),
+            policy: &self.policy,
+            policy_from: "the running server",
+            parents: &parents,
+        };
+        Ok(status::render(&subject, &state, &run.keys, now))
     }
 
     /// Takes up a snapshot restored from the journal as what is served: the base of
