@@ -240,6 +240,23 @@ impl Server {
         report
     }
 
+    /// Commits `edits` to the zone `origin` and returns its receipt once they are
+    /// served and durable. Submissions from many threads at once share commits.
+    pub fn submit(
+        &self,
+        origin: &blason_zone::Name,
+        edits: Vec<blason_zone::update::Edit>,
+    ) -> Result<Receipt, Refusal> {
+        let (tx, rx) = std::sync::mpsc::channel();
+        self.zones.submit(origin, edits, tx);
+        rx.recv().unwrap_or_else(|_| {
+            Err(Refusal::new(
+                blason_zone::Fault::System,
+                "the zone's worker has stopped",
+            ))
+        })
+    }
+
     /// Carries out a command from the control socket; `reply` gets what happened.
     /// Nothing waits here: each zone's worker answers (a reload's answers are
     /// gathered on a thread of their own).

@@ -15,7 +15,7 @@ use crate::journal::{Journal, JournalError};
 use crate::log;
 use blason_zone::fault::{Blame, BoxedError, Ede, Fault};
 use blason_zone::load::{review, Generated, Lint, LoadError, Loaded};
-use blason_zone::update::{self, serial_gt, zone_with_serial, SerialPolicy, UpdateError};
+use blason_zone::update::{self, serial_gt, zone_with_serial, Edit, SerialPolicy, UpdateError};
 use blason_zone::{Finding, Name, Zone};
 use std::fmt;
 use std::path::PathBuf;
@@ -273,6 +273,10 @@ struct Handle {
     /// generated records alone is played without reading the file.
     source: Option<(Arc<Zone>, Vec<Generated>)>,
     publisher: Arc<Publisher>,
+    /// The zone holds records of its own (submitted edits): the reading of its file
+    /// is kept beside the journal (`source`), so that after a restart a file change
+    /// is played onto the zone rather than the file taken whole.
+    keeps_source: bool,
     /// Commits go to the journal but are not published yet (the first publication
     /// waits until every zone is fit to serve).
     quiet: bool,
@@ -302,8 +306,13 @@ enum Job {
     Dnssec(Request, Sender<Result<String, Refusal>>),
     /// `blason dnssec status`, from the executor's state.
     Status(Sender<Result<String, Refusal>>),
+    /// Edits to commit; answered with the receipt once they are served and durable.
+    Submit(Vec<Edit>, Sender<Result<Receipt, Refusal>>),
     Stop,
 }
+
+/// Edits and where their receipt goes.
+type Submission = (Vec<Edit>, Sender<Result<Receipt, Refusal>>);
 
 /// What a reload did.
 #[derive(Debug, Default)]
@@ -387,7 +396,8 @@ impl ZoneSet {
                     pending_file: o.source.is_none(),
                     stale: o.stale,
                     unsigned: o.unsigned,
-                    source: o.source,
+                    keeps_source: o.saved_source.is_some(),
+                    source: o.source.or(o.saved_source.map(|z| (z, Vec::new()))),
                     publisher: publisher.clone(),
                     quiet: true,
                 }),
@@ -526,6 +536,25 @@ impl ZoneSet {
         }
     }
 
+    /// Hands edits to the zone `origin`'s worker, which answers on `reply` once they
+    /// are served and durable (edits that arrive together share one commit).
+    pub fn submit(&self, origin: &Name, edits: Vec<Edit>, reply: Sender<Result<Receipt, Refusal>>) {
+        let Some(w) = self.workers.iter().find(|w| w.spec.origin == *origin) else {
+            let _ = reply.send(Err(Refusal::new(
+                Fault::Config,
+                format!("{origin} is not a zone of this server"),
+            )));
+            return;
+        };
+        if let Err(mpsc::SendError(Job::Submit(_, reply))) = w.jobs.send(Job::Submit(edits, reply))
+        {
+            let _ = reply.send(Err(Refusal::new(
+                Fault::System,
+                "the zone's worker has stopped",
+            )));
+        }
+    }
+
     /// Stops every worker once its current job is done, and waits for them.
     pub fn stop(&mut self) {
         for w in &self.workers {
@@ -579,13 +608,35 @@ impl Handle {
         let signed = self.spec.dnssec.is_some();
         let mut next_poll = Instant::now() + poll;
         let mut next_tick = Instant::now();
+        // A job taken while gathering submissions, run next.
+        let mut held: Option<Job> = None;
         loop {
             let due = if signed {
                 next_poll.min(next_tick)
             } else {
                 next_poll
             };
-            match jobs.recv_timeout(due.saturating_duration_since(Instant::now())) {
+            let job = match held.take() {
+                Some(j) => Ok(j),
+                None => jobs.recv_timeout(due.saturating_duration_since(Instant::now())),
+            };
+            match job {
+                Ok(Job::Submit(edits, done)) => {
+                    // Group commit: every submission already waiting rides the same
+                    // signing pass and the same journal write.
+                    let mut batch = vec![(edits, done)];
+                    loop {
+                        match jobs.try_recv() {
+                            Ok(Job::Submit(e, d)) => batch.push((e, d)),
+                            Ok(other) => {
+                                held = Some(other);
+                                break;
+                            }
+                            Err(_) => break,
+                        }
+                    }
+                    self.submit(batch);
+                }
                 Ok(Job::Sync(done)) => {
                     if self.pending_file {
                         self.sync_one();
@@ -740,6 +791,7 @@ impl Handle {
             None => file.clone(),
         };
         self.take_unsigned(next, Some((file, generated)), now)
+            .map(drop)
     }
 
     /// Signs (a DNSSEC zone) and commits new unsigned data; records where it came
@@ -749,22 +801,27 @@ impl Handle {
         unsigned: Arc<Zone>,
         source: Option<(Arc<Zone>, Vec<Generated>)>,
         now: u64,
-    ) -> Result<(), ZoneError> {
+    ) -> Result<Option<Receipt>, ZoneError> {
         let spec = self.spec.clone();
         let next = match &spec.dnssec {
             Some(d) => d.load(unsigned.clone(), &now_unix).map_err(ZoneError::Sign),
             None => Ok(unsigned.clone()),
         };
         match next.and_then(|z| self.commit(z, now)) {
-            Ok(_) => {
+            Ok(receipt) => {
                 self.unsigned = unsigned;
                 if source.is_some() {
                     self.source = source;
+                    // A failure leaves the last reading kept: carrying the file's
+                    // change onto the zone again after a restart changes nothing.
+                    if self.keeps_source {
+                        let _ = self.save_source();
+                    }
                 }
                 if let Some(g) = &spec.generator {
                     g.committed(now);
                 }
-                Ok(())
+                Ok(receipt)
             }
             Err(e) => {
                 log_zone_error(&spec, "reload failed, keeping the serving snapshot", &e);
@@ -801,6 +858,81 @@ impl Handle {
         let unsigned = Arc::new(play(&self.unsigned)?);
         let file = Arc::new(play(&file)?);
         self.take_unsigned(unsigned, Some((file, new)), now)
+            .map(drop)
+    }
+
+    /// Commits submitted edits, all in one commit (one signing pass, one journal
+    /// write); each submitter gets the receipt, or why its edits were refused (those
+    /// alone: the others go on). The records survive reloads: a file change is played
+    /// onto the zone, not the file taken whole.
+    fn submit(&mut self, batch: Vec<Submission>) {
+        let now = now_unix();
+        let mut zone = self.unsigned.clone();
+        let mut waiting = Vec::with_capacity(batch.len());
+        for (edits, reply) in batch {
+            let next = update::resolve(&zone, &edits).and_then(|cs| update::apply(&zone, &cs));
+            match next {
+                Ok(z) => {
+                    zone = Arc::new(z);
+                    waiting.push(reply);
+                }
+                // The submitter's edits do not fit the zone (a name outside it).
+                Err(e) => {
+                    let _ = reply.send(Err(Refusal::new(Fault::Peer, e.to_string())));
+                }
+            }
+        }
+        if waiting.is_empty() {
+            return;
+        }
+        // Before the first records of its own are committed, the file's reading is
+        // kept: a restart must tell them from the file's.
+        if !self.keeps_source && self.spec.journal.is_some() {
+            if let Err(e) = self.save_source() {
+                let refusal = Refusal::of(&e);
+                for reply in waiting {
+                    let _ = reply.send(Err(refusal.clone()));
+                }
+                return;
+            }
+            self.keeps_source = true;
+        }
+        let r = if Arc::ptr_eq(&zone, &self.unsigned) {
+            Ok(None)
+        } else {
+            self.take_unsigned(zone, None, now)
+        };
+        let r = match r {
+            Ok(Some(receipt)) => Ok(receipt),
+            // Nothing new: the zone holds the edits already.
+            Ok(None) => Ok(Receipt {
+                serial: self.served.serial().unwrap_or(0),
+                records: Some(0),
+            }),
+            Err(e) => Err(Refusal::of(&e)),
+        };
+        for reply in waiting {
+            let _ = reply.send(r.clone());
+        }
+    }
+
+    /// Writes the file's last reading beside the journal (see `keeps_source`); a
+    /// failure is logged by the caller.
+    fn save_source(&self) -> Result<(), ZoneError> {
+        let (Some(path), Some((zone, _))) = (source_path(&self.spec), &self.source) else {
+            return Ok(());
+        };
+        let mut bytes = Vec::new();
+        update::codec::encode_zone(zone, &mut bytes);
+        blason_store::write_atomic(&path, &bytes, 0o600).map_err(|e| {
+            let e = ZoneError::Journal(JournalError::Io {
+                path: e.path,
+                op: e.op,
+                source: e.source,
+            });
+            log_zone_error(&self.spec, "cannot keep the zone file's reading", &e);
+            e
+        })
     }
 
     /// Re-reads the zone's file; on failure the zone keeps its snapshot.
@@ -911,6 +1043,33 @@ fn next_serial(h: &Handle, next: Arc<Zone>, now: u64) -> Result<Option<Arc<Zone>
 
 /// A zone's journal opened (its zone restored), or its file read, signed and a
 /// journal started.
+/// Where a zone's file reading is kept beside its journal (see `Handle::keeps_source`).
+fn source_path(spec: &ZoneSpec) -> Option<PathBuf> {
+    Some(spec.journal.as_ref()?.with_file_name("source"))
+}
+
+/// The file reading kept beside the journal, if any; unreadable, it is set aside
+/// (the file is then taken whole, as for a zone without records of its own).
+fn saved_source(spec: &ZoneSpec) -> Option<Arc<Zone>> {
+    let path = source_path(spec)?;
+    let bytes = std::fs::read(&path).ok()?;
+    match update::codec::decode_zone(&bytes) {
+        Ok(z) => Some(Arc::new(z)),
+        Err(e) => {
+            log::error(
+                "the kept reading of the zone file is unreadable; the file will be taken whole",
+                &[
+                    ("zone", &spec.origin),
+                    ("file", &path.display()),
+                    ("reason", &e),
+                ],
+            );
+            let _ = std::fs::rename(&path, path.with_extension("damaged"));
+            None
+        }
+    }
+}
+
 struct Opened {
     served: Arc<Zone>,
     /// Restored with signatures that expire within [`STALE_MARGIN`].
@@ -919,6 +1078,8 @@ struct Opened {
     unsigned: Arc<Zone>,
     /// None: restored from the journal, the file not read yet.
     source: Option<(Arc<Zone>, Vec<Generated>)>,
+    /// Restored, with the file's reading kept beside the journal.
+    saved_source: Option<Arc<Zone>>,
 }
 
 fn open_one(spec: &ZoneSpec) -> Result<Opened, ZoneError> {
@@ -972,6 +1133,7 @@ fn open_one(spec: &ZoneSpec) -> Result<Opened, ZoneError> {
                     served,
                     journal: Some(j),
                     source: None,
+                    saved_source: saved_source(spec),
                 });
             }
             Ok(None) => {}
@@ -996,6 +1158,10 @@ fn open_one(spec: &ZoneSpec) -> Result<Opened, ZoneError> {
                 })?;
             }
         }
+    }
+    // Started from the file: a reading kept for an older journal is no longer ours.
+    if let Some(p) = source_path(spec) {
+        let _ = std::fs::remove_file(p);
     }
     let now = now_unix();
     let (mut unsigned, generated) = read_zone(spec, now)?;
@@ -1032,6 +1198,7 @@ fn open_one(spec: &ZoneSpec) -> Result<Opened, ZoneError> {
         journal,
         unsigned: unsigned.clone(),
         source: Some((unsigned, generated)),
+        saved_source: None,
     })
 }
 

@@ -529,3 +529,99 @@ impl blason_server::Generator for Held {
         false
     }
 }
+
+#[test]
+fn submitted_edits_are_served_durable_and_survive_reloads_and_restarts() {
+    use blason_server::dnssec::ZoneDnssec;
+    use blason_zone::update::Edit;
+    use std::sync::Arc;
+    let dir = std::env::temp_dir().join(format!("blason-server-submit-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let zone = dir.join("example.test.zone");
+    let text = |www: &str| {
+        format!("@ 300 IN SOA ns hm 1 7200 3600 1209600 300\n@ 300 IN NS ns\nns 300 IN A 192.0.2.1\nwww 300 IN A {www}\n")
+    };
+    std::fs::write(&zone, text("192.0.2.10")).unwrap();
+    let origin = Name::parse("example.test.", None).unwrap();
+    let mut spec = ZoneSpec::new(origin.clone(), ZoneSource::File(zone.clone()));
+    spec.journal = Some(dir.join("state").join("journal"));
+    spec.dnssec = Some(Arc::new(ZoneDnssec::new(
+        Default::default(),
+        origin.clone(),
+        dir.join("state"),
+    )));
+    let start = || {
+        Server::start(Config::new(
+            vec!["127.0.0.1:0".parse().unwrap()],
+            vec![spec.clone()],
+        ))
+        .unwrap()
+    };
+    let host = |i: usize| Name::parse(&format!("h{i}.example.test."), None).unwrap();
+    let served_a = |to: std::net::SocketAddr, i: usize| {
+        let m = blason_proto::Requester::default()
+            .ask(to, &host(i), Rtype::A)
+            .unwrap();
+        m.answer
+            .iter()
+            .find(|r| r.rtype == Rtype::A)
+            .map(|r| r.rdata.clone())
+    };
+
+    let server = start();
+    let addr = server.local_addrs()[0];
+    let before = served_serial(&UdpSocket::bind("127.0.0.1:0").unwrap(), addr);
+    // Eight submitters at once, five one-record changes each.
+    let receipts: Vec<_> = std::thread::scope(|s| {
+        let hs: Vec<_> = (0..8)
+            .map(|t| {
+                let (server, origin) = (&server, &origin);
+                s.spawn(move || {
+                    (0..5)
+                        .map(|k| {
+                            let i = t * 5 + k;
+                            let edit = Edit::AddRr {
+                                name: host(i),
+                                rtype: Rtype::A,
+                                ttl: 300,
+                                rdata: vec![192, 0, 2, i as u8].into(),
+                            };
+                            server.submit(origin, vec![edit]).unwrap()
+                        })
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        hs.into_iter().flat_map(|h| h.join().unwrap()).collect()
+    });
+    assert_eq!(receipts.len(), 40);
+    // Each receipt means served: every record answers, signed serials moved on.
+    for i in 0..40 {
+        assert_eq!(served_a(addr, i), Some(vec![192, 0, 2, i as u8]), "h{i}");
+    }
+    let sock = UdpSocket::bind("127.0.0.1:0").unwrap();
+    sock.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
+    let last = receipts.iter().map(|r| r.serial).max().unwrap();
+    assert!(last > before && served_serial(&sock, addr) == last);
+    // Edits outside the zone are refused as the submitter's fault, alone.
+    let out = Edit::DeleteName {
+        name: Name::parse("elsewhere.test.", None).unwrap(),
+    };
+    let e = server.submit(&origin, vec![out]).unwrap_err();
+    assert_eq!(e.fault, blason_zone::Fault::Peer, "{e}");
+    // A file edit and reload keeps the submitted records.
+    std::fs::write(&zone, text("192.0.2.11")).unwrap();
+    assert_eq!(server.reload().replaced, 1);
+    assert_eq!(www_a(&sock, addr), [192, 0, 2, 11]);
+    assert_eq!(served_a(addr, 7), Some(vec![192, 0, 2, 7]));
+    server.shutdown();
+
+    // Restarted: from the journal, the submitted records are there at once.
+    let server = start();
+    let addr = server.local_addrs()[0];
+    assert_eq!(served_a(addr, 39), Some(vec![192, 0, 2, 39]));
+    assert_eq!(www_a(&sock, addr), [192, 0, 2, 11]);
+    server.shutdown();
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -777,17 +777,30 @@ pub fn resolve(zone: &Zone, edits: &[Edit]) -> Result<Changeset, UpdateError> {
 /// `zone` with the changes between two versions of one of its sources played on it
 /// (`old` and `new`: a zone file read twice, with its generated records): what
 /// else `zone` holds (records from other sources) stays. The SOA becomes `new`'s,
-/// serial included: the commit decides the served serial. Refused when `zone` lacks
-/// a record `old` had (another source removed it): the caller then takes `new` whole.
+/// serial included: the commit decides the served serial. Idempotent: removing what
+/// `zone` lacks or adding what it holds changes nothing, so a source's change played
+/// twice (after a crash between the journal and the saved reading) counts once.
 pub fn carry(zone: &Zone, old: &Zone, new: &Zone) -> Result<Zone, UpdateError> {
     let apex = zone.origin();
-    let mut cs = diff(old, new, usize::MAX).unwrap_or_default();
-    let is_soa = |e: &(Name, RRset)| e.1.rtype == Rtype::SOA && e.0 == *apex;
-    cs.removed.retain(|e| !is_soa(e));
-    cs.added.retain(|e| !is_soa(e));
-    let serial = zone.serial().ok_or(UpdateError::NoSoa)?;
-    cs.from = serial;
-    cs.to = serial;
+    let cs = diff(old, new, usize::MAX).unwrap_or_default();
+    let is_soa = |name: &Name, r: &RRset| r.rtype == Rtype::SOA && name == apex;
+    let mut edits = Vec::new();
+    for (name, rs) in cs.removed.iter().filter(|(n, r)| !is_soa(n, r)) {
+        edits.extend(rs.rdatas().map(|rd| Edit::DeleteRr {
+            name: name.clone(),
+            rtype: rs.rtype,
+            rdata: rd.into(),
+        }));
+    }
+    for (name, rs) in cs.added.iter().filter(|(n, r)| !is_soa(n, r)) {
+        edits.extend(rs.rdatas().map(|rd| Edit::AddRr {
+            name: name.clone(),
+            rtype: rs.rtype,
+            ttl: rs.ttl,
+            rdata: rd.into(),
+        }));
+    }
+    let cs = resolve(zone, &edits)?;
     let out = if cs.is_empty() {
         zone.clone()
     } else {

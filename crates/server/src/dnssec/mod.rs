@@ -154,7 +154,21 @@ impl ZoneDnssec {
     /// A freshly read and checked zone: signed with the keys the state names now. At
     /// the first load the state is read (or begun) and planned until idle first.
     pub fn load(&self, zone: Arc<Zone>, now: &dyn Fn() -> u64) -> Result<Arc<Zone>, DnssecError> {
-        let max = max_ttl(&zone);
+        // The largest TTL, looked at where the zone changed: all of it after a file
+        // read, only the patched nodes after a few edits.
+        let max = {
+            let run = self.lock();
+            match run.unsigned.as_ref().and_then(|u| zone.patched_since(u)) {
+                Some(at) => at
+                    .iter()
+                    .filter_map(|&i| zone.nodes().get(i))
+                    .filter(|n| n.is_authoritative())
+                    .flat_map(|n| n.rrsets.iter().map(|r| r.ttl))
+                    .max()
+                    .unwrap_or(0),
+                None => max_ttl(&zone),
+            }
+        };
         if max > self.policy.zone_max_ttl {
             // Roll steps wait zone-max-ttl for old signatures to leave caches.
             log::warn(
