@@ -596,7 +596,9 @@ pub fn apply(zone: &Zone, cs: &Changeset) -> Result<Zone, UpdateError> {
         }
         rrsets.sort_by_key(|r| (r.rtype.0, r.covers.0));
         let was_data = old.is_some_and(|n| !n.rrsets.is_empty());
-        if was_data == rrsets.is_empty() {
+        // A name that loses its last record, or an empty non-terminal that gains one,
+        // changes the tree; a new name is inserted below (or rebuilt) on its own.
+        if at.is_some() && was_data == rrsets.is_empty() {
             structural = true;
         }
         let node = Node {
@@ -609,10 +611,15 @@ pub fn apply(zone: &Zone, cs: &Changeset) -> Result<Zone, UpdateError> {
             None => fresh.push(node),
         }
     }
-    let out = if !structural && fresh.is_empty() {
+    let out = if structural {
+        rebuild(zone, replaced, fresh)
+    } else if fresh.is_empty() {
         zone.with_replaced(replaced)
     } else {
-        rebuild(zone, replaced, fresh)
+        match insertions(zone, &fresh) {
+            Some(insert) => zone.with_inserted(replaced, insert),
+            None => rebuild(zone, replaced, fresh),
+        }
     };
     if out
         .nodes()
@@ -623,6 +630,67 @@ pub fn apply(zone: &Zone, cs: &Changeset) -> Result<Zone, UpdateError> {
         return Err(UpdateError::NoSoa);
     }
     Ok(out)
+}
+
+/// New names as insertions (with the empty non-terminals they need), when each is a
+/// plain leaf under authoritative data: no wildcard, no cut, DNAME or SOA of its own
+/// or above it. None: the node list is rebuilt instead. Held to the rebuild by tests.
+fn insertions(zone: &Zone, fresh: &[Node]) -> Option<Vec<(usize, Node)>> {
+    // Beyond this many the rebuild, one pass, is as cheap.
+    if fresh.len() > 1024 {
+        return None;
+    }
+    let is_fresh = |a: &Name| {
+        fresh
+            .iter()
+            .any(|f| f.name.canonical_cmp(a) == Ordering::Equal)
+    };
+    let mut ents: Vec<Name> = Vec::new();
+    for f in fresh {
+        let special = |t: Rtype| matches!(t, Rtype::NS | Rtype::DS | Rtype::DNAME | Rtype::SOA);
+        if f.name.is_wildcard() || f.rrsets.iter().any(|r| special(r.rtype)) {
+            return None;
+        }
+        let mut anc = f.name.parent();
+        loop {
+            let a = anc?;
+            if let Some(i) = zone.find(a.as_wire()) {
+                let en = zone.node(i);
+                if !en.is_authoritative()
+                    || en.has(flags::DELEGATION)
+                    || en.rrset(Rtype::DNAME).is_some()
+                {
+                    return None;
+                }
+                break;
+            }
+            if a.is_wildcard() {
+                return None;
+            }
+            if !is_fresh(&a) && !ents.iter().any(|e| e.canonical_cmp(&a) == Ordering::Equal) {
+                ents.push(a.clone());
+            }
+            anc = a.parent();
+        }
+    }
+    let nodes = zone.nodes();
+    let at = |name: &Name| nodes.binary_search_by(|n| n.name.canonical_cmp(name)).err();
+    let mut out = Vec::with_capacity(fresh.len() + ents.len());
+    for f in fresh {
+        out.push((at(&f.name)?, f.clone()));
+    }
+    for a in ents {
+        let q = at(&a)?;
+        out.push((
+            q,
+            Node {
+                name: a,
+                rrsets: Box::new([]),
+                flags: flags::ENT,
+            },
+        ));
+    }
+    Some(out)
 }
 
 /// The zone's data nodes with `replaced` in place and `fresh` merged in, rebuilt

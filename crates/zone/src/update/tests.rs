@@ -289,3 +289,53 @@ fn generated_records_become_edits() {
     assert!(generated_edits(&[g(1, 60)], &[g(1, 60)]).is_empty());
     assert_eq!(generated_edits(&[g(1, 60)], &[g(1, 300)]).len(), 2);
 }
+
+#[test]
+fn new_names_are_inserted_as_a_rebuild_would_place_them() {
+    let base = zone(BASE);
+    let add = |names: &[&str]| -> Vec<Edit> {
+        names
+            .iter()
+            .map(|n| Edit::AddRr {
+                name: Name::parse(n, None).unwrap(),
+                rtype: Rtype::A,
+                ttl: 60,
+                rdata: vec![192, 0, 2, 99].into(),
+            })
+            .collect()
+    };
+    for names in [
+        &["new.example.com."][..],
+        &["x.y.z.example.com."],
+        &["x.y.example.com.", "w.y.example.com."],
+        &["p.example.com.", "q.p.example.com."],
+        &["d.b.c.example.com.", "zz.example.com.", "aa.example.com."],
+        // Below a cut or a wildcard: rebuilt, the same result.
+        &["deeper.ns.sub.example.com."],
+    ] {
+        let cs = resolve(&base, &add(names)).unwrap();
+        let fast = apply(&base, &cs).unwrap();
+        let below_cut = names[0].ends_with("sub.example.com.");
+        assert_eq!(
+            fast.inserted_since(&base).is_some(),
+            !below_cut,
+            "{names:?}"
+        );
+        // The rebuild's answer: the same data, the node list made from scratch.
+        let data: Vec<Node> = fast
+            .nodes()
+            .iter()
+            .filter(|n| !n.has(flags::ENT))
+            .cloned()
+            .collect();
+        let slow = Zone::from_data(base.origin(), base.class(), data);
+        assert_eq!(dump(&fast), dump(&slow), "{names:?}");
+        for n in slow.nodes().iter() {
+            assert!(fast.find(n.name.as_wire()).is_some(), "{} found", n.name);
+        }
+        // And on from there: a later change applies to the inserted snapshot.
+        let more = resolve(&fast, &add(&["later.example.com."])).unwrap();
+        let later = apply(&fast, &more).unwrap();
+        assert!(later.find(b"\x05later\x07example\x03com\x00").is_some());
+    }
+}
