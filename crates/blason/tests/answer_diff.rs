@@ -392,36 +392,11 @@ impl Msg {
     }
 }
 
-/// Reads a possibly compressed name at `pos`; returns it uncompressed and the position
-/// after it in the original place.
-fn read_name(p: &[u8], mut pos: usize) -> Option<(Vec<u8>, usize)> {
-    let mut out = Vec::new();
-    let mut end = None;
-    let mut hops = 0;
-    loop {
-        let l = *p.get(pos)? as usize;
-        if l & 0xC0 == 0xC0 {
-            let lo = *p.get(pos + 1)? as usize;
-            end.get_or_insert(pos + 2);
-            pos = ((l & 0x3F) << 8) | lo;
-            hops += 1;
-            if hops > 128 {
-                return None;
-            }
-            continue;
-        }
-        if l & 0xC0 != 0 {
-            return None;
-        }
-        out.extend_from_slice(p.get(pos..pos + 1 + l)?);
-        if l == 0 {
-            return Some((out, end.unwrap_or(pos + 1)));
-        }
-        pos += 1 + l;
-        if out.len() > 255 {
-            return None;
-        }
-    }
+/// Reads an uncompressed name at `pos` of `p` (rdata as the codec gives it); returns
+/// it and the position after it.
+fn read_name(p: &[u8], pos: usize) -> Option<(Vec<u8>, usize)> {
+    let (n, end) = blason_proto::message::read_name(p, pos).ok()?;
+    Some((n.as_wire().to_vec(), end))
 }
 
 fn lower(mut v: Vec<u8>) -> Vec<u8> {
@@ -429,19 +404,18 @@ fn lower(mut v: Vec<u8>) -> Vec<u8> {
     v
 }
 
-/// Canonical rdata: names decompressed and lower-cased for the types that hold them.
-fn canonical_rdata(p: &[u8], start: usize, len: usize, rtype: u16) -> Option<Vec<u8>> {
-    let end = start + len;
-    let raw = p.get(start..end)?;
+/// Canonical rdata: names lower-cased for the types that hold them (the codec has
+/// already expanded any compression).
+fn canonical_rdata(raw: &[u8], rtype: u16) -> Option<Vec<u8>> {
     let names = |skip: usize, count: usize| -> Option<Vec<u8>> {
         let mut out = raw.get(..skip)?.to_vec();
-        let mut pos = start + skip;
+        let mut pos = skip;
         for _ in 0..count {
-            let (n, next) = read_name(p, pos)?;
+            let (n, next) = read_name(raw, pos)?;
             out.extend(lower(n));
             pos = next;
         }
-        out.extend_from_slice(p.get(pos..end)?);
+        out.extend_from_slice(raw.get(pos..)?);
         Some(out)
     };
     match rtype {
@@ -453,67 +427,38 @@ fn canonical_rdata(p: &[u8], start: usize, len: usize, rtype: u16) -> Option<Vec
     }
 }
 
+/// A response, read by the one codec (`blason_proto`), in the shape compared here.
 fn parse(p: &[u8]) -> Result<Msg, String> {
-    if p.len() < 12 {
-        return Err(format!("short message ({} bytes)", p.len()));
-    }
-    let u16at = |i: usize| u16::from_be_bytes([p[i], p[i + 1]]);
-    let counts = [u16at(4), u16at(6), u16at(8), u16at(10)];
-    let mut pos = 12;
-    let mut question = Vec::new();
-    for _ in 0..counts[0] {
-        let (n, next) = read_name(p, pos).ok_or("bad question name")?;
-        let tc = p.get(next..next + 4).ok_or("short question")?;
-        question.push((
-            n,
-            u16::from_be_bytes([tc[0], tc[1]]),
-            u16::from_be_bytes([tc[2], tc[3]]),
-        ));
-        pos = next + 4;
-    }
-    let mut sections: [Vec<Rr>; 3] = Default::default();
-    let mut opt = None;
-    for (si, &count) in counts[1..].iter().enumerate() {
-        for _ in 0..count {
-            let (owner, next) = read_name(p, pos).ok_or("bad owner name")?;
-            let h = p.get(next..next + 10).ok_or("short RR header")?;
-            let rtype = u16::from_be_bytes([h[0], h[1]]);
-            let class = u16::from_be_bytes([h[2], h[3]]);
-            let ttl = u32::from_be_bytes([h[4], h[5], h[6], h[7]]);
-            let rdlen = u16::from_be_bytes([h[8], h[9]]) as usize;
-            let rstart = next + 10;
-            if rstart + rdlen > p.len() {
-                return Err("rdata past the end".into());
-            }
-            if rtype == T_OPT && si == 2 {
-                if opt.is_some() {
-                    return Err("two OPT records".into());
-                }
-                opt = Some(Opt {
-                    payload: class,
-                    ext_rcode: (ttl >> 24) as u8,
-                    version: (ttl >> 16) as u8,
-                    do_bit: ttl & 0x8000 != 0,
-                });
-            } else {
-                let rdata = canonical_rdata(p, rstart, rdlen, rtype).ok_or("bad rdata")?;
-                sections[si].push(Rr {
-                    owner,
-                    rtype,
-                    class,
-                    ttl,
-                    rdata,
-                });
-            }
-            pos = rstart + rdlen;
-        }
-    }
+    let m = blason_proto::Message::parse(p).map_err(|e| e.to_string())?;
+    let rr = |r: &blason_proto::Record| -> Result<Rr, String> {
+        Ok(Rr {
+            owner: r.owner.as_wire().to_vec(),
+            rtype: r.rtype.0,
+            class: r.class,
+            ttl: r.ttl,
+            rdata: canonical_rdata(&r.rdata, r.rtype.0).ok_or("bad rdata")?,
+        })
+    };
+    let section = |rs: &[blason_proto::Record]| rs.iter().map(rr).collect::<Result<Vec<_>, _>>();
     Ok(Msg {
-        id: u16at(0),
-        flags: u16at(2),
-        question,
-        sections,
-        opt,
+        id: m.id,
+        flags: m.flags,
+        question: m
+            .questions
+            .iter()
+            .map(|q| (q.name.as_wire().to_vec(), q.qtype.0, q.qclass))
+            .collect(),
+        sections: [
+            section(&m.answer)?,
+            section(&m.authority)?,
+            section(&m.additional)?,
+        ],
+        opt: m.edns.as_ref().map(|e| Opt {
+            payload: e.udp_size,
+            ext_rcode: e.ext_rcode,
+            version: e.version,
+            do_bit: e.dnssec_ok,
+        }),
         size: p.len(),
     })
 }

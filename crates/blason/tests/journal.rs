@@ -308,7 +308,7 @@ fn kill_9_at_random_moments_loses_nothing_committed() {
             }
         }
         // The TLSA key swapped now and then: generated-record changes race the kill
-        // too. Now and then a round outlives a poll (every second), so that they also
+        // too. Now and then a round outlives two polls (every second), so that they also
         // take their own road, without the file.
         let linger = next() % 8 == 0;
         if linger || next() % 3 == 0 {
@@ -336,7 +336,8 @@ fn kill_9_at_random_moments_loses_nothing_committed() {
                 max_seen = now;
             }
         }
-        let linger = if linger { 1100 } else { 0 };
+        // Two polls' worth: the first may fall just before the swap.
+        let linger = if linger { 2100 } else { 0 };
         std::thread::sleep(Duration::from_millis(linger + next() % 60));
         drop(srv); // SIGKILL, at whatever moment this is
     }

@@ -642,6 +642,9 @@ impl Handle {
                         self.sync_one();
                     }
                     let _ = done.send(());
+                    // The generated records were just made: the next look is a
+                    // poll interval from now, not from the worker's start.
+                    next_poll = Instant::now() + poll;
                 }
                 Ok(Job::Reload(done)) => {
                     let _ = done.send(self.reload_one().map_err(|e| e.to_string()));
