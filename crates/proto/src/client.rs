@@ -36,8 +36,9 @@ impl Default for Requester {
     }
 }
 
-/// An id no one off the path can guess.
-fn random_id() -> u16 {
+/// A message id no one off the path can guess (RFC 5452), from the system's random
+/// source.
+pub fn random_id() -> u16 {
     let mut b = [0u8; 2];
     // SystemRandom fails only when the OS has no randomness at all.
     if SystemRandom::new().fill(&mut b).is_err() {

@@ -14,6 +14,7 @@
 
 pub mod client;
 pub mod message;
+pub mod tsig;
 
 pub use client::Requester;
 pub use message::{Edns, Message, MessageBuilder, Question, Record, Section};

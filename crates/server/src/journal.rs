@@ -30,6 +30,7 @@ use std::fmt;
 use std::fs::{File, OpenOptions};
 use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 
 const MAGIC: &[u8; 8] = b"BLASONJ1";
 const HEADER: usize = 12;
@@ -206,6 +207,58 @@ fn frame(kind: u8, body: &[u8], out: &mut Vec<u8>) {
     out.extend_from_slice(body);
 }
 
+/// The recent changesets, encoded, oldest first: the IXFR history. The journal
+/// appends; transfers read on their own threads (a lock held for a copy of the
+/// pointers only).
+#[derive(Clone, Default)]
+pub struct History(Arc<Mutex<Entries>>);
+
+/// The entries, and their bytes in all.
+type Entries = (VecDeque<Arc<Vec<u8>>>, usize);
+
+impl History {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Entries> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn push(&self, cs: Vec<u8>) {
+        let mut h = self.lock();
+        h.1 += cs.len();
+        h.0.push_back(Arc::new(cs));
+        while h.1 > HISTORY_BYTES && h.0.len() > 1 {
+            if let Some(old) = h.0.pop_front() {
+                h.1 -= old.len();
+            }
+        }
+    }
+
+    /// The entries as they are now.
+    pub fn entries(&self) -> Vec<Arc<Vec<u8>>> {
+        self.lock().0.iter().cloned().collect()
+    }
+
+    /// The changes from `serial` to the last entry, condensed into one changeset;
+    /// None when no entry starts at `serial` (older than the history, or unknown).
+    pub fn changes_since(&self, serial: u32) -> Option<Changeset> {
+        let mut out: Option<Changeset> = None;
+        for bytes in self.entries() {
+            let cs = codec::decode_changeset(&bytes).ok()?;
+            out = match out {
+                None if cs.from != serial => continue,
+                None => Some(cs),
+                Some(o) => Some(o.compose(&cs).ok()?),
+            };
+        }
+        out
+    }
+
+    /// The serial the last entry ends at.
+    pub fn last_serial(&self) -> Option<u32> {
+        let last = self.lock().0.back().cloned()?;
+        codec::decode_changeset(&last).ok().map(|c| c.to)
+    }
+}
+
 /// What a journal gives back at start.
 pub struct Restored {
     /// The zone as last committed.
@@ -224,9 +277,9 @@ pub struct Journal {
     /// Size of the snapshot frame and of what follows it.
     snapshot_len: u64,
     since_snapshot: u64,
-    /// The recent changesets as encoded, oldest first (IXFR history).
-    history: VecDeque<Vec<u8>>,
-    history_bytes: usize,
+    /// The recent changesets as encoded, oldest first (IXFR history), shared with
+    /// the transfers that read it.
+    history: History,
     /// An append failed and could not be undone: refuse until rewritten.
     broken: bool,
     /// A rewrite under way on its own thread.
@@ -280,8 +333,7 @@ impl Journal {
             len: parsed.good_len as u64,
             snapshot_len: 0,
             since_snapshot: 0,
-            history: VecDeque::new(),
-            history_bytes: 0,
+            history: History::default(),
             broken: false,
             rewriting: None,
             rewrite_at: None,
@@ -363,8 +415,7 @@ impl Journal {
             len,
             snapshot_len,
             since_snapshot: 0,
-            history: VecDeque::new(),
-            history_bytes: 0,
+            history: History::default(),
             broken: false,
             rewriting: None,
             rewrite_at: None,
@@ -376,29 +427,19 @@ impl Journal {
     }
 
     fn remember(&mut self, cs: Vec<u8>) {
-        self.history_bytes += cs.len();
-        self.history.push_back(cs);
-        while self.history_bytes > HISTORY_BYTES && self.history.len() > 1 {
-            if let Some(old) = self.history.pop_front() {
-                self.history_bytes -= old.len();
-            }
-        }
+        self.history.push(cs);
+    }
+
+    /// The journal's history, to read from other threads (outgoing IXFR).
+    pub fn history(&self) -> History {
+        self.history.clone()
     }
 
     /// The changes from `serial` to the zone as last committed, condensed into one
     /// changeset: what an IXFR answers with. None when `serial` is not the start of a
     /// changeset the history still holds (older than the history, or unknown).
     pub fn changes_since(&self, serial: u32) -> Option<Changeset> {
-        let mut out: Option<Changeset> = None;
-        for bytes in &self.history {
-            let cs = codec::decode_changeset(bytes).ok()?;
-            out = match out {
-                None if cs.from != serial => continue,
-                None => Some(cs),
-                Some(o) => Some(o.compose(&cs).ok()?),
-            };
-        }
-        out
+        self.history.changes_since(serial)
     }
 
     /// Makes `cs` durable: one write, then `fdatasync`. On failure nothing of it
@@ -469,7 +510,7 @@ impl Journal {
             // Superseded: its file is replaced below.
             let _ = r.thread.join();
         }
-        let history: Vec<Vec<u8>> = self.history.iter().cloned().collect();
+        let history = self.history.entries();
         let (f, len, snapshot_len) = write_tmp(&self.path, &history, zone)?;
         self.install(f, len, snapshot_len, &[])
     }
@@ -483,7 +524,7 @@ impl Journal {
         if self.rewriting.is_some() {
             return;
         }
-        let history: Vec<Vec<u8>> = self.history.iter().cloned().collect();
+        let history = self.history.entries();
         let path = self.path.clone();
         let spawned = std::thread::Builder::new()
             .name("journal-rewrite".into())
@@ -563,10 +604,10 @@ struct Rewriting {
 /// frame's length.
 fn write_tmp(
     path: &Path,
-    history: &[Vec<u8>],
+    history: &[Arc<Vec<u8>>],
     zone: &Zone,
 ) -> Result<(File, u64, u64), JournalError> {
-    let hist_bytes: usize = history.iter().map(Vec::len).sum();
+    let hist_bytes: usize = history.iter().map(|h| h.len()).sum();
     let mut buf = Vec::with_capacity(MAGIC.len() + hist_bytes + 1024);
     buf.extend_from_slice(MAGIC);
     for h in history {

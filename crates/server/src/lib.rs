@@ -16,11 +16,13 @@ pub mod control;
 pub mod dnssec;
 pub mod journal;
 pub mod log;
+pub(crate) mod notify;
 mod querylog;
 #[allow(unsafe_code)]
 pub mod sys;
 mod tcp;
 mod udp;
+pub mod xfr;
 pub mod zones;
 
 use arc_swap::ArcSwap;
@@ -57,6 +59,8 @@ pub struct Config {
     pub control: Option<PathBuf>,
     /// The state folder, locked for this server while it runs; None: no lock.
     pub state: Option<PathBuf>,
+    /// TSIG keys, for transfers and NOTIFY.
+    pub keys: Vec<blason_proto::tsig::Key>,
 }
 
 impl Config {
@@ -73,6 +77,7 @@ impl Config {
             poll_interval: Duration::from_secs(60),
             control: None,
             state: None,
+            keys: Vec::new(),
         }
     }
 }
@@ -131,6 +136,8 @@ pub(crate) struct Shared {
     pub stop: AtomicBool,
     pub query_log: bool,
     pub tcp_idle: Duration,
+    /// Transfer settings and journal histories, set once the zones are open.
+    pub xfr: std::sync::OnceLock<xfr::XfrTable>,
 }
 
 /// A running server. Dropping it without [`Server::shutdown`] leaves threads running.
@@ -161,14 +168,25 @@ impl Server {
             stop: AtomicBool::new(false),
             query_log: cfg.query_log,
             tcp_idle: cfg.tcp_idle_timeout,
+            xfr: std::sync::OnceLock::new(),
         });
         let publisher = Arc::new(zones::Publisher {
             shared: shared.clone(),
             options: cfg.answer.clone(),
             served: std::sync::Mutex::new(Vec::new()),
         });
-        let zones = zones::ZoneSet::open_all(cfg.zones.clone(), publisher, cfg.poll_interval)
-            .map_err(Error::Zones)?;
+        let wants_notify = cfg
+            .zones
+            .iter()
+            .any(|z| !z.xfr.allow.is_empty() || !z.xfr.notify.is_empty());
+        let notify = wants_notify
+            .then(notify::Notifier::start)
+            .flatten()
+            .map(|n| (n, cfg.keys.clone(), cfg.listen.clone()));
+        let zones =
+            zones::ZoneSet::open_all(cfg.zones.clone(), publisher, cfg.poll_interval, notify)
+                .map_err(Error::Zones)?;
+        let _ = shared.xfr.set(zones.xfr_table(cfg.keys.clone()));
 
         let mut udp_socks = Vec::new();
         let mut tcp_listeners = Vec::new();

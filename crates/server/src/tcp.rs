@@ -46,7 +46,7 @@ pub async fn accept_loop(listener: TcpListener, shared: Arc<Shared>, slots: Arc<
         };
         let shared = shared.clone();
         tokio::spawn(async move {
-            let _ = connection(stream, peer, &shared).await;
+            let _ = connection(stream, peer, shared).await;
             drop(permit);
         });
     }
@@ -54,7 +54,7 @@ pub async fn accept_loop(listener: TcpListener, shared: Arc<Shared>, slots: Arc<
 
 /// Reads queries and writes answers in arrival order. Replies are buffered and flushed
 /// when no further query is already waiting, so a pipelined burst costs few writes.
-async fn connection(stream: TcpStream, peer: SocketAddr, shared: &Shared) -> io::Result<()> {
+async fn connection(stream: TcpStream, peer: SocketAddr, shared: Arc<Shared>) -> io::Result<()> {
     let _ = stream.set_nodelay(true);
     let idle = shared.tcp_idle;
     let (r, w) = stream.into_split();
@@ -83,6 +83,13 @@ async fn connection(stream: TcpStream, peer: SocketAddr, shared: &Shared) -> io:
             Ok(Ok(_)) => {}
             _ => break,
         }
+        if crate::xfr::is_transfer(&query) {
+            if shared.query_log {
+                querylog::log(Some(peer), "tcp", &query, None);
+            }
+            transfer(&query, peer, &shared, &mut w).await?;
+            continue;
+        }
         let send = {
             let cat = shared.catalog.load();
             respond(&cat, &query, Transport::Tcp, &mut out)
@@ -106,4 +113,45 @@ async fn connection(stream: TcpStream, peer: SocketAddr, shared: &Shared) -> io:
     })
     .await;
     Ok(())
+}
+
+/// Runs a transfer on a blocking thread of the runtime and writes its messages as
+/// they come: the query path and other connections go on meanwhile.
+async fn transfer<W: AsyncWriteExt + Unpin>(
+    query: &[u8],
+    peer: SocketAddr,
+    shared: &Arc<Shared>,
+    w: &mut W,
+) -> io::Result<()> {
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<Vec<u8>>(4);
+    let (q, sh) = (query.to_vec(), shared.clone());
+    let job = tokio::task::spawn_blocking(move || {
+        let Some(table) = sh.xfr.get() else { return };
+        let cat = sh.catalog.load();
+        let now = crate::zones::now_unix();
+        crate::xfr::serve(&q, peer, table, cat.zones(), now, &mut |m| {
+            tx.blocking_send(m).is_ok()
+        });
+    });
+    let idle = shared.tcp_idle;
+    while let Some(m) = rx.recv().await {
+        let Ok(len) = u16::try_from(m.len()) else {
+            log::error(
+                "transfer message over 65535 bytes dropped",
+                &[("client", &peer)],
+            );
+            break;
+        };
+        let write = async {
+            w.write_all(&len.to_be_bytes()).await?;
+            w.write_all(&m).await
+        };
+        // A client that stops reading is dropped at the idle timeout.
+        timeout(idle, write)
+            .await
+            .map_err(|_| io::Error::from(io::ErrorKind::TimedOut))??;
+    }
+    drop(rx);
+    let _ = job.await;
+    w.flush().await
 }

@@ -65,6 +65,8 @@ pub struct ZoneSpec {
     /// Checks added to the zone's own at every load (the mail lints): logged, never
     /// refusing the zone.
     pub lints: Vec<Arc<dyn Lint>>,
+    /// Who may transfer the zone, and whom to NOTIFY of each new serial.
+    pub xfr: crate::xfr::XfrSpec,
 }
 
 impl ZoneSpec {
@@ -78,6 +80,7 @@ impl ZoneSpec {
             serial: SerialPolicy::Keep,
             journal_size: None,
             lints: Vec::new(),
+            xfr: Default::default(),
         }
     }
 }
@@ -280,6 +283,18 @@ struct Handle {
     /// Commits go to the journal but are not published yet (the first publication
     /// waits until every zone is fit to serve).
     quiet: bool,
+    /// Where new serials are announced, and to whom.
+    notify: Option<Notify>,
+}
+
+/// A zone's secondaries and the notifier that tells them of new serials.
+#[derive(Clone)]
+pub(crate) struct Notify {
+    pub notifier: crate::notify::Notifier,
+    /// The configured secondaries, with their keys.
+    pub configured: Vec<(std::net::SocketAddr, Option<blason_proto::tsig::Key>)>,
+    /// This server's addresses (never notified).
+    pub own: Vec<std::net::SocketAddr>,
 }
 
 /// The zones being served, each on a worker thread of its own: a zone signed whole
@@ -292,6 +307,8 @@ pub struct ZoneSet {
 /// A zone's thread and how to reach it.
 struct Worker {
     spec: ZoneSpec,
+    /// The journal's history, read by outgoing IXFR.
+    history: Option<crate::journal::History>,
     jobs: Sender<Job>,
     thread: Option<JoinHandle<()>>,
 }
@@ -362,6 +379,11 @@ impl ZoneSet {
         specs: Vec<ZoneSpec>,
         publisher: Arc<Publisher>,
         poll: Duration,
+        notify: Option<(
+            crate::notify::Notifier,
+            Vec<blason_proto::tsig::Key>,
+            Vec<std::net::SocketAddr>,
+        )>,
     ) -> Result<ZoneSet, Vec<(ZoneSpec, ZoneError)>> {
         let opened: Vec<(ZoneSpec, Result<Opened, ZoneError>)> = std::thread::scope(|s| {
             let running: Vec<_> = specs
@@ -387,8 +409,29 @@ impl ZoneSet {
         let mut handles = Vec::with_capacity(opened.len());
         let mut failed = Vec::new();
         for (spec, r) in opened {
+            // Secondaries are told of new serials when the zone has any.
+            let zone_notify = notify.as_ref().and_then(|(n, keys, own)| {
+                let configured: Vec<_> = spec
+                    .xfr
+                    .notify
+                    .iter()
+                    .map(|t| {
+                        let key = t
+                            .key
+                            .as_ref()
+                            .and_then(|k| keys.iter().find(|x| x.name == *k).cloned());
+                        (t.addr, key)
+                    })
+                    .collect();
+                (!configured.is_empty() || !spec.xfr.allow.is_empty()).then(|| Notify {
+                    notifier: n.clone(),
+                    configured,
+                    own: own.clone(),
+                })
+            });
             match r {
                 Ok(o) => handles.push(Handle {
+                    notify: zone_notify,
                     index: handles.len(),
                     spec,
                     served: o.served,
@@ -424,6 +467,7 @@ impl ZoneSet {
             }
             let (tx, rx) = mpsc::channel();
             let spec = h.spec.clone();
+            let history = h.journal.as_ref().map(|j| j.history());
             let thread = std::thread::Builder::new()
                 .name(format!("zone {}", spec.origin))
                 .spawn(move || h.work(rx, poll))
@@ -435,11 +479,29 @@ impl ZoneSet {
                 })?;
             workers.push(Worker {
                 spec,
+                history,
                 jobs: tx,
                 thread: Some(thread),
             });
         }
         Ok(ZoneSet { workers })
+    }
+
+    /// What outgoing transfers need of every zone.
+    pub(crate) fn xfr_table(&self, keys: Vec<blason_proto::tsig::Key>) -> crate::xfr::XfrTable {
+        crate::xfr::XfrTable {
+            zones: self
+                .workers
+                .iter()
+                .map(|w| {
+                    (
+                        w.spec.origin.clone(),
+                        (w.spec.xfr.clone(), w.history.clone()),
+                    )
+                })
+                .collect(),
+            keys,
+        }
     }
 
     pub fn specs(&self) -> impl Iterator<Item = &ZoneSpec> {
@@ -726,9 +788,25 @@ impl Handle {
         Ok(Some(receipt))
     }
 
-    /// The commit's last step: where secondaries will be told of the new serial
-    /// (NOTIFY, RFC 1996) once zone transfers exist; nothing to tell yet.
-    fn notify(&self, _receipt: &Receipt) {}
+    /// The commit's last step: the zone's secondaries are told of the new serial
+    /// (NOTIFY, RFC 1996); the notifier retries until they answer.
+    fn notify(&self, receipt: &Receipt) {
+        let Some(n) = &self.notify else { return };
+        let targets = crate::notify::targets(&self.served, &n.configured, &n.own);
+        if targets.is_empty() {
+            return;
+        }
+        let soa = self
+            .served
+            .soa()
+            .and_then(|r| r.first().map(|rd| (r.ttl, rd.to_vec())));
+        n.notifier.announce(crate::notify::Announce {
+            zone: self.spec.origin.clone(),
+            serial: receipt.serial,
+            soa,
+            targets,
+        });
+    }
 
     /// Reads the file of a zone restored from its journal. A zone whose journal holds
     /// signatures that have expired (or expire within minutes) is signed anew, from

@@ -46,6 +46,7 @@ fn start_query_reload_shutdown() {
         serial: Default::default(),
         journal_size: None,
         lints: Vec::new(),
+        xfr: Default::default(),
     };
     let mut cfg = Config::new(vec!["127.0.0.1:0".parse().unwrap()], vec![spec]);
     cfg.udp_threads = 2;
@@ -84,6 +85,7 @@ fn duplicate_zone_and_missing_file_refuse_to_start() {
         serial: Default::default(),
         journal_size: None,
         lints: Vec::new(),
+        xfr: Default::default(),
     };
     let cfg = Config::new(vec!["127.0.0.1:0".parse().unwrap()], vec![missing.clone()]);
     let err = Server::start(cfg).err().expect("must refuse");
@@ -136,6 +138,7 @@ fn every_change_moves_the_serial_and_a_restart_serves_the_journal() {
         serial: Default::default(),
         journal_size: None,
         lints: Vec::new(),
+        xfr: Default::default(),
     };
     let start = || {
         let cfg = Config::new(vec!["127.0.0.1:0".parse().unwrap()], vec![spec.clone()]);
@@ -273,6 +276,7 @@ fn expired_signatures_in_the_journal_are_made_anew_before_the_first_answer() {
             serial: Default::default(),
             journal_size: None,
             lints: Vec::new(),
+            xfr: Default::default(),
         };
         Server::start(Config::new(vec![addr], vec![spec])).unwrap()
     };

@@ -83,6 +83,37 @@ pub struct FileConfig {
     pub state: Option<PathBuf>,
     /// Seconds between checks of watched certificate files.
     pub poll_interval: Option<u64>,
+    /// TSIG keys (`[[key]]`), named by zones' `allow-transfer` and `notify`. Only in
+    /// the file: a secret on the command line shows in the process list.
+    #[serde(default)]
+    pub key: Vec<KeyToml>,
+}
+
+/// One `[[key]]`: a TSIG key as `blason tsig keygen` (or `tsig-keygen`) prints it.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KeyToml {
+    pub name: String,
+    /// hmac-sha256 (default), hmac-sha384, hmac-sha512 or hmac-sha1.
+    pub algorithm: Option<String>,
+    /// The secret, base64.
+    pub secret: String,
+}
+
+impl KeyToml {
+    pub fn key(&self) -> Result<blason_proto::tsig::Key, String> {
+        use blason_proto::tsig::{Algorithm, Key};
+        let name = parse_origin(&self.name).map_err(|e| format!("key {:?}: {e}", self.name))?;
+        let alg = self.algorithm.as_deref().unwrap_or("hmac-sha256");
+        let algorithm = Algorithm::parse(alg).ok_or_else(|| {
+            format!(
+                "key {}: algorithm {alg:?}: use hmac-sha256, hmac-sha384, hmac-sha512 or hmac-sha1",
+                self.name
+            )
+        })?;
+        Key::from_base64(name, algorithm, &self.secret)
+            .map_err(|e| format!("key {}: {e}", self.name))
+    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -109,6 +140,39 @@ pub struct FileZone {
     /// rewritten with a new one (default: the snapshot's own size, at least 8 MiB).
     #[serde(rename = "journal-size")]
     pub journal_size: Option<u64>,
+    /// Who may transfer the zone (AXFR, IXFR): `"ADDR[/LEN]"`, `"key NAME"` or
+    /// `"ADDR[/LEN] key NAME"`; empty: nobody.
+    #[serde(default, rename = "allow-transfer")]
+    pub allow_transfer: Vec<String>,
+    /// Secondaries to NOTIFY of each new serial (`"ADDR[:PORT]"`, with `" key NAME"`
+    /// to sign), besides the zone's NS targets.
+    #[serde(default)]
+    pub notify: Vec<String>,
+}
+
+impl FileZone {
+    /// The zone's transfer settings; every key named must be a `[[key]]`.
+    fn xfr(&self, keys: &[blason_proto::tsig::Key]) -> Result<blason_server::xfr::XfrSpec, String> {
+        use blason_server::xfr::{Acl, NotifyTarget, XfrSpec};
+        let known = |k: &Option<Name>| match k {
+            Some(k) if !keys.iter().any(|x| x.name == *k) => {
+                Err(format!("key {k} is not a [[key]] of the config"))
+            }
+            _ => Ok(()),
+        };
+        let mut spec = XfrSpec::default();
+        for a in &self.allow_transfer {
+            let acl = Acl::parse(a).map_err(|e| format!("allow-transfer: {e}"))?;
+            known(&acl.key)?;
+            spec.allow.push(acl);
+        }
+        for n in &self.notify {
+            let t = NotifyTarget::parse(n).map_err(|e| format!("notify: {e}"))?;
+            known(&t.key)?;
+            spec.notify.push(t);
+        }
+        Ok(spec)
+    }
 }
 
 pub use blason_mail::config::{MailToml, TlsaToml};
@@ -285,6 +349,16 @@ pub fn merge(file: FileConfig, o: ServeArgs) -> Result<ServeConfig, String> {
         file.listen
     };
     let state = o.state.or(file.state).unwrap_or_else(default_state);
+    let keys = file
+        .key
+        .iter()
+        .map(KeyToml::key)
+        .collect::<Result<Vec<_>, String>>()?;
+    for (i, k) in keys.iter().enumerate() {
+        if keys[..i].iter().any(|x| x.name == k.name) {
+            return Err(format!("key {} is given twice", k.name));
+        }
+    }
     // Zones from flags or the environment replace the file's, sections and all.
     let zones: Vec<(String, PathBuf, Option<FileZone>)> = if !o.zone.is_empty() {
         o.zone.into_iter().map(|(o, f)| (o, f, None)).collect()
@@ -318,6 +392,10 @@ pub fn merge(file: FileConfig, o: ServeArgs) -> Result<ServeConfig, String> {
                     })?,
                 };
                 let fz_journal_size = fz.as_ref().and_then(|z| z.journal_size);
+                let xfr = match &fz {
+                    Some(z) => z.xfr(&keys).map_err(|e| format!("zone {origin}: {e}"))?,
+                    None => Default::default(),
+                };
                 let (generator, dnssec) = match fz {
                     Some(z) => (
                         z.mail_zone(&origin, &state)
@@ -342,6 +420,7 @@ pub fn merge(file: FileConfig, o: ServeArgs) -> Result<ServeConfig, String> {
                     serial,
                     journal_size: fz_journal_size,
                     lints: vec![Arc::new(blason_mail::zone_lint::MailLints)],
+                    xfr,
                 })
             })
             .collect::<Result<_, String>>()?
@@ -352,6 +431,7 @@ pub fn merge(file: FileConfig, o: ServeArgs) -> Result<ServeConfig, String> {
         listen
     };
     let mut server = Config::new(listen, zones);
+    server.keys = keys;
     server.control = Some(state.join(blason_server::control::SOCKET));
     server.state = Some(state.clone());
     if let Some(t) = o.threads.or(file.threads) {
@@ -450,8 +530,10 @@ mod tests {
             );
             flags.push(long.to_string());
         }
+        // TSIG keys are file-only: a secret on the command line shows in `ps`.
         let mut keys: Vec<String> = fields_of::<FileConfig>()
             .iter()
+            .filter(|k| **k != "key")
             .map(|k| k.to_string())
             .collect();
         assert!(keys.len() > 5, "{keys:?}");

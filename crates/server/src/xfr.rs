@@ -1,0 +1,615 @@
+//! Outgoing zone transfers: AXFR (RFC 5936) and IXFR (RFC 1995) over TCP, checked
+//! against each zone's `allow-transfer` list and signed with TSIG (RFC 8945) when the
+//! request is.
+//!
+//! Design note. A transfer reads only immutable data: the served snapshot from the
+//! catalog, and the zone's journal history (a copy of its pointers). It runs on a
+//! blocking thread of the TCP runtime and hands messages to the connection as they
+//! are made, so neither the query path nor another transfer waits for it. IXFR
+//! condenses the history from the client's serial; a serial the history does not
+//! hold gets the whole zone in IXFR form (never an error: NSD stops asking for IXFR
+//! for days after NOTIMP or FORMERR). Messages stay near 16 KiB, owner names
+//! compressed.
+#![forbid(unsafe_code)]
+
+use crate::journal::History;
+use crate::log;
+use blason_proto::tsig::{self, Key, Position, TsigError};
+use blason_proto::Message;
+use blason_zone::fault::Ede;
+use blason_zone::update::{serial_gt, Changeset};
+use blason_zone::{Name, RRset, Rtype, Zone};
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+
+pub const AXFR: Rtype = Rtype(252);
+pub const IXFR: Rtype = Rtype(251);
+
+/// Who may transfer a zone: an address prefix, a key, or both (both must match).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Acl {
+    pub prefix: Option<(IpAddr, u8)>,
+    pub key: Option<Name>,
+}
+
+impl Acl {
+    /// `ADDR[/LEN]`, `key NAME`, or `ADDR[/LEN] key NAME`.
+    pub fn parse(s: &str) -> Result<Acl, String> {
+        let w: Vec<&str> = s.split_whitespace().collect();
+        let key = |n: &str| Name::parse(&absolute(n), None).map_err(|e| format!("key {n:?}: {e}"));
+        match w.as_slice() {
+            ["key", k] => Ok(Acl {
+                prefix: None,
+                key: Some(key(k)?),
+            }),
+            [p] => Ok(Acl {
+                prefix: Some(prefix(p)?),
+                key: None,
+            }),
+            [p, "key", k] => Ok(Acl {
+                prefix: Some(prefix(p)?),
+                key: Some(key(k)?),
+            }),
+            _ => Err(format!(
+                "{s:?}: write ADDR[/LEN], \"key NAME\" or \"ADDR[/LEN] key NAME\""
+            )),
+        }
+    }
+
+    fn allows(&self, peer: IpAddr, key: Option<&Name>) -> bool {
+        let addr_ok = self
+            .prefix
+            .is_none_or(|(net, len)| in_prefix(peer, net, len));
+        let key_ok = self.key.as_ref().is_none_or(|k| key == Some(k));
+        addr_ok && key_ok
+    }
+}
+
+fn absolute(n: &str) -> String {
+    if n.ends_with('.') {
+        n.to_string()
+    } else {
+        format!("{n}.")
+    }
+}
+
+fn prefix(p: &str) -> Result<(IpAddr, u8), String> {
+    let (a, l) = p.split_once('/').unwrap_or((p, ""));
+    let a: IpAddr = a.parse().map_err(|_| format!("{p:?} is not an address"))?;
+    let max = if a.is_ipv4() { 32 } else { 128 };
+    let l = if l.is_empty() {
+        max
+    } else {
+        l.parse::<u8>()
+            .ok()
+            .filter(|&l| l <= max)
+            .ok_or_else(|| format!("{p:?}: prefix length 0-{max}"))?
+    };
+    Ok((a, l))
+}
+
+fn in_prefix(a: IpAddr, net: IpAddr, len: u8) -> bool {
+    // An IPv4 client on an IPv6 socket arrives mapped.
+    let a = match a {
+        IpAddr::V6(v) => v.to_ipv4_mapped().map_or(a, IpAddr::V4),
+        a => a,
+    };
+    match (a, net) {
+        (IpAddr::V4(a), IpAddr::V4(n)) => {
+            let mask = u32::MAX.checked_shl(32 - u32::from(len)).unwrap_or(0);
+            u32::from(a) & mask == u32::from(n) & mask
+        }
+        (IpAddr::V6(a), IpAddr::V6(n)) => {
+            let mask = u128::MAX.checked_shl(128 - u32::from(len)).unwrap_or(0);
+            u128::from(a) & mask == u128::from(n) & mask
+        }
+        _ => false,
+    }
+}
+
+/// A secondary to tell of each new serial (RFC 1996), and the key to sign with.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NotifyTarget {
+    pub addr: SocketAddr,
+    pub key: Option<Name>,
+}
+
+impl NotifyTarget {
+    /// `ADDR[:PORT]` or `ADDR[:PORT] key NAME` (port 53 when none; IPv6 in brackets).
+    pub fn parse(s: &str) -> Result<NotifyTarget, String> {
+        let w: Vec<&str> = s.split_whitespace().collect();
+        let (a, key) = match w.as_slice() {
+            [a] => (*a, None),
+            [a, "key", k] => (
+                *a,
+                Some(Name::parse(&absolute(k), None).map_err(|e| format!("key {k:?}: {e}"))?),
+            ),
+            _ => {
+                return Err(format!(
+                    "{s:?}: write ADDR[:PORT] or \"ADDR[:PORT] key NAME\""
+                ))
+            }
+        };
+        let addr = a
+            .parse::<SocketAddr>()
+            .or_else(|_| a.parse::<IpAddr>().map(|ip| SocketAddr::new(ip, 53)))
+            .map_err(|_| format!("{a:?} is not ADDR[:PORT]"))?;
+        Ok(NotifyTarget { addr, key })
+    }
+}
+
+/// A zone's transfer settings.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct XfrSpec {
+    /// Who may transfer the zone; empty: nobody (REFUSED).
+    pub allow: Vec<Acl>,
+    /// Where NOTIFY goes besides the zone's NS targets.
+    pub notify: Vec<NotifyTarget>,
+}
+
+/// What the transfer side knows of every zone, fixed at start.
+#[derive(Default)]
+pub(crate) struct XfrTable {
+    pub zones: HashMap<Name, (XfrSpec, Option<History>)>,
+    pub keys: Vec<Key>,
+}
+
+impl XfrTable {
+    pub fn key(&self, name: &Name) -> Option<&Key> {
+        self.keys.iter().find(|k| k.name == *name)
+    }
+}
+
+/// True when `query` asks for a transfer (opcode QUERY, AXFR or IXFR): the TCP
+/// path hands it here instead of answering it.
+pub fn is_transfer(query: &[u8]) -> bool {
+    if query.len() < 12 || query[2] & 0x80 != 0 || (query[2] >> 3) & 0xF != 0 {
+        return false;
+    }
+    let Ok((_, end)) = blason_proto::message::read_name(query, 12) else {
+        return false;
+    };
+    query
+        .get(end..end + 2)
+        .map(|t| u16::from_be_bytes([t[0], t[1]]))
+        .is_some_and(|t| t == AXFR.0 || t == IXFR.0)
+}
+
+/// Answers the transfer request `query` from `peer`: each message goes to `emit`
+/// as it is made (false from `emit`: the client is gone, stop).
+pub(crate) fn serve(
+    query: &[u8],
+    peer: SocketAddr,
+    table: &XfrTable,
+    zones: &[Arc<Zone>],
+    now: u64,
+    emit: &mut dyn FnMut(Vec<u8>) -> bool,
+) {
+    let Ok(m) = Message::parse(query) else {
+        emit(error_reply(query, 1, None));
+        return;
+    };
+    let Some(q) = m.questions.first().filter(|_| m.questions.len() == 1) else {
+        emit(error_reply(query, 1, None));
+        return;
+    };
+    let kind = if q.qtype == AXFR { "AXFR" } else { "IXFR" };
+    let say = |msg: &str, extra: &[(&str, &dyn std::fmt::Display)]| {
+        let mut kv: Vec<(&str, &dyn std::fmt::Display)> =
+            vec![("zone", &q.name), ("client", &peer), ("type", &kind)];
+        kv.extend_from_slice(extra);
+        log::warn(msg, &kv);
+    };
+    // The request's signature first: a bad one is answered before anything else.
+    let signed = match tsig::verify(query, &|n| table.key(n), now, Position::Request) {
+        Ok((k, mac)) => Some((k, mac)),
+        Err(TsigError::Missing) => None,
+        Err(e) => {
+            say("transfer refused: bad TSIG", &[("reason", &e)]);
+            emit(tsig_error_reply(&m, query, &e, table, now));
+            return;
+        }
+    };
+    let key_name = signed.as_ref().map(|(k, _)| &k.name);
+    let Some((spec, history)) = table.zones.get(&q.name) else {
+        say("transfer refused: not a zone of this server", &[]);
+        emit(reply_with(
+            &m,
+            9,
+            Some(Ede::NotAuthoritative),
+            signed.as_ref(),
+            now,
+        ));
+        return;
+    };
+    if q.qclass != 1 {
+        emit(reply_with(
+            &m,
+            5,
+            Some(Ede::NotSupported),
+            signed.as_ref(),
+            now,
+        ));
+        return;
+    }
+    if !spec.allow.iter().any(|a| a.allows(peer.ip(), key_name)) {
+        let key = key_name.map_or("none".to_string(), |k| k.to_string());
+        say("transfer refused: not allowed", &[("key", &key)]);
+        emit(reply_with(
+            &m,
+            5,
+            Some(Ede::Prohibited),
+            signed.as_ref(),
+            now,
+        ));
+        return;
+    }
+    let Some(zone) = zones.iter().find(|z| *z.origin() == q.name) else {
+        emit(reply_with(&m, 2, Some(Ede::NotReady), signed.as_ref(), now));
+        return;
+    };
+    let Some(soa) = zone.soa() else {
+        emit(reply_with(
+            &m,
+            2,
+            Some(Ede::InvalidData),
+            signed.as_ref(),
+            now,
+        ));
+        return;
+    };
+    let serial = zone.serial().unwrap_or(0);
+    let mut out = Packer::new(&m, signed.as_ref().map(|(k, mac)| (*k, mac.clone())), now);
+    let origin = zone.origin();
+    let mut how = "axfr";
+    if q.qtype == IXFR {
+        let client = m
+            .authority
+            .iter()
+            .find(|r| r.rtype == Rtype::SOA)
+            .and_then(|r| soa_serial(&r.rdata));
+        match client {
+            Some(c) if !serial_gt(serial, c) => {
+                // Up to date (or ahead): the current SOA alone.
+                how = "up to date";
+                out.rrset(origin, soa, emit);
+            }
+            Some(c) => match history.as_ref().and_then(|h| h.changes_since(c)) {
+                Some(cs) if cs.to == serial => {
+                    how = "ixfr";
+                    incremental(&mut out, origin, soa, &cs, emit);
+                }
+                _ => how = "axfr-style ixfr",
+            },
+            None => {
+                emit(reply_with(&m, 1, None, signed.as_ref(), now));
+                return;
+            }
+        }
+    }
+    if how.starts_with("axfr") {
+        whole(&mut out, zone, emit);
+    }
+    let (messages, records) = out.finish(emit);
+    log::info(
+        "transfer out",
+        &[
+            ("zone", &q.name),
+            ("client", &peer),
+            ("type", &kind),
+            ("as", &how),
+            ("serial", &serial),
+            ("messages", &messages),
+            ("records", &records),
+            (
+                "key",
+                &key_name.map_or("none".to_string(), |k| k.to_string()),
+            ),
+        ],
+    );
+}
+
+/// The serial in SOA rdata.
+fn soa_serial(rd: &[u8]) -> Option<u32> {
+    let (_, a) = blason_proto::message::read_name(rd, 0).ok()?;
+    let (_, b) = blason_proto::message::read_name(rd, a).ok()?;
+    rd.get(b..b + 4)
+        .map(|s| u32::from_be_bytes([s[0], s[1], s[2], s[3]]))
+}
+
+/// The whole zone: SOA, every other record (signatures included), SOA.
+fn whole(out: &mut Packer, zone: &Zone, emit: &mut dyn FnMut(Vec<u8>) -> bool) {
+    let origin = zone.origin();
+    let soa = zone.soa().expect("checked by the caller");
+    out.rrset(origin, soa, emit);
+    for node in zone.nodes().iter() {
+        for r in node.rrsets.iter() {
+            if r.rtype == Rtype::SOA && node.name == *origin {
+                continue;
+            }
+            if !out.rrset(&node.name, r, emit) {
+                return;
+            }
+        }
+    }
+    out.rrset(origin, soa, emit);
+}
+
+/// One condensed difference sequence: new SOA, old SOA, removed, new SOA, added, new SOA.
+fn incremental(
+    out: &mut Packer,
+    origin: &Name,
+    soa: &RRset,
+    cs: &Changeset,
+    emit: &mut dyn FnMut(Vec<u8>) -> bool,
+) {
+    let is_soa = |n: &Name, r: &RRset| r.rtype == Rtype::SOA && n == origin;
+    let old_soa = cs.removed.iter().find(|(n, r)| is_soa(n, r)).map(|e| &e.1);
+    out.rrset(origin, soa, emit);
+    out.rrset(origin, old_soa.unwrap_or(soa), emit);
+    for (n, r) in cs.removed.iter().filter(|(n, r)| !is_soa(n, r)) {
+        out.rrset(n, r, emit);
+    }
+    out.rrset(origin, soa, emit);
+    for (n, r) in cs.added.iter().filter(|(n, r)| !is_soa(n, r)) {
+        out.rrset(n, r, emit);
+    }
+    out.rrset(origin, soa, emit);
+}
+
+/// The target size of a transfer message: compression stays effective, and a
+/// client's buffer is never pressed.
+const MESSAGE: usize = 16 * 1024;
+
+/// Packs records into transfer messages, owner names compressed, each signed when
+/// the request was.
+struct Packer {
+    head: Vec<u8>,
+    buf: Vec<u8>,
+    count: u16,
+    names: HashMap<Vec<u8>, u16>,
+    first: bool,
+    question: Vec<u8>,
+    signing: Option<(Key, Vec<u8>)>,
+    now: u64,
+    messages: usize,
+    records: usize,
+    stopped: bool,
+}
+
+impl Packer {
+    fn new(m: &Message, signing: Option<(&Key, Vec<u8>)>, now: u64) -> Packer {
+        let mut head = m.id.to_be_bytes().to_vec();
+        // QR, opcode QUERY, AA; RD copied.
+        head.push(0x84 | ((m.flags >> 8) as u8 & 0x01));
+        head.push(0);
+        let mut question = Vec::new();
+        if let Some(q) = m.questions.first() {
+            question.extend_from_slice(q.name.as_wire());
+            question.extend_from_slice(&q.qtype.0.to_be_bytes());
+            question.extend_from_slice(&q.qclass.to_be_bytes());
+        }
+        let mut p = Packer {
+            head,
+            buf: Vec::with_capacity(MESSAGE + 1024),
+            count: 0,
+            names: HashMap::new(),
+            first: true,
+            question,
+            signing: signing.map(|(k, mac)| (k.clone(), mac)),
+            now,
+            messages: 0,
+            records: 0,
+            stopped: false,
+        };
+        p.start();
+        p
+    }
+
+    fn start(&mut self) {
+        self.buf.clear();
+        self.names.clear();
+        self.count = 0;
+        self.buf.extend_from_slice(&self.head);
+        let qd = u16::from(self.first);
+        self.buf.extend_from_slice(&qd.to_be_bytes());
+        self.buf.extend_from_slice(&[0; 6]);
+        if self.first {
+            let q = self.question.clone();
+            self.buf.extend_from_slice(&q);
+            // The question's name may be pointed at.
+            let qn = q.len().saturating_sub(4);
+            self.remember(&q[..qn], 12);
+        }
+    }
+
+    fn remember(&mut self, wire: &[u8], at: usize) {
+        let mut p = 0;
+        while p < wire.len() && wire[p] != 0 {
+            let off = at + p;
+            if off > 0x3FFF {
+                break;
+            }
+            self.names
+                .entry(wire[p..].to_ascii_lowercase())
+                .or_insert(off as u16);
+            p += 1 + wire[p] as usize;
+        }
+    }
+
+    /// Writes `name` compressed against what this message already holds.
+    fn name(&mut self, wire: &[u8]) {
+        let start = self.buf.len();
+        let mut p = 0;
+        while p < wire.len() && wire[p] != 0 {
+            if let Some(&off) = self.names.get(&wire[p..].to_ascii_lowercase()) {
+                self.buf.extend_from_slice(&wire[..p]);
+                self.buf.extend_from_slice(&(0xC000 | off).to_be_bytes());
+                self.remember(&wire[..p], start);
+                return;
+            }
+            p += 1 + wire[p] as usize;
+        }
+        self.buf.extend_from_slice(wire);
+        self.remember(wire, start);
+    }
+
+    /// Adds every record of `r` at `owner`; false once the client is gone.
+    fn rrset(&mut self, owner: &Name, r: &RRset, emit: &mut dyn FnMut(Vec<u8>) -> bool) -> bool {
+        for rd in r.rdatas() {
+            if self.stopped {
+                return false;
+            }
+            if self.buf.len() + owner.wire_len() + 10 + rd.len() > MESSAGE && self.count > 0 {
+                self.flush(emit);
+            }
+            self.name(owner.as_wire());
+            self.buf.extend_from_slice(&r.rtype.0.to_be_bytes());
+            self.buf.extend_from_slice(&1u16.to_be_bytes());
+            self.buf.extend_from_slice(&r.ttl.to_be_bytes());
+            self.buf.extend_from_slice(&(rd.len() as u16).to_be_bytes());
+            self.buf.extend_from_slice(rd);
+            self.count += 1;
+            self.records += 1;
+        }
+        !self.stopped
+    }
+
+    fn flush(&mut self, emit: &mut dyn FnMut(Vec<u8>) -> bool) {
+        self.buf[6..8].copy_from_slice(&self.count.to_be_bytes());
+        let mut msg = std::mem::take(&mut self.buf);
+        if let Some((key, mac)) = &mut self.signing {
+            let pos = if self.first {
+                Position::Response(mac)
+            } else {
+                Position::Subsequent(mac)
+            };
+            *mac = tsig::sign(&mut msg, key, self.now, pos, 0);
+        }
+        self.messages += 1;
+        if !emit(msg) {
+            self.stopped = true;
+        }
+        self.first = false;
+        self.start();
+    }
+
+    /// Sends what is left; the messages and records sent.
+    fn finish(mut self, emit: &mut dyn FnMut(Vec<u8>) -> bool) -> (usize, usize) {
+        if self.count > 0 && !self.stopped {
+            self.flush(emit);
+        }
+        (self.messages, self.records)
+    }
+}
+
+/// A reply with no records: `rcode`, with an Extended DNS Error when the client
+/// speaks EDNS, signed when the request was.
+fn reply_with(
+    m: &Message,
+    rcode: u16,
+    ede: Option<Ede>,
+    signed: Option<&(&Key, Vec<u8>)>,
+    now: u64,
+) -> Vec<u8> {
+    let mut b = blason_proto::MessageBuilder::new(m.id, 0x8000 | (m.flags & 0x0100) | rcode);
+    for q in &m.questions {
+        b.question(&q.name, q.qtype, q.qclass);
+    }
+    if let (Some(e), Some(edns)) = (ede, &m.edns) {
+        b.edns(&blason_proto::Edns {
+            udp_size: edns.udp_size.max(512),
+            options: vec![e.option("")],
+            ..Default::default()
+        });
+    }
+    let mut out = b.finish();
+    if let Some((k, mac)) = signed {
+        tsig::sign(&mut out, k, now, Position::Response(mac), 0);
+    }
+    out
+}
+
+/// A reply to a message whose TSIG failed: NOTAUTH with the TSIG error; unsigned
+/// for an unknown key or a bad signature, signed for a bad time (RFC 8945 §5.2).
+fn tsig_error_reply(
+    m: &Message,
+    query: &[u8],
+    e: &TsigError,
+    table: &XfrTable,
+    now: u64,
+) -> Vec<u8> {
+    let code = e.code();
+    if code == 0 {
+        return error_reply(query, 1, None);
+    }
+    let mut b = blason_proto::MessageBuilder::new(m.id, 0x8000 | tsig::NOTAUTH);
+    for q in &m.questions {
+        b.question(&q.name, q.qtype, q.qclass);
+    }
+    let mut out = b.finish();
+    let split = tsig::split(query).ok().flatten();
+    let (Some((t, _)), true) = (split, code == tsig::BADTIME) else {
+        // An unsigned TSIG naming the key, with the error and no MAC.
+        if let Ok(Some((t, _))) = tsig::split(query) {
+            let k = Key::new(
+                t.key.clone(),
+                tsig::Algorithm::parse(&t.algorithm.to_string())
+                    .unwrap_or(tsig::Algorithm::HmacSha256),
+                b"",
+            );
+            tsig::append_unsigned(&mut out, &k, now, code);
+        }
+        return out;
+    };
+    match table.key(&t.key) {
+        Some(k) => {
+            tsig::sign(&mut out, k, now, Position::Response(&t.mac), code);
+        }
+        None => tsig::append_unsigned(
+            &mut out,
+            &Key::new(t.key.clone(), tsig::Algorithm::HmacSha256, b""),
+            now,
+            code,
+        ),
+    }
+    out
+}
+
+/// FORMERR (or another RCODE) for a request that could not be read.
+fn error_reply(query: &[u8], rcode: u16, _ede: Option<Ede>) -> Vec<u8> {
+    let id = query
+        .get(..2)
+        .map_or(0, |b| u16::from_be_bytes([b[0], b[1]]));
+    blason_proto::MessageBuilder::new(id, 0x8000 | rcode).finish()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn acls_match_address_key_or_both() {
+        let k = Name::parse("sec.", None).unwrap();
+        let a = Acl::parse("127.0.0.0/8").unwrap();
+        assert!(a.allows("127.1.2.3".parse().unwrap(), None));
+        assert!(!a.allows("10.0.0.1".parse().unwrap(), None));
+        assert!(a.allows("::ffff:127.0.0.1".parse().unwrap(), None));
+        let b = Acl::parse("key sec").unwrap();
+        assert!(b.allows("10.0.0.1".parse().unwrap(), Some(&k)));
+        assert!(!b.allows("10.0.0.1".parse().unwrap(), None));
+        let c = Acl::parse("192.0.2.0/24 key sec").unwrap();
+        assert!(c.allows("192.0.2.9".parse().unwrap(), Some(&k)));
+        assert!(!c.allows("192.0.2.9".parse().unwrap(), None));
+        assert!(!c.allows("192.0.3.9".parse().unwrap(), Some(&k)));
+        let d = Acl::parse("2001:db8::/32").unwrap();
+        assert!(d.allows("2001:db8::1".parse().unwrap(), None));
+        assert!(!d.allows("2001:db9::1".parse().unwrap(), None));
+        assert!(Acl::parse("10.0.0.0/33").is_err());
+        assert!(Acl::parse("sec").is_err());
+        let n = NotifyTarget::parse("127.0.0.1:5301 key sec").unwrap();
+        assert_eq!(n.addr, "127.0.0.1:5301".parse().unwrap());
+        assert_eq!(NotifyTarget::parse("::1").unwrap().addr.port(), 53);
+    }
+}
