@@ -166,7 +166,8 @@ const YXDOMAIN: u16 = 6;
 const MAX_CHAIN: usize = 12;
 
 /// Writes the response to `query` into `out` (cleared first). Returns false when
-/// nothing must be sent back (the packet is a response, or too short to carry an ID).
+/// nothing must be sent back (the packet is a response, or too short to carry an
+/// ID), and when the query is signed with TSIG: see [`is_signed`].
 pub fn respond(cat: &Catalog, query: &[u8], transport: Transport, out: &mut Vec<u8>) -> bool {
     out.clear();
     if query.len() < 12 || query[2] & 0x80 != 0 {
@@ -179,6 +180,9 @@ pub fn respond(cat: &Catalog, query: &[u8], transport: Transport, out: &mut Vec<
             return true;
         }
     };
+    if q.signed {
+        return false;
+    }
     let limit = match transport {
         Transport::Tcp => 65535,
         Transport::Udp => match q.edns {
@@ -194,6 +198,13 @@ pub fn respond(cat: &Catalog, query: &[u8], transport: Transport, out: &mut Vec<
     }
     answer(cat, query, &q, limit, out);
     true
+}
+
+/// True when `query` is a well-formed query carrying a TSIG, which [`respond`]
+/// leaves to its caller: the signature is checked, the query answered without it,
+/// and the answer signed (RFC 8945).
+pub fn is_signed(query: &[u8]) -> bool {
+    query.len() >= 12 && query[2] & 0x80 == 0 && parse_query(query).is_ok_and(|q| q.signed)
 }
 
 /// Header + question (if it parsed) + OPT, for responses that carry no data.

@@ -20,6 +20,8 @@ pub struct Query {
     pub qtype: u16,
     pub qclass: u16,
     pub edns: Option<Edns>,
+    /// The query carries a TSIG (RFC 8945): answered off the hot path, signed.
+    pub signed: bool,
 }
 
 /// Parses a query. On failure returns the RCODE cause and the end of the question if
@@ -68,7 +70,8 @@ pub fn parse_query(p: &[u8]) -> Result<Query, (Failure, usize)> {
         return Err((Failure::FormErr, question_end));
     }
     let mut edns = None;
-    for _ in 0..ar {
+    let mut signed = false;
+    for k in 0..ar {
         let name_start = pos;
         pos = skip_name(p, pos).ok_or((Failure::FormErr, question_end))?;
         if pos + 10 > p.len() {
@@ -93,6 +96,10 @@ pub fn parse_query(p: &[u8]) -> Result<Query, (Failure, usize)> {
                 do_bit: ttl[2] & 0x80 != 0,
             });
         }
+        // A TSIG is the last record (RFC 8945 §5.1).
+        if rtype == 250 && k + 1 == ar {
+            signed = true;
+        }
         pos += rdlen;
     }
     Ok(Query {
@@ -101,6 +108,7 @@ pub fn parse_query(p: &[u8]) -> Result<Query, (Failure, usize)> {
         qtype,
         qclass,
         edns,
+        signed,
     })
 }
 

@@ -92,7 +92,20 @@ async fn connection(stream: TcpStream, peer: SocketAddr, shared: Arc<Shared>) ->
         }
         let send = {
             let cat = shared.catalog.load();
-            respond(&cat, &query, Transport::Tcp, &mut out)
+            let send = respond(&cat, &query, Transport::Tcp, &mut out);
+            if !send && blason_answer::is_signed(&query) {
+                let now = crate::zones::now_unix();
+                crate::xfr::respond_signed(
+                    &cat,
+                    shared.xfr.get(),
+                    &query,
+                    Transport::Tcp,
+                    now,
+                    &mut out,
+                )
+            } else {
+                send
+            }
         };
         if shared.query_log {
             querylog::log(Some(peer), "tcp", &query, send.then_some(out.as_slice()));

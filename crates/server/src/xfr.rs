@@ -207,7 +207,7 @@ pub(crate) fn serve(
         Err(TsigError::Missing) => None,
         Err(e) => {
             say("transfer refused: bad TSIG", &[("reason", &e)]);
-            emit(tsig_error_reply(&m, query, &e, table, now));
+            emit(tsig_error_reply(query, &e, table, now));
             return;
         }
     };
@@ -533,14 +533,11 @@ fn reply_with(
 
 /// A reply to a message whose TSIG failed: NOTAUTH with the TSIG error; unsigned
 /// for an unknown key or a bad signature, signed for a bad time (RFC 8945 §5.2).
-fn tsig_error_reply(
-    m: &Message,
-    query: &[u8],
-    e: &TsigError,
-    table: &XfrTable,
-    now: u64,
-) -> Vec<u8> {
+pub(crate) fn tsig_error_reply(query: &[u8], e: &TsigError, table: &XfrTable, now: u64) -> Vec<u8> {
     let code = e.code();
+    let Ok(m) = Message::parse(query) else {
+        return error_reply(query, 1, None);
+    };
     if code == 0 {
         return error_reply(query, 1, None);
     }
@@ -611,5 +608,35 @@ mod tests {
         let n = NotifyTarget::parse("127.0.0.1:5301 key sec").unwrap();
         assert_eq!(n.addr, "127.0.0.1:5301".parse().unwrap());
         assert_eq!(NotifyTarget::parse("::1").unwrap().addr.port(), 53);
+    }
+}
+
+/// Answers a query signed with TSIG (which the hot path leaves alone): the
+/// signature checked, the query answered without it, the answer signed with the
+/// same key; a bad signature gets NOTAUTH with the TSIG error. False: nothing to send.
+pub(crate) fn respond_signed(
+    cat: &blason_answer::Catalog,
+    table: Option<&XfrTable>,
+    query: &[u8],
+    transport: blason_answer::Transport,
+    now: u64,
+    out: &mut Vec<u8>,
+) -> bool {
+    let Some(table) = table else { return false };
+    match tsig::verify(query, &|n| table.key(n), now, Position::Request) {
+        Err(e) => {
+            *out = tsig_error_reply(query, &e, table, now);
+            true
+        }
+        Ok((key, mac)) => {
+            let Ok(Some((_, body))) = tsig::split(query) else {
+                return false;
+            };
+            if !blason_answer::respond(cat, &body, transport, out) {
+                return false;
+            }
+            tsig::sign(out, key, now, Position::Response(&mac), 0);
+            true
+        }
     }
 }

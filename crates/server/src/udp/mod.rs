@@ -64,7 +64,12 @@ pub fn worker(sock: UdpSocket, shared: Arc<Shared>) {
             let cat = shared.catalog.load();
             for i in 0..n {
                 let (q, out) = batch.slot(i);
-                let send = respond(&cat, q, Transport::Udp, out);
+                let mut send = respond(&cat, q, Transport::Udp, out);
+                if !send && blason_answer::is_signed(q) {
+                    let now = crate::zones::now_unix();
+                    let table = shared.xfr.get();
+                    send = crate::xfr::respond_signed(&cat, table, q, Transport::Udp, now, out);
+                }
                 batch.set_reply(i, send);
                 if shared.query_log {
                     let peer = batch.peer(i);
