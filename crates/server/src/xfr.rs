@@ -582,35 +582,6 @@ fn error_reply(query: &[u8], rcode: u16, _ede: Option<Ede>) -> Vec<u8> {
     blason_proto::MessageBuilder::new(id, 0x8000 | rcode).finish()
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn acls_match_address_key_or_both() {
-        let k = Name::parse("sec.", None).unwrap();
-        let a = Acl::parse("127.0.0.0/8").unwrap();
-        assert!(a.allows("127.1.2.3".parse().unwrap(), None));
-        assert!(!a.allows("10.0.0.1".parse().unwrap(), None));
-        assert!(a.allows("::ffff:127.0.0.1".parse().unwrap(), None));
-        let b = Acl::parse("key sec").unwrap();
-        assert!(b.allows("10.0.0.1".parse().unwrap(), Some(&k)));
-        assert!(!b.allows("10.0.0.1".parse().unwrap(), None));
-        let c = Acl::parse("192.0.2.0/24 key sec").unwrap();
-        assert!(c.allows("192.0.2.9".parse().unwrap(), Some(&k)));
-        assert!(!c.allows("192.0.2.9".parse().unwrap(), None));
-        assert!(!c.allows("192.0.3.9".parse().unwrap(), Some(&k)));
-        let d = Acl::parse("2001:db8::/32").unwrap();
-        assert!(d.allows("2001:db8::1".parse().unwrap(), None));
-        assert!(!d.allows("2001:db9::1".parse().unwrap(), None));
-        assert!(Acl::parse("10.0.0.0/33").is_err());
-        assert!(Acl::parse("sec").is_err());
-        let n = NotifyTarget::parse("127.0.0.1:5301 key sec").unwrap();
-        assert_eq!(n.addr, "127.0.0.1:5301".parse().unwrap());
-        assert_eq!(NotifyTarget::parse("::1").unwrap().addr.port(), 53);
-    }
-}
-
 /// Answers a query signed with TSIG (which the hot path leaves alone): the
 /// signature checked, the query answered without it, the answer signed with the
 /// same key; a bad signature gets NOTAUTH with the TSIG error. False: nothing to send.
@@ -638,5 +609,34 @@ pub(crate) fn respond_signed(
             tsig::sign(out, key, now, Position::Response(&mac), 0);
             true
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn acls_match_address_key_or_both() {
+        let k = Name::parse("sec.", None).unwrap();
+        let a = Acl::parse("127.0.0.0/8").unwrap();
+        assert!(a.allows("127.1.2.3".parse().unwrap(), None));
+        assert!(!a.allows("10.0.0.1".parse().unwrap(), None));
+        assert!(a.allows("::ffff:127.0.0.1".parse().unwrap(), None));
+        let b = Acl::parse("key sec").unwrap();
+        assert!(b.allows("10.0.0.1".parse().unwrap(), Some(&k)));
+        assert!(!b.allows("10.0.0.1".parse().unwrap(), None));
+        let c = Acl::parse("192.0.2.0/24 key sec").unwrap();
+        assert!(c.allows("192.0.2.9".parse().unwrap(), Some(&k)));
+        assert!(!c.allows("192.0.2.9".parse().unwrap(), None));
+        assert!(!c.allows("192.0.3.9".parse().unwrap(), Some(&k)));
+        let d = Acl::parse("2001:db8::/32").unwrap();
+        assert!(d.allows("2001:db8::1".parse().unwrap(), None));
+        assert!(!d.allows("2001:db9::1".parse().unwrap(), None));
+        assert!(Acl::parse("10.0.0.0/33").is_err());
+        assert!(Acl::parse("sec").is_err());
+        let n = NotifyTarget::parse("127.0.0.1:5301 key sec").unwrap();
+        assert_eq!(n.addr, "127.0.0.1:5301".parse().unwrap());
+        assert_eq!(NotifyTarget::parse("::1").unwrap().addr.port(), 53);
     }
 }
