@@ -49,6 +49,10 @@ enum Command {
     /// Check every mail record of a domain in one report
     #[command(subcommand)]
     Mail(cmd::mail::MailCmd),
+    /// TSIG keys for zone transfers: make one, with configs for blason and its
+    /// BIND, Knot or NSD secondaries
+    #[command(subcommand)]
+    Tsig(cmd::tsig::TsigCmd),
     /// DNSSEC: sign a zone file offline, print the DS for the parent, follow and steer
     /// the key rolls of `blason serve`
     #[command(subcommand)]
@@ -69,5 +73,6 @@ fn main() -> ExitCode {
         Command::Tlsa(a) => cmd::mail::run_tlsa(a),
         Command::Mail(c) => cmd::mail::run_mail(c),
         Command::Dnssec(c) => cmd::dnssec::run(c),
+        Command::Tsig(c) => cmd::tsig::run(c),
     }
 }

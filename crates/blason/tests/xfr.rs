@@ -414,3 +414,86 @@ zone:
     assert!(ours.contains("transfer refused: bad TSIG"), "{ours}");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// `blason tsig keygen` prints configs that BIND, Knot and NSD accept as they are,
+/// with a secret of the algorithm's length.
+#[test]
+fn tsig_keygen_prints_configs_the_peers_accept() {
+    let (Some(checkconf), Some(knotc), Some(nsdcheck)) = (
+        tool("named-checkconf"),
+        tool("knotc"),
+        tool("nsd-checkconf"),
+    ) else {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "BIND, Knot and NSD are needed"
+        );
+        return;
+    };
+    let dir = std::env::temp_dir().join(format!("blason-keygen-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    for (alg, bytes) in [("hmac-sha256", 32), ("hmac-sha512", 64)] {
+        let (ok, text) = blason(&[
+            "tsig",
+            "keygen",
+            "xfr-key",
+            "-a",
+            alg,
+            "--zone",
+            "example.org",
+            "--primary",
+            "127.0.0.1:5300",
+        ]);
+        assert!(ok, "{text}");
+        let part = |from: &str, to: Option<&str>| -> String {
+            let start = text.find(from).unwrap() + from.len();
+            let end = to.map_or(text.len(), |t| text.find(t).unwrap());
+            text[start..end].to_string()
+        };
+        let secret = part("secret = \"", None);
+        let secret = &secret[..secret.find('"').unwrap()];
+        let mut raw = Vec::new();
+        blason_zone::encoding::base64_decode(secret.as_bytes(), &mut raw).unwrap();
+        assert_eq!(raw.len(), bytes, "{alg}");
+        let check = |name: &str, body: String, cmd: &mut Command, after: &[&str]| {
+            let f = dir.join(name);
+            std::fs::write(&f, body).unwrap();
+            let out = cmd.arg(&f).args(after).output().unwrap();
+            assert!(
+                out.status.success(),
+                "{name}: {}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            );
+        };
+        check(
+            "named.conf",
+            part("# BIND secondary (named.conf)", Some("# Knot")),
+            &mut Command::new(&checkconf),
+            &[],
+        );
+        check(
+            "knot.conf",
+            part("# Knot secondary (knot.conf)", Some("# NSD")),
+            Command::new(&knotc).arg("-c"),
+            &["conf-check"],
+        );
+        check(
+            "nsd.conf",
+            part("# NSD secondary (nsd.conf)", None),
+            &mut Command::new(&nsdcheck),
+            &[],
+        );
+        // And blason takes its own part.
+        let toml = format!(
+            "listen = [\"127.0.0.1:0\"]\n{}",
+            part(
+                "# blason (blason.toml): the key, and who may transfer with it",
+                Some("# in the zone")
+            )
+        );
+        let parsed: Result<toml::Value, _> = toml.parse();
+        assert!(parsed.is_ok(), "{toml}");
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -116,6 +116,19 @@ impl Key {
         }
     }
 
+    /// A new key with a random secret as long as the algorithm's output (as
+    /// `tsig-keygen` makes them); returns it with the secret in base64.
+    pub fn generate(name: Name, algorithm: Algorithm) -> Result<(Key, String), String> {
+        use ring::rand::SecureRandom;
+        let mut secret = vec![0u8; algorithm.mac_len()];
+        ring::rand::SystemRandom::new()
+            .fill(&mut secret)
+            .map_err(|_| "no randomness from the system".to_string())?;
+        let mut b64 = String::new();
+        blason_zone::encoding::base64_encode(&secret, &mut b64);
+        Ok((Key::new(name, algorithm, &secret), b64))
+    }
+
     /// A key from its base64 secret, as `tsig-keygen` and `keymgr` print it.
     pub fn from_base64(name: Name, algorithm: Algorithm, secret: &str) -> Result<Key, String> {
         let mut raw = Vec::new();

@@ -5,4 +5,5 @@ pub mod mail;
 pub mod reload;
 pub mod roll;
 pub mod serve;
+pub mod tsig;
 pub mod zone;

@@ -1,0 +1,120 @@
+//! `blason tsig keygen`: a TSIG key, and the config that uses it on blason and on
+//! a BIND, Knot or NSD secondary, ready to paste.
+
+use crate::cmd::exit::{Exit, Failed};
+use crate::cmd::zone::parse_origin;
+use blason_proto::tsig::{Algorithm, Key};
+use clap::{Args, Subcommand};
+use std::process::ExitCode;
+
+#[derive(Subcommand)]
+pub enum TsigCmd {
+    /// Make a TSIG key and print it with configs for blason and its secondaries.
+    ///
+    /// Example: blason tsig keygen xfr-key --zone example.com --primary 192.0.2.1
+    Keygen(KeygenArgs),
+}
+
+#[derive(Args)]
+pub struct KeygenArgs {
+    /// The key's name, as both sides write it
+    name: String,
+    /// hmac-sha256 (default), hmac-sha384, hmac-sha512 or hmac-sha1
+    #[arg(long, short = 'a', default_value = "hmac-sha256")]
+    algorithm: String,
+    /// The zone the secondaries take (in the printed configs)
+    #[arg(long, default_value = "example.com")]
+    zone: String,
+    /// This server's address as secondaries reach it, ADDR or ADDR:PORT
+    #[arg(long, default_value = "192.0.2.1")]
+    primary: String,
+}
+
+pub fn run(c: TsigCmd) -> ExitCode {
+    match c {
+        TsigCmd::Keygen(a) => match keygen(&a) {
+            Ok(text) => {
+                print!("{text}");
+                Exit::Ok.into()
+            }
+            Err(e) => e.report("blason tsig keygen"),
+        },
+    }
+}
+
+fn keygen(a: &KeygenArgs) -> Result<String, Failed> {
+    let name = parse_origin(&a.name)?;
+    let alg = Algorithm::parse(&a.algorithm).ok_or_else(|| {
+        format!(
+            "algorithm {:?}: use hmac-sha256, hmac-sha384, hmac-sha512 or hmac-sha1",
+            a.algorithm
+        )
+    })?;
+    let zone = parse_origin(&a.zone)?;
+    let (addr, port) = match a.primary.parse::<std::net::SocketAddr>() {
+        Ok(s) => (s.ip().to_string(), s.port()),
+        Err(_) => (
+            a.primary
+                .parse::<std::net::IpAddr>()
+                .map_err(|_| format!("--primary {:?}: give ADDR or ADDR:PORT", a.primary))?
+                .to_string(),
+            53,
+        ),
+    };
+    let (_, secret) = Key::generate(name.clone(), alg).map_err(Failed::from)?;
+    let (k, z, al) = (
+        name.to_string().trim_end_matches('.').to_string(),
+        zone.to_string().trim_end_matches('.').to_string(),
+        alg.name(),
+    );
+    Ok(format!(
+        r#"# blason (blason.toml): the key, and who may transfer with it
+[[key]]
+name = "{k}"
+algorithm = "{al}"
+secret = "{secret}"
+# in the zone's [[zone]] table:
+#   allow-transfer = ["SECONDARY-ADDR key {k}"]
+#   notify = ["SECONDARY-ADDR key {k}"]
+
+# BIND secondary (named.conf)
+key "{k}" {{ algorithm {al}; secret "{secret}"; }};
+zone "{z}" {{
+    type secondary;
+    file "{z}.db";
+    primaries {{ {addr} port {port} key {k}; }};
+    allow-notify {{ {addr}; }};
+}};
+
+# Knot secondary (knot.conf)
+key:
+  - id: {k}
+    algorithm: {al}
+    secret: {secret}
+remote:
+  - id: blason
+    address: {addr}@{port}
+    key: {k}
+acl:
+  - id: blason_notify
+    address: {addr}
+    key: {k}
+    action: notify
+zone:
+  - domain: {z}
+    master: blason
+    acl: blason_notify
+
+# NSD secondary (nsd.conf)
+key:
+    name: "{k}"
+    algorithm: {al}
+    secret: "{secret}"
+zone:
+    name: "{z}"
+    zonefile: "{z}.zone"
+    request-xfr: {addr}@{port} {k}
+    allow-notify: {addr} {k}
+"#
+    ))
+}
