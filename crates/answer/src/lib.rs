@@ -180,7 +180,7 @@ pub fn respond(cat: &Catalog, query: &[u8], transport: Transport, out: &mut Vec<
             return true;
         }
     };
-    if q.signed {
+    if q.signed || q.transfer {
         return false;
     }
     let limit = match transport {
@@ -205,6 +205,12 @@ pub fn respond(cat: &Catalog, query: &[u8], transport: Transport, out: &mut Vec<
 /// and the answer signed (RFC 8945).
 pub fn is_signed(query: &[u8]) -> bool {
     query.len() >= 12 && query[2] & 0x80 == 0 && parse_query(query).is_ok_and(|q| q.signed)
+}
+
+/// True when `query` asks for a zone transfer (AXFR, IXFR), which [`respond`]
+/// leaves to its caller.
+pub fn is_transfer(query: &[u8]) -> bool {
+    query.len() >= 12 && query[2] & 0x80 == 0 && parse_query(query).is_ok_and(|q| q.transfer)
 }
 
 /// Header + question (if it parsed) + OPT, for responses that carry no data.

@@ -22,6 +22,8 @@ pub struct Query {
     pub edns: Option<Edns>,
     /// The query carries a TSIG (RFC 8945): answered off the hot path, signed.
     pub signed: bool,
+    /// AXFR or IXFR: a zone transfer, answered off the hot path.
+    pub transfer: bool,
 }
 
 /// Parses a query. On failure returns the RCODE cause and the end of the question if
@@ -66,8 +68,21 @@ pub fn parse_query(p: &[u8]) -> Result<Query, (Failure, usize)> {
     if opcode != 0 {
         return Err((Failure::NotImp, question_end));
     }
-    if an != 0 || ns != 0 {
+    // An IXFR carries the client's SOA in the authority section (RFC 1995).
+    let transfer = qtype == 251 || qtype == 252;
+    if an != 0 || (ns != 0 && qtype != 251) {
         return Err((Failure::FormErr, question_end));
+    }
+    for _ in 0..ns {
+        pos = skip_name(p, pos).ok_or((Failure::FormErr, question_end))?;
+        let rdlen = p
+            .get(pos + 8..pos + 10)
+            .map(|b| u16::from_be_bytes([b[0], b[1]]) as usize)
+            .ok_or((Failure::FormErr, question_end))?;
+        pos += 10 + rdlen;
+        if pos > p.len() {
+            return Err((Failure::FormErr, question_end));
+        }
     }
     let mut edns = None;
     let mut signed = false;
@@ -109,6 +124,7 @@ pub fn parse_query(p: &[u8]) -> Result<Query, (Failure, usize)> {
         qclass,
         edns,
         signed,
+        transfer,
     })
 }
 

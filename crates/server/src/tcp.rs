@@ -83,17 +83,17 @@ async fn connection(stream: TcpStream, peer: SocketAddr, shared: Arc<Shared>) ->
             Ok(Ok(_)) => {}
             _ => break,
         }
-        if crate::xfr::is_transfer(&query) {
-            if shared.query_log {
-                querylog::log(Some(peer), "tcp", &query, None);
-            }
-            transfer(&query, peer, &shared, &mut w).await?;
-            continue;
-        }
         let send = {
             let cat = shared.catalog.load();
             let send = respond(&cat, &query, Transport::Tcp, &mut out);
-            if !send && blason_answer::is_signed(&query) {
+            if !send && blason_answer::is_transfer(&query) {
+                drop(cat);
+                if shared.query_log {
+                    querylog::log(Some(peer), "tcp", &query, None);
+                }
+                transfer(&query, peer, &shared, &mut w).await?;
+                continue;
+            } else if !send && blason_answer::is_signed(&query) {
                 let now = crate::zones::now_unix();
                 crate::xfr::respond_signed(
                     &cat,
@@ -142,7 +142,7 @@ async fn transfer<W: AsyncWriteExt + Unpin>(
         let Some(table) = sh.xfr.get() else { return };
         let cat = sh.catalog.load();
         let now = crate::zones::now_unix();
-        crate::xfr::serve(&q, peer, table, cat.zones(), now, &mut |m| {
+        crate::xfr::serve(&q, peer, table, cat.zones(), now, false, &mut |m| {
             tx.blocking_send(m).is_ok()
         });
     });

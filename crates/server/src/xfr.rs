@@ -184,6 +184,7 @@ pub(crate) fn serve(
     table: &XfrTable,
     zones: &[Arc<Zone>],
     now: u64,
+    udp: bool,
     emit: &mut dyn FnMut(Vec<u8>) -> bool,
 ) {
     let Ok(m) = Message::parse(query) else {
@@ -263,12 +264,28 @@ pub(crate) fn serve(
     let mut out = Packer::new(&m, signed.as_ref().map(|(k, mac)| (*k, mac.clone())), now);
     let origin = zone.origin();
     let mut how = "axfr";
+    let client = m
+        .authority
+        .iter()
+        .find(|r| r.rtype == Rtype::SOA)
+        .and_then(|r| soa_serial(&r.rdata));
+    if udp {
+        // RFC 1995 §2: over UDP, the SOA alone to a client that is up to date;
+        // anyone else is sent to TCP (TC set, nothing in it).
+        if q.qtype == IXFR && client.is_some_and(|c| !serial_gt(serial, c)) {
+            out.rrset(origin, soa, emit);
+            out.finish(emit);
+        } else {
+            let mut r = reply_with(&m, 0, None, None, now);
+            r[2] |= 0x06;
+            if let Some((k, mac)) = &signed {
+                tsig::sign(&mut r, k, now, Position::Response(mac), 0);
+            }
+            emit(r);
+        }
+        return;
+    }
     if q.qtype == IXFR {
-        let client = m
-            .authority
-            .iter()
-            .find(|r| r.rtype == Rtype::SOA)
-            .and_then(|r| soa_serial(&r.rdata));
         match client {
             Some(c) if !serial_gt(serial, c) => {
                 // Up to date (or ahead): the current SOA alone.

@@ -34,6 +34,10 @@ Config file (TOML; every key optional; relative paths are taken from the file's 
                                  # server per folder (default ./blason-state from a
                                  # checkout, else /var/lib/blason)
     poll-interval = 60           # seconds between checks of watched certificate files
+    [[key]]                      # a TSIG key (`blason tsig keygen NAME` makes one)
+    name = \"xfr-key\"
+    algorithm = \"hmac-sha256\"
+    secret = \"base64...\"
     [[zone]]
     origin = \"example.com.\"
     file = \"example.com.zone\"
@@ -47,6 +51,10 @@ Config file (TOML; every key optional; relative paths are taken from the file's 
                                  # when ahead, else +1), increment, unixtime, date
     journal-size = 67108864      # bytes of changes kept after the journal's snapshot
                                  # before it is rewritten (default: the snapshot's size)
+    allow-transfer = [\"198.51.100.53 key xfr-key\"]   # who may AXFR/IXFR: ADDR[/LEN],
+                                 # \"key NAME\", or both (default: nobody)
+    notify = [\"198.51.100.53 key xfr-key\"]   # secondaries told of each new serial
+                                 # (besides the zone's NS targets)
     [zone.mail]                  # records generated into the zone at every (re)load
     spf = { senders = [\"mx\", \"ip4:192.0.2.0/24\", \"include:_spf.provider.test\"], all = \"-all\" }
     dkim = [{ selector = \"mail2026\", algorithm = \"ed25519\" }]   # key made once, kept

@@ -65,7 +65,23 @@ pub fn worker(sock: UdpSocket, shared: Arc<Shared>) {
             for i in 0..n {
                 let (q, out) = batch.slot(i);
                 let mut send = respond(&cat, q, Transport::Udp, out);
-                if !send && blason_answer::is_signed(q) {
+                if !send && blason_answer::is_transfer(q) {
+                    // Off the hot path: the SOA, or TC to send the client to TCP.
+                    if let (Some(table), Some(peer)) = (shared.xfr.get(), batch.peer(i)) {
+                        let (q, out) = batch.slot(i);
+                        let now = crate::zones::now_unix();
+                        let mut reply = None;
+                        crate::xfr::serve(q, peer, table, cat.zones(), now, true, &mut |m| {
+                            reply = Some(m);
+                            false
+                        });
+                        if let Some(r) = reply {
+                            out.clear();
+                            out.extend_from_slice(&r);
+                            send = true;
+                        }
+                    }
+                } else if !send && blason_answer::is_signed(q) {
                     let now = crate::zones::now_unix();
                     let table = shared.xfr.get();
                     send = crate::xfr::respond_signed(&cat, table, q, Transport::Udp, now, out);
