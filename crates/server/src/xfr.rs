@@ -140,12 +140,25 @@ impl NotifyTarget {
 }
 
 /// A zone's transfer settings.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct XfrSpec {
     /// Who may transfer the zone; empty: nobody (REFUSED).
     pub allow: Vec<Acl>,
     /// Where NOTIFY goes besides the zone's NS targets.
     pub notify: Vec<NotifyTarget>,
+    /// Also NOTIFY the addresses the zone gives its NS targets (in-zone glue only;
+    /// nothing is looked up elsewhere).
+    pub notify_ns: bool,
+}
+
+impl Default for XfrSpec {
+    fn default() -> XfrSpec {
+        XfrSpec {
+            allow: Vec::new(),
+            notify: Vec::new(),
+            notify_ns: true,
+        }
+    }
 }
 
 /// What the transfer side knows of every zone, fixed at start.

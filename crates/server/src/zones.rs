@@ -295,6 +295,8 @@ pub(crate) struct Notify {
     pub configured: Vec<(std::net::SocketAddr, Option<blason_proto::tsig::Key>)>,
     /// This server's addresses (never notified).
     pub own: Vec<std::net::SocketAddr>,
+    /// The NS targets' addresses too.
+    pub ns: bool,
 }
 
 /// The zones being served, each on a worker thread of its own: a zone signed whole
@@ -427,6 +429,7 @@ impl ZoneSet {
                     notifier: n.clone(),
                     configured,
                     own: own.clone(),
+                    ns: spec.xfr.notify_ns,
                 })
             });
             match r {
@@ -792,7 +795,11 @@ impl Handle {
     /// (NOTIFY, RFC 1996); the notifier retries until they answer.
     fn notify(&self, receipt: &Receipt) {
         let Some(n) = &self.notify else { return };
-        let targets = crate::notify::targets(&self.served, &n.configured, &n.own);
+        let targets = if n.ns {
+            crate::notify::targets(&self.served, &n.configured, &n.own)
+        } else {
+            n.configured.clone()
+        };
         if targets.is_empty() {
             return;
         }

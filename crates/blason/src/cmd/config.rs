@@ -148,6 +148,10 @@ pub struct FileZone {
     /// to sign), besides the zone's NS targets.
     #[serde(default)]
     pub notify: Vec<String>,
+    /// Also NOTIFY the zone's NS targets (their in-zone addresses, port 53); default
+    /// true.
+    #[serde(rename = "notify-ns")]
+    pub notify_ns: Option<bool>,
 }
 
 impl FileZone {
@@ -160,7 +164,10 @@ impl FileZone {
             }
             _ => Ok(()),
         };
-        let mut spec = XfrSpec::default();
+        let mut spec = XfrSpec {
+            notify_ns: self.notify_ns.unwrap_or(true),
+            ..XfrSpec::default()
+        };
         for a in &self.allow_transfer {
             let acl = Acl::parse(a).map_err(|e| format!("allow-transfer: {e}"))?;
             known(&acl.key)?;

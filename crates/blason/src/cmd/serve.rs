@@ -54,7 +54,7 @@ Config file (TOML; every key optional; relative paths are taken from the file's 
     allow-transfer = [\"198.51.100.53 key xfr-key\"]   # who may AXFR/IXFR: ADDR[/LEN],
                                  # \"key NAME\", or both (default: nobody)
     notify = [\"198.51.100.53 key xfr-key\"]   # secondaries told of each new serial
-                                 # (besides the zone's NS targets)
+                                 # (besides the zone's NS targets; notify-ns = false: not them)
     [zone.mail]                  # records generated into the zone at every (re)load
     spf = { senders = [\"mx\", \"ip4:192.0.2.0/24\", \"include:_spf.provider.test\"], all = \"-all\" }
     dkim = [{ selector = \"mail2026\", algorithm = \"ed25519\" }]   # key made once, kept

@@ -1,0 +1,122 @@
+#!/usr/bin/env bash
+# AXFR benchmark (not a test; never run from scripts/test.sh). The same zone
+# (../shared/bench/genzone.py, NAMES names, unsigned) served by blason, Knot and
+# BIND as primaries on loopback, in one run: the time for `kdig +tcp AXFR` to
+# receive it whole (best of RUNS), with messages and bytes; then the bytes of the
+# IXFR for one changed record from blason. Output also goes to target/bench/xfr.txt.
+#
+# Environment: NAMES (default 1000000), RUNS (3), PORT (base port, 26353).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+NAMES=${NAMES:-1000000}
+RUNS=${RUNS:-3}
+PORT=${PORT:-26353}
+ORIGIN=bench.example.
+OUT=target/bench
+mkdir -p "$OUT"
+ZONE=$PWD/$OUT/z$NAMES.zone
+if [ ! -s "$ZONE" ]; then
+    echo "bench-xfr: generating $ZONE ($NAMES names)" >&2
+    python3 ../shared/bench/genzone.py "$ORIGIN" "$NAMES" 1 -o "$ZONE" -m 1000
+fi
+cargo build --release -q -p blason
+BIN=$PWD/target/release/blason
+WORK=$(mktemp -d)
+PIDS=()
+cleanup() {
+    for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
+    sleep 0.5
+    for p in "${PIDS[@]}"; do kill -9 "$p" 2>/dev/null || true; done
+    rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+wait_soa() {  # port
+    local t=0
+    until dig +short +norec +time=1 +tries=1 @127.0.0.1 -p "$1" "$ORIGIN" SOA 2>/dev/null | grep -q .; do
+        sleep 0.2
+        t=$((t + 1))
+        [ "$t" -lt 1500 ] || { echo "bench-xfr: nothing answers on $1" >&2; exit 1; }
+    done
+}
+
+# blason
+B=$PORT
+cp "$ZONE" "$WORK/blason.zone"
+cat > "$WORK/blason.toml" <<EOF
+listen = ["127.0.0.1:$B"]
+state = "$WORK/state"
+[[zone]]
+origin = "$ORIGIN"
+file = "$WORK/blason.zone"
+allow-transfer = ["127.0.0.1"]
+# The zone's NS addresses are off loopback: nothing is sent there.
+notify-ns = false
+EOF
+"$BIN" serve --config "$WORK/blason.toml" 2>"$WORK/blason.log" &
+PIDS+=($!)
+
+# Knot
+K=$((PORT + 1))
+mkdir -p "$WORK/knot"
+cat > "$WORK/knot/knot.conf" <<EOF
+server:
+    rundir: "$WORK/knot"
+    listen: 127.0.0.1@$K
+database:
+    storage: "$WORK/knot"
+acl:
+  - id: xfr
+    address: 127.0.0.1
+    action: transfer
+zone:
+  - domain: $ORIGIN
+    file: "$ZONE"
+    acl: xfr
+    journal-content: none
+    zonefile-sync: -1
+EOF
+knotd -c "$WORK/knot/knot.conf" 2>"$WORK/knot.log" &
+PIDS+=($!)
+
+# BIND
+N=$((PORT + 2))
+mkdir -p "$WORK/bind"
+cat > "$WORK/bind/named.conf" <<EOF
+options {
+    directory "$WORK/bind"; pid-file none; session-keyfile none;
+    listen-on port $N { 127.0.0.1; }; listen-on-v6 { none; };
+    recursion no; dnssec-validation no; notify no;
+    allow-transfer { 127.0.0.1; };
+};
+controls { };
+zone "$ORIGIN" { type primary; file "$ZONE"; };
+EOF
+named -g -4 -c "$WORK/bind/named.conf" 2>"$WORK/named.log" &
+PIDS+=($!)
+
+wait_soa "$B"; wait_soa "$K"; wait_soa "$N"
+
+{
+echo "AXFR of $NAMES names, best of $RUNS (kdig +tcp, output discarded)"
+for s in "blason $B" "knot $K" "bind $N"; do
+    set -- $s
+    best=
+    for _ in $(seq "$RUNS"); do
+        t0=$(date +%s%N)
+        kdig @127.0.0.1 -p "$2" +tcp +noall +stats "$ORIGIN" AXFR > "$WORK/$1.stats"
+        ms=$(( ($(date +%s%N) - t0) / 1000000 ))
+        if [ -z "$best" ] || [ "$ms" -lt "$best" ]; then best=$ms; fi
+    done
+    size=$(grep -Eo 'Received [0-9]+ B \([0-9]+ messages, [0-9]+ records\)' "$WORK/$1.stats" || true)
+    printf '  %-7s %6d ms   %s\n' "$1" "$best" "$size"
+done
+# One changed record: the IXFR blason sends for it.
+s1=$(dig +short @127.0.0.1 -p "$B" "$ORIGIN" SOA | awk '{print $3}')
+sed -i '0,/ IN A /s/ IN A [0-9.]*/ IN A 198.51.100.77/' "$WORK/blason.zone"
+"$BIN" reload --state "$WORK/state" >/dev/null
+sleep 1
+ixfr=$(kdig @127.0.0.1 -p "$B" +tcp +noall +stats "$ORIGIN" IXFR="$s1" | grep -Eo 'Received [0-9]+ B.*' || true)
+echo "  IXFR for one changed record (blason): $ixfr"
+} | tee "$OUT/xfr.txt"
