@@ -221,7 +221,7 @@ impl History {
         self.0.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    fn push(&self, cs: Vec<u8>) {
+    pub(crate) fn push(&self, cs: Vec<u8>) {
         let mut h = self.lock();
         h.1 += cs.len();
         h.0.push_back(Arc::new(cs));

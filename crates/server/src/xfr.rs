@@ -669,4 +669,153 @@ mod tests {
         assert_eq!(n.addr, "127.0.0.1:5301".parse().unwrap());
         assert_eq!(NotifyTarget::parse("::1").unwrap().addr.port(), 53);
     }
+
+    fn zone(text: &str) -> Arc<Zone> {
+        let origin = Name::parse("x.test.", None).unwrap();
+        let l = blason_zone::load::load_bytes(&origin, text.as_bytes(), "t");
+        Arc::new(l.zone)
+    }
+
+    const TEXT: &str = "$TTL 300\n@ SOA ns1 h 5 3600 600 86400 300\n@ NS ns1\nns1 A 127.0.0.77\n";
+
+    /// Every message of a transfer, parsed, and the records in order.
+    fn run(
+        q: &[u8],
+        table: &XfrTable,
+        z: &Arc<Zone>,
+    ) -> (Vec<Message>, Vec<(Name, Rtype, Vec<u8>)>) {
+        let mut msgs = Vec::new();
+        let peer: SocketAddr = "127.0.0.1:5000".parse().unwrap();
+        serve(
+            q,
+            peer,
+            table,
+            std::slice::from_ref(z),
+            1_800_000_000,
+            false,
+            &mut |m| {
+                msgs.push(Message::parse(&m).expect("a transfer message parses"));
+                true
+            },
+        );
+        let recs = msgs
+            .iter()
+            .flat_map(|m| {
+                m.answer
+                    .iter()
+                    .map(|r| (r.owner.clone(), r.rtype, r.rdata.clone()))
+            })
+            .collect();
+        (msgs, recs)
+    }
+
+    #[test]
+    fn axfr_carries_the_whole_zone_between_two_soas_in_many_messages() {
+        let mut text = TEXT.to_string();
+        for i in 0..3000 {
+            text.push_str(&format!("host{i}.sub{} A 192.0.2.{}\n", i % 7, i % 250));
+        }
+        let z = zone(&text);
+        let origin = z.origin().clone();
+        let mut table = XfrTable::default();
+        let spec = XfrSpec {
+            allow: vec![Acl::parse("127.0.0.1").unwrap()],
+            ..XfrSpec::default()
+        };
+        table.zones.insert(origin.clone(), (spec, None));
+        let q = blason_proto::MessageBuilder::query(9, &origin, AXFR, false, None);
+        let (msgs, recs) = run(&q, &table, &z);
+        assert!(msgs.len() > 1, "split into messages");
+        assert!(msgs
+            .iter()
+            .all(|m| m.id == 9 && m.rcode() == 0 && m.is_authoritative()));
+        assert_eq!(recs.first().unwrap().1, Rtype::SOA);
+        assert_eq!(recs.last().unwrap().1, Rtype::SOA);
+        let in_zone: usize = z
+            .nodes()
+            .iter()
+            .map(|n| n.rrsets.iter().map(|r| r.len()).sum::<usize>())
+            .sum();
+        assert_eq!(recs.len(), in_zone + 1, "every record once, the SOA twice");
+        // Another client, not allowed: REFUSED, nothing else.
+        let mut other = XfrTable::default();
+        other
+            .zones
+            .insert(origin.clone(), (XfrSpec::default(), None));
+        let (msgs, recs) = run(&q, &other, &z);
+        assert_eq!((msgs.len(), recs.len(), msgs[0].rcode()), (1, 0, 5));
+    }
+
+    #[test]
+    fn ixfr_condenses_the_history_or_falls_back_to_the_whole_zone() {
+        use blason_zone::update::{self, Edit};
+        let z1 = zone(TEXT);
+        let origin = z1.origin().clone();
+        let add = |z: &Zone, i: u8, serial: u32| {
+            let cs = update::resolve(
+                z,
+                &[Edit::AddRr {
+                    name: Name::parse(&format!("h{i}.x.test."), None).unwrap(),
+                    rtype: Rtype::A,
+                    ttl: 60,
+                    rdata: vec![192, 0, 2, i].into(),
+                }],
+            )
+            .unwrap();
+            let cs = update::with_soa_change(z, cs, serial).unwrap();
+            (update::apply(z, &cs).unwrap(), cs)
+        };
+        let (z2, c1) = add(&z1, 1, 6);
+        let (z3, c2) = add(&z2, 2, 7);
+        let history = History::default();
+        for c in [&c1, &c2] {
+            let mut b = Vec::new();
+            update::codec::encode_changeset(c, &mut b);
+            history.push(b);
+        }
+        let mut table = XfrTable::default();
+        let spec = XfrSpec {
+            allow: vec![Acl::parse("127.0.0.0/8").unwrap()],
+            ..XfrSpec::default()
+        };
+        table.zones.insert(origin.clone(), (spec, Some(history)));
+        let z3 = Arc::new(z3);
+        let ixfr = |serial: u32| {
+            let mut b = blason_proto::MessageBuilder::new(3, 0);
+            b.question(&origin, IXFR, 1);
+            let soa = z1.soa().unwrap();
+            let mut rd = soa.first().unwrap().to_vec();
+            let n = rd.len();
+            rd[n - 20..n - 16].copy_from_slice(&serial.to_be_bytes());
+            b.record(
+                blason_proto::Section::Authority,
+                &blason_proto::Record {
+                    owner: origin.clone(),
+                    rtype: Rtype::SOA,
+                    class: 1,
+                    ttl: 0,
+                    rdata: rd,
+                },
+            );
+            b.finish()
+        };
+        // From 5: the two changes condensed: new SOA, old SOA, new SOA, two adds, new SOA.
+        let (_, recs) = run(&ixfr(5), &table, &z3);
+        let types: Vec<Rtype> = recs.iter().map(|r| r.1).collect();
+        assert_eq!(
+            types,
+            [
+                Rtype::SOA,
+                Rtype::SOA,
+                Rtype::SOA,
+                Rtype::A,
+                Rtype::A,
+                Rtype::SOA
+            ]
+        );
+        // Up to date: the SOA alone. Unknown serial: the whole zone, IXFR form.
+        assert_eq!(run(&ixfr(7), &table, &z3).1.len(), 1);
+        let (_, whole) = run(&ixfr(3), &table, &z3);
+        assert_eq!(whole.len(), 3 + 2 + 1);
+    }
 }
