@@ -678,12 +678,11 @@ mod tests {
 
     const TEXT: &str = "$TTL 300\n@ SOA ns1 h 5 3600 600 86400 300\n@ NS ns1\nns1 A 127.0.0.77\n";
 
+    /// A record as a transfer carries it: owner, type, rdata.
+    type Rec = (Name, Rtype, Vec<u8>);
+
     /// Every message of a transfer, parsed, and the records in order.
-    fn run(
-        q: &[u8],
-        table: &XfrTable,
-        z: &Arc<Zone>,
-    ) -> (Vec<Message>, Vec<(Name, Rtype, Vec<u8>)>) {
+    fn run(q: &[u8], table: &XfrTable, z: &Arc<Zone>) -> (Vec<Message>, Vec<Rec>) {
         let mut msgs = Vec::new();
         let peer: SocketAddr = "127.0.0.1:5000".parse().unwrap();
         serve(
