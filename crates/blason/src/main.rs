@@ -53,6 +53,9 @@ enum Command {
     /// BIND, Knot or NSD secondaries
     #[command(subcommand)]
     Tsig(cmd::tsig::TsigCmd),
+    /// Zone transfers: what the secondaries took and were told
+    #[command(subcommand)]
+    Xfr(cmd::tsig::XfrCmd),
     /// DNSSEC: sign a zone file offline, print the DS for the parent, follow and steer
     /// the key rolls of `blason serve`
     #[command(subcommand)]
@@ -74,5 +77,6 @@ fn main() -> ExitCode {
         Command::Mail(c) => cmd::mail::run_mail(c),
         Command::Dnssec(c) => cmd::dnssec::run(c),
         Command::Tsig(c) => cmd::tsig::run(c),
+        Command::Xfr(c) => cmd::tsig::run_xfr(c),
     }
 }

@@ -392,6 +392,32 @@ zone:
         "NSD used IXFR:\n{ours}"
     );
 
+    // The state of each secondary, from the running server.
+    let (ok, status) = blason(&[
+        "xfr",
+        "status",
+        "xfr.test",
+        "--state",
+        state.to_str().unwrap(),
+    ]);
+    assert!(ok, "{status}");
+    assert!(
+        status.contains(&format!("serial served   {second}"))
+            && status.contains("127.0.0.3  ixfr from")
+            && status.contains("allow-transfer  127.0.0.0/8 key xfrkey."),
+        "{status}"
+    );
+    for port in [p_bind, p_knot, p_nsd] {
+        assert!(
+            status.contains(&format!("127.0.0.1:{port}  serial {second} sent")),
+            "{status}"
+        );
+    }
+    assert!(
+        status.contains(&format!("acknowledged serial {second}")),
+        "{status}"
+    );
+
     // Without the key, or with a wrong one: refused.
     let axfr = |extra: &[&str]| {
         let out = Command::new("dig")

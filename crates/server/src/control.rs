@@ -7,6 +7,7 @@
 //!   roll ZONE zsk|ksk|csk       -> ok ... | error FAULT ...
 //!   ds-seen ZONE                -> ok ... | error FAULT ...
 //!   status ZONE                 -> ok TEXT (lines, to the end) | error FAULT ...
+//!   xfr-status ZONE             -> ok TEXT (lines, to the end) | error FAULT ...
 //!
 //! FAULT is whose fault a failure is (`zone::fault::Fault::name`), so the CLI's exit
 //! status is the one the same failure gives in-process.
@@ -38,6 +39,7 @@ pub enum Command {
     Roll(Name, Role),
     DsSeen(Name),
     Status(Name),
+    XfrStatus(Name),
 }
 
 impl Command {
@@ -65,6 +67,7 @@ impl Command {
             }
             ["ds-seen", z] => Ok(Command::DsSeen(zone(z)?)),
             ["status", z] => Ok(Command::Status(zone(z)?)),
+            ["xfr-status", z] => Ok(Command::XfrStatus(zone(z)?)),
             _ => Err(format!("unknown command {line:?}")),
         }
     }
@@ -84,6 +87,7 @@ impl Command {
             ),
             Command::DsSeen(z) => format!("ds-seen {}", z.to_lowercase()),
             Command::Status(z) => format!("status {}", z.to_lowercase()),
+            Command::XfrStatus(z) => format!("xfr-status {}", z.to_lowercase()),
         }
     }
 }
@@ -228,7 +232,8 @@ mod tests {
             Command::Reload,
             Command::Roll(z.clone(), Role::Ksk),
             Command::DsSeen(z.clone()),
-            Command::Status(z),
+            Command::Status(z.clone()),
+            Command::XfrStatus(z),
         ] {
             assert_eq!(Command::parse(&c.line()).unwrap(), c);
         }

@@ -150,6 +150,7 @@ pub struct Server {
     pid_file: Option<PathBuf>,
     /// Held while the server runs: no second server shares the state folder.
     _state_lock: Option<blason_store::FolderLock>,
+    notifier: Option<notify::Notifier>,
 }
 
 impl Server {
@@ -179,9 +180,9 @@ impl Server {
             .zones
             .iter()
             .any(|z| !z.xfr.allow.is_empty() || !z.xfr.notify.is_empty());
-        let notify = wants_notify
-            .then(notify::Notifier::start)
-            .flatten()
+        let notifier = wants_notify.then(notify::Notifier::start).flatten();
+        let notify = notifier
+            .clone()
             .map(|n| (n, cfg.keys.clone(), cfg.listen.clone()));
         let zones =
             zones::ZoneSet::open_all(cfg.zones.clone(), publisher, cfg.poll_interval, notify)
@@ -241,6 +242,7 @@ impl Server {
             local,
             pid_file: cfg.pid_file,
             _state_lock: state_lock,
+            notifier,
         })
     }
 
@@ -286,7 +288,114 @@ impl Server {
             Command::Roll(z, role) => self.zones.dnssec_request(&z, Request::Roll(role), reply),
             Command::DsSeen(z) => self.zones.dnssec_request(&z, Request::DsSeen, reply),
             Command::Status(z) => self.zones.dnssec_status(&z, reply),
+            Command::XfrStatus(z) => {
+                let _ = reply.send(self.xfr_status(&z));
+            }
         }
+    }
+
+    /// `blason xfr status`: who may transfer the zone, what each secondary took last,
+    /// and what NOTIFY told it and it answered.
+    fn xfr_status(&self, zone: &blason_zone::Name) -> Result<String, Refusal> {
+        use std::fmt::Write;
+        let table =
+            self.shared.xfr.get().ok_or_else(|| {
+                Refusal::new(blason_zone::Fault::Internal, "the server is starting")
+            })?;
+        let (spec, history) = table.zones.get(zone).ok_or_else(|| {
+            Refusal::new(
+                blason_zone::Fault::Config,
+                format!("{zone} is not a zone of this server"),
+            )
+        })?;
+        let cat = self.shared.catalog.load();
+        let serial = cat
+            .zones()
+            .iter()
+            .find(|z| z.origin() == zone)
+            .and_then(|z| z.serial());
+        let mut o = String::new();
+        let _ = writeln!(o, "zone {}", zone.to_lowercase());
+        let _ = writeln!(
+            o,
+            "  serial served   {}",
+            serial.map_or("none".into(), |s| s.to_string())
+        );
+        let oldest = history
+            .as_ref()
+            .and_then(|h| h.entries().first().cloned())
+            .and_then(|b| blason_zone::update::codec::decode_changeset(&b).ok())
+            .map(|c| c.from);
+        let _ = writeln!(
+            o,
+            "  IXFR from       {}",
+            oldest.map_or("no history (AXFR-style IXFR)".into(), |s| format!(
+                "serial {s} on"
+            ))
+        );
+        let allow: Vec<String> = spec
+            .allow
+            .iter()
+            .map(|a| {
+                let p = a.prefix.map(|(ip, l)| format!("{ip}/{l}"));
+                let k = a.key.as_ref().map(|k| format!("key {k}"));
+                [p, k].into_iter().flatten().collect::<Vec<_>>().join(" ")
+            })
+            .collect();
+        let _ = writeln!(
+            o,
+            "  allow-transfer  {}",
+            if allow.is_empty() {
+                "nobody".into()
+            } else {
+                allow.join(", ")
+            }
+        );
+        let now = zones::now_unix();
+        let ago = |t: u64| format!("{}s ago", now.saturating_sub(t));
+        let _ = writeln!(o, "\ntransfers (last per client)");
+        let seen = table.seen.lock().unwrap_or_else(|e| e.into_inner());
+        let mut any = false;
+        for ((z, ip), s) in seen.iter().filter(|((z, _), _)| z == zone) {
+            any = true;
+            debug_assert_eq!(z, zone);
+            let _ = writeln!(
+                o,
+                "  {ip}  {}{} -> serial {}, {}{}",
+                s.how,
+                s.had.map(|h| format!(" from {h}")).unwrap_or_default(),
+                s.sent,
+                ago(s.at),
+                s.key
+                    .as_ref()
+                    .map(|k| format!(", key {k}"))
+                    .unwrap_or_default()
+            );
+        }
+        if !any {
+            let _ = writeln!(o, "  none yet");
+        }
+        let _ = writeln!(o, "\nNOTIFY");
+        let state = self
+            .notifier
+            .as_ref()
+            .map(|n| n.state(zone))
+            .unwrap_or_default();
+        if state.is_empty() {
+            let _ = writeln!(o, "  none sent yet");
+        }
+        for (addr, (sent, at, ack)) in state {
+            let _ = writeln!(
+                o,
+                "  {addr}  serial {sent} sent {}; {}",
+                ago(at),
+                match ack {
+                    Some((s, t)) => format!("acknowledged serial {s} {}", ago(t)),
+                    None => "not acknowledged yet".into(),
+                }
+            );
+        }
+        Ok(o)
     }
 
     /// Starts a reload of every zone and returns at once; the report is logged

@@ -30,9 +30,14 @@ pub(crate) struct Announce {
     pub targets: Vec<(SocketAddr, Option<Key>)>,
 }
 
-/// Where announcements go; cheap to clone.
+/// Where announcements go, and what each secondary answered; cheap to clone.
 #[derive(Clone)]
-pub(crate) struct Notifier(Sender<Announce>);
+pub(crate) struct Notifier(Sender<Announce>, Acks);
+
+/// Per (zone, secondary): the last serial announced and when; the last serial
+/// acknowledged and when (unix seconds).
+pub(crate) type Acks =
+    std::sync::Arc<std::sync::Mutex<HashMap<(Name, SocketAddr), (u32, u64, Option<(u32, u64)>)>>>;
 
 impl Notifier {
     /// Starts the notifier thread; None (logged) when it cannot.
@@ -42,16 +47,31 @@ impl Notifier {
             .map_err(|e| log::warn("cannot open the NOTIFY socket", &[("reason", &e)]))
             .ok()?;
         let (tx, rx) = mpsc::channel();
+        let acks = Acks::default();
+        let a = acks.clone();
         std::thread::Builder::new()
             .name("notify".into())
-            .spawn(move || run(sock, rx))
+            .spawn(move || run(sock, rx, a))
             .map_err(|e| log::warn("cannot start the NOTIFY thread", &[("reason", &e)]))
             .ok()?;
-        Some(Notifier(tx))
+        Some(Notifier(tx, acks))
     }
 
     pub fn announce(&self, a: Announce) {
         let _ = self.0.send(a);
+    }
+
+    /// What each secondary of `zone` was told and answered: (address, serial
+    /// announced, when, acknowledged serial and when).
+    pub fn state(&self, zone: &Name) -> Vec<(SocketAddr, Told)> {
+        let m = self.1.lock().unwrap_or_else(|e| e.into_inner());
+        let mut v: Vec<_> = m
+            .iter()
+            .filter(|((z, _), _)| z == zone)
+            .map(|((_, a), t)| (*a, *t))
+            .collect();
+        v.sort_by_key(|x| x.0);
+        v
     }
 }
 
@@ -108,14 +128,19 @@ struct Pending {
     id: u16,
 }
 
-fn run(sock: UdpSocket, rx: Receiver<Announce>) {
+fn run(sock: UdpSocket, rx: Receiver<Announce>, acks: Acks) {
     let mut pending: HashMap<(Name, SocketAddr), Pending> = HashMap::new();
     let mut buf = vec![0u8; 4096];
     let _ = sock.set_nonblocking(true);
     loop {
         // Answers first, then what falls due, then wait for the next event.
         while let Ok((n, from)) = sock.recv_from(&mut buf) {
-            answered(&buf[..n], from, &mut pending);
+            if let Some((zone, serial)) = answered(&buf[..n], from, &mut pending) {
+                let mut a = acks.lock().unwrap_or_else(|e| e.into_inner());
+                if let Some(e) = a.get_mut(&(zone, from)) {
+                    e.2 = Some((serial, crate::zones::now_unix()));
+                }
+            }
         }
         let now = Instant::now();
         for ((zone, addr), p) in pending.iter_mut().filter(|(_, p)| p.due <= now) {
@@ -151,6 +176,15 @@ fn run(sock: UdpSocket, rx: Receiver<Announce>) {
             });
         match rx.recv_timeout(wait) {
             Ok(a) => {
+                let now_unix = crate::zones::now_unix();
+                let mut st = acks.lock().unwrap_or_else(|e| e.into_inner());
+                for (addr, _) in &a.targets {
+                    let e = st
+                        .entry((a.zone.clone(), *addr))
+                        .or_insert((a.serial, now_unix, None));
+                    (e.0, e.1) = (a.serial, now_unix);
+                }
+                drop(st);
                 for (addr, key) in a.targets {
                     // The newest serial replaces an older one still being announced.
                     pending.insert(
@@ -196,18 +230,25 @@ fn notify_message(zone: &Name, p: &Pending) -> Vec<u8> {
 }
 
 /// Takes an answer to a NOTIFY: the pair is done (acknowledged, or refused: logged).
-fn answered(msg: &[u8], from: SocketAddr, pending: &mut HashMap<(Name, SocketAddr), Pending>) {
-    let Ok(m) = Message::parse(msg) else { return };
+/// Returns the zone and serial acknowledged.
+fn answered(
+    msg: &[u8],
+    from: SocketAddr,
+    pending: &mut HashMap<(Name, SocketAddr), Pending>,
+) -> Option<(Name, u32)> {
+    let m = Message::parse(msg).ok()?;
     if !m.is_response() || m.opcode() != 4 {
-        return;
+        return None;
     }
-    let Some(q) = m.questions.first() else { return };
+    let q = m.questions.first()?;
     let key = (q.name.clone(), from);
-    let Some(p) = pending.get(&key) else { return };
+    let p = pending.get(&key)?;
     if p.id != m.id {
-        return;
+        return None;
     }
-    if m.rcode() == 0 {
+    let serial = p.serial;
+    let ok = m.rcode() == 0;
+    if ok {
         log::info(
             "notify acknowledged",
             &[
@@ -228,4 +269,5 @@ fn answered(msg: &[u8], from: SocketAddr, pending: &mut HashMap<(Name, SocketAdd
         );
     }
     pending.remove(&key);
+    ok.then_some((q.name.clone(), serial))
 }

@@ -166,6 +166,20 @@ impl Default for XfrSpec {
 pub(crate) struct XfrTable {
     pub zones: HashMap<Name, (XfrSpec, Option<History>)>,
     pub keys: Vec<Key>,
+    /// The last transfer each client took of each zone (for `blason xfr status`).
+    pub seen: std::sync::Mutex<HashMap<(Name, IpAddr), Seen>>,
+}
+
+/// A client's last transfer of a zone.
+#[derive(Clone, Debug)]
+pub(crate) struct Seen {
+    /// "axfr", "ixfr", "axfr-style ixfr" or "up to date".
+    pub how: &'static str,
+    /// The serial the client said it had (IXFR).
+    pub had: Option<u32>,
+    pub sent: u32,
+    pub at: u64,
+    pub key: Option<Name>,
 }
 
 impl XfrTable {
@@ -322,6 +336,16 @@ pub(crate) fn serve(
         whole(&mut out, zone, emit);
     }
     let (messages, records) = out.finish(emit);
+    table.seen.lock().unwrap_or_else(|e| e.into_inner()).insert(
+        (q.name.clone(), peer.ip()),
+        Seen {
+            how,
+            had: client,
+            sent: serial,
+            at: now,
+            key: key_name.cloned(),
+        },
+    );
     log::info(
         "transfer out",
         &[

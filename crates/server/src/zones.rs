@@ -504,6 +504,7 @@ impl ZoneSet {
                 })
                 .collect(),
             keys,
+            seen: Default::default(),
         }
     }
 

@@ -1,11 +1,63 @@
 //! `blason tsig keygen`: a TSIG key, and the config that uses it on blason and on
 //! a BIND, Knot or NSD secondary, ready to paste.
 
+use crate::cmd::config::{state_of, FileConfig};
 use crate::cmd::exit::{Exit, Failed};
 use crate::cmd::zone::parse_origin;
 use blason_proto::tsig::{Algorithm, Key};
+use blason_server::control::{self, Command};
 use clap::{Args, Subcommand};
+use std::path::PathBuf;
 use std::process::ExitCode;
+
+#[derive(Subcommand)]
+pub enum XfrCmd {
+    /// Who may transfer a zone, what each secondary took last (AXFR or IXFR, from
+    /// which serial), and what NOTIFY told each and it answered: asked of the
+    /// running server.
+    ///
+    /// Example: blason xfr status example.com --state /var/lib/blason
+    Status(StatusArgs),
+}
+
+#[derive(Args)]
+pub struct StatusArgs {
+    /// The zone, e.g. example.com
+    zone: String,
+    /// The server's state folder (where its control socket is)
+    #[arg(long, value_name = "DIR", env = "BLASON_STATE")]
+    state: Option<PathBuf>,
+    /// The `blason serve` config file, for its state folder
+    #[arg(long, short = 'c', value_name = "FILE")]
+    config: Option<PathBuf>,
+}
+
+pub fn run_xfr(c: XfrCmd) -> ExitCode {
+    let XfrCmd::Status(a) = c;
+    let r = (|| -> Result<String, Failed> {
+        let zone = parse_origin(&a.zone)?;
+        let file = match &a.config {
+            Some(c) => Some(FileConfig::read(c)?),
+            None => None,
+        };
+        let socket = state_of(&a.state, file.as_ref()).join(control::SOCKET);
+        match control::ask(&socket, &Command::XfrStatus(zone)) {
+            Some(r) => Ok(r?),
+            None => Err(format!(
+                "no server answers on {}: is `blason serve` running with this state folder?",
+                socket.display()
+            )
+            .into()),
+        }
+    })();
+    match r {
+        Ok(text) => {
+            print!("{text}");
+            Exit::Ok.into()
+        }
+        Err(e) => e.report("blason xfr status"),
+    }
+}
 
 #[derive(Subcommand)]
 pub enum TsigCmd {
