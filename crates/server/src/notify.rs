@@ -34,10 +34,12 @@ pub(crate) struct Announce {
 #[derive(Clone)]
 pub(crate) struct Notifier(Sender<Announce>, Acks);
 
-/// Per (zone, secondary): the last serial announced and when; the last serial
-/// acknowledged and when (unix seconds).
-pub(crate) type Acks =
-    std::sync::Arc<std::sync::Mutex<HashMap<(Name, SocketAddr), (u32, u64, Option<(u32, u64)>)>>>;
+/// A secondary's NOTIFY state: the serial last announced and when, and the serial
+/// last acknowledged and when (unix seconds).
+pub(crate) type Told = (u32, u64, Option<(u32, u64)>);
+
+/// Per (zone, secondary).
+pub(crate) type Acks = std::sync::Arc<std::sync::Mutex<HashMap<(Name, SocketAddr), Told>>>;
 
 impl Notifier {
     /// Starts the notifier thread; None (logged) when it cannot.
