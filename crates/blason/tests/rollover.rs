@@ -38,7 +38,8 @@
 mod common;
 
 use common::{
-    dig, free_port, not_secure, start_unbound_stubs, tool, unbound_log_failures, wait_ready, Kill,
+    dig, free_port, not_secure, start_knot_secondary, start_unbound_stubs, tool,
+    unbound_log_failures, wait_ready, Kill,
 };
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -591,14 +592,14 @@ impl Drop for Loop {
 
 /// The child's `[[zone]]` table with this policy (inside `dnssec = { ... }`), polling
 /// the parent's servers at `parent_ports` for the DS.
-fn child_toml(policy: &str, parent_ports: &[u16]) -> String {
+fn child_toml(policy: &str, parent_ports: &[u16], xfr: &str) -> String {
     let parents: Vec<String> = parent_ports
         .iter()
         .map(|p| format!("\"127.0.0.1:{p}\""))
         .collect();
     format!(
         "[[zone]]\norigin = \"{CHILD}\"\nfile = \"child.roll.test.zone\"\n\
-         dnssec = {{ {policy}, {TIMINGS} }}\ndnssec-parent = [{}]\n",
+         dnssec = {{ {policy}, {TIMINGS} }}\ndnssec-parent = [{}]\n{xfr}",
         parents.join(", ")
     )
 }
@@ -683,6 +684,9 @@ struct Roll {
     /// A second server for the parent zone that gets each DS change this many seconds
     /// after the first (the child polls both).
     second_parent: Option<u64>,
+    /// The resolver asks a Knot secondary of the child, fed by AXFR/IXFR and NOTIFY,
+    /// instead of blason itself.
+    via_secondary: bool,
 }
 
 fn run(roll: Roll) {
@@ -733,15 +737,37 @@ fn run(roll: Roll) {
     let mut parent_ports = vec![parent.port];
     parent_ports.extend(parent2.as_ref().map(|(p, _)| p.port));
 
-    // The child, signed at its first load.
+    // The child, signed at its first load; with a secondary, it allows transfers and
+    // tells the secondary of each serial (not its NS targets: their address is ours).
     std::fs::write(dir.join("child.roll.test.zone"), CHILD_ZONE).unwrap();
+    let knot_port = free_port();
+    let xfr = if roll.via_secondary {
+        format!(
+            "allow-transfer = [\"127.0.0.1\"]\nnotify = [\"127.0.0.1:{knot_port}\"]\nnotify-ns = false\n"
+        )
+    } else {
+        String::new()
+    };
     let child = Server::new(
         &dir,
         "child",
-        &child_toml(roll.policy, &parent_ports),
+        &child_toml(roll.policy, &parent_ports, &xfr),
         "www.child.roll.test.",
     );
     let mut child_process = child.spawn().unwrap();
+    let _knot = roll.via_secondary.then(|| {
+        let k = start_knot_secondary(&dir, CHILD, child.port, knot_port)
+            .expect("knotd is needed for a roll through a secondary");
+        clock.say(&format!(
+            "Knot secondary of the child at 127.0.0.1:{knot_port}"
+        ));
+        k
+    });
+    let child_answers = if roll.via_secondary {
+        knot_port
+    } else {
+        child.port
+    };
     clock.say(&format!(
         "parent at 127.0.0.1:{}, child at 127.0.0.1:{}\nchild status:\n{}",
         parent.port,
@@ -808,7 +834,7 @@ fn run(roll: Roll) {
         &parent_ports
             .iter()
             .map(|&p| (PARENT, p))
-            .chain([(".", parent.port), (CHILD, child.port)])
+            .chain([(".", parent.port), (CHILD, child_answers)])
             .collect::<Vec<_>>(),
         extra,
         &clauses,
@@ -941,7 +967,7 @@ fn run(roll: Roll) {
             out.unwrap();
         }
         Start::Policy(policy) => {
-            child.write_config(&child_toml(policy, &parent_ports));
+            child.write_config(&child_toml(policy, &parent_ports, &xfr));
             child_process = child.restart(child_process).unwrap();
             clock.say(&format!(
                 "child policy now {{ {policy} }}; the child restarted"
@@ -1077,6 +1103,12 @@ fn run(roll: Roll) {
         }
     }
     drop(queries);
+    if roll.via_secondary {
+        let knot = std::fs::read_to_string(dir.join("knot").join("knot.log")).unwrap_or_default();
+        if !knot.contains("IXFR, incoming") {
+            report.push(format!("the Knot secondary never took an IXFR:\n{knot}"));
+        }
+    }
     if report.is_empty() {
         let _ = std::fs::remove_dir_all(&dir);
     } else {
@@ -1089,8 +1121,9 @@ fn run(roll: Roll) {
     }
 }
 
+/// The resolver asks a Knot secondary of the child, kept current by NOTIFY and IXFR.
 #[test]
-fn zsk_roll_under_a_validating_resolver() {
+fn zsk_roll_through_a_knot_secondary_under_a_validating_resolver() {
     run(Roll {
         name: "zsk",
         policy: "keys = \"ksk+zsk\", algorithm = 13, zsk-lifetime = 60, ksk-lifetime = 0",
@@ -1101,11 +1134,13 @@ fn zsk_roll_under_a_validating_resolver() {
         registrar_lag: 0,
         restart_at: None,
         second_parent: None,
+        via_secondary: true,
     });
 }
 
+/// The resolver asks a Knot secondary of the child, kept current by NOTIFY and IXFR.
 #[test]
-fn ksk_roll_with_its_ds_change_under_a_validating_resolver() {
+fn ksk_roll_with_its_ds_change_through_a_knot_secondary_under_a_validating_resolver() {
     run(Roll {
         name: "ksk",
         policy: "keys = \"ksk+zsk\", algorithm = 13, zsk-lifetime = 0, ksk-lifetime = 0",
@@ -1116,6 +1151,7 @@ fn ksk_roll_with_its_ds_change_under_a_validating_resolver() {
         registrar_lag: 0,
         restart_at: None,
         second_parent: None,
+        via_secondary: true,
     });
 }
 
@@ -1131,6 +1167,7 @@ fn algorithm_roll_rsasha256_to_ecdsap256_under_a_validating_resolver() {
         registrar_lag: 0,
         restart_at: None,
         second_parent: None,
+        via_secondary: false,
     });
 }
 
@@ -1148,6 +1185,7 @@ fn ksk_roll_with_a_slow_registrar_and_a_restart_under_a_validating_resolver() {
         registrar_lag: 6,
         restart_at: Some("stage 2 of 4"),
         second_parent: None,
+        via_secondary: false,
     });
 }
 
@@ -1165,6 +1203,7 @@ fn overlapping_zsk_and_ksk_rolls_by_age_under_a_validating_resolver() {
         registrar_lag: 0,
         restart_at: None,
         second_parent: None,
+        via_secondary: false,
     });
 }
 
@@ -1183,6 +1222,7 @@ fn ksk_roll_with_a_lagging_parent_server_under_a_validating_resolver() {
         registrar_lag: 0,
         restart_at: None,
         second_parent: Some(8),
+        via_secondary: false,
     });
 }
 
@@ -1199,5 +1239,6 @@ fn csk_roll_with_its_ds_change_under_a_validating_resolver() {
         registrar_lag: 0,
         restart_at: None,
         second_parent: None,
+        via_secondary: false,
     });
 }

@@ -190,3 +190,36 @@ pub fn unbound_log_failures(dir: &Path) -> Vec<String> {
         .map(str::to_string)
         .collect()
 }
+
+/// A Knot secondary of `zone` on 127.0.0.1:`port`, pulling from blason at
+/// 127.0.0.1:`primary` without a key and taking NOTIFY from 127.0.0.1; its log is
+/// `<dir>/knot/knot.log`. None when knotd is not installed.
+pub fn start_knot_secondary(dir: &Path, zone: &str, primary: u16, port: u16) -> Option<Kill> {
+    let knotd = tool("knotd")?;
+    let k = dir.join("knot");
+    std::fs::create_dir_all(&k).unwrap();
+    std::fs::write(
+        k.join("knot.conf"),
+        format!(
+            "server:\n    rundir: \"{d}\"\n    listen: 127.0.0.1@{port}\n\
+             log:\n  - target: \"{d}/knot.log\"\n    any: info\n\
+             database:\n    storage: \"{d}\"\n\
+             remote:\n  - id: primary\n    address: 127.0.0.1@{primary}\n\
+             acl:\n  - id: notify_from_primary\n    address: 127.0.0.1\n    action: notify\n\
+             template:\n  - id: default\n    storage: \"{d}\"\n    file: \"%s.zone\"\n\
+             zone:\n  - domain: {zone}\n    master: primary\n    acl: notify_from_primary\n",
+            d = k.display()
+        ),
+    )
+    .unwrap();
+    let log = std::fs::File::create(k.join("stderr.log")).unwrap();
+    Some(Kill(
+        Command::new(knotd)
+            .arg("-c")
+            .arg(k.join("knot.conf"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::from(log))
+            .spawn()
+            .unwrap(),
+    ))
+}
