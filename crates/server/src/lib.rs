@@ -12,6 +12,7 @@
 //! lives in [`sys`]; every other module forbids it.
 #![deny(unsafe_code)]
 
+pub mod catalog;
 pub mod control;
 pub mod dnssec;
 pub mod journal;

@@ -33,13 +33,20 @@ pub enum ZoneSource {
         display: String,
         bytes: &'static [u8],
     },
+    /// Text made by the server (the catalog zone); `display` names it in logs.
+    Text {
+        display: String,
+        text: Arc<[u8]>,
+    },
 }
 
 impl fmt::Display for ZoneSource {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             ZoneSource::File(p) => write!(f, "{}", p.display()),
-            ZoneSource::Bundled { display, .. } => f.write_str(display),
+            ZoneSource::Bundled { display, .. } | ZoneSource::Text { display, .. } => {
+                f.write_str(display)
+            }
         }
     }
 }
@@ -213,6 +220,12 @@ fn read(spec: &ZoneSpec, extra: &[Generated]) -> Result<Loaded, LoadError> {
         ZoneSource::Bundled { display, bytes } => Ok(blason_zone::load::load_bytes_with_extra(
             &spec.origin,
             bytes,
+            display,
+            extra,
+        )),
+        ZoneSource::Text { display, text } => Ok(blason_zone::load::load_bytes_with_extra(
+            &spec.origin,
+            text,
             display,
             extra,
         )),

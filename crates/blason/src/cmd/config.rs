@@ -87,6 +87,21 @@ pub struct FileConfig {
     /// the file: a secret on the command line shows in the process list.
     #[serde(default)]
     pub key: Vec<KeyToml>,
+    /// A catalog zone (RFC 9432) listing every zone served, for secondaries that
+    /// follow the catalog (BIND 9.18, Knot 3.2).
+    pub catalog: Option<CatalogToml>,
+}
+
+/// `[catalog]`: the catalog zone's name and who may transfer it.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CatalogToml {
+    /// Default "catalog.invalid".
+    pub origin: Option<String>,
+    #[serde(default, rename = "allow-transfer")]
+    pub allow_transfer: Vec<String>,
+    #[serde(default)]
+    pub notify: Vec<String>,
 }
 
 /// One `[[key]]`: a TSIG key as `blason tsig keygen` (or `tsig-keygen`) prints it.
@@ -152,6 +167,12 @@ pub struct FileZone {
     /// true.
     #[serde(rename = "notify-ns")]
     pub notify_ns: Option<bool>,
+    /// The catalog's `group` property for this zone (a consumer's template).
+    #[serde(rename = "catalog-group")]
+    pub catalog_group: Option<String>,
+    /// The catalog's `coo` property: the catalog this zone is moving to.
+    #[serde(rename = "catalog-coo")]
+    pub catalog_coo: Option<String>,
 }
 
 impl FileZone {
@@ -326,6 +347,66 @@ pub struct ServeConfig {
 }
 
 /// Splits `ORIGIN=FILE`.
+/// The catalog zone: every zone served (but itself) as a member, with the group and
+/// coo each asks for; journaled like any zone, so its serial moves on at a restart
+/// with other members.
+fn catalog_zone(
+    c: &CatalogToml,
+    zones: &[ZoneSpec],
+    keys: &[blason_proto::tsig::Key],
+    state: &Path,
+    props: &[(String, Option<String>, Option<String>)],
+) -> Result<ZoneSpec, String> {
+    use blason_server::catalog::{text, Member};
+    let origin = parse_origin(c.origin.as_deref().unwrap_or("catalog.invalid"))?;
+    if zones.iter().any(|z| z.origin == origin) {
+        return Err(format!("catalog {origin} is also a [[zone]]"));
+    }
+    let mut members = Vec::new();
+    for z in zones {
+        let p = props
+            .iter()
+            .find(|(o, _, _)| parse_origin(o).is_ok_and(|o| o == z.origin));
+        let coo = match p.and_then(|p| p.2.as_deref()) {
+            Some(c) => {
+                Some(parse_origin(c).map_err(|e| format!("zone {}: catalog-coo: {e}", z.origin))?)
+            }
+            None => None,
+        };
+        members.push(Member {
+            zone: z.origin.clone(),
+            group: p.and_then(|p| p.1.clone()),
+            coo,
+        });
+    }
+    let fz = FileZone {
+        origin: origin.to_string(),
+        file: PathBuf::new(),
+        mail: None,
+        tlsa: Vec::new(),
+        dnssec: None,
+        dnssec_parent: Vec::new(),
+        serial: None,
+        journal_size: None,
+        allow_transfer: c.allow_transfer.clone(),
+        notify: c.notify.clone(),
+        notify_ns: Some(false),
+        catalog_group: None,
+        catalog_coo: None,
+    };
+    let xfr = fz.xfr(keys).map_err(|e| format!("catalog: {e}"))?;
+    let mut spec = ZoneSpec::new(
+        origin.clone(),
+        ZoneSource::Text {
+            display: format!("catalog {origin} (made from the config)"),
+            text: text(&origin, &members).into_bytes().into(),
+        },
+    );
+    spec.journal = Some(blason_server::dnssec::zone_dir(state, &origin).join("journal"));
+    spec.xfr = xfr;
+    Ok(spec)
+}
+
 pub fn parse_zone_arg(s: &str) -> Result<(String, PathBuf), String> {
     match s.split_once('=') {
         Some((o, f)) if !o.is_empty() && !f.is_empty() => Ok((o.to_string(), PathBuf::from(f))),
@@ -366,6 +447,7 @@ pub fn merge(file: FileConfig, o: ServeArgs) -> Result<ServeConfig, String> {
             return Err(format!("key {} is given twice", k.name));
         }
     }
+    let catalog = file.catalog;
     // Zones from flags or the environment replace the file's, sections and all.
     let zones: Vec<(String, PathBuf, Option<FileZone>)> = if !o.zone.is_empty() {
         o.zone.into_iter().map(|(o, f)| (o, f, None)).collect()
@@ -375,6 +457,14 @@ pub fn merge(file: FileConfig, o: ServeArgs) -> Result<ServeConfig, String> {
             .map(|z| (z.origin.clone(), z.file.clone(), Some(z)))
             .collect()
     };
+    // The catalog's member properties, by origin.
+    let file_zones: Vec<(String, Option<String>, Option<String>)> = zones
+        .iter()
+        .filter_map(|(o, _, fz)| {
+            fz.as_ref()
+                .map(|z| (o.clone(), z.catalog_group.clone(), z.catalog_coo.clone()))
+        })
+        .collect();
     let example = zones.is_empty();
     let zones = if example {
         vec![ZoneSpec::new(
@@ -432,6 +522,10 @@ pub fn merge(file: FileConfig, o: ServeArgs) -> Result<ServeConfig, String> {
             })
             .collect::<Result<_, String>>()?
     };
+    let mut zones: Vec<ZoneSpec> = zones;
+    if let Some(c) = catalog {
+        zones.push(catalog_zone(&c, &zones, &keys, &state, &file_zones)?);
+    }
     let listen = if listen.is_empty() {
         vec![DEFAULT_LISTEN.parse().expect("constant address")]
     } else {
@@ -537,10 +631,11 @@ mod tests {
             );
             flags.push(long.to_string());
         }
-        // TSIG keys are file-only: a secret on the command line shows in `ps`.
+        // TSIG keys are file-only (a secret on the command line shows in `ps`), and
+        // so is the catalog table.
         let mut keys: Vec<String> = fields_of::<FileConfig>()
             .iter()
-            .filter(|k| **k != "key")
+            .filter(|k| **k != "key" && **k != "catalog")
             .map(|k| k.to_string())
             .collect();
         assert!(keys.len() > 5, "{keys:?}");
