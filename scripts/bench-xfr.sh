@@ -114,7 +114,7 @@ for s in "blason $B" "knot $K" "bind $N"; do
 done
 # One changed record: the IXFR blason sends for it.
 s1=$(dig +short @127.0.0.1 -p "$B" "$ORIGIN" SOA | awk '{print $3}')
-sed -i '0,/ IN A /s/ IN A [0-9.]*/ IN A 198.51.100.77/' "$WORK/blason.zone"
+sed -i -E '0,/^store-0\s+IN\s+A\s/s/^(store-0\s+IN\s+A\s+)[0-9.]+/\1198.51.100.77/' "$WORK/blason.zone"
 "$BIN" reload --state "$WORK/state" >/dev/null
 sleep 1
 ixfr=$(kdig @127.0.0.1 -p "$B" +tcp +noall +stats "$ORIGIN" IXFR="$s1" | grep -Eo 'Received [0-9]+ B.*' || true)

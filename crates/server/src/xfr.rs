@@ -423,6 +423,7 @@ struct Packer {
     buf: Vec<u8>,
     count: u16,
     names: HashMap<Vec<u8>, u16>,
+    scratch: Vec<u8>,
     first: bool,
     question: Vec<u8>,
     signing: Option<(Key, Vec<u8>)>,
@@ -449,6 +450,7 @@ impl Packer {
             buf: Vec::with_capacity(MESSAGE + 1024),
             count: 0,
             names: HashMap::new(),
+            scratch: Vec::with_capacity(256),
             first: true,
             question,
             signing: signing.map(|(k, mac)| (k.clone(), mac)),
@@ -474,20 +476,25 @@ impl Packer {
             self.buf.extend_from_slice(&q);
             // The question's name may be pointed at.
             let qn = q.len().saturating_sub(4);
-            self.remember(&q[..qn], 12);
+            self.scratch.clear();
+            self.scratch
+                .extend(q[..qn].iter().map(u8::to_ascii_lowercase));
+            self.remember(&q[..qn], 12, qn);
         }
     }
 
-    fn remember(&mut self, wire: &[u8], at: usize) {
+    /// Remembers where the suffixes of `wire` that start before `upto` were written
+    /// (the name written from `at`); `scratch` holds `wire` lower-cased.
+    fn remember(&mut self, wire: &[u8], at: usize, upto: usize) {
         let mut p = 0;
-        while p < wire.len() && wire[p] != 0 {
+        while p < upto && wire[p] != 0 {
             let off = at + p;
             if off > 0x3FFF {
                 break;
             }
-            self.names
-                .entry(wire[p..].to_ascii_lowercase())
-                .or_insert(off as u16);
+            if !self.names.contains_key(&self.scratch[p..]) {
+                self.names.insert(self.scratch[p..].to_vec(), off as u16);
+            }
             p += 1 + wire[p] as usize;
         }
     }
@@ -495,18 +502,21 @@ impl Packer {
     /// Writes `name` compressed against what this message already holds.
     fn name(&mut self, wire: &[u8]) {
         let start = self.buf.len();
+        // Lower-cased once; the lookups borrow it (no allocation per suffix).
+        self.scratch.clear();
+        self.scratch.extend(wire.iter().map(u8::to_ascii_lowercase));
         let mut p = 0;
         while p < wire.len() && wire[p] != 0 {
-            if let Some(&off) = self.names.get(&wire[p..].to_ascii_lowercase()) {
+            if let Some(&off) = self.names.get(&self.scratch[p..]) {
                 self.buf.extend_from_slice(&wire[..p]);
                 self.buf.extend_from_slice(&(0xC000 | off).to_be_bytes());
-                self.remember(&wire[..p], start);
+                self.remember(wire, start, p);
                 return;
             }
             p += 1 + wire[p] as usize;
         }
         self.buf.extend_from_slice(wire);
-        self.remember(wire, start);
+        self.remember(wire, start, wire.len());
     }
 
     /// Adds every record of `r` at `owner`; false once the client is gone.
@@ -522,12 +532,46 @@ impl Packer {
             self.buf.extend_from_slice(&r.rtype.0.to_be_bytes());
             self.buf.extend_from_slice(&1u16.to_be_bytes());
             self.buf.extend_from_slice(&r.ttl.to_be_bytes());
-            self.buf.extend_from_slice(&(rd.len() as u16).to_be_bytes());
-            self.buf.extend_from_slice(rd);
+            let len_at = self.buf.len();
+            self.buf.extend_from_slice(&[0, 0]);
+            self.rdata(r.rtype, rd);
+            let len = (self.buf.len() - len_at - 2) as u16;
+            self.buf[len_at..len_at + 2].copy_from_slice(&len.to_be_bytes());
             self.count += 1;
             self.records += 1;
         }
         !self.stopped
+    }
+
+    /// Writes `rd`, its names compressed for the types whose names may be (RFC 3597
+    /// §4: NS, CNAME, PTR, MX, SOA); other rdata as it is.
+    fn rdata(&mut self, t: Rtype, rd: &[u8]) {
+        let name_end = |at: usize| -> Option<usize> {
+            let mut p = at;
+            loop {
+                let l = *rd.get(p)? as usize;
+                if l == 0 {
+                    return Some(p + 1);
+                }
+                p += 1 + l;
+            }
+        };
+        match t {
+            Rtype::NS | Rtype::CNAME | Rtype::PTR if name_end(0) == Some(rd.len()) => self.name(rd),
+            Rtype::MX if rd.len() > 2 && name_end(2) == Some(rd.len()) => {
+                self.buf.extend_from_slice(&rd[..2]);
+                self.name(&rd[2..]);
+            }
+            Rtype::SOA => match name_end(0).and_then(|a| Some((a, name_end(a)?))) {
+                Some((a, b)) if b + 20 == rd.len() => {
+                    self.name(&rd[..a]);
+                    self.name(&rd[a..b]);
+                    self.buf.extend_from_slice(&rd[b..]);
+                }
+                _ => self.buf.extend_from_slice(rd),
+            },
+            _ => self.buf.extend_from_slice(rd),
+        }
     }
 
     fn flush(&mut self, emit: &mut dyn FnMut(Vec<u8>) -> bool) {
@@ -700,7 +744,8 @@ mod tests {
         Arc::new(l.zone)
     }
 
-    const TEXT: &str = "$TTL 300\n@ SOA ns1 h 5 3600 600 86400 300\n@ NS ns1\nns1 A 127.0.0.77\n";
+    const TEXT: &str = "$TTL 300\n@ SOA ns1 h 5 3600 600 86400 300\n@ NS ns1\nns1 A 127.0.0.77\n\
+        @ MX 10 ns1\nalias CNAME ns1\n";
 
     /// A record as a transfer carries it: owner, type, rdata.
     type Rec = (Name, Rtype, Vec<u8>);
@@ -760,6 +805,22 @@ mod tests {
             .map(|n| n.rrsets.iter().map(|r| r.len()).sum::<usize>())
             .sum();
         assert_eq!(recs.len(), in_zone + 1, "every record once, the SOA twice");
+        // The same records, names in rdata read back through their compression.
+        let mut want: Vec<Rec> = z
+            .nodes()
+            .iter()
+            .flat_map(|n| {
+                n.rrsets.iter().flat_map(move |r| {
+                    r.rdatas()
+                        .map(move |d| (n.name.clone(), r.rtype, d.to_vec()))
+                })
+            })
+            .collect();
+        let mut got = recs[1..].to_vec();
+        let key = |r: &Rec| (r.0.to_lowercase().to_string(), r.1 .0, r.2.clone());
+        want.sort_by_key(key);
+        got.sort_by_key(key);
+        assert_eq!(got, want);
         // Another client, not allowed: REFUSED, nothing else.
         let mut other = XfrTable::default();
         other
@@ -839,6 +900,6 @@ mod tests {
         // Up to date: the SOA alone. Unknown serial: the whole zone, IXFR form.
         assert_eq!(run(&ixfr(7), &table, &z3).1.len(), 1);
         let (_, whole) = run(&ixfr(3), &table, &z3);
-        assert_eq!(whole.len(), 3 + 2 + 1);
+        assert_eq!(whole.len(), 5 + 2 + 1);
     }
 }
