@@ -24,6 +24,7 @@ pub mod sys;
 mod tcp;
 mod udp;
 pub mod xfr;
+pub mod xfr_in;
 pub mod zones;
 
 use arc_swap::ArcSwap;

@@ -83,7 +83,21 @@ async fn connection(stream: TcpStream, peer: SocketAddr, shared: Arc<Shared>) ->
             Ok(Ok(_)) => {}
             _ => break,
         }
-        let send = {
+        let send = if crate::xfr::is_notify(&query) {
+            // A primary telling a secondary zone of a change (Knot sends it over TCP).
+            out.clear();
+            match shared
+                .xfr
+                .get()
+                .and_then(|t| crate::xfr::notify_in(&query, peer, t, crate::zones::now_unix()))
+            {
+                Some(r) => {
+                    out.extend_from_slice(&r);
+                    true
+                }
+                None => false,
+            }
+        } else {
             let cat = shared.catalog.load();
             let send = respond(&cat, &query, Transport::Tcp, &mut out);
             if !send && blason_answer::is_transfer(&query) {

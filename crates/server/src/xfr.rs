@@ -168,7 +168,13 @@ pub(crate) struct XfrTable {
     pub keys: Vec<Key>,
     /// The last transfer each client took of each zone (for `blason xfr status`).
     pub seen: std::sync::Mutex<HashMap<(Name, IpAddr), Seen>>,
+    /// Secondary zones: their primaries (NOTIFY is taken from these only) and how to
+    /// wake their worker.
+    pub secondaries: HashMap<Name, (Primaries, crate::zones::Waker)>,
 }
+
+/// A secondary zone's primaries, each with its key.
+pub type Primaries = Vec<(SocketAddr, Option<Key>)>;
 
 /// A client's last transfer of a zone.
 #[derive(Clone, Debug)]
@@ -678,6 +684,72 @@ fn error_reply(query: &[u8], rcode: u16, _ede: Option<Ede>) -> Vec<u8> {
         .get(..2)
         .map_or(0, |b| u16::from_be_bytes([b[0], b[1]]));
     blason_proto::MessageBuilder::new(id, 0x8000 | rcode).finish()
+}
+
+/// True when `query` is a NOTIFY (opcode 4, not a response): the query path hands
+/// it here (one look at the header).
+pub fn is_notify(query: &[u8]) -> bool {
+    query.len() >= 12 && query[2] & 0x80 == 0 && (query[2] >> 3) & 0xF == 4
+}
+
+/// Takes a NOTIFY (RFC 1996) for a secondary zone: accepted only from one of its
+/// primaries' addresses, with that primary's key when it has one; the zone's worker
+/// then asks its primaries. The answer echoes the question (NOERROR), or is REFUSED
+/// (NOTAUTH for a bad TSIG), logged. None: nothing to send.
+pub(crate) fn notify_in(
+    query: &[u8],
+    peer: SocketAddr,
+    table: &XfrTable,
+    now: u64,
+) -> Option<Vec<u8>> {
+    let m = Message::parse(query).ok()?;
+    let q = m.questions.first()?;
+    let Some((primaries, waker)) = table.secondaries.get(&q.name) else {
+        log::warn(
+            "notify refused: not a secondary zone here",
+            &[("zone", &q.name), ("from", &peer)],
+        );
+        return Some(notify_reply(&m, 5, None, now));
+    };
+    let from = primaries.iter().find(|(a, _)| a.ip() == peer.ip());
+    let Some((_, key)) = from else {
+        log::warn(
+            "notify refused: not from a primary",
+            &[("zone", &q.name), ("from", &peer)],
+        );
+        return Some(notify_reply(&m, 5, None, now));
+    };
+    let signed = match key {
+        Some(k) => {
+            let find = |n: &Name| (*n == k.name).then_some(k);
+            match tsig::verify(query, &find, now, Position::Request) {
+                Ok((k, mac)) => Some((k, mac)),
+                Err(e) => {
+                    log::warn(
+                        "notify refused: bad TSIG",
+                        &[("zone", &q.name), ("from", &peer), ("reason", &e)],
+                    );
+                    return Some(tsig_error_reply(query, &e, table, now));
+                }
+            }
+        }
+        None => None,
+    };
+    log::info("notify in", &[("zone", &q.name), ("from", &peer)]);
+    waker.wake();
+    Some(notify_reply(&m, 0, signed.as_ref(), now))
+}
+
+fn notify_reply(m: &Message, rcode: u16, signed: Option<&(&Key, Vec<u8>)>, now: u64) -> Vec<u8> {
+    let mut b = blason_proto::MessageBuilder::new(m.id, 0x8000 | 0x2000 | 0x0400 | rcode);
+    for q in &m.questions {
+        b.question(&q.name, q.qtype, q.qclass);
+    }
+    let mut out = b.finish();
+    if let Some((k, mac)) = signed {
+        tsig::sign(&mut out, k, now, Position::Response(mac), 0);
+    }
+    out
 }
 
 /// Answers a query signed with TSIG (which the hot path leaves alone): the

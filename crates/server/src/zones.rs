@@ -38,6 +38,16 @@ pub enum ZoneSource {
         display: String,
         text: Arc<[u8]>,
     },
+    /// A secondary zone: transferred from these primaries (each with its key).
+    Secondary {
+        primaries: Vec<(std::net::SocketAddr, Option<blason_proto::tsig::Key>)>,
+    },
+}
+
+impl ZoneSource {
+    pub fn is_secondary(&self) -> bool {
+        matches!(self, ZoneSource::Secondary { .. })
+    }
 }
 
 impl fmt::Display for ZoneSource {
@@ -46,6 +56,10 @@ impl fmt::Display for ZoneSource {
             ZoneSource::File(p) => write!(f, "{}", p.display()),
             ZoneSource::Bundled { display, .. } | ZoneSource::Text { display, .. } => {
                 f.write_str(display)
+            }
+            ZoneSource::Secondary { primaries } => {
+                let p: Vec<String> = primaries.iter().map(|(a, _)| a.to_string()).collect();
+                write!(f, "primaries {}", p.join(", "))
             }
         }
     }
@@ -134,6 +148,8 @@ pub enum ZoneError {
     Update(UpdateError),
     /// An invariant of the commit broke.
     Internal(String),
+    /// No primary gave a secondary zone (each one's answer).
+    Primaries(String),
 }
 
 impl ZoneError {
@@ -145,6 +161,7 @@ impl ZoneError {
             ZoneError::Sign(e) => e.fault(),
             ZoneError::Journal(e) => e.fault(),
             ZoneError::Update(_) | ZoneError::Internal(_) => Fault::Internal,
+            ZoneError::Primaries(_) => Fault::System,
         }
     }
 
@@ -164,6 +181,7 @@ impl fmt::Display for ZoneError {
             ZoneError::Journal(e) => write!(f, "{e}"),
             ZoneError::Update(e) => write!(f, "internal error: {e}"),
             ZoneError::Internal(e) => write!(f, "internal error: {e}"),
+            ZoneError::Primaries(e) => write!(f, "no primary gave the zone: {e}"),
             ZoneError::Checks(fs) => {
                 let n = fs.iter().filter(|x| x.is_error()).count();
                 write!(f, "{n} error(s) in checks")
@@ -229,6 +247,11 @@ fn read(spec: &ZoneSpec, extra: &[Generated]) -> Result<Loaded, LoadError> {
             display,
             extra,
         )),
+        // A secondary has no text of its own: its data comes by transfer.
+        ZoneSource::Secondary { .. } => Err(LoadError {
+            path: PathBuf::from(format!("{} (a secondary zone)", spec.origin)),
+            io: std::io::ErrorKind::Unsupported.into(),
+        }),
     }
 }
 
@@ -340,7 +363,19 @@ enum Job {
     Status(Sender<Result<String, Refusal>>),
     /// Edits to commit; answered with the receipt once they are served and durable.
     Submit(Vec<Edit>, Sender<Result<Receipt, Refusal>>),
+    /// A secondary zone asks its primaries now (a NOTIFY came).
+    Refresh,
     Stop,
+}
+
+/// Wakes a secondary zone's worker to ask its primaries now (a NOTIFY came).
+#[derive(Clone)]
+pub(crate) struct Waker(Sender<Job>);
+
+impl Waker {
+    pub fn wake(&self) {
+        let _ = self.0.send(Job::Refresh);
+    }
 }
 
 /// Edits and where their receipt goes.
@@ -445,6 +480,7 @@ impl ZoneSet {
                     ns: spec.xfr.notify_ns,
                 })
             });
+            let secondary = spec.source.is_secondary();
             match r {
                 Ok(o) => handles.push(Handle {
                     notify: zone_notify,
@@ -452,7 +488,7 @@ impl ZoneSet {
                     spec,
                     served: o.served,
                     journal: o.journal,
-                    pending_file: o.source.is_none(),
+                    pending_file: o.source.is_none() && !secondary,
                     stale: o.stale,
                     unsigned: o.unsigned,
                     keeps_source: o.saved_source.is_some(),
@@ -518,6 +554,17 @@ impl ZoneSet {
                 .collect(),
             keys,
             seen: Default::default(),
+            secondaries: self
+                .workers
+                .iter()
+                .filter_map(|w| match &w.spec.source {
+                    ZoneSource::Secondary { primaries } => Some((
+                        w.spec.origin.clone(),
+                        (primaries.clone(), Waker(w.jobs.clone())),
+                    )),
+                    _ => None,
+                })
+                .collect(),
         }
     }
 
@@ -687,14 +734,20 @@ impl Handle {
         let signed = self.spec.dnssec.is_some();
         let mut next_poll = Instant::now() + poll;
         let mut next_tick = Instant::now();
+        let secondary = self.spec.source.is_secondary();
+        // A secondary asks its primaries at start, then per its SOA's timers.
+        let mut next_refresh = Instant::now();
         // A job taken while gathering submissions, run next.
         let mut held: Option<Job> = None;
         loop {
-            let due = if signed {
+            let mut due = if signed {
                 next_poll.min(next_tick)
             } else {
                 next_poll
             };
+            if secondary {
+                due = due.min(next_refresh);
+            }
             let job = match held.take() {
                 Some(j) => Ok(j),
                 None => jobs.recv_timeout(due.saturating_duration_since(Instant::now())),
@@ -729,6 +782,9 @@ impl Handle {
                     let _ = done.send(self.reload_one().map_err(|e| e.to_string()));
                     next_tick = Instant::now();
                 }
+                Ok(Job::Refresh) => {
+                    next_refresh = Instant::now() + self.refresh();
+                }
                 Ok(Job::Dnssec(r, done)) => {
                     let _ = done.send(self.dnssec_request(r));
                     next_tick = Instant::now();
@@ -743,6 +799,9 @@ impl Handle {
                 Ok(Job::Stop) | Err(RecvTimeoutError::Disconnected) => break,
                 Err(RecvTimeoutError::Timeout) => {
                     let now = Instant::now();
+                    if secondary && now >= next_refresh {
+                        next_refresh = Instant::now() + self.refresh();
+                    }
                     if now >= next_poll {
                         self.poll();
                         next_poll = Instant::now() + poll;
@@ -1039,6 +1098,11 @@ impl Handle {
 
     /// Re-reads the zone's file; on failure the zone keeps its snapshot.
     fn reload_one(&mut self) -> Result<(), ZoneError> {
+        if self.spec.source.is_secondary() {
+            // A secondary's "file" is its primaries: ask them.
+            self.refresh();
+            return Ok(());
+        }
         let now = now_unix();
         match read_zone(&self.spec, now) {
             Ok((f, g)) => self.take_file(f, g, now),
@@ -1051,6 +1115,74 @@ impl Handle {
                 Err(e)
             }
         }
+    }
+
+    /// A secondary zone asks its primaries (IXFR, AXFR when that fails) and commits
+    /// what they give; returns how long until it asks again (the SOA's refresh, or
+    /// its retry after a failure).
+    fn refresh(&mut self) -> Duration {
+        let ZoneSource::Secondary { primaries } = self.spec.source.clone() else {
+            return Duration::from_secs(3600);
+        };
+        let soa_field = |i: usize, default: u32| {
+            self.served
+                .soa()
+                .and_then(|r| r.first().map(|d| d.to_vec()))
+                .and_then(|d| {
+                    let n = d.len();
+                    (n >= 20).then(|| {
+                        u32::from_be_bytes(
+                            d[n - 20 + 4 * i..n - 16 + 4 * i]
+                                .try_into()
+                                .unwrap_or_default(),
+                        )
+                    })
+                })
+                .unwrap_or(default)
+                .clamp(1, 86400)
+        };
+        let (refresh, retry) = (soa_field(1, 3600), soa_field(2, 600));
+        for (addr, key) in &primaries {
+            match crate::xfr_in::pull(
+                *addr,
+                key.as_ref(),
+                &self.spec.origin,
+                Some(&self.served),
+                Duration::from_secs(10),
+            ) {
+                Ok((crate::xfr_in::Pulled::UpToDate, _)) => {
+                    return Duration::from_secs(u64::from(refresh));
+                }
+                Ok((crate::xfr_in::Pulled::Zone(z), how)) => {
+                    let z = Arc::new(z);
+                    match self.commit(z.clone(), now_unix()) {
+                        Ok(r) => {
+                            self.unsigned = z;
+                            log::info(
+                                "transfer in",
+                                &[
+                                    ("zone", &self.spec.origin),
+                                    ("primary", addr),
+                                    ("as", &how),
+                                    ("serial", &r.map_or(0, |r| r.serial)),
+                                ],
+                            );
+                            return Duration::from_secs(u64::from(refresh));
+                        }
+                        Err(e) => log_zone_error(&self.spec, "transferred zone not committed", &e),
+                    }
+                }
+                Err(e) => log::warn(
+                    "transfer in failed; the old copy keeps serving",
+                    &[
+                        ("zone", &self.spec.origin),
+                        ("primary", addr),
+                        ("reason", &e),
+                    ],
+                ),
+            }
+        }
+        Duration::from_secs(u64::from(retry))
     }
 
     /// Takes up the generated records when they changed (a watched certificate file,
@@ -1125,6 +1257,10 @@ fn next_serial(h: &Handle, next: Arc<Zone>, now: u64) -> Result<Option<Arc<Zone>
             return Ok(None);
         }
     }
+    if h.spec.source.is_secondary() {
+        // The primary's serial, as it gives it.
+        return Ok(Some(next));
+    }
     if h.spec.dnssec.is_some() {
         return if serial_gt(proposed, old) {
             Ok(Some(next))
@@ -1141,6 +1277,40 @@ fn next_serial(h: &Handle, next: Arc<Zone>, now: u64) -> Result<Option<Arc<Zone>
     zone_with_serial(&next, want)
         .map(|z| Some(Arc::new(z)))
         .ok_or_else(|| ZoneError::Internal("a checked zone without a well-formed SOA".into()))
+}
+
+/// A secondary zone with no journal yet: an AXFR from the first primary that gives
+/// one. None gives one: the start is refused, naming each primary's answer.
+fn first_transfer(
+    spec: &ZoneSpec,
+    primaries: &[(std::net::SocketAddr, Option<blason_proto::tsig::Key>)],
+) -> Result<Arc<Zone>, ZoneError> {
+    let mut why = Vec::new();
+    for (addr, key) in primaries {
+        match crate::xfr_in::pull(
+            *addr,
+            key.as_ref(),
+            &spec.origin,
+            None,
+            Duration::from_secs(10),
+        ) {
+            Ok((crate::xfr_in::Pulled::Zone(z), how)) => {
+                log::info(
+                    "transfer in",
+                    &[
+                        ("zone", &spec.origin),
+                        ("primary", addr),
+                        ("as", &how),
+                        ("serial", &z.serial().unwrap_or(0)),
+                    ],
+                );
+                return Ok(Arc::new(z));
+            }
+            Ok((crate::xfr_in::Pulled::UpToDate, _)) => why.push(format!("{addr}: no zone")),
+            Err(e) => why.push(format!("{addr}: {e}")),
+        }
+    }
+    Err(ZoneError::Primaries(why.join("; ")))
 }
 
 /// A zone's journal opened (its zone restored), or its file read, signed and a
@@ -1266,7 +1436,10 @@ fn open_one(spec: &ZoneSpec) -> Result<Opened, ZoneError> {
         let _ = std::fs::remove_file(p);
     }
     let now = now_unix();
-    let (mut unsigned, generated) = read_zone(spec, now)?;
+    let (mut unsigned, generated) = match &spec.source {
+        ZoneSource::Secondary { primaries } => (first_transfer(spec, primaries)?, Vec::new()),
+        _ => read_zone(spec, now)?,
+    };
     // Serials already given out (a damaged journal's) are not given out again.
     if let (Some(f), Some(s)) = (floor, unsigned.serial()) {
         if !serial_gt(s, f) {

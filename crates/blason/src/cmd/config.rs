@@ -135,7 +135,14 @@ impl KeyToml {
 #[serde(deny_unknown_fields)]
 pub struct FileZone {
     pub origin: String,
+    /// The zone file; none for a secondary zone (see `primaries`).
+    #[serde(default)]
     pub file: PathBuf,
+    /// A secondary zone: its primaries, `"ADDR[:PORT]"` or `"ADDR[:PORT] key NAME"`;
+    /// transferred from them (IXFR, else AXFR) at start, on their NOTIFY and per the
+    /// SOA's refresh, and journaled.
+    #[serde(default)]
+    pub primaries: Vec<String>,
     /// Records generated into the zone: SPF, DKIM, DMARC, BIMI, MTA-STS, TLS-RPT.
     pub mail: Option<MailToml>,
     /// TLSA records that follow certificate or key files.
@@ -382,6 +389,7 @@ fn catalog_zone(
     let fz = FileZone {
         origin: origin.to_string(),
         file: PathBuf::new(),
+        primaries: Vec::new(),
         mail: None,
         tlsa: Vec::new(),
         dnssec: None,
@@ -489,6 +497,34 @@ pub fn merge(file: FileConfig, o: ServeArgs) -> Result<ServeConfig, String> {
                     })?,
                 };
                 let fz_journal_size = fz.as_ref().and_then(|z| z.journal_size);
+                let source = match fz.as_ref().filter(|z| !z.primaries.is_empty()) {
+                    Some(z) => {
+                        if z.dnssec.is_some() || z.mail.is_some() || !z.tlsa.is_empty() {
+                            return Err(format!(
+                                "zone {origin}: a secondary zone (primaries = ...) is served as its primary gives it: no dnssec, mail or tlsa here"
+                            ));
+                        }
+                        let mut primaries = Vec::new();
+                        for p in &z.primaries {
+                            let t = blason_server::xfr::NotifyTarget::parse(p)
+                                .map_err(|e| format!("zone {origin}: primaries: {e}"))?;
+                            let key = match &t.key {
+                                Some(k) => Some(keys.iter().find(|x| x.name == *k).cloned().ok_or_else(
+                                    || format!("zone {origin}: key {k} is not a [[key]] of the config"),
+                                )?),
+                                None => None,
+                            };
+                            primaries.push((t.addr, key));
+                        }
+                        ZoneSource::Secondary { primaries }
+                    }
+                    None if path.as_os_str().is_empty() => {
+                        return Err(format!(
+                            "zone {origin}: give file = \"...\" (a zone of this server) or primaries = [...] (a secondary)"
+                        ))
+                    }
+                    None => ZoneSource::File(path.clone()),
+                };
                 let xfr = match &fz {
                     Some(z) => z.xfr(&keys).map_err(|e| format!("zone {origin}: {e}"))?,
                     None => Default::default(),
@@ -510,7 +546,7 @@ pub fn merge(file: FileConfig, o: ServeArgs) -> Result<ServeConfig, String> {
                     Some(blason_server::dnssec::zone_dir(&state, &origin).join("journal"));
                 Ok(ZoneSpec {
                     origin,
-                    source: ZoneSource::File(path),
+                    source,
                     generator,
                     dnssec,
                     journal,

@@ -63,6 +63,21 @@ pub fn worker(sock: UdpSocket, shared: Arc<Shared>) {
             // One cheap guard per batch: no lock, no refcount traffic.
             let cat = shared.catalog.load();
             for i in 0..n {
+                let (q, _) = batch.slot(i);
+                if crate::xfr::is_notify(q) {
+                    // Off the hot path: a primary telling a secondary zone of a change.
+                    if let (Some(table), Some(peer)) = (shared.xfr.get(), batch.peer(i)) {
+                        let (q, out) = batch.slot(i);
+                        let now = crate::zones::now_unix();
+                        let reply = crate::xfr::notify_in(q, peer, table, now);
+                        out.clear();
+                        if let Some(r) = &reply {
+                            out.extend_from_slice(r);
+                        }
+                        batch.set_reply(i, reply.is_some());
+                        continue;
+                    }
+                }
                 let (q, out) = batch.slot(i);
                 let mut send = respond(&cat, q, Transport::Udp, out);
                 if !send && blason_answer::is_transfer(q) {

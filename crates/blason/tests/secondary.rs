@@ -1,0 +1,286 @@
+//! blason as a secondary: of BIND 9.18 and of Knot 3.2, both started here on
+//! loopback as TSIG-keyed primaries changed with `nsupdate` (so that each keeps a
+//! journal and serves IXFR). blason takes each zone by AXFR, answers as the primary
+//! does, follows changes by NOTIFY and IXFR, and, killed with -9 and restarted,
+//! answers at once from its journal and catches up by IXFR.
+
+mod common;
+
+use common::{free_port, tool, Kill};
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+const SECRET: &str = "c2Vjb25kYXJ5IHRlc3Qga2V5LCBub3QgYSByZWFsIG9uZQ==";
+
+fn spawn(cmd: &mut Command, log: &Path) -> Kill {
+    let f = std::fs::File::options()
+        .create(true)
+        .append(true)
+        .open(log)
+        .unwrap();
+    Kill(
+        cmd.stdout(Stdio::null())
+            .stderr(Stdio::from(f))
+            .spawn()
+            .unwrap(),
+    )
+}
+
+/// `dig +short` at `port`.
+fn short(port: u16, name: &str, t: &str) -> String {
+    let out = Command::new("dig")
+        .args([
+            "@127.0.0.1",
+            "-p",
+            &port.to_string(),
+            name,
+            t,
+            "+short",
+            "+norec",
+            "+time=1",
+            "+tries=1",
+        ])
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+fn serial(port: u16, zone: &str) -> Option<u32> {
+    short(port, zone, "SOA")
+        .split_whitespace()
+        .nth(2)?
+        .parse()
+        .ok()
+}
+
+fn wait_for(what: &str, log: &Path, ok: impl Fn() -> bool) -> Duration {
+    let t = Instant::now();
+    while !ok() {
+        assert!(
+            t.elapsed() < Duration::from_secs(40),
+            "{what} did not happen:\n{}",
+            std::fs::read_to_string(log).unwrap_or_default()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    t.elapsed()
+}
+
+fn nsupdate(port: u16, zone: &str, cmd: &str) {
+    let mut c = Command::new("nsupdate")
+        .args(["-y", &format!("hmac-sha256:xfrkey:{SECRET}")])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::Write;
+    c.stdin
+        .take()
+        .unwrap()
+        .write_all(format!("server 127.0.0.1 {port}\nzone {zone}\n{cmd}\nsend\n").as_bytes())
+        .unwrap();
+    let out = c.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "nsupdate: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+fn zone_text(z: &str) -> String {
+    format!(
+        "$ORIGIN {z}.\n$TTL 300\n@ SOA ns1 hostmaster 1 7200 3600 1209600 300\n@ NS ns1\n\
+         ns1 A 127.0.0.77\nwww A 192.0.2.1\nalias CNAME www\n*.wild TXT \"w\"\nsub NS ns.sub\nns.sub A 192.0.2.53\n"
+    )
+}
+
+#[test]
+fn blason_follows_bind_and_knot_primaries() {
+    let (Some(named), Some(knotd), Some(_), Some(_)) =
+        (tool("named"), tool("knotd"), tool("dig"), tool("nsupdate"))
+    else {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "BIND, Knot, dig and nsupdate are needed"
+        );
+        return;
+    };
+    let dir = std::env::temp_dir().join(format!("blason-secondary-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let (bp, p_bind, p_knot) = (free_port(), free_port(), free_port());
+
+    // BIND, primary of b.test: dynamic (so it journals and serves IXFR), notifying blason.
+    let b = dir.join("bind");
+    std::fs::create_dir_all(&b).unwrap();
+    std::fs::write(b.join("b.test.db"), zone_text("b.test")).unwrap();
+    std::fs::write(
+        b.join("named.conf"),
+        format!(
+            r#"key "xfrkey" {{ algorithm hmac-sha256; secret "{SECRET}"; }};
+options {{
+    directory "{d}"; pid-file "{d}/named.pid"; session-keyfile "{d}/session.key";
+    managed-keys-directory "{d}";
+    listen-on port {p_bind} {{ 127.0.0.1; }}; listen-on-v6 {{ none; }};
+    recursion no; dnssec-validation no; minimal-responses yes;
+    notify explicit; also-notify {{ 127.0.0.1 port {bp} key xfrkey; }};
+}};
+controls {{ }};
+zone "b.test" {{
+    type primary; file "b.test.db";
+    allow-update {{ key xfrkey; }}; allow-transfer {{ key xfrkey; }};
+}};
+"#,
+            d = b.display()
+        ),
+    )
+    .unwrap();
+    let _bind = spawn(
+        Command::new(&named)
+            .args(["-g", "-n", "1", "-4", "-c"])
+            .arg(b.join("named.conf")),
+        &b.join("named.log"),
+    );
+
+    // Knot, primary of k.test, the same way.
+    let k = dir.join("knot");
+    std::fs::create_dir_all(&k).unwrap();
+    std::fs::write(k.join("k.test.zone"), zone_text("k.test")).unwrap();
+    std::fs::write(
+        k.join("knot.conf"),
+        format!(
+            r#"server:
+    rundir: "{d}"
+    listen: 127.0.0.1@{p_knot}
+log:
+  - target: "{d}/knot.log"
+    any: info
+database:
+    storage: "{d}"
+key:
+  - id: xfrkey
+    algorithm: hmac-sha256
+    secret: {SECRET}
+remote:
+  - id: blason
+    address: 127.0.0.1@{bp}
+    key: xfrkey
+acl:
+  - id: keyed
+    key: xfrkey
+    action: [transfer, update]
+zone:
+  - domain: k.test
+    storage: "{d}"
+    file: "k.test.zone"
+    acl: keyed
+    notify: blason
+    zonefile-sync: -1
+"#,
+            d = k.display()
+        ),
+    )
+    .unwrap();
+    let _knot = spawn(
+        Command::new(&knotd).arg("-c").arg(k.join("knot.conf")),
+        &k.join("stderr.log"),
+    );
+    wait_for("BIND up", &b.join("named.log"), || {
+        serial(p_bind, "b.test") == Some(1)
+    });
+    wait_for("Knot up", &k.join("knot.log"), || {
+        serial(p_knot, "k.test") == Some(1)
+    });
+
+    // blason, secondary of both.
+    let conf = dir.join("blason.toml");
+    std::fs::write(
+        &conf,
+        format!(
+            "listen = [\"127.0.0.1:{bp}\"]\nstate = \"{s}\"\n\
+             [[key]]\nname = \"xfrkey\"\nsecret = \"{SECRET}\"\n\
+             [[zone]]\norigin = \"b.test\"\nprimaries = [\"127.0.0.1:{p_bind} key xfrkey\"]\n\
+             [[zone]]\norigin = \"k.test\"\nprimaries = [\"127.0.0.1:{p_knot} key xfrkey\"]\n",
+            s = dir.join("state").display()
+        ),
+    )
+    .unwrap();
+    let log = dir.join("blason.log");
+    let serve = || {
+        spawn(
+            Command::new(env!("CARGO_BIN_EXE_blason"))
+                .args(["serve", "--config"])
+                .arg(&conf),
+            &log,
+        )
+    };
+    let blason = serve();
+    let primaries = [("b.test", p_bind), ("k.test", p_knot)];
+    for (z, p) in primaries {
+        wait_for(&format!("blason serving {z}"), &log, || {
+            serial(bp, z) == Some(1)
+        });
+        for (name, t) in [
+            (format!("www.{z}"), "A"),
+            (format!("alias.{z}"), "A"),
+            (format!("x.wild.{z}"), "TXT"),
+            (format!("nx.{z}"), "A"),
+        ] {
+            assert_eq!(short(bp, &name, t), short(p, &name, t), "{name} {t}");
+        }
+    }
+
+    // A change at each primary: NOTIFY, then IXFR.
+    for (z, p) in primaries {
+        nsupdate(p, z, &format!("update add new.{z} 300 A 192.0.2.99"));
+        let s = serial(p, z).unwrap();
+        let took = wait_for(&format!("blason following {z}"), &log, || {
+            serial(bp, z) == Some(s)
+        });
+        eprintln!("{z}: serial {s} served by blason {took:?} after the update");
+        assert_eq!(short(bp, &format!("new.{z}"), "A"), "192.0.2.99");
+    }
+    let text = std::fs::read_to_string(&log).unwrap();
+    for (z, _) in primaries {
+        assert!(
+            text.lines().any(|l| l.contains("transfer in")
+                && l.contains(&format!("zone={z}."))
+                && l.contains("as=ixfr")),
+            "{z} by IXFR:\n{text}"
+        );
+    }
+
+    // Killed with -9; the primaries change meanwhile; restarted: the journal's
+    // copy answers at once, then IXFR catches up.
+    drop(blason);
+    for (z, p) in primaries {
+        nsupdate(p, z, &format!("update add down.{z} 300 A 192.0.2.98"));
+    }
+    let before = std::fs::read_to_string(&log).unwrap().len();
+    let t = Instant::now();
+    let _blason = serve();
+    wait_for("blason answering again", &log, || {
+        serial(bp, "b.test").is_some()
+    });
+    eprintln!("first answer {:?} after the restart", t.elapsed());
+    for (z, p) in primaries {
+        let s = serial(p, z).unwrap();
+        wait_for(&format!("blason catching up on {z}"), &log, || {
+            serial(bp, z) == Some(s)
+        });
+        assert_eq!(short(bp, &format!("down.{z}"), "A"), "192.0.2.98");
+    }
+    let after = &std::fs::read_to_string(&log).unwrap()[before..];
+    assert!(after.contains("zone restored from its journal"), "{after}");
+    for (z, _) in primaries {
+        assert!(
+            after.lines().any(|l| l.contains("transfer in")
+                && l.contains(&format!("zone={z}."))
+                && l.contains("as=ixfr")),
+            "{z} caught up by IXFR:\n{after}"
+        );
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -1,0 +1,314 @@
+//! Incoming transfers, for zones this server is a secondary of: IXFR (RFC 1995)
+//! with AXFR (RFC 5936) as the fallback, over TCP, TSIG-checked message by message
+//! when the primary has a key.
+//!
+//! Design note. The transfer is read whole and checked before anything changes: an
+//! IXFR is played onto the served zone with `update::apply`, which refuses to remove
+//! what is not there; an AXFR becomes a new zone. Either way the result is handed to
+//! the zone's commit road by the caller, so a bad transfer leaves the old copy
+//! serving and is logged with the primary's address.
+#![forbid(unsafe_code)]
+
+use blason_proto::tsig::{self, Key, Position};
+use blason_proto::{Message, MessageBuilder, Record, Section};
+use blason_zone::update::{self, Changeset};
+use blason_zone::{Class, Name, Node, RRset, Rtype, Zone};
+use std::fmt;
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::time::Duration;
+
+/// Why a transfer from a primary failed (the old copy keeps serving).
+#[derive(Debug)]
+pub enum XfrInError {
+    Io(std::io::Error),
+    /// The primary sent something that is not a good transfer.
+    Bad(String),
+    /// The primary answered with an error RCODE.
+    Rcode(u16),
+    Tsig(tsig::TsigError),
+}
+
+impl fmt::Display for XfrInError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            XfrInError::Io(e) => write!(f, "{e}"),
+            XfrInError::Bad(e) => write!(f, "bad transfer: {e}"),
+            XfrInError::Rcode(r) => write!(f, "answered {}", blason_proto::rcode_name(*r)),
+            XfrInError::Tsig(e) => write!(f, "{e}"),
+        }
+    }
+}
+
+impl std::error::Error for XfrInError {}
+
+impl blason_zone::fault::Blame for XfrInError {
+    fn fault(&self) -> blason_zone::fault::Fault {
+        match self {
+            XfrInError::Io(_) => blason_zone::fault::Fault::System,
+            _ => blason_zone::fault::Fault::Peer,
+        }
+    }
+}
+
+fn bad(s: impl Into<String>) -> XfrInError {
+    XfrInError::Bad(s.into())
+}
+
+/// What a primary gave.
+pub enum Pulled {
+    /// The zone as it now is.
+    Zone(Zone),
+    /// Nothing newer than what we have.
+    UpToDate,
+}
+
+/// Asks `primary` for `origin`: IXFR from `have` when there is a copy, else AXFR.
+/// An IXFR the primary refuses, or one that does not apply, is followed by an AXFR.
+pub fn pull(
+    primary: SocketAddr,
+    key: Option<&Key>,
+    origin: &Name,
+    have: Option<&Zone>,
+    timeout: Duration,
+) -> Result<(Pulled, &'static str), XfrInError> {
+    if let Some(z) = have {
+        match transfer(primary, key, origin, Some(z), timeout) {
+            Ok(r) => return Ok(r),
+            // Answers that say "no IXFR here", and IXFRs that do not fit our copy.
+            Err(XfrInError::Rcode(_)) | Err(XfrInError::Bad(_)) => {}
+            Err(e) => return Err(e),
+        }
+    }
+    transfer(primary, key, origin, None, timeout)
+}
+
+fn transfer(
+    primary: SocketAddr,
+    key: Option<&Key>,
+    origin: &Name,
+    have: Option<&Zone>,
+    timeout: Duration,
+) -> Result<(Pulled, &'static str), XfrInError> {
+    let id = blason_proto::client::random_id();
+    let qtype = if have.is_some() {
+        Rtype(251)
+    } else {
+        Rtype(252)
+    };
+    let mut b = MessageBuilder::new(id, 0);
+    b.question(origin, qtype, 1);
+    if let Some(z) = have {
+        let soa = z.soa().ok_or_else(|| bad("our copy has no SOA"))?;
+        b.record(
+            Section::Authority,
+            &Record {
+                owner: origin.clone(),
+                rtype: Rtype::SOA,
+                class: 1,
+                ttl: soa.ttl,
+                rdata: soa.first().unwrap_or_default().to_vec(),
+            },
+        );
+    }
+    let mut q = b.finish();
+    let now = crate::zones::now_unix();
+    let mut mac = key.map(|k| tsig::sign(&mut q, k, now, Position::Request, 0));
+    let mut s = TcpStream::connect_timeout(&primary, timeout).map_err(XfrInError::Io)?;
+    let _ = s.set_read_timeout(Some(timeout));
+    let _ = s.set_write_timeout(Some(timeout));
+    let mut framed = (q.len() as u16).to_be_bytes().to_vec();
+    framed.extend_from_slice(&q);
+    s.write_all(&framed).map_err(XfrInError::Io)?;
+
+    let mut records: Vec<Record> = Vec::new();
+    let mut first = true;
+    let mut end_serial: Option<u32> = None;
+    // SOAs with the final serial: an AXFR ends at its second, an incremental IXFR
+    // at its third (opening, the last sequence's new SOA, closing).
+    let mut at_end = 0usize;
+    loop {
+        let mut len = [0u8; 2];
+        s.read_exact(&mut len).map_err(XfrInError::Io)?;
+        let mut m = vec![0u8; usize::from(u16::from_be_bytes(len))];
+        s.read_exact(&mut m).map_err(XfrInError::Io)?;
+        if let (Some(k), Some(prior)) = (key, mac.as_ref()) {
+            let pos = if first {
+                Position::Response(prior)
+            } else {
+                Position::Subsequent(prior)
+            };
+            let find = |n: &Name| (*n == k.name).then_some(k);
+            let (_, next) =
+                tsig::verify(&m, &find, crate::zones::now_unix(), pos).map_err(XfrInError::Tsig)?;
+            mac = Some(next);
+        }
+        let msg = Message::parse(&m).map_err(|e| bad(e.to_string()))?;
+        if msg.id != id || !msg.is_response() {
+            return Err(bad("not an answer to our request"));
+        }
+        if msg.rcode() != 0 {
+            return Err(XfrInError::Rcode(msg.rcode()));
+        }
+        for r in msg.answer {
+            if r.rtype == Rtype::SOA && r.owner == *origin {
+                let serial = soa_serial(&r.rdata).ok_or_else(|| bad("malformed SOA"))?;
+                if records.is_empty() {
+                    end_serial = Some(serial);
+                }
+                if Some(serial) == end_serial {
+                    at_end += 1;
+                }
+            }
+            records.push(r);
+        }
+        first = false;
+        let Some(end) = end_serial else {
+            return Err(bad("the transfer does not start with the zone's SOA"));
+        };
+        // Up to date: one SOA, no newer than ours.
+        if records.len() == 1 && have.is_some() {
+            let ours = have.and_then(|z| z.serial()).unwrap_or(0);
+            if !update::serial_gt(end, ours) {
+                return Ok((Pulled::UpToDate, "up to date"));
+            }
+        }
+        let need = if is_incremental(&records, have.is_some()) {
+            3
+        } else {
+            2
+        };
+        let last = records.last().expect("at least the first SOA");
+        if at_end >= need && last.rtype == Rtype::SOA && soa_serial(&last.rdata) == Some(end) {
+            break;
+        }
+    }
+    let incremental = have.is_some() && is_incremental(&records, true);
+    if incremental {
+        let z = apply_ixfr(have.expect("checked"), &records)?;
+        Ok((Pulled::Zone(z), "ixfr"))
+    } else {
+        Ok((
+            Pulled::Zone(whole(origin, &records[..records.len() - 1])?),
+            if have.is_some() {
+                "axfr-style ixfr"
+            } else {
+                "axfr"
+            },
+        ))
+    }
+}
+
+/// An IXFR answer in incremental form: its second record is an SOA (RFC 1995 §4).
+fn is_incremental(records: &[Record], asked_ixfr: bool) -> bool {
+    asked_ixfr && records.len() > 1 && records[1].rtype == Rtype::SOA
+}
+
+fn soa_serial(rd: &[u8]) -> Option<u32> {
+    let (_, a) = blason_proto::message::read_name(rd, 0).ok()?;
+    let (_, b) = blason_proto::message::read_name(rd, a).ok()?;
+    rd.get(b..b + 4)
+        .map(|s| u32::from_be_bytes([s[0], s[1], s[2], s[3]]))
+}
+
+/// Records grouped into RRsets (owner, type, and for RRSIG the type covered).
+fn rrsets(records: &[Record]) -> Vec<(Name, RRset)> {
+    let mut sorted: Vec<&Record> = records.iter().collect();
+    let covers = |r: &Record| -> u16 {
+        if r.rtype == Rtype::RRSIG && r.rdata.len() >= 2 {
+            u16::from_be_bytes([r.rdata[0], r.rdata[1]])
+        } else {
+            0
+        }
+    };
+    sorted.sort_by(|a, b| {
+        a.owner
+            .canonical_cmp(&b.owner)
+            .then(a.rtype.0.cmp(&b.rtype.0))
+            .then(covers(a).cmp(&covers(b)))
+            .then(a.rdata.cmp(&b.rdata))
+    });
+    sorted.dedup_by(|a, b| a.owner == b.owner && a.rtype == b.rtype && a.rdata == b.rdata);
+    let mut out: Vec<(Name, RRset)> = Vec::new();
+    let mut i = 0;
+    while i < sorted.len() {
+        let r = sorted[i];
+        let mut j = i + 1;
+        while j < sorted.len()
+            && sorted[j].owner == r.owner
+            && sorted[j].rtype == r.rtype
+            && covers(sorted[j]) == covers(r)
+        {
+            j += 1;
+        }
+        let rd: Vec<&[u8]> = sorted[i..j].iter().map(|x| x.rdata.as_slice()).collect();
+        let ttl = sorted[i..j].iter().map(|x| x.ttl).min().unwrap_or(r.ttl);
+        out.push((r.owner.clone(), RRset::new(r.rtype, ttl, &rd)));
+        i = j;
+    }
+    out
+}
+
+/// A whole zone from an AXFR's records (the closing SOA left out).
+fn whole(origin: &Name, records: &[Record]) -> Result<Zone, XfrInError> {
+    if let Some(r) = records.iter().find(|r| !r.owner.is_subdomain_of(origin)) {
+        return Err(bad(format!("{} is outside the zone", r.owner)));
+    }
+    let mut nodes: Vec<Node> = Vec::new();
+    for (name, set) in rrsets(records) {
+        match nodes.last_mut() {
+            Some(n) if n.name == name => {
+                let mut v = n.rrsets.to_vec();
+                v.push(set);
+                n.rrsets = v.into_boxed_slice();
+            }
+            _ => nodes.push(Node {
+                name,
+                rrsets: vec![set].into_boxed_slice(),
+                flags: 0,
+            }),
+        }
+    }
+    let z = Zone::from_data(origin, Class::IN, nodes);
+    if z.soa().is_none() {
+        return Err(bad("no SOA at the apex"));
+    }
+    Ok(z)
+}
+
+/// Plays an incremental IXFR's difference sequences onto `zone`, in order.
+fn apply_ixfr(zone: &Zone, records: &[Record]) -> Result<Zone, XfrInError> {
+    let origin = zone.origin();
+    let is_soa = |r: &Record| r.rtype == Rtype::SOA && r.owner == *origin;
+    let mut z = zone.clone();
+    // Skip the opening SOA; then [old SOA, removed*, new SOA, added*]* and a final SOA.
+    let body = &records[1..records.len() - 1];
+    let mut i = 0;
+    while i < body.len() {
+        if !is_soa(&body[i]) {
+            return Err(bad("a difference sequence does not start with an SOA"));
+        }
+        let from = soa_serial(&body[i].rdata).ok_or_else(|| bad("malformed SOA"))?;
+        let mut j = i + 1;
+        while j < body.len() && !is_soa(&body[j]) {
+            j += 1;
+        }
+        if j >= body.len() {
+            return Err(bad("a difference sequence has no new SOA"));
+        }
+        let to = soa_serial(&body[j].rdata).ok_or_else(|| bad("malformed SOA"))?;
+        let mut k = j + 1;
+        while k < body.len() && !is_soa(&body[k]) {
+            k += 1;
+        }
+        let cs = Changeset {
+            from,
+            to,
+            removed: rrsets(&body[i..j]),
+            added: rrsets(&body[j..k]),
+        };
+        z = update::apply(&z, &cs).map_err(|e| bad(format!("{from} -> {to}: {e}")))?;
+        i = k;
+    }
+    Ok(z)
+}
