@@ -183,19 +183,32 @@ fn transfer(
             break;
         }
     }
-    let incremental = have.is_some() && is_incremental(&records, true);
-    if incremental {
-        let z = apply_ixfr(have.expect("checked"), &records)?;
-        Ok((Pulled::Zone(z), "ixfr"))
-    } else {
-        Ok((
+    from_records(origin, have, &records)
+}
+
+/// The zone a complete transfer's answer records (opening SOA to closing SOA) make:
+/// an incremental IXFR played onto `have`, or a whole zone. Any records give a zone
+/// or an error, never a panic (the fuzz target holds it to that).
+pub fn from_records(
+    origin: &Name,
+    have: Option<&Zone>,
+    records: &[Record],
+) -> Result<(Pulled, &'static str), XfrInError> {
+    if records.len() < 2 {
+        return Err(bad("a transfer needs an opening and a closing SOA"));
+    }
+    match have {
+        Some(z) if is_incremental(records, true) => {
+            Ok((Pulled::Zone(apply_ixfr(z, records)?), "ixfr"))
+        }
+        _ => Ok((
             Pulled::Zone(whole(origin, &records[..records.len() - 1])?),
             if have.is_some() {
                 "axfr-style ixfr"
             } else {
                 "axfr"
             },
-        ))
+        )),
     }
 }
 

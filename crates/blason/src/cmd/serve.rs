@@ -38,6 +38,13 @@ Config file (TOML; every key optional; relative paths are taken from the file's 
     name = \"xfr-key\"
     algorithm = \"hmac-sha256\"
     secret = \"base64...\"
+    [catalog]                    # a catalog zone (RFC 9432) listing every zone below,
+    origin = \"catalog.invalid\"   # for BIND and Knot secondaries that follow catalogs
+    allow-transfer = [\"198.51.100.53 key xfr-key\"]
+    notify = [\"198.51.100.53 key xfr-key\"]
+    [[zone]]                     # a secondary zone: transferred from its primaries
+    origin = \"example.org.\"
+    primaries = [\"192.0.2.53 key xfr-key\"]
     [[zone]]
     origin = \"example.com.\"
     file = \"example.com.zone\"
@@ -55,6 +62,7 @@ Config file (TOML; every key optional; relative paths are taken from the file's 
                                  # \"key NAME\", or both (default: nobody)
     notify = [\"198.51.100.53 key xfr-key\"]   # secondaries told of each new serial
                                  # (besides the zone's NS targets; notify-ns = false: not them)
+    catalog-group = \"standard\"   # the catalog's group property (a consumer's template)
     [zone.mail]                  # records generated into the zone at every (re)load
     spf = { senders = [\"mx\", \"ip4:192.0.2.0/24\", \"include:_spf.provider.test\"], all = \"-all\" }
     dkim = [{ selector = \"mail2026\", algorithm = \"ed25519\" }]   # key made once, kept
