@@ -45,12 +45,27 @@ pub struct Catalog {
     /// Per zone, in the same order: is it signed, and its NSEC3 hash index.
     sec: Vec<proof::ZoneSec>,
     opts: Options,
+    /// Zones configured here with no usable data (a secondary past its expire):
+    /// answered SERVFAIL with this Extended DNS Error code (RFC 8914).
+    unavailable: Vec<(blason_zone::Name, u16)>,
 }
 
 impl Catalog {
     pub fn new(zones: Vec<Arc<Zone>>, opts: Options) -> Catalog {
         let sec = zones.iter().map(|z| proof::ZoneSec::new(z)).collect();
-        Catalog { zones, sec, opts }
+        Catalog {
+            zones,
+            sec,
+            opts,
+            unavailable: Vec::new(),
+        }
+    }
+
+    /// This catalog, answering SERVFAIL with Extended DNS Error `ede` for names in
+    /// the zones `names` (which it does not serve).
+    pub fn with_unavailable(mut self, names: Vec<(blason_zone::Name, u16)>) -> Catalog {
+        self.unavailable = names;
+        self
     }
     /// A catalog of `zones` that reuses what `self` computed for a zone whose new
     /// snapshot has the same names (an incrementally changed zone): building it costs
@@ -73,7 +88,12 @@ impl Catalog {
                 }
             })
             .collect();
-        Catalog { zones, sec, opts }
+        Catalog {
+            zones,
+            sec,
+            opts,
+            unavailable: Vec::new(),
+        }
     }
 
     /// This catalog with `zone` in place of the zone of the same origin (added if
@@ -96,6 +116,7 @@ impl Catalog {
             zones,
             sec,
             opts: self.opts.clone(),
+            unavailable: self.unavailable.clone(),
         }
     }
 
@@ -247,6 +268,20 @@ fn write_opt(out: &mut Vec<u8>, ext_rcode: u8, do_bit: bool) {
     out.extend_from_slice(&[0, 0]);
 }
 
+/// An OPT RR carrying an Extended DNS Error (RFC 8914) with no text.
+fn write_opt_ede(out: &mut Vec<u8>, do_bit: bool, ede: u16) {
+    out.push(0);
+    out.extend_from_slice(&41u16.to_be_bytes());
+    out.extend_from_slice(&(MAX_UDP as u16).to_be_bytes());
+    out.push(0);
+    out.push(0);
+    out.extend_from_slice(&(if do_bit { 0x8000u16 } else { 0 }).to_be_bytes());
+    out.extend_from_slice(&6u16.to_be_bytes());
+    out.extend_from_slice(&15u16.to_be_bytes());
+    out.extend_from_slice(&2u16.to_be_bytes());
+    out.extend_from_slice(&ede.to_be_bytes());
+}
+
 /// Size of the OPT RR we append.
 const OPT_LEN: usize = 11;
 
@@ -350,7 +385,27 @@ fn answer(cat: &Catalog, query: &[u8], q: &Query, limit: usize, out: &mut Vec<u8
         _ => {}
     }
     let qtype = Rtype(q.qtype);
-    let Some((zone0, sec0)) = cat.zone_for(qname, qtype == Rtype::DS) else {
+    let found = cat.zone_for(qname, qtype == Rtype::DS);
+    if !cat.unavailable.is_empty() {
+        // A zone configured here without usable data, unless a served zone is closer.
+        let closest = cat
+            .unavailable
+            .iter()
+            .filter(|(o, _)| blason_zone::name::wire_is_subdomain(qname, o.as_wire()))
+            .max_by_key(|(o, _)| o.wire_len());
+        if let Some((o, ede)) = closest {
+            if found.is_none_or(|(z, _)| z.origin().wire_len() < o.wire_len()) {
+                out[3] = (out[3] & 0xF0) | 2;
+                if q.edns.is_some() {
+                    write_opt_ede(out, do_bit, *ede);
+                    let ar = u16::from_be_bytes([out[10], out[11]]) + 1;
+                    out[10..12].copy_from_slice(&ar.to_be_bytes());
+                }
+                return;
+            }
+        }
+    }
+    let Some((zone0, sec0)) = found else {
         return set_rcode(out, q, Failure::Refused.rcode(), do_bit);
     };
 

@@ -89,9 +89,15 @@ fn nsupdate(port: u16, zone: &str, cmd: &str) {
     );
 }
 
+/// k.test's SOA asks for a refresh every 2 s and expires after 8 s without a primary.
 fn zone_text(z: &str) -> String {
+    let timers = if z == "k.test" {
+        "2 1 8"
+    } else {
+        "7200 3600 1209600"
+    };
     format!(
-        "$ORIGIN {z}.\n$TTL 300\n@ SOA ns1 hostmaster 1 7200 3600 1209600 300\n@ NS ns1\n\
+        "$ORIGIN {z}.\n$TTL 300\n@ SOA ns1 hostmaster 1 {timers} 300\n@ NS ns1\n\
          ns1 A 127.0.0.77\nwww A 192.0.2.1\nalias CNAME www\n*.wild TXT \"w\"\nsub NS ns.sub\nns.sub A 192.0.2.53\n"
     )
 }
@@ -183,7 +189,7 @@ zone:
         ),
     )
     .unwrap();
-    let _knot = spawn(
+    let knot = spawn(
         Command::new(&knotd).arg("-c").arg(k.join("knot.conf")),
         &k.join("stderr.log"),
     );
@@ -282,5 +288,39 @@ zone:
             "{z} caught up by IXFR:\n{after}"
         );
     }
+
+    // Knot goes away: past k.test's expire, blason answers SERVFAIL with Extended DNS
+    // Error 24 (Invalid Data) for it, and b.test as before.
+    drop(knot);
+    let t = Instant::now();
+    wait_for("k.test expiring", &log, || {
+        let out = Command::new("dig")
+            .args([
+                "@127.0.0.1",
+                "-p",
+                &bp.to_string(),
+                "www.k.test",
+                "A",
+                "+norec",
+                "+time=1",
+                "+tries=1",
+            ])
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout);
+        text.contains("status: SERVFAIL") && text.contains("EDE: 24")
+    });
+    eprintln!(
+        "k.test expired {:?} after its primary went away",
+        t.elapsed()
+    );
+    assert!(
+        t.elapsed() >= Duration::from_secs(5),
+        "not before the expire"
+    );
+    assert_eq!(short(bp, "www.b.test", "A"), "192.0.2.1");
+    assert!(std::fs::read_to_string(&log)
+        .unwrap()
+        .contains("secondary zone expired"));
     let _ = std::fs::remove_dir_all(&dir);
 }

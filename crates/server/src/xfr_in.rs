@@ -286,7 +286,23 @@ fn whole(origin: &Name, records: &[Record]) -> Result<Zone, XfrInError> {
     if z.soa().is_none() {
         return Err(bad("no SOA at the apex"));
     }
+    check(origin, &z)?;
     Ok(z)
+}
+
+/// The checks `blason zone check` runs, on a whole zone from a primary: errors
+/// refuse it (the old copy keeps serving). Read back from its text, as a file is.
+fn check(origin: &Name, z: &Zone) -> Result<(), XfrInError> {
+    let mut text = Vec::new();
+    blason_zone::print::write_zone(z, &mut text).map_err(XfrInError::Io)?;
+    let loaded = blason_zone::load::load_bytes(origin, &text, "transfer");
+    match loaded.findings.iter().find(|f| f.is_error()) {
+        Some(f) => Err(bad(format!(
+            "the zone fails its checks ({} error(s)), the first: {f}",
+            loaded.findings.iter().filter(|f| f.is_error()).count()
+        ))),
+        None => Ok(()),
+    }
 }
 
 /// Plays an incremental IXFR's difference sequences onto `zone`, in order.

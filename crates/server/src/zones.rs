@@ -150,6 +150,8 @@ pub enum ZoneError {
     Internal(String),
     /// No primary gave a secondary zone (each one's answer).
     Primaries(String),
+    /// A secondary zone heard from no primary for longer than its SOA's expire.
+    Expired,
 }
 
 impl ZoneError {
@@ -161,14 +163,18 @@ impl ZoneError {
             ZoneError::Sign(e) => e.fault(),
             ZoneError::Journal(e) => e.fault(),
             ZoneError::Update(_) | ZoneError::Internal(_) => Fault::Internal,
-            ZoneError::Primaries(_) => Fault::System,
+            ZoneError::Primaries(_) | ZoneError::Expired => Fault::System,
         }
     }
 
     /// The RCODE and Extended DNS Error of an answer about a zone left without
     /// usable data by this error (the one mapping transfers and updates use).
     pub fn rcode(&self) -> (u16, Ede) {
-        self.fault().rcode()
+        match self {
+            // RFC 8914 §4.25: "its most recent zone being too old or having expired".
+            ZoneError::Expired => (2, Ede::InvalidData),
+            _ => self.fault().rcode(),
+        }
     }
 }
 
@@ -182,6 +188,9 @@ impl fmt::Display for ZoneError {
             ZoneError::Update(e) => write!(f, "internal error: {e}"),
             ZoneError::Internal(e) => write!(f, "internal error: {e}"),
             ZoneError::Primaries(e) => write!(f, "no primary gave the zone: {e}"),
+            ZoneError::Expired => {
+                f.write_str("expired: no primary answered within the SOA's expire")
+            }
             ZoneError::Checks(fs) => {
                 let n = fs.iter().filter(|x| x.is_error()).count();
                 write!(f, "{n} error(s) in checks")
@@ -260,8 +269,9 @@ fn read(spec: &ZoneSpec, extra: &[Generated]) -> Result<Loaded, LoadError> {
 pub(crate) struct Publisher {
     pub shared: Arc<crate::Shared>,
     pub options: blason_answer::Options,
-    /// What each zone serves, by its place in the set.
-    pub served: Mutex<Vec<Arc<Zone>>>,
+    /// What each zone serves, by its place in the set, and whether it has no usable
+    /// data (a secondary past its expire: answered with this error instead).
+    pub served: Mutex<Vec<(Arc<Zone>, Option<ZoneError>)>>,
 }
 
 impl Publisher {
@@ -269,14 +279,37 @@ impl Publisher {
     fn publish(&self, change: Option<(usize, Arc<Zone>)>) {
         let mut served = self.served.lock().unwrap_or_else(|e| e.into_inner());
         if let Some((i, z)) = change {
-            served[i] = z;
+            served[i].0 = z;
         }
+        self.swap(&served);
+    }
+
+    /// Marks zone `i` without usable data (`Some`: answered as that error maps), or
+    /// usable again.
+    fn set_unusable(&self, i: usize, why: Option<ZoneError>) {
+        let mut served = self.served.lock().unwrap_or_else(|e| e.into_inner());
+        served[i].1 = why;
+        self.swap(&served);
+    }
+
+    fn swap(&self, served: &[(Arc<Zone>, Option<ZoneError>)]) {
+        let usable: Vec<Arc<Zone>> = served
+            .iter()
+            .filter(|s| s.1.is_none())
+            .map(|s| s.0.clone())
+            .collect();
+        // The one mapping from a failure to what a query gets (RCODE and EDE).
+        let unusable: Vec<(Name, u16)> = served
+            .iter()
+            .filter_map(|(z, e)| e.as_ref().map(|e| (z.origin().clone(), e.rcode().1.code())))
+            .collect();
         // Indexes of zones whose names did not change are reused (O(zones)).
         let cat = self
             .shared
             .catalog
             .load()
-            .next(served.clone(), self.options.clone());
+            .next(usable, self.options.clone())
+            .with_unavailable(unusable);
         self.shared.catalog.store(Arc::new(cat));
     }
 }
@@ -321,6 +354,9 @@ struct Handle {
     quiet: bool,
     /// Where new serials are announced, and to whom.
     notify: Option<Notify>,
+    /// A secondary zone: when a primary last answered, and whether the zone expired.
+    heard: Instant,
+    expired: bool,
 }
 
 /// A zone's secondaries and the notifier that tells them of new serials.
@@ -484,6 +520,8 @@ impl ZoneSet {
             match r {
                 Ok(o) => handles.push(Handle {
                     notify: zone_notify,
+                    heard: Instant::now(),
+                    expired: false,
                     index: handles.len(),
                     spec,
                     served: o.served,
@@ -506,7 +544,7 @@ impl ZoneSet {
             h.sync_one();
         }
         *publisher.served.lock().unwrap_or_else(|e| e.into_inner()) =
-            handles.iter().map(|h| h.served.clone()).collect();
+            handles.iter().map(|h| (h.served.clone(), None)).collect();
         publisher.publish(None);
         let now = now_unix();
         let mut workers = Vec::with_capacity(handles.len());
@@ -1124,25 +1162,59 @@ impl Handle {
         let ZoneSource::Secondary { primaries } = self.spec.source.clone() else {
             return Duration::from_secs(3600);
         };
-        let soa_field = |i: usize, default: u32| {
-            self.served
-                .soa()
-                .and_then(|r| r.first().map(|d| d.to_vec()))
-                .and_then(|d| {
-                    let n = d.len();
-                    (n >= 20).then(|| {
-                        u32::from_be_bytes(
-                            d[n - 20 + 4 * i..n - 16 + 4 * i]
-                                .try_into()
-                                .unwrap_or_default(),
-                        )
-                    })
+        let (wait, heard) = self.ask_primaries(&primaries);
+        let now = Instant::now();
+        if heard {
+            self.heard = now;
+            if self.expired {
+                self.expired = false;
+                self.publisher.set_unusable(self.index, None);
+                log::info(
+                    "secondary zone usable again",
+                    &[("zone", &self.spec.origin)],
+                );
+            }
+        } else if !self.expired
+            && now.duration_since(self.heard)
+                > Duration::from_secs(u64::from(self.soa_field(3, 1_209_600)))
+        {
+            self.expired = true;
+            let e = ZoneError::Expired;
+            log_zone_error(&self.spec, "secondary zone expired; answering SERVFAIL", &e);
+            self.publisher.set_unusable(self.index, Some(e));
+        }
+        wait
+    }
+
+    /// Field `i` of the served SOA's timers (0 serial, 1 refresh, 2 retry, 3 expire).
+    fn soa_field(&self, i: usize, default: u32) -> u32 {
+        self.served
+            .soa()
+            .and_then(|r| r.first().map(|d| d.to_vec()))
+            .and_then(|d| {
+                let n = d.len();
+                (n >= 20).then(|| {
+                    u32::from_be_bytes(
+                        d[n - 20 + 4 * i..n - 16 + 4 * i]
+                            .try_into()
+                            .unwrap_or_default(),
+                    )
                 })
-                .unwrap_or(default)
-                .clamp(1, 86400)
-        };
-        let (refresh, retry) = (soa_field(1, 3600), soa_field(2, 600));
-        for (addr, key) in &primaries {
+            })
+            .unwrap_or(default)
+    }
+
+    /// One round over the primaries: how long until the next, and whether one
+    /// answered (with the zone, or that ours is current).
+    fn ask_primaries(
+        &mut self,
+        primaries: &[(std::net::SocketAddr, Option<blason_proto::tsig::Key>)],
+    ) -> (Duration, bool) {
+        let (refresh, retry) = (
+            self.soa_field(1, 3600).clamp(1, 86400),
+            self.soa_field(2, 600).clamp(1, 86400),
+        );
+        for (addr, key) in primaries {
             match crate::xfr_in::pull(
                 *addr,
                 key.as_ref(),
@@ -1151,7 +1223,7 @@ impl Handle {
                 Duration::from_secs(10),
             ) {
                 Ok((crate::xfr_in::Pulled::UpToDate, _)) => {
-                    return Duration::from_secs(u64::from(refresh));
+                    return (Duration::from_secs(u64::from(refresh)), true);
                 }
                 Ok((crate::xfr_in::Pulled::Zone(z), how)) => {
                     let z = Arc::new(z);
@@ -1167,7 +1239,7 @@ impl Handle {
                                     ("serial", &r.map_or(0, |r| r.serial)),
                                 ],
                             );
-                            return Duration::from_secs(u64::from(refresh));
+                            return (Duration::from_secs(u64::from(refresh)), true);
                         }
                         Err(e) => log_zone_error(&self.spec, "transferred zone not committed", &e),
                     }
@@ -1182,7 +1254,7 @@ impl Handle {
                 ),
             }
         }
-        Duration::from_secs(u64::from(retry))
+        (Duration::from_secs(u64::from(retry)), false)
     }
 
     /// Takes up the generated records when they changed (a watched certificate file,
