@@ -140,6 +140,9 @@ pub(crate) struct Shared {
     pub tcp_idle: Duration,
     /// Transfer settings and journal histories, set once the zones are open.
     pub xfr: std::sync::OnceLock<xfr::XfrTable>,
+    /// Outgoing transfers running at once are bounded: past this, SERVFAIL (the
+    /// secondary retries), so that transfers never crowd out the rest of TCP.
+    pub xfr_slots: Arc<tokio::sync::Semaphore>,
 }
 
 /// A running server. Dropping it without [`Server::shutdown`] leaves threads running.
@@ -172,6 +175,7 @@ impl Server {
             query_log: cfg.query_log,
             tcp_idle: cfg.tcp_idle_timeout,
             xfr: std::sync::OnceLock::new(),
+            xfr_slots: Arc::new(tokio::sync::Semaphore::new(xfr::MAX_TRANSFERS)),
         });
         let publisher = Arc::new(zones::Publisher {
             shared: shared.clone(),

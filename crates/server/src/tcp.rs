@@ -150,6 +150,16 @@ async fn transfer<W: AsyncWriteExt + Unpin>(
     shared: &Arc<Shared>,
     w: &mut W,
 ) -> io::Result<()> {
+    let Ok(_slot) = shared.xfr_slots.clone().try_acquire_owned() else {
+        log::warn(
+            "transfer refused for now: the most transfers at once already run",
+            &[("client", &peer), ("max", &crate::xfr::MAX_TRANSFERS)],
+        );
+        let m = crate::xfr::busy_reply(query);
+        w.write_all(&(m.len() as u16).to_be_bytes()).await?;
+        w.write_all(&m).await?;
+        return w.flush().await;
+    };
     let (tx, mut rx) = tokio::sync::mpsc::channel::<Vec<u8>>(4);
     let (q, sh) = (query.to_vec(), shared.clone());
     let job = tokio::task::spawn_blocking(move || {

@@ -23,6 +23,9 @@ use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
+/// Outgoing transfers served at once (BIND's `transfers-out` default is 10).
+pub const MAX_TRANSFERS: usize = 10;
+
 pub const AXFR: Rtype = Rtype(252);
 pub const IXFR: Rtype = Rtype(251);
 
@@ -676,6 +679,12 @@ pub(crate) fn tsig_error_reply(query: &[u8], e: &TsigError, table: &XfrTable, no
         ),
     }
     out
+}
+
+/// SERVFAIL for a transfer while the most that may run at once already do: the
+/// secondary asks again at its retry.
+pub(crate) fn busy_reply(query: &[u8]) -> Vec<u8> {
+    error_reply(query, 2, None)
 }
 
 /// FORMERR (or another RCODE) for a request that could not be read.
