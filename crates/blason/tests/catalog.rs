@@ -6,7 +6,7 @@
 
 mod common;
 
-use common::{free_port, tool, Kill};
+use common::{low_port, tool, Kill};
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -105,7 +105,7 @@ fn bind_and_knot_follow_the_catalog_of_blason() {
     let dir = std::env::temp_dir().join(format!("blason-catalog-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
-    let (bp, p_bind, p_knot) = (free_port(), free_port(), free_port());
+    let (bp, p_bind, p_knot) = (low_port(), low_port(), low_port());
     let conf = dir.join("blason.toml");
     std::fs::write(
         &conf,

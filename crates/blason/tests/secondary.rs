@@ -6,7 +6,7 @@
 
 mod common;
 
-use common::{free_port, tool, Kill};
+use common::{low_port, tool, Kill};
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -116,7 +116,7 @@ fn blason_follows_bind_and_knot_primaries() {
     let dir = std::env::temp_dir().join(format!("blason-secondary-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
-    let (bp, p_bind, p_knot) = (free_port(), free_port(), free_port());
+    let (bp, p_bind, p_knot) = (low_port(), low_port(), low_port());
 
     // BIND, primary of b.test: dynamic (so it journals and serves IXFR), notifying blason.
     let b = dir.join("bind");

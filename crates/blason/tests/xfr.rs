@@ -10,7 +10,7 @@ mod common;
 
 use blason_proto::{Message, Record, Requester};
 use blason_zone::{Name, Rtype};
-use common::{free_port, tool, Kill};
+use common::{low_port, tool, Kill};
 use std::net::SocketAddr;
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -151,7 +151,7 @@ fn bind_knot_and_nsd_follow_blason_by_axfr_then_ixfr() {
     let dir = std::env::temp_dir().join(format!("blason-xfr-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
-    let (bp, p_bind, p_knot, p_nsd) = (free_port(), free_port(), free_port(), free_port());
+    let (bp, p_bind, p_knot, p_nsd) = (low_port(), low_port(), low_port(), low_port());
     let zone = dir.join("xfr.test.zone");
     std::fs::write(&zone, zone_text("192.0.2.1")).unwrap();
     let state = dir.join("state");

@@ -223,3 +223,19 @@ pub fn start_knot_secondary(dir: &Path, zone: &str, primary: u16, port: u16) -> 
             .unwrap(),
     ))
 }
+
+/// A free port below the kernel's ephemeral range (32768 and up), so that no
+/// outgoing connection of another program is handed it while a server here restarts;
+/// each call starts its search elsewhere, so the ports one test asks for differ.
+pub fn low_port() -> u16 {
+    static CALLS: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let n = CALLS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let base = 20_000 + ((std::process::id() * 13 + n * 1_009) % 9_000) as u16;
+    (base..29_000)
+        .chain(20_000..base)
+        .find(|&p| {
+            UdpSocket::bind(("127.0.0.1", p)).is_ok()
+                && std::net::TcpListener::bind(("127.0.0.1", p)).is_ok()
+        })
+        .expect("a free port between 20000 and 29000")
+}
