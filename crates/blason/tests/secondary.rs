@@ -324,3 +324,118 @@ zone:
         .contains("secondary zone expired"));
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// blason as the secondary of another blason serving a signed zone: the signed data
+/// is served as received (RRSIG, NSEC, DNSKEY alike), and a change follows by NOTIFY
+/// and IXFR.
+#[test]
+fn blason_follows_a_signed_blason_primary() {
+    let Some(_) = tool("dig") else {
+        assert!(std::env::var_os("CI").is_none(), "dig is needed");
+        return;
+    };
+    let dir = std::env::temp_dir().join(format!("blason-secondary2-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let (pp, sp) = (low_port(), low_port());
+    let zone = dir.join("s.test.zone");
+    std::fs::write(&zone, zone_text("s.test")).unwrap();
+    let key = format!("[[key]]\nname = \"xfrkey\"\nsecret = \"{SECRET}\"\n");
+    std::fs::write(
+        dir.join("primary.toml"),
+        format!(
+            "listen = [\"127.0.0.1:{pp}\"]\nstate = \"{s}\"\n{key}\
+             [[zone]]\norigin = \"s.test\"\nfile = \"{z}\"\ndnssec = true\n\
+             allow-transfer = [\"127.0.0.1 key xfrkey\"]\nnotify = [\"127.0.0.1:{sp} key xfrkey\"]\nnotify-ns = false\n",
+            s = dir.join("pstate").display(),
+            z = zone.display()
+        ),
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("secondary.toml"),
+        format!(
+            "listen = [\"127.0.0.1:{sp}\"]\nstate = \"{s}\"\n{key}\
+             [[zone]]\norigin = \"s.test\"\nprimaries = [\"127.0.0.1:{pp} key xfrkey\"]\n",
+            s = dir.join("sstate").display()
+        ),
+    )
+    .unwrap();
+    let start = |conf: &str, log: &str| {
+        spawn(
+            Command::new(env!("CARGO_BIN_EXE_blason"))
+                .args(["serve", "--config"])
+                .arg(dir.join(conf)),
+            &dir.join(log),
+        )
+    };
+    let plog = dir.join("primary.log");
+    let slog = dir.join("secondary.log");
+    let _p = start("primary.toml", "primary.log");
+    wait_for("the primary answering", &plog, || {
+        serial(pp, "s.test").is_some()
+    });
+    let _s = start("secondary.toml", "secondary.log");
+    let first = serial(pp, "s.test").unwrap();
+    wait_for("the secondary serving", &slog, || {
+        serial(sp, "s.test") == Some(first)
+    });
+    let signed = |port: u16, name: &str, t: &str| {
+        let out = Command::new("dig")
+            .args([
+                "@127.0.0.1",
+                "-p",
+                &port.to_string(),
+                name,
+                t,
+                "+dnssec",
+                "+norec",
+            ])
+            .args(["+noall", "+answer", "+authority", "+time=1", "+tries=1"])
+            .output()
+            .unwrap();
+        let mut lines: Vec<String> = String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .map(String::from)
+            .collect();
+        lines.sort();
+        lines.join("\n")
+    };
+    for (name, t) in [
+        ("www.s.test", "A"),
+        ("s.test", "DNSKEY"),
+        ("nx.s.test", "A"),
+        ("x.wild.s.test", "TXT"),
+    ] {
+        let want = signed(pp, name, t);
+        assert!(want.contains("RRSIG"), "{name} {t} is signed:\n{want}");
+        assert_eq!(signed(sp, name, t), want, "{name} {t}");
+    }
+    std::fs::write(
+        &zone,
+        zone_text("s.test").replace("192.0.2.1", "192.0.2.42"),
+    )
+    .unwrap();
+    let (ok, out) = {
+        let o = Command::new(env!("CARGO_BIN_EXE_blason"))
+            .args(["reload", "--state"])
+            .arg(dir.join("pstate"))
+            .output()
+            .unwrap();
+        (
+            o.status.success(),
+            String::from_utf8_lossy(&o.stderr).into_owned(),
+        )
+    };
+    assert!(ok, "{out}");
+    let second = serial(pp, "s.test").unwrap();
+    wait_for("the secondary following", &slog, || {
+        serial(sp, "s.test") == Some(second)
+    });
+    assert_eq!(signed(sp, "www.s.test", "A"), signed(pp, "www.s.test", "A"));
+    assert!(std::fs::read_to_string(&slog)
+        .unwrap()
+        .lines()
+        .any(|l| l.contains("transfer in") && l.contains("as=ixfr")));
+    let _ = std::fs::remove_dir_all(&dir);
+}
