@@ -2,7 +2,8 @@
 # AXFR benchmark (not a test; never run from scripts/test.sh). The same zone
 # (../shared/bench/genzone.py, NAMES names, unsigned) served by blason, Knot and
 # BIND as primaries on loopback, in one run: the time for `kdig +tcp AXFR` to
-# receive it whole (best of RUNS), with messages and bytes; then the bytes of the
+# receive it whole (best of RUNS), with messages and bytes, and for a client that
+# only counts records (crates/proto/examples/axfr_time.rs); then the bytes of the
 # IXFR for one changed record from blason. Output also goes to target/bench/xfr.txt.
 #
 # Environment: NAMES (default 1000000), RUNS (3), PORT (base port, 26353).
@@ -21,7 +22,9 @@ if [ ! -s "$ZONE" ]; then
     python3 ../shared/bench/genzone.py "$ORIGIN" "$NAMES" 1 -o "$ZONE" -m 1000
 fi
 cargo build --release -q -p blason
+cargo build --release -q -p blason-proto --example axfr_time
 BIN=$PWD/target/release/blason
+TIMER=$PWD/target/release/examples/axfr_time
 WORK=$(mktemp -d)
 PIDS=()
 cleanup() {
@@ -111,6 +114,11 @@ for s in "blason $B" "knot $K" "bind $N"; do
     done
     size=$(grep -Eo 'Received [0-9]+ B \([0-9]+ messages, [0-9]+ records\)' "$WORK/$1.stats" || true)
     printf '  %-7s %6d ms   %s\n' "$1" "$best" "$size"
+done
+echo "the same, read by a client that only counts records (examples/axfr_time.rs):"
+for s in "blason $B" "knot $K" "bind $N"; do
+    set -- $s
+    printf '  %-7s %s\n' "$1" "$("$TIMER" "127.0.0.1:$2" "$ORIGIN" "$RUNS" | tail -1)"
 done
 # One changed record: the IXFR blason sends for it.
 s1=$(dig +short @127.0.0.1 -p "$B" "$ORIGIN" SOA | awk '{print $3}')
