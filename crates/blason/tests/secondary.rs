@@ -322,6 +322,27 @@ zone:
     assert!(std::fs::read_to_string(&log)
         .unwrap()
         .contains("secondary zone expired"));
+    // What `blason xfr status` says of each.
+    let status = |z: &str| {
+        let o = Command::new(env!("CARGO_BIN_EXE_blason"))
+            .args(["xfr", "status", z, "--state"])
+            .arg(dir.join("state"))
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&o.stdout).into_owned()
+    };
+    let k_status = status("k.test");
+    assert!(
+        k_status.contains("EXPIRED") && k_status.contains("last failure"),
+        "{k_status}"
+    );
+    let b_status = status("b.test");
+    assert!(
+        b_status.contains(&format!("secondary of     127.0.0.1:{p_bind} key xfrkey."))
+            && b_status.contains("state          serving")
+            && b_status.contains("last heard"),
+        "{b_status}"
+    );
     let _ = std::fs::remove_dir_all(&dir);
 }
 

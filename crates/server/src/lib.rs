@@ -359,6 +359,42 @@ impl Server {
         );
         let now = zones::now_unix();
         let ago = |t: u64| format!("{}s ago", now.saturating_sub(t));
+        if let Some((primaries, _)) = table.secondaries.get(zone) {
+            let p: Vec<String> = primaries
+                .iter()
+                .map(|(a, k)| match k {
+                    Some(k) => format!("{a} key {}", k.name),
+                    None => a.to_string(),
+                })
+                .collect();
+            let _ = writeln!(o, "\nsecondary of     {}", p.join(", "));
+            let inc = table
+                .incoming
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .get(zone)
+                .cloned()
+                .unwrap_or_default();
+            let _ = writeln!(
+                o,
+                "  last heard     {}",
+                inc.ok.map_or("never".into(), |(t, how, s, a)| {
+                    format!("{how}, serial {s}, from {a}, {}", ago(t))
+                })
+            );
+            if let Some((t, why)) = inc.failed {
+                let _ = writeln!(o, "  last failure   {why}, {}", ago(t));
+            }
+            let _ = writeln!(
+                o,
+                "  state          {}",
+                if inc.expired {
+                    "EXPIRED: answered SERVFAIL until a primary answers"
+                } else {
+                    "serving"
+                }
+            );
+        }
         let _ = writeln!(o, "\ntransfers (last per client)");
         let seen = table.seen.lock().unwrap_or_else(|e| e.into_inner());
         let mut any = false;

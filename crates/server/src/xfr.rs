@@ -174,6 +174,18 @@ pub(crate) struct XfrTable {
     /// Secondary zones: their primaries (NOTIFY is taken from these only) and how to
     /// wake their worker.
     pub secondaries: HashMap<Name, (Primaries, crate::zones::Waker)>,
+    /// Each secondary zone's last transfer in and last failure (for `xfr status`).
+    pub incoming: std::sync::Mutex<HashMap<Name, Incoming>>,
+}
+
+/// What a secondary zone last heard from its primaries.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Incoming {
+    /// When, how ("axfr", "ixfr", "up to date"), the serial, and from whom.
+    pub ok: Option<(u64, &'static str, u32, SocketAddr)>,
+    /// When, and why (with the primary's address).
+    pub failed: Option<(u64, String)>,
+    pub expired: bool,
 }
 
 /// A secondary zone's primaries, each with its key.

@@ -592,6 +592,7 @@ impl ZoneSet {
                 .collect(),
             keys,
             seen: Default::default(),
+            incoming: Default::default(),
             secondaries: self
                 .workers
                 .iter()
@@ -1168,6 +1169,7 @@ impl Handle {
             self.heard = now;
             if self.expired {
                 self.expired = false;
+                self.note_incoming(|i| i.expired = false);
                 self.publisher.set_unusable(self.index, None);
                 log::info(
                     "secondary zone usable again",
@@ -1179,6 +1181,7 @@ impl Handle {
                 > Duration::from_secs(u64::from(self.soa_field(3, 1_209_600)))
         {
             self.expired = true;
+            self.note_incoming(|i| i.expired = true);
             let e = ZoneError::Expired;
             log_zone_error(&self.spec, "secondary zone expired; answering SERVFAIL", &e);
             self.publisher.set_unusable(self.index, Some(e));
@@ -1204,6 +1207,14 @@ impl Handle {
             .unwrap_or(default)
     }
 
+    /// Notes what the primaries said, for `blason xfr status`.
+    fn note_incoming(&self, f: impl FnOnce(&mut crate::xfr::Incoming)) {
+        if let Some(t) = self.publisher.shared.xfr.get() {
+            let mut m = t.incoming.lock().unwrap_or_else(|e| e.into_inner());
+            f(m.entry(self.spec.origin.clone()).or_default());
+        }
+    }
+
     /// One round over the primaries: how long until the next, and whether one
     /// answered (with the zone, or that ours is current).
     fn ask_primaries(
@@ -1223,6 +1234,8 @@ impl Handle {
                 Duration::from_secs(10),
             ) {
                 Ok((crate::xfr_in::Pulled::UpToDate, _)) => {
+                    let serial = self.served.serial().unwrap_or(0);
+                    self.note_incoming(|i| i.ok = Some((now_unix(), "up to date", serial, *addr)));
                     return (Duration::from_secs(u64::from(refresh)), true);
                 }
                 Ok((crate::xfr_in::Pulled::Zone(z), how)) => {
@@ -1239,19 +1252,29 @@ impl Handle {
                                     ("serial", &r.map_or(0, |r| r.serial)),
                                 ],
                             );
+                            let serial = self.served.serial().unwrap_or(0);
+                            self.note_incoming(|i| i.ok = Some((now_unix(), how, serial, *addr)));
                             return (Duration::from_secs(u64::from(refresh)), true);
                         }
-                        Err(e) => log_zone_error(&self.spec, "transferred zone not committed", &e),
+                        Err(e) => {
+                            log_zone_error(&self.spec, "transferred zone not committed", &e);
+                            let why = format!("{addr}: {e}");
+                            self.note_incoming(|i| i.failed = Some((now_unix(), why)));
+                        }
                     }
                 }
-                Err(e) => log::warn(
-                    "transfer in failed; the old copy keeps serving",
-                    &[
-                        ("zone", &self.spec.origin),
-                        ("primary", addr),
-                        ("reason", &e),
-                    ],
-                ),
+                Err(e) => {
+                    log::warn(
+                        "transfer in failed; the old copy keeps serving",
+                        &[
+                            ("zone", &self.spec.origin),
+                            ("primary", addr),
+                            ("reason", &e),
+                        ],
+                    );
+                    let why = format!("{addr}: {e}");
+                    self.note_incoming(|i| i.failed = Some((now_unix(), why)));
+                }
             }
         }
         (Duration::from_secs(u64::from(retry)), false)
