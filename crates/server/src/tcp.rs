@@ -150,23 +150,21 @@ async fn transfer<W: AsyncWriteExt + Unpin>(
     shared: &Arc<Shared>,
     w: &mut W,
 ) -> io::Result<()> {
-    let Ok(_slot) = shared.xfr_slots.clone().try_acquire_owned() else {
-        log::warn(
-            "transfer refused for now: the most transfers at once already run",
-            &[("client", &peer), ("max", &crate::xfr::MAX_TRANSFERS)],
-        );
-        let m = crate::xfr::busy_reply(query);
-        w.write_all(&(m.len() as u16).to_be_bytes()).await?;
-        w.write_all(&m).await?;
-        return w.flush().await;
-    };
+    // Held until the transfer ends; none left: answered SERVFAIL by `serve`.
+    let slot = shared.xfr_slots.clone().try_acquire_owned().ok();
+    let busy = slot.is_none();
     let (tx, mut rx) = tokio::sync::mpsc::channel::<Vec<u8>>(4);
     let (q, sh) = (query.to_vec(), shared.clone());
     let job = tokio::task::spawn_blocking(move || {
         let Some(table) = sh.xfr.get() else { return };
         let cat = sh.catalog.load();
         let now = crate::zones::now_unix();
-        crate::xfr::serve(&q, peer, table, cat.zones(), now, false, &mut |m| {
+        let via = if busy {
+            crate::xfr::Via::TcpBusy
+        } else {
+            crate::xfr::Via::Tcp
+        };
+        crate::xfr::serve(&q, peer, table, cat.zones(), now, via, &mut |m| {
             tx.blocking_send(m).is_ok()
         });
     });
@@ -190,5 +188,6 @@ async fn transfer<W: AsyncWriteExt + Unpin>(
     }
     drop(rx);
     let _ = job.await;
+    drop(slot);
     w.flush().await
 }

@@ -224,6 +224,15 @@ pub fn is_transfer(query: &[u8]) -> bool {
         .is_some_and(|t| t == AXFR.0 || t == IXFR.0)
 }
 
+/// How a transfer request came.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Via {
+    Udp,
+    Tcp,
+    /// Over TCP while the most transfers at once already run.
+    TcpBusy,
+}
+
 /// Answers the transfer request `query` from `peer`: each message goes to `emit`
 /// as it is made (false from `emit`: the client is gone, stop).
 pub(crate) fn serve(
@@ -232,9 +241,10 @@ pub(crate) fn serve(
     table: &XfrTable,
     zones: &[Arc<Zone>],
     now: u64,
-    udp: bool,
+    via: Via,
     emit: &mut dyn FnMut(Vec<u8>) -> bool,
 ) {
+    let (udp, busy) = (via == Via::Udp, via == Via::TcpBusy);
     let Ok(m) = Message::parse(query) else {
         emit(error_reply(query, 1, None));
         return;
@@ -261,6 +271,16 @@ pub(crate) fn serve(
         }
     };
     let key_name = signed.as_ref().map(|(k, _)| &k.name);
+    if busy {
+        // The most transfers at once already run: SERVFAIL (signed when the request
+        // was; BIND refuses an unsigned answer to a signed request), retried later.
+        say(
+            "transfer refused for now: the most transfers at once already run",
+            &[("max", &MAX_TRANSFERS)],
+        );
+        emit(reply_with(&m, 2, None, signed.as_ref(), now));
+        return;
+    }
     let Some((spec, history)) = table.zones.get(&q.name) else {
         say("transfer refused: not a zone of this server", &[]);
         emit(reply_with(
@@ -693,12 +713,6 @@ pub(crate) fn tsig_error_reply(query: &[u8], e: &TsigError, table: &XfrTable, no
     out
 }
 
-/// SERVFAIL for a transfer while the most that may run at once already do: the
-/// secondary asks again at its retry.
-pub(crate) fn busy_reply(query: &[u8]) -> Vec<u8> {
-    error_reply(query, 2, None)
-}
-
 /// FORMERR (or another RCODE) for a request that could not be read.
 fn error_reply(query: &[u8], rcode: u16, _ede: Option<Ede>) -> Vec<u8> {
     let id = query
@@ -853,7 +867,7 @@ mod tests {
             table,
             std::slice::from_ref(z),
             1_800_000_000,
-            false,
+            Via::Tcp,
             &mut |m| {
                 msgs.push(Message::parse(&m).expect("a transfer message parses"));
                 true
@@ -914,6 +928,25 @@ mod tests {
         want.sort_by_key(key);
         got.sort_by_key(key);
         assert_eq!(got, want);
+        // Too many transfers at once: SERVFAIL, nothing else.
+        let mut busy = Vec::new();
+        let peer: SocketAddr = "127.0.0.1:5000".parse().unwrap();
+        serve(
+            &q,
+            peer,
+            &table,
+            std::slice::from_ref(&z),
+            1_800_000_000,
+            Via::TcpBusy,
+            &mut |m| {
+                busy.push(Message::parse(&m).unwrap());
+                true
+            },
+        );
+        assert_eq!(
+            (busy.len(), busy[0].rcode(), busy[0].answer.len()),
+            (1, 2, 0)
+        );
         // Another client, not allowed: REFUSED, nothing else.
         let mut other = XfrTable::default();
         other

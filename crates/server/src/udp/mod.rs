@@ -86,10 +86,18 @@ pub fn worker(sock: UdpSocket, shared: Arc<Shared>) {
                         let (q, out) = batch.slot(i);
                         let now = crate::zones::now_unix();
                         let mut reply = None;
-                        crate::xfr::serve(q, peer, table, cat.zones(), now, true, &mut |m| {
-                            reply = Some(m);
-                            false
-                        });
+                        crate::xfr::serve(
+                            q,
+                            peer,
+                            table,
+                            cat.zones(),
+                            now,
+                            crate::xfr::Via::Udp,
+                            &mut |m| {
+                                reply = Some(m);
+                                false
+                            },
+                        );
                         if let Some(r) = reply {
                             out.clear();
                             out.extend_from_slice(&r);
