@@ -273,3 +273,34 @@ fn answered(
     pending.remove(&key);
     ok.then_some((q.name.clone(), serial))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ns_targets_with_addresses_in_the_zone_are_told_but_not_this_server() {
+        let origin = Name::parse("x.test.", None).unwrap();
+        let z = blason_zone::load::load_bytes(
+            &origin,
+            b"$TTL 300\n@ SOA ns1 h 1 3600 600 86400 300\n@ NS ns1\n@ NS ns2\n@ NS ns.elsewhere.test.\n\
+              ns1 A 127.0.0.1\nns2 A 127.0.0.2\nns2 AAAA ::1\n",
+            "t",
+        )
+        .zone;
+        let own: Vec<SocketAddr> = vec!["127.0.0.1:53".parse().unwrap()];
+        let configured = vec![("127.0.0.9:5300".parse().unwrap(), None)];
+        let t: Vec<SocketAddr> = targets(&z, &configured, &own)
+            .into_iter()
+            .map(|x| x.0)
+            .collect();
+        assert_eq!(
+            t,
+            [
+                "127.0.0.9:5300".parse::<SocketAddr>().unwrap(),
+                "127.0.0.2:53".parse().unwrap(),
+                "[::1]:53".parse().unwrap()
+            ]
+        );
+    }
+}
