@@ -169,6 +169,8 @@ file = "{zone}"
 dnssec = true
 allow-transfer = ["127.0.0.0/8 key xfrkey"]
 notify = ["127.0.0.1:{p_bind} key xfrkey", "127.0.0.1:{p_knot} key xfrkey", "127.0.0.1:{p_nsd} key xfrkey"]
+# Not the NS target's port 53: a packaged server may be listening there.
+notify-ns = false
 "#,
             state = state.display(),
             zone = zone.display()
