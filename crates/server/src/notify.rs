@@ -108,9 +108,9 @@ pub(crate) fn targets(
             .filter_map(|d| <[u8; 16]>::try_from(d).ok().map(std::net::IpAddr::from));
         for ip in a.chain(aaaa) {
             let addr = SocketAddr::new(ip, 53);
-            let ours = own
-                .iter()
-                .any(|o| o.ip() == ip || (o.ip().is_unspecified() && o.port() == 53));
+            // Only exact addresses count as ours: behind a wildcard listen address
+            // they are not known, and a NOTIFY to ourselves is merely refused.
+            let ours = own.iter().any(|o| o.ip() == ip);
             if !ours && !out.iter().any(|(t, _)| t.ip() == ip) {
                 out.push((addr, None));
             }

@@ -75,8 +75,9 @@ pub fn pull(
     if let Some(z) = have {
         match transfer(primary, key, origin, Some(z), timeout) {
             Ok(r) => return Ok(r),
-            // Answers that say "no IXFR here", and IXFRs that do not fit our copy.
-            Err(XfrInError::Rcode(_)) | Err(XfrInError::Bad(_)) => {}
+            // Answers that say "no IXFR here", IXFRs that do not fit our copy, and
+            // primaries that close on an IXFR.
+            Err(XfrInError::Rcode(_)) | Err(XfrInError::Bad(_)) | Err(XfrInError::Io(_)) => {}
             Err(e) => return Err(e),
         }
     }
@@ -166,12 +167,14 @@ fn transfer(
         let Some(end) = end_serial else {
             return Err(bad("the transfer does not start with the zone's SOA"));
         };
-        // Up to date: one SOA, no newer than ours.
+        // Up to date: one SOA, no newer than ours. A lone newer SOA is how some
+        // primaries say "ask for AXFR" (RFC 1995 §4).
         if records.len() == 1 && have.is_some() {
             let ours = have.and_then(|z| z.serial()).unwrap_or(0);
             if !update::serial_gt(end, ours) {
                 return Ok((Pulled::UpToDate, "up to date"));
             }
+            return Err(bad("a lone newer SOA: AXFR next"));
         }
         let need = if is_incremental(&records, have.is_some()) {
             3
@@ -212,9 +215,14 @@ pub fn from_records(
     }
 }
 
-/// An IXFR answer in incremental form: its second record is an SOA (RFC 1995 §4).
+/// An IXFR answer in incremental form: its second record is an SOA (RFC 1995 §4)
+/// with another serial than the first (the old one; a zone of only its SOA in AXFR
+/// form has the same serial twice).
 fn is_incremental(records: &[Record], asked_ixfr: bool) -> bool {
-    asked_ixfr && records.len() > 1 && records[1].rtype == Rtype::SOA
+    asked_ixfr
+        && records.len() > 1
+        && records[1].rtype == Rtype::SOA
+        && soa_serial(&records[1].rdata) != soa_serial(&records[0].rdata)
 }
 
 fn soa_serial(rd: &[u8]) -> Option<u32> {

@@ -357,6 +357,8 @@ struct Handle {
     /// A secondary zone: when a primary last answered, and whether the zone expired.
     heard: Instant,
     expired: bool,
+    /// A NOTIFY's wake is queued (see `Waker`).
+    wake_pending: Arc<std::sync::atomic::AtomicBool>,
 }
 
 /// A zone's secondaries and the notifier that tells them of new serials.
@@ -381,6 +383,8 @@ pub struct ZoneSet {
 /// A zone's thread and how to reach it.
 struct Worker {
     spec: ZoneSpec,
+    /// Shared with the zone's handle: a NOTIFY's wake is queued.
+    wake_pending: Arc<std::sync::atomic::AtomicBool>,
     /// The journal's history, read by outgoing IXFR.
     history: Option<crate::journal::History>,
     jobs: Sender<Job>,
@@ -404,13 +408,16 @@ enum Job {
     Stop,
 }
 
-/// Wakes a secondary zone's worker to ask its primaries now (a NOTIFY came).
+/// Wakes a secondary zone's worker to ask its primaries now (a NOTIFY came). Wakes
+/// that come while one waits are one: a flood of NOTIFY costs one refresh.
 #[derive(Clone)]
-pub(crate) struct Waker(Sender<Job>);
+pub(crate) struct Waker(Sender<Job>, Arc<std::sync::atomic::AtomicBool>);
 
 impl Waker {
     pub fn wake(&self) {
-        let _ = self.0.send(Job::Refresh);
+        if !self.1.swap(true, std::sync::atomic::Ordering::AcqRel) {
+            let _ = self.0.send(Job::Refresh);
+        }
     }
 }
 
@@ -522,6 +529,7 @@ impl ZoneSet {
                     notify: zone_notify,
                     heard: Instant::now(),
                     expired: false,
+                    wake_pending: Default::default(),
                     index: handles.len(),
                     spec,
                     served: o.served,
@@ -558,6 +566,7 @@ impl ZoneSet {
             let (tx, rx) = mpsc::channel();
             let spec = h.spec.clone();
             let history = h.journal.as_ref().map(|j| j.history());
+            let wake_pending = h.wake_pending.clone();
             let thread = std::thread::Builder::new()
                 .name(format!("zone {}", spec.origin))
                 .spawn(move || h.work(rx, poll))
@@ -569,6 +578,7 @@ impl ZoneSet {
                 })?;
             workers.push(Worker {
                 spec,
+                wake_pending,
                 history,
                 jobs: tx,
                 thread: Some(thread),
@@ -599,7 +609,10 @@ impl ZoneSet {
                 .filter_map(|w| match &w.spec.source {
                     ZoneSource::Secondary { primaries } => Some((
                         w.spec.origin.clone(),
-                        (primaries.clone(), Waker(w.jobs.clone())),
+                        (
+                            primaries.clone(),
+                            Waker(w.jobs.clone(), w.wake_pending.clone()),
+                        ),
                     )),
                     _ => None,
                 })
@@ -779,6 +792,19 @@ impl Handle {
         // A job taken while gathering submissions, run next.
         let mut held: Option<Job> = None;
         loop {
+            // What fell due runs first, however busy the queue: a stream of jobs
+            // never starves the refresh, the poll or the signatures.
+            let now = Instant::now();
+            if secondary && now >= next_refresh {
+                next_refresh = Instant::now() + self.refresh();
+            }
+            if now >= next_poll {
+                self.poll();
+                next_poll = Instant::now() + poll;
+            }
+            if signed && now >= next_tick {
+                next_tick = Instant::now() + sleep_until(self.dnssec_tick());
+            }
             let mut due = if signed {
                 next_poll.min(next_tick)
             } else {
@@ -822,6 +848,8 @@ impl Handle {
                     next_tick = Instant::now();
                 }
                 Ok(Job::Refresh) => {
+                    self.wake_pending
+                        .store(false, std::sync::atomic::Ordering::Release);
                     next_refresh = Instant::now() + self.refresh();
                 }
                 Ok(Job::Dnssec(r, done)) => {
@@ -836,19 +864,8 @@ impl Handle {
                     let _ = done.send(r);
                 }
                 Ok(Job::Stop) | Err(RecvTimeoutError::Disconnected) => break,
-                Err(RecvTimeoutError::Timeout) => {
-                    let now = Instant::now();
-                    if secondary && now >= next_refresh {
-                        next_refresh = Instant::now() + self.refresh();
-                    }
-                    if now >= next_poll {
-                        self.poll();
-                        next_poll = Instant::now() + poll;
-                    }
-                    if signed && now >= next_tick {
-                        next_tick = Instant::now() + sleep_until(self.dnssec_tick());
-                    }
-                }
+                // The timers run at the top of the next pass.
+                Err(RecvTimeoutError::Timeout) => {}
             }
         }
     }
@@ -1234,6 +1251,24 @@ impl Handle {
                 Duration::from_secs(10),
             ) {
                 Ok((crate::xfr_in::Pulled::UpToDate, _)) => {
+                    let serial = self.served.serial().unwrap_or(0);
+                    self.note_incoming(|i| i.ok = Some((now_unix(), "up to date", serial, *addr)));
+                    return (Duration::from_secs(u64::from(refresh)), true);
+                }
+                Ok((crate::xfr_in::Pulled::Zone(z), how))
+                    if !serial_gt(z.serial().unwrap_or(0), self.served.serial().unwrap_or(0)) =>
+                {
+                    // A lagging primary (or one that edits without a new serial): a
+                    // secondary never goes back, nor changes data at the same serial.
+                    log::warn(
+                        "transfer in not taken: its serial is not newer than the one served",
+                        &[
+                            ("zone", &self.spec.origin),
+                            ("primary", addr),
+                            ("as", &how),
+                            ("serial", &z.serial().unwrap_or(0)),
+                        ],
+                    );
                     let serial = self.served.serial().unwrap_or(0);
                     self.note_incoming(|i| i.ok = Some((now_unix(), "up to date", serial, *addr)));
                     return (Duration::from_secs(u64::from(refresh)), true);
