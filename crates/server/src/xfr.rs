@@ -759,6 +759,13 @@ pub(crate) fn notify_in(
             let find = |n: &Name| (*n == k.name).then_some(k);
             match tsig::verify(query, &find, now, Position::Request) {
                 Ok((k, mac)) => Some((k, mac)),
+                Err(TsigError::Missing) => {
+                    log::warn(
+                        "notify refused: not signed with the primary's key",
+                        &[("zone", &q.name), ("from", &peer)],
+                    );
+                    return Some(notify_reply(&m, 5, None, now));
+                }
                 Err(e) => {
                     log::warn(
                         "notify refused: bad TSIG",
