@@ -2,7 +2,7 @@
 //! the new serial, signed with TSIG where configured, and asked again with backoff
 //! until it answers.
 //!
-//! Design note. One thread and one UDP socket serve every zone. Each (zone,
+//! Design note. One thread and one UDP socket per address family serve every zone. Each (zone,
 //! secondary) pair holds only the newest serial to announce, so a burst of commits
 //! costs one NOTIFY per secondary, not one per commit. A pure schedule (when each
 //! pair is next due) drives a loop that sleeps until the earliest one; answers are
@@ -44,10 +44,15 @@ pub(crate) type Acks = std::sync::Arc<std::sync::Mutex<HashMap<(Name, SocketAddr
 impl Notifier {
     /// Starts the notifier thread; None (logged) when it cannot.
     pub fn start() -> Option<Notifier> {
-        let sock = UdpSocket::bind("0.0.0.0:0")
-            .or_else(|_| UdpSocket::bind("[::]:0"))
+        // IPv4 and, where the host has it, IPv6.
+        let v4 = UdpSocket::bind("0.0.0.0:0")
             .map_err(|e| log::warn("cannot open the NOTIFY socket", &[("reason", &e)]))
-            .ok()?;
+            .ok();
+        let v6 = UdpSocket::bind("[::]:0").ok();
+        if v4.is_none() && v6.is_none() {
+            return None;
+        }
+        let sock = Socks { v4, v6 };
         let (tx, rx) = mpsc::channel();
         let acks = Acks::default();
         let a = acks.clone();
@@ -130,17 +135,40 @@ struct Pending {
     id: u16,
 }
 
-fn run(sock: UdpSocket, rx: Receiver<Announce>, acks: Acks) {
+/// The notifier's sockets, one per address family.
+struct Socks {
+    v4: Option<UdpSocket>,
+    v6: Option<UdpSocket>,
+}
+
+impl Socks {
+    fn send_to(&self, msg: &[u8], to: SocketAddr) {
+        let s = if to.is_ipv4() { &self.v4 } else { &self.v6 };
+        if let Some(s) = s {
+            let _ = s.send_to(msg, to);
+        }
+    }
+
+    fn all(&self) -> impl Iterator<Item = &UdpSocket> {
+        self.v4.iter().chain(self.v6.iter())
+    }
+}
+
+fn run(sock: Socks, rx: Receiver<Announce>, acks: Acks) {
     let mut pending: HashMap<(Name, SocketAddr), Pending> = HashMap::new();
     let mut buf = vec![0u8; 4096];
-    let _ = sock.set_nonblocking(true);
+    for s in sock.all() {
+        let _ = s.set_nonblocking(true);
+    }
     loop {
         // Answers first, then what falls due, then wait for the next event.
-        while let Ok((n, from)) = sock.recv_from(&mut buf) {
-            if let Some((zone, serial)) = answered(&buf[..n], from, &mut pending) {
-                let mut a = acks.lock().unwrap_or_else(|e| e.into_inner());
-                if let Some(e) = a.get_mut(&(zone, from)) {
-                    e.2 = Some((serial, crate::zones::now_unix()));
+        for s in sock.all() {
+            while let Ok((n, from)) = s.recv_from(&mut buf) {
+                if let Some((zone, serial)) = answered(&buf[..n], from, &mut pending) {
+                    let mut a = acks.lock().unwrap_or_else(|e| e.into_inner());
+                    if let Some(e) = a.get_mut(&(zone, from)) {
+                        e.2 = Some((serial, crate::zones::now_unix()));
+                    }
                 }
             }
         }
@@ -152,7 +180,7 @@ fn run(sock: UdpSocket, rx: Receiver<Announce>, acks: Acks) {
             p.tries += 1;
             p.id = blason_proto::client::random_id();
             let msg = notify_message(zone, p);
-            let _ = sock.send_to(&msg, addr);
+            sock.send_to(&msg, *addr);
             p.due = now + Duration::from_secs(1 << (p.tries - 1));
         }
         pending.retain(|(zone, addr), p| {
