@@ -471,7 +471,9 @@ fn reload_swaps_good_zones_and_keeps_serving_when_a_zone_breaks() {
         let (n, _) = sock.recv_from(&mut buf).expect("reply during reload");
         check_reply(&buf[..n], i, "www.example.test", 1);
     }
-    assert!(srv.wait_log("reload complete", 13), "{}", srv.log_text());
+    // SIGHUPs that arrive before the signal thread reads the last one count once
+    // (signals are not queued): at least one reload of the burst, not ten.
+    assert!(srv.wait_log("reload complete", 4), "{}", srv.log_text());
 
     assert!(srv.stop().success());
     assert!(!pid_file.exists(), "pid file removed on exit");
