@@ -6,59 +6,16 @@
 
 mod common;
 
-use common::{low_port, tool, Kill};
+use common::{dig, low_port, spawn_logged, tool, wait_for};
+
+/// The RCODE `port` gives for `name` SOA.
+fn status(port: u16, name: &str) -> String {
+    dig(port, name, "SOA", &["+norec", "+time=1", "+tries=1"]).0
+}
 use std::path::Path;
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Command;
 
 const SECRET: &str = "Y2F0YWxvZyB0ZXN0IGtleSwgbm90IGEgcmVhbCBvbmUh";
-
-fn spawn(cmd: &mut Command, log: &Path) -> Kill {
-    let f = std::fs::File::create(log).unwrap();
-    Kill(
-        cmd.stdout(Stdio::null())
-            .stderr(Stdio::from(f))
-            .spawn()
-            .unwrap(),
-    )
-}
-
-/// `dig` status and answer lines for `name` SOA at `port`.
-fn soa(port: u16, name: &str) -> (String, String) {
-    let out = Command::new("dig")
-        .args([
-            "@127.0.0.1",
-            "-p",
-            &port.to_string(),
-            name,
-            "SOA",
-            "+norec",
-            "+time=1",
-            "+tries=1",
-        ])
-        .output()
-        .unwrap();
-    let text = String::from_utf8_lossy(&out.stdout).into_owned();
-    let status = text
-        .split("status: ")
-        .nth(1)
-        .and_then(|s| s.split(',').next())
-        .unwrap_or("NO-ANSWER")
-        .to_string();
-    (status, text)
-}
-
-fn wait_for(what: &str, log: &Path, ok: impl Fn() -> bool) {
-    let t = Instant::now();
-    while !ok() {
-        assert!(
-            t.elapsed() < Duration::from_secs(40),
-            "{what} did not happen:\n{}",
-            std::fs::read_to_string(log).unwrap_or_default()
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
 
 fn blason_config(dir: &Path, port: u16, zones: &[&str], notify: &[u16]) -> String {
     let notify: Vec<String> = notify
@@ -113,7 +70,7 @@ fn bind_and_knot_follow_the_catalog_of_blason() {
     )
     .unwrap();
     let serve = |log: &str| {
-        spawn(
+        spawn_logged(
             Command::new(env!("CARGO_BIN_EXE_blason"))
                 .args(["serve", "--config"])
                 .arg(&conf),
@@ -122,7 +79,7 @@ fn bind_and_knot_follow_the_catalog_of_blason() {
     };
     let mut blason = serve("blason.log");
     wait_for("blason answering", &dir.join("blason.log"), || {
-        soa(bp, "a.test").0 == "NOERROR"
+        status(bp, "a.test") == "NOERROR"
     });
 
     // BIND: the catalog as a secondary zone, its members made from default-primaries.
@@ -157,7 +114,7 @@ zone "catalog.invalid" {{
         ),
     )
     .unwrap();
-    let _bind = spawn(
+    let _bind = spawn_logged(
         Command::new(&named)
             .args(["-f", "-n", "1", "-4", "-c"])
             .arg(b.join("named.conf")),
@@ -213,7 +170,7 @@ zone:
         ),
     )
     .unwrap();
-    let _knot = spawn(
+    let _knot = spawn_logged(
         Command::new(&knotd).arg("-c").arg(k.join("knot.conf")),
         &k.join("stderr.log"),
     );
@@ -225,7 +182,7 @@ zone:
     for (who, port, log) in &consumers {
         for z in ["a.test", "b.test"] {
             wait_for(&format!("{who} serving {z}"), log, || {
-                soa(*port, z).0 == "NOERROR"
+                status(*port, z) == "NOERROR"
             });
         }
     }
@@ -245,16 +202,16 @@ zone:
     .unwrap();
     blason = serve("blason2.log");
     wait_for("blason answering again", &dir.join("blason2.log"), || {
-        soa(bp, "c.test").0 == "NOERROR"
+        status(bp, "c.test") == "NOERROR"
     });
     for (who, port, log) in &consumers {
         wait_for(&format!("{who} serving c.test"), log, || {
-            soa(*port, "c.test").0 == "NOERROR"
+            status(*port, "c.test") == "NOERROR"
         });
         wait_for(&format!("{who} dropping b.test"), log, || {
-            soa(*port, "b.test").0 == "REFUSED"
+            status(*port, "b.test") == "REFUSED"
         });
-        assert_eq!(soa(*port, "a.test").0, "NOERROR", "{who} keeps a.test");
+        assert_eq!(status(*port, "a.test"), "NOERROR", "{who} keeps a.test");
     }
     drop(blason);
     let _ = std::fs::remove_dir_all(&dir);

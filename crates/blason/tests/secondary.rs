@@ -6,26 +6,11 @@
 
 mod common;
 
-use common::{low_port, tool, Kill};
-use std::path::Path;
+use common::{low_port, spawn_logged, tool, wait_for};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 const SECRET: &str = "c2Vjb25kYXJ5IHRlc3Qga2V5LCBub3QgYSByZWFsIG9uZQ==";
-
-fn spawn(cmd: &mut Command, log: &Path) -> Kill {
-    let f = std::fs::File::options()
-        .create(true)
-        .append(true)
-        .open(log)
-        .unwrap();
-    Kill(
-        cmd.stdout(Stdio::null())
-            .stderr(Stdio::from(f))
-            .spawn()
-            .unwrap(),
-    )
-}
 
 /// `dig +short` at `port`.
 fn short(port: u16, name: &str, t: &str) -> String {
@@ -52,19 +37,6 @@ fn serial(port: u16, zone: &str) -> Option<u32> {
         .nth(2)?
         .parse()
         .ok()
-}
-
-fn wait_for(what: &str, log: &Path, ok: impl Fn() -> bool) -> Duration {
-    let t = Instant::now();
-    while !ok() {
-        assert!(
-            t.elapsed() < Duration::from_secs(40),
-            "{what} did not happen:\n{}",
-            std::fs::read_to_string(log).unwrap_or_default()
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    t.elapsed()
 }
 
 fn nsupdate(port: u16, zone: &str, cmd: &str) {
@@ -143,7 +115,7 @@ zone "b.test" {{
         ),
     )
     .unwrap();
-    let _bind = spawn(
+    let _bind = spawn_logged(
         Command::new(&named)
             .args(["-g", "-n", "1", "-4", "-c"])
             .arg(b.join("named.conf")),
@@ -189,7 +161,7 @@ zone:
         ),
     )
     .unwrap();
-    let knot = spawn(
+    let knot = spawn_logged(
         Command::new(&knotd).arg("-c").arg(k.join("knot.conf")),
         &k.join("stderr.log"),
     );
@@ -215,7 +187,7 @@ zone:
     .unwrap();
     let log = dir.join("blason.log");
     let serve = || {
-        spawn(
+        spawn_logged(
             Command::new(env!("CARGO_BIN_EXE_blason"))
                 .args(["serve", "--config"])
                 .arg(&conf),
@@ -383,7 +355,7 @@ fn blason_follows_a_signed_blason_primary() {
     )
     .unwrap();
     let start = |conf: &str, log: &str| {
-        spawn(
+        spawn_logged(
             Command::new(env!("CARGO_BIN_EXE_blason"))
                 .args(["serve", "--config"])
                 .arg(dir.join(conf)),

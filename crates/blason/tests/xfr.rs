@@ -10,10 +10,10 @@ mod common;
 
 use blason_proto::{Message, Record, Requester};
 use blason_zone::{Name, Rtype};
-use common::{low_port, tool, Kill};
+use common::{low_port, spawn_logged, tool};
 use std::net::SocketAddr;
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 const SECRET: &str = "Zm9yIHRoZSB0ZXN0cyBvbmx5LCBub3QgYSByZWFsIGtleSE=";
@@ -49,16 +49,6 @@ fn blason(args: &[&str]) -> (bool, String) {
         String::from_utf8_lossy(&out.stderr)
     );
     (out.status.success(), text)
-}
-
-fn spawn(cmd: &mut Command, log: &Path) -> Kill {
-    let f = std::fs::File::create(log).unwrap();
-    Kill(
-        cmd.stdout(Stdio::null())
-            .stderr(Stdio::from(f))
-            .spawn()
-            .unwrap(),
-    )
 }
 
 /// The SOA serial `port` serves for the zone, if any.
@@ -178,7 +168,7 @@ notify-ns = false
     )
     .unwrap();
     let blason_log = dir.join("blason.log");
-    let _blason = spawn(
+    let _blason = spawn_logged(
         Command::new(env!("CARGO_BIN_EXE_blason"))
             .args(["serve", "--config"])
             .arg(dir.join("blason.toml")),
@@ -227,7 +217,7 @@ zone "xfr.test" {{
         ),
     )
     .unwrap();
-    let _bind = spawn(
+    let _bind = spawn_logged(
         Command::new(&named)
             .args(["-f", "-n", "1", "-4", "-c"])
             .arg(b.join("named.conf")),
@@ -275,7 +265,7 @@ zone:
         ),
     )
     .unwrap();
-    let _knot = spawn(
+    let _knot = spawn_logged(
         Command::new(&knotd).arg("-c").arg(k.join("knot.conf")),
         &k.join("stderr.log"),
     );
@@ -320,7 +310,7 @@ zone:
         ),
     )
     .unwrap();
-    let _nsd = spawn(
+    let _nsd = spawn_logged(
         Command::new(&nsd)
             .arg("-d")
             .arg("-c")

@@ -336,7 +336,7 @@ pub(crate) fn serve(
         .authority
         .iter()
         .find(|r| r.rtype == Rtype::SOA)
-        .and_then(|r| soa_serial(&r.rdata));
+        .and_then(|r| blason_zone::update::serial_of(&r.rdata));
     if udp {
         // RFC 1995 §2: over UDP, the SOA alone to a client that is up to date;
         // anyone else is sent to TCP (TC set, nothing in it).
@@ -403,14 +403,6 @@ pub(crate) fn serve(
             ),
         ],
     );
-}
-
-/// The serial in SOA rdata.
-fn soa_serial(rd: &[u8]) -> Option<u32> {
-    let (_, a) = blason_proto::message::read_name(rd, 0).ok()?;
-    let (_, b) = blason_proto::message::read_name(rd, a).ok()?;
-    rd.get(b..b + 4)
-        .map(|s| u32::from_be_bytes([s[0], s[1], s[2], s[3]]))
 }
 
 /// The whole zone: SOA, every other record (signatures included), SOA.

@@ -153,7 +153,8 @@ fn transfer(
         }
         for r in msg.answer {
             if r.rtype == Rtype::SOA && r.owner == *origin {
-                let serial = soa_serial(&r.rdata).ok_or_else(|| bad("malformed SOA"))?;
+                let serial =
+                    blason_zone::update::serial_of(&r.rdata).ok_or_else(|| bad("malformed SOA"))?;
                 if records.is_empty() {
                     end_serial = Some(serial);
                 }
@@ -182,7 +183,10 @@ fn transfer(
             2
         };
         let last = records.last().expect("at least the first SOA");
-        if at_end >= need && last.rtype == Rtype::SOA && soa_serial(&last.rdata) == Some(end) {
+        if at_end >= need
+            && last.rtype == Rtype::SOA
+            && blason_zone::update::serial_of(&last.rdata) == Some(end)
+        {
             break;
         }
     }
@@ -222,14 +226,8 @@ fn is_incremental(records: &[Record], asked_ixfr: bool) -> bool {
     asked_ixfr
         && records.len() > 1
         && records[1].rtype == Rtype::SOA
-        && soa_serial(&records[1].rdata) != soa_serial(&records[0].rdata)
-}
-
-fn soa_serial(rd: &[u8]) -> Option<u32> {
-    let (_, a) = blason_proto::message::read_name(rd, 0).ok()?;
-    let (_, b) = blason_proto::message::read_name(rd, a).ok()?;
-    rd.get(b..b + 4)
-        .map(|s| u32::from_be_bytes([s[0], s[1], s[2], s[3]]))
+        && blason_zone::update::serial_of(&records[1].rdata)
+            != blason_zone::update::serial_of(&records[0].rdata)
 }
 
 /// Records grouped into RRsets (owner, type, and for RRSIG the type covered).
@@ -325,7 +323,8 @@ fn apply_ixfr(zone: &Zone, records: &[Record]) -> Result<Zone, XfrInError> {
         if !is_soa(&body[i]) {
             return Err(bad("a difference sequence does not start with an SOA"));
         }
-        let from = soa_serial(&body[i].rdata).ok_or_else(|| bad("malformed SOA"))?;
+        let from =
+            blason_zone::update::serial_of(&body[i].rdata).ok_or_else(|| bad("malformed SOA"))?;
         let mut j = i + 1;
         while j < body.len() && !is_soa(&body[j]) {
             j += 1;
@@ -333,7 +332,8 @@ fn apply_ixfr(zone: &Zone, records: &[Record]) -> Result<Zone, XfrInError> {
         if j >= body.len() {
             return Err(bad("a difference sequence has no new SOA"));
         }
-        let to = soa_serial(&body[j].rdata).ok_or_else(|| bad("malformed SOA"))?;
+        let to =
+            blason_zone::update::serial_of(&body[j].rdata).ok_or_else(|| bad("malformed SOA"))?;
         let mut k = j + 1;
         while k < body.len() && !is_soa(&body[k]) {
             k += 1;

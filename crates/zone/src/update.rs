@@ -99,7 +99,11 @@ fn soa_serial_at(rd: &[u8]) -> Option<usize> {
 
 /// The serial of a SOA RRset.
 pub fn soa_serial(soa: &RRset) -> Option<u32> {
-    let rd = soa.first()?;
+    serial_of(soa.first()?)
+}
+
+/// The serial in one SOA rdata (uncompressed names), e.g. a transfer's.
+pub fn serial_of(rd: &[u8]) -> Option<u32> {
     let p = soa_serial_at(rd)?;
     Some(u32::from_be_bytes(rd[p..p + 4].try_into().ok()?))
 }

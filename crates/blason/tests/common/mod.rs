@@ -239,3 +239,33 @@ pub fn low_port() -> u16 {
         })
         .expect("a free port between 20000 and 29000")
 }
+
+/// Starts `cmd` with its stderr appended to `log`, killed on drop.
+pub fn spawn_logged(cmd: &mut Command, log: &Path) -> Kill {
+    let f = std::fs::File::options()
+        .create(true)
+        .append(true)
+        .open(log)
+        .unwrap();
+    Kill(
+        cmd.stdout(Stdio::null())
+            .stderr(Stdio::from(f))
+            .spawn()
+            .unwrap(),
+    )
+}
+
+/// Waits (up to 40 s) until `ok`; on timeout fails with `what` and `log`. Returns how
+/// long it took.
+pub fn wait_for(what: &str, log: &Path, ok: impl Fn() -> bool) -> Duration {
+    let t = Instant::now();
+    while !ok() {
+        assert!(
+            t.elapsed() < Duration::from_secs(40),
+            "{what} did not happen:\n{}",
+            std::fs::read_to_string(log).unwrap_or_default()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    t.elapsed()
+}
