@@ -138,8 +138,9 @@ pub(crate) struct Shared {
     pub stop: AtomicBool,
     pub query_log: bool,
     pub tcp_idle: Duration,
-    /// Transfer settings and journal histories, set once the zones are open.
-    pub xfr: std::sync::OnceLock<xfr::XfrTable>,
+    /// Transfer settings and journal histories: empty until the zones are open, made
+    /// anew when a config reload adds or removes zones.
+    pub xfr: ArcSwap<xfr::XfrTable>,
     /// Outgoing transfers running at once are bounded: past this, SERVFAIL (the
     /// secondary retries), so that transfers never crowd out the rest of TCP.
     pub xfr_slots: Arc<tokio::sync::Semaphore>,
@@ -148,7 +149,12 @@ pub(crate) struct Shared {
 /// A running server. Dropping it without [`Server::shutdown`] leaves threads running.
 pub struct Server {
     shared: Arc<Shared>,
-    zones: zones::ZoneSet,
+    zones: Arc<zones::ZoneSet>,
+    /// Reads the configuration again (a reload); None: zones read their files again
+    /// with the settings of the start.
+    reread: Option<Reread>,
+    /// The settings in force, beside which a reread one is compared.
+    running: Config,
     udp: Vec<JoinHandle<()>>,
     tcp: Option<(JoinHandle<()>, Arc<tokio::sync::Notify>)>,
     local: Vec<SocketAddr>,
@@ -174,7 +180,7 @@ impl Server {
             stop: AtomicBool::new(false),
             query_log: cfg.query_log,
             tcp_idle: cfg.tcp_idle_timeout,
-            xfr: std::sync::OnceLock::new(),
+            xfr: ArcSwap::from_pointee(xfr::XfrTable::default()),
             xfr_slots: Arc::new(tokio::sync::Semaphore::new(xfr::MAX_TRANSFERS)),
         });
         let publisher = Arc::new(zones::Publisher {
@@ -182,18 +188,18 @@ impl Server {
             options: cfg.answer.clone(),
             served: std::sync::Mutex::new(Vec::new()),
         });
-        let wants_notify = cfg
-            .zones
-            .iter()
-            .any(|z| !z.xfr.allow.is_empty() || !z.xfr.notify.is_empty());
-        let notifier = wants_notify.then(notify::Notifier::start).flatten();
-        let notify = notifier
-            .clone()
-            .map(|n| (n, cfg.keys.clone(), cfg.listen.clone()));
-        let zones =
-            zones::ZoneSet::open_all(cfg.zones.clone(), publisher, cfg.poll_interval, notify)
-                .map_err(Error::Zones)?;
-        let _ = shared.xfr.set(zones.xfr_table(cfg.keys.clone()));
+        // Started whatever the zones say: a config reload may add a zone with
+        // secondaries.
+        let notifier = notify::Notifier::start();
+        let notify = notifier.clone().map(|n| (n, cfg.listen.clone()));
+        let zones = zones::ZoneSet::open_all(
+            cfg.zones.clone(),
+            publisher,
+            cfg.poll_interval,
+            notify,
+            cfg.keys.clone(),
+        )
+        .map_err(Error::Zones)?;
 
         let mut udp_socks = Vec::new();
         let mut tcp_listeners = Vec::new();
@@ -222,7 +228,7 @@ impl Server {
             udp.push(h);
         }
 
-        for spec in zones.specs() {
+        for spec in &zones.specs() {
             log::info(
                 "serving zone",
                 &[("zone", &spec.origin), ("source", &spec.source)],
@@ -242,7 +248,9 @@ impl Server {
         }
         Ok(Server {
             shared,
-            zones,
+            zones: Arc::new(zones),
+            reread: None,
+            running: cfg.clone(),
             udp,
             tcp: Some(tcp),
             local,
@@ -304,10 +312,7 @@ impl Server {
     /// and what NOTIFY told it and it answered.
     fn xfr_status(&self, zone: &blason_zone::Name) -> Result<String, Refusal> {
         use std::fmt::Write;
-        let table =
-            self.shared.xfr.get().ok_or_else(|| {
-                Refusal::new(blason_zone::Fault::Internal, "the server is starting")
-            })?;
+        let table = self.shared.xfr.load();
         let (spec, history) = table.zones.get(zone).ok_or_else(|| {
             Refusal::new(
                 blason_zone::Fault::Config,
@@ -440,17 +445,51 @@ impl Server {
         Ok(o)
     }
 
-    /// Starts a reload of every zone and returns at once; the report is logged
+    /// Takes a new configuration's zones and keys: zones added are served, zones
+    /// removed are not, zones whose settings changed are reopened with them, and the
+    /// rest read their files again. Settings of the server itself (listen addresses,
+    /// threads, ...) take effect at the next start; a change to them is logged.
+    /// Returns once every zone is done.
+    pub fn reconfigure(&self, cfg: Config) -> Result<ReloadReport, Refusal> {
+        reconfigure(&self.zones, &self.running, cfg)
+    }
+
+    /// Starts a reload of every zone (with the configuration read again, when the
+    /// server was given a way to read it) and returns at once; the report is logged
     /// (and sent to `reply`) when the last zone is done.
     fn reload_in_background(&self, reply: Option<Sender<Result<String, Refusal>>>) {
-        let pending = self.zones.start_reload();
+        let zones = self.zones.clone();
+        let reread = self.reread.clone();
+        let running = self.running.clone();
         let spawned = std::thread::Builder::new()
             .name("reload".into())
             .spawn(move || {
-                let report = pending.finish();
-                log_reload(&report);
+                let report = match reread.map(|r| r()) {
+                    None => Ok(zones.reload()),
+                    Some(Ok(cfg)) => reconfigure(&zones, &running, cfg),
+                    // A config that does not read changes nothing; the zones' files
+                    // are read again all the same.
+                    Some(Err(e)) => {
+                        log::error(
+                            "the config was not reloaded; zones keep their settings",
+                            &[("reason", &e)],
+                        );
+                        let r = zones.reload();
+                        log_reload(&r);
+                        Err(Refusal::new(
+                            blason_zone::Fault::Config,
+                            format!(
+                                "config not reloaded: {e}; the zone files were read again: {}",
+                                r.text()
+                            ),
+                        ))
+                    }
+                };
+                if let Ok(report) = &report {
+                    log_reload(report);
+                }
                 if let Some(r) = reply {
-                    let _ = r.send(Ok(report.text()));
+                    let _ = r.send(report.map(|r| r.text()));
                 }
             });
         if let Err(e) = spawned {
@@ -460,6 +499,7 @@ impl Server {
 
     /// Stops all workers and waits for them; removes the pid file.
     pub fn shutdown(mut self) {
+        self.reread = None;
         // No commit is left half done: each zone finishes the job at hand.
         self.zones.stop();
         self.shared.stop.store(true, Ordering::Relaxed);
@@ -475,6 +515,51 @@ impl Server {
         }
         log::info("stopped", &[]);
     }
+}
+
+/// Reads the configuration again, for a reload (the `blason` binary re-reads its
+/// file and merges it with the flags of the start).
+pub type Reread = Arc<dyn Fn() -> Result<Config, String> + Send + Sync>;
+
+/// [`Server::reconfigure`], from the reload thread.
+fn reconfigure(
+    zones: &zones::ZoneSet,
+    running: &Config,
+    cfg: Config,
+) -> Result<ReloadReport, Refusal> {
+    check(&cfg).map_err(|e| Refusal::new(blason_zone::Fault::Config, e.to_string()))?;
+    // What only a restart changes.
+    let restart: Vec<&str> = [
+        ("listen", running.listen != cfg.listen),
+        ("threads", running.udp_threads != cfg.udp_threads),
+        (
+            "tcp-idle-timeout",
+            running.tcp_idle_timeout != cfg.tcp_idle_timeout,
+        ),
+        (
+            "tcp-max-connections",
+            running.tcp_max_connections != cfg.tcp_max_connections,
+        ),
+        ("query-log", running.query_log != cfg.query_log),
+        (
+            "version-string/identity",
+            running.answer.version != cfg.answer.version
+                || running.answer.identity != cfg.answer.identity,
+        ),
+        ("pid-file", running.pid_file != cfg.pid_file),
+        ("poll-interval", running.poll_interval != cfg.poll_interval),
+        ("state", running.state != cfg.state),
+    ]
+    .into_iter()
+    .filter_map(|(name, changed)| changed.then_some(name))
+    .collect();
+    if !restart.is_empty() {
+        log::warn(
+            "settings changed that take effect at the next start",
+            &[("settings", &restart.join(","))],
+        );
+    }
+    Ok(zones.reconfigure(cfg.zones, cfg.keys))
 }
 
 fn check(cfg: &Config) -> Result<(), Error> {
@@ -570,11 +655,22 @@ enum Event {
 
 /// [`run`], calling `on_start` once the server listens (e.g. to print the real ports).
 pub fn run_with(cfg: Config, on_start: impl FnOnce(&Server)) -> Result<(), Error> {
+    run_reloading(cfg, on_start, None)
+}
+
+/// [`run_with`], with SIGHUP and `blason reload` reading the configuration again
+/// through `reread`: zones added to it are served, zones removed are not.
+pub fn run_reloading(
+    cfg: Config,
+    on_start: impl FnOnce(&Server),
+    reread: Option<Reread>,
+) -> Result<(), Error> {
     use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
     let mut signals = signal_hook::iterator::Signals::new([SIGHUP, SIGINT, SIGTERM])
         .map_err(|e| Error::Io("cannot install signal handlers", e))?;
     let control_path = cfg.control.clone();
-    let server = Server::start(cfg)?;
+    let mut server = Server::start(cfg)?;
+    server.reread = reread;
     // Signals and control requests arrive through one channel; the query threads
     // never see any of this.
     let (tx, rx) = std::sync::mpsc::channel();
@@ -634,11 +730,21 @@ pub fn run_with(cfg: Config, on_start: impl FnOnce(&Server)) -> Result<(), Error
 }
 
 fn log_reload(report: &ReloadReport) {
-    log::info(
-        "reload complete",
-        &[
-            ("replaced", &report.replaced),
-            ("kept_old", &report.kept.len()),
-        ],
-    );
+    let names = |l: &[blason_zone::Name]| {
+        l.iter()
+            .map(|n| n.to_string())
+            .collect::<Vec<_>>()
+            .join(",")
+    };
+    let (added, removed) = (names(&report.added), names(&report.removed));
+    let kept = report.kept.len();
+    let mut fields: Vec<(&str, &dyn fmt::Display)> =
+        vec![("replaced", &report.replaced), ("kept_old", &kept)];
+    if !added.is_empty() {
+        fields.push(("added", &added));
+    }
+    if !removed.is_empty() {
+        fields.push(("removed", &removed));
+    }
+    log::info("reload complete", &fields);
 }

@@ -86,10 +86,7 @@ async fn connection(stream: TcpStream, peer: SocketAddr, shared: Arc<Shared>) ->
         let send = if crate::xfr::is_notify(&query) {
             // A primary telling a secondary zone of a change (Knot sends it over TCP).
             out.clear();
-            match shared
-                .xfr
-                .get()
-                .and_then(|t| crate::xfr::notify_in(&query, peer, t, crate::zones::now_unix()))
+            match crate::xfr::notify_in(&query, peer, &shared.xfr.load(), crate::zones::now_unix())
             {
                 Some(r) => {
                     out.extend_from_slice(&r);
@@ -111,7 +108,7 @@ async fn connection(stream: TcpStream, peer: SocketAddr, shared: Arc<Shared>) ->
                 let now = crate::zones::now_unix();
                 crate::xfr::respond_signed(
                     &cat,
-                    shared.xfr.get(),
+                    Some(&shared.xfr.load()),
                     &query,
                     Transport::Tcp,
                     now,
@@ -156,7 +153,7 @@ async fn transfer<W: AsyncWriteExt + Unpin>(
     let (tx, mut rx) = tokio::sync::mpsc::channel::<Vec<u8>>(4);
     let (q, sh) = (query.to_vec(), shared.clone());
     let job = tokio::task::spawn_blocking(move || {
-        let Some(table) = sh.xfr.get() else { return };
+        let table = sh.xfr.load();
         let cat = sh.catalog.load();
         let now = crate::zones::now_unix();
         let via = if busy {
@@ -164,7 +161,7 @@ async fn transfer<W: AsyncWriteExt + Unpin>(
         } else {
             crate::xfr::Via::Tcp
         };
-        crate::xfr::serve(&q, peer, table, cat.zones(), now, via, &mut |m| {
+        crate::xfr::serve(&q, peer, &table, cat.zones(), now, via, &mut |m| {
             tx.blocking_send(m).is_ok()
         });
     });

@@ -164,18 +164,19 @@ impl Default for XfrSpec {
     }
 }
 
-/// What the transfer side knows of every zone, fixed at start.
+/// What the transfer side knows of every zone: made anew when the zones change (a
+/// config reload), the records of what was seen and heard carried over.
 #[derive(Default)]
 pub(crate) struct XfrTable {
     pub zones: HashMap<Name, (XfrSpec, Option<History>)>,
     pub keys: Vec<Key>,
     /// The last transfer each client took of each zone (for `blason xfr status`).
-    pub seen: std::sync::Mutex<HashMap<(Name, IpAddr), Seen>>,
+    pub seen: Arc<std::sync::Mutex<HashMap<(Name, IpAddr), Seen>>>,
     /// Secondary zones: their primaries (NOTIFY is taken from these only) and how to
     /// wake their worker.
     pub secondaries: HashMap<Name, (Primaries, crate::zones::Waker)>,
     /// Each secondary zone's last transfer in and last failure (for `xfr status`).
-    pub incoming: std::sync::Mutex<HashMap<Name, Incoming>>,
+    pub incoming: Arc<std::sync::Mutex<HashMap<Name, Incoming>>>,
 }
 
 /// What a secondary zone last heard from its primaries.

@@ -88,6 +88,10 @@ pub struct ZoneSpec {
     pub lints: Vec<Arc<dyn Lint>>,
     /// Who may transfer the zone, and whom to NOTIFY of each new serial.
     pub xfr: crate::xfr::XfrSpec,
+    /// A digest of the configuration that made this spec. A config reload that gives
+    /// the zone another reopens it (from its journal) with the new settings; the same,
+    /// and only its file is read again.
+    pub settings: u64,
 }
 
 impl ZoneSpec {
@@ -102,6 +106,7 @@ impl ZoneSpec {
             journal_size: None,
             lints: Vec::new(),
             xfr: Default::default(),
+            settings: 0,
         }
     }
 }
@@ -269,27 +274,43 @@ fn read(spec: &ZoneSpec, extra: &[Generated]) -> Result<Loaded, LoadError> {
 pub(crate) struct Publisher {
     pub shared: Arc<crate::Shared>,
     pub options: blason_answer::Options,
-    /// What each zone serves, by its place in the set, and whether it has no usable
-    /// data (a secondary past its expire: answered with this error instead).
+    /// What each zone serves, and whether it has no usable data (a secondary past
+    /// its expire: answered with this error instead).
     pub served: Mutex<Vec<(Arc<Zone>, Option<ZoneError>)>>,
 }
 
 impl Publisher {
-    /// Publishes `zone` as zone `i`'s snapshot (or every zone as it is, with None).
-    fn publish(&self, change: Option<(usize, Arc<Zone>)>) {
+    /// Publishes `zone` as its origin's snapshot, a zone new to the set included (or
+    /// every zone as it is, with None).
+    fn publish(&self, change: Option<Arc<Zone>>) {
         let mut served = self.served.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some((i, z)) = change {
-            served[i].0 = z;
+        if let Some(z) = change {
+            match served.iter_mut().find(|s| s.0.origin() == z.origin()) {
+                Some(s) => s.0 = z,
+                None => served.push((z, None)),
+            }
         }
         self.swap(&served);
     }
 
-    /// Marks zone `i` without usable data (`Some`: answered as that error maps), or
-    /// usable again.
-    fn set_unusable(&self, i: usize, why: Option<ZoneError>) {
+    /// Marks the zone `origin` without usable data (`Some`: answered as that error
+    /// maps), or usable again.
+    fn set_unusable(&self, origin: &Name, why: Option<ZoneError>) {
         let mut served = self.served.lock().unwrap_or_else(|e| e.into_inner());
-        served[i].1 = why;
+        if let Some(s) = served.iter_mut().find(|s| s.0.origin() == origin) {
+            s.1 = why;
+        }
         self.swap(&served);
+    }
+
+    /// Stops serving every zone `keep` says no to (zones that left the config).
+    fn retain(&self, keep: impl Fn(&Name) -> bool) {
+        let mut served = self.served.lock().unwrap_or_else(|e| e.into_inner());
+        let before = served.len();
+        served.retain(|s| keep(s.0.origin()));
+        if served.len() != before {
+            self.swap(&served);
+        }
     }
 
     fn swap(&self, served: &[(Arc<Zone>, Option<ZoneError>)]) {
@@ -326,8 +347,6 @@ pub struct Receipt {
 /// One served zone: its spec, the snapshot served, its journal. Owned by the zone's
 /// worker thread; nothing else changes it.
 struct Handle {
-    /// Its place in the set (and in the publisher's list).
-    index: usize,
     spec: ZoneSpec,
     served: Arc<Zone>,
     journal: Option<Journal>,
@@ -377,7 +396,16 @@ pub(crate) struct Notify {
 /// or a slow parent never holds up another zone's commit, a reload or a command.
 /// Every change to a served snapshot goes through its zone's `Handle::commit`.
 pub struct ZoneSet {
-    workers: Vec<Worker>,
+    /// Changed by a config reload (zones added and removed); locked only to look up
+    /// or change the list, never while a zone works.
+    workers: Mutex<Vec<Worker>>,
+    publisher: Arc<Publisher>,
+    poll: Duration,
+    /// The notifier and this server's own addresses (never notified).
+    notify: Option<(crate::notify::Notifier, Vec<std::net::SocketAddr>)>,
+    /// TSIG keys, named by zones' notify targets.
+    keys: Mutex<Vec<blason_proto::tsig::Key>>,
+    reconfig: Mutex<()>,
 }
 
 /// A zone's thread and how to reach it.
@@ -395,8 +423,9 @@ struct Worker {
 enum Job {
     /// Read the file of a zone restored from its journal.
     Sync(Sender<()>),
-    /// Read the file again.
-    Reload(Sender<Result<(), String>>),
+    /// Read the file again (from this source, with a config reload: the catalog's
+    /// text is made anew).
+    Reload(Option<ZoneSource>, Sender<Result<(), String>>),
     /// An operator's DNSSEC request, then an executor pass.
     Dnssec(Request, Sender<Result<String, Refusal>>),
     /// `blason dnssec status`, from the executor's state.
@@ -429,14 +458,25 @@ type Submission = (Vec<Edit>, Sender<Result<Receipt, Refusal>>);
 pub struct ReloadReport {
     /// Zones whose reading gave a new snapshot (or the same content).
     pub replaced: usize,
-    /// Zones that failed and kept serving their previous snapshot, with the reason.
+    /// Zones that failed and kept serving their previous snapshot (or, new to the
+    /// config, are not served), with the reason.
     pub kept: Vec<(Name, String)>,
+    /// Zones new to the config, served now.
+    pub added: Vec<Name>,
+    /// Zones that left the config, served no more.
+    pub removed: Vec<Name>,
 }
 
 impl ReloadReport {
-    /// `replaced=N kept_old=M; zone kept its old data: why`
+    /// `replaced=N kept_old=M[ added=A,B][ removed=C]; zone kept its old data: why`
     pub fn text(&self) -> String {
         let mut text = format!("replaced={} kept_old={}", self.replaced, self.kept.len());
+        for (what, list) in [("added", &self.added), ("removed", &self.removed)] {
+            if !list.is_empty() {
+                let names: Vec<String> = list.iter().map(|n| n.to_string()).collect();
+                text.push_str(&format!(" {what}={}", names.join(",")));
+            }
+        }
         for (z, why) in &self.kept {
             text.push_str(&format!("; {z} kept its old data: {why}"));
         }
@@ -472,76 +512,22 @@ impl ZoneSet {
         specs: Vec<ZoneSpec>,
         publisher: Arc<Publisher>,
         poll: Duration,
-        notify: Option<(
-            crate::notify::Notifier,
-            Vec<blason_proto::tsig::Key>,
-            Vec<std::net::SocketAddr>,
-        )>,
+        notify: Option<(crate::notify::Notifier, Vec<std::net::SocketAddr>)>,
+        keys: Vec<blason_proto::tsig::Key>,
     ) -> Result<ZoneSet, Vec<(ZoneSpec, ZoneError)>> {
-        let opened: Vec<(ZoneSpec, Result<Opened, ZoneError>)> = std::thread::scope(|s| {
-            let running: Vec<_> = specs
-                .into_iter()
-                .map(|spec| {
-                    let h = s.spawn({
-                        let spec = spec.clone();
-                        move || open_one(&spec)
-                    });
-                    (spec, h)
-                })
-                .collect();
-            running
-                .into_iter()
-                .map(|(spec, h)| {
-                    let r = h.join().unwrap_or_else(|_| {
-                        Err(ZoneError::Internal("the zone's opening panicked".into()))
-                    });
-                    (spec, r)
-                })
-                .collect()
-        });
-        let mut handles = Vec::with_capacity(opened.len());
+        let set = ZoneSet {
+            workers: Mutex::new(Vec::new()),
+            publisher: publisher.clone(),
+            poll,
+            notify,
+            keys: Mutex::new(keys),
+            reconfig: Mutex::new(()),
+        };
+        let mut handles = Vec::new();
         let mut failed = Vec::new();
-        for (spec, r) in opened {
-            // Secondaries are told of new serials when the zone has any.
-            let zone_notify = notify.as_ref().and_then(|(n, keys, own)| {
-                let configured: Vec<_> = spec
-                    .xfr
-                    .notify
-                    .iter()
-                    .map(|t| {
-                        let key = t
-                            .key
-                            .as_ref()
-                            .and_then(|k| keys.iter().find(|x| x.name == *k).cloned());
-                        (t.addr, key)
-                    })
-                    .collect();
-                (!configured.is_empty() || !spec.xfr.allow.is_empty()).then(|| Notify {
-                    notifier: n.clone(),
-                    configured,
-                    own: own.clone(),
-                    ns: spec.xfr.notify_ns,
-                })
-            });
-            let secondary = spec.source.is_secondary();
+        for (spec, r) in open_specs(specs) {
             match r {
-                Ok(o) => handles.push(Handle {
-                    notify: zone_notify,
-                    heard: Instant::now(),
-                    expired: false,
-                    wake_pending: Default::default(),
-                    index: handles.len(),
-                    spec,
-                    served: o.served,
-                    journal: o.journal,
-                    pending_file: o.source.is_none() && !secondary,
-                    stale: o.stale,
-                    unsigned: o.unsigned,
-                    keeps_source: o.saved_source.is_some(),
-                    source: o.source.or(o.saved_source.map(|z| (z, Vec::new()))),
-                    publisher: publisher.clone(),
-                    quiet: true,
-                }),
+                Ok(o) => handles.push(set.handle(spec, o)),
                 Err(e) => failed.push((spec, e)),
             }
         }
@@ -554,44 +540,98 @@ impl ZoneSet {
         *publisher.served.lock().unwrap_or_else(|e| e.into_inner()) =
             handles.iter().map(|h| (h.served.clone(), None)).collect();
         publisher.publish(None);
-        let now = now_unix();
-        let mut workers = Vec::with_capacity(handles.len());
-        for mut h in handles {
-            h.quiet = false;
-            if !h.pending_file {
-                if let Some(g) = &h.spec.generator {
-                    g.committed(now);
-                }
-            }
-            let (tx, rx) = mpsc::channel();
+        for h in handles {
             let spec = h.spec.clone();
-            let history = h.journal.as_ref().map(|j| j.history());
-            let wake_pending = h.wake_pending.clone();
-            let thread = std::thread::Builder::new()
-                .name(format!("zone {}", spec.origin))
-                .spawn(move || h.work(rx, poll))
-                .map_err(|e| {
-                    vec![(
-                        spec.clone(),
-                        ZoneError::Internal(format!("cannot start the zone's thread: {e}")),
-                    )]
-                })?;
-            workers.push(Worker {
-                spec,
-                wake_pending,
-                history,
-                jobs: tx,
-                thread: Some(thread),
-            });
+            let w = set
+                .start_worker(h)
+                .map_err(|e| vec![(spec, ZoneError::Internal(e))])?;
+            set.lock().push(w);
         }
-        Ok(ZoneSet { workers })
+        set.publish_xfr_table();
+        Ok(set)
     }
 
-    /// What outgoing transfers need of every zone.
-    pub(crate) fn xfr_table(&self, keys: Vec<blason_proto::tsig::Key>) -> crate::xfr::XfrTable {
-        crate::xfr::XfrTable {
-            zones: self
-                .workers
+    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<Worker>> {
+        self.workers.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// A zone's handle, as opened: not published yet (`quiet`).
+    fn handle(&self, spec: ZoneSpec, o: Opened) -> Handle {
+        let keys = self.keys.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        // Secondaries are told of new serials when the zone has any.
+        let notify = self.notify.as_ref().and_then(|(n, own)| {
+            let configured: Vec<_> = spec
+                .xfr
+                .notify
+                .iter()
+                .map(|t| {
+                    let key = t
+                        .key
+                        .as_ref()
+                        .and_then(|k| keys.iter().find(|x| x.name == *k).cloned());
+                    (t.addr, key)
+                })
+                .collect();
+            (!configured.is_empty() || !spec.xfr.allow.is_empty()).then(|| Notify {
+                notifier: n.clone(),
+                configured,
+                own: own.clone(),
+                ns: spec.xfr.notify_ns,
+            })
+        });
+        let secondary = spec.source.is_secondary();
+        Handle {
+            notify,
+            heard: Instant::now(),
+            expired: false,
+            wake_pending: Default::default(),
+            spec,
+            served: o.served,
+            journal: o.journal,
+            pending_file: o.source.is_none() && !secondary,
+            stale: o.stale,
+            unsigned: o.unsigned,
+            keeps_source: o.saved_source.is_some(),
+            source: o.source.or(o.saved_source.map(|z| (z, Vec::new()))),
+            publisher: self.publisher.clone(),
+            quiet: true,
+        }
+    }
+
+    /// Starts the worker thread of a zone whose snapshot is published.
+    fn start_worker(&self, mut h: Handle) -> Result<Worker, String> {
+        h.quiet = false;
+        if !h.pending_file {
+            if let Some(g) = &h.spec.generator {
+                g.committed(now_unix());
+            }
+        }
+        let (tx, rx) = mpsc::channel();
+        let spec = h.spec.clone();
+        let history = h.journal.as_ref().map(|j| j.history());
+        let wake_pending = h.wake_pending.clone();
+        let poll = self.poll;
+        let thread = std::thread::Builder::new()
+            .name(format!("zone {}", spec.origin))
+            .spawn(move || h.work(rx, poll))
+            .map_err(|e| format!("cannot start the zone's thread: {e}"))?;
+        Ok(Worker {
+            spec,
+            wake_pending,
+            history,
+            jobs: tx,
+            thread: Some(thread),
+        })
+    }
+
+    /// Makes what outgoing transfers and incoming NOTIFY need of every zone anew
+    /// (keeping the records of what was seen and heard) and swaps it in.
+    fn publish_xfr_table(&self) {
+        let shared = &self.publisher.shared;
+        let old = shared.xfr.load();
+        let workers = self.lock();
+        let table = crate::xfr::XfrTable {
+            zones: workers
                 .iter()
                 .map(|w| {
                     (
@@ -600,11 +640,10 @@ impl ZoneSet {
                     )
                 })
                 .collect(),
-            keys,
-            seen: Default::default(),
-            incoming: Default::default(),
-            secondaries: self
-                .workers
+            keys: self.keys.lock().unwrap_or_else(|e| e.into_inner()).clone(),
+            seen: old.seen.clone(),
+            incoming: old.incoming.clone(),
+            secondaries: workers
                 .iter()
                 .filter_map(|w| match &w.spec.source {
                     ZoneSource::Secondary { primaries } => Some((
@@ -617,16 +656,18 @@ impl ZoneSet {
                     _ => None,
                 })
                 .collect(),
-        }
+        };
+        shared.xfr.store(Arc::new(table));
     }
 
-    pub fn specs(&self) -> impl Iterator<Item = &ZoneSpec> {
-        self.workers.iter().map(|w| &w.spec)
+    /// The zones served now.
+    pub fn specs(&self) -> Vec<ZoneSpec> {
+        self.lock().iter().map(|w| w.spec.clone()).collect()
     }
 
     /// True when some zone is signed.
     pub fn has_dnssec(&self) -> bool {
-        self.workers.iter().any(|w| w.spec.dnssec.is_some())
+        self.lock().iter().any(|w| w.spec.dnssec.is_some())
     }
 
     /// Reads the file of each zone restored from its journal and commits what
@@ -634,7 +675,7 @@ impl ZoneSet {
     /// returns when all are done. A file that fails leaves the journal's zone serving.
     pub fn sync_restored(&self) {
         let waits: Vec<_> = self
-            .workers
+            .lock()
             .iter()
             .map(|w| {
                 let (tx, rx) = mpsc::channel();
@@ -656,16 +697,133 @@ impl ZoneSet {
     /// Asks every zone to re-read its file; the answers are collected by the caller
     /// ([`PendingReload::finish`]), so nothing waits here.
     pub fn start_reload(&self) -> PendingReload {
+        self.start_reload_with(|_| None)
+    }
+
+    /// [`ZoneSet::start_reload`], handing each zone the source `source` gives.
+    fn start_reload_with(&self, source: impl Fn(&Name) -> Option<ZoneSource>) -> PendingReload {
         let waits = self
-            .workers
+            .lock()
             .iter()
             .map(|w| {
                 let (tx, rx) = mpsc::channel();
-                let sent = w.jobs.send(Job::Reload(tx)).is_ok();
+                let sent = w.jobs.send(Job::Reload(source(&w.spec.origin), tx)).is_ok();
                 (w.spec.origin.clone(), sent.then_some(rx))
             })
             .collect();
-        PendingReload { waits }
+        PendingReload {
+            waits,
+            report: ReloadReport::default(),
+        }
+    }
+
+    /// Takes a new list of zones (a config reload): zones that left it stop being
+    /// served; new ones are opened (from their journal when they had one) and served;
+    /// zones whose settings changed are reopened with them (their old data serves
+    /// until the new is ready); the rest read their files again. New zones answer
+    /// before any other zone commits, so a catalog announces only zones that answer.
+    /// Returns when every zone is done. One reconfiguration runs at a time.
+    pub fn reconfigure(
+        &self,
+        specs: Vec<ZoneSpec>,
+        keys: Vec<blason_proto::tsig::Key>,
+    ) -> ReloadReport {
+        let _one = self.reconfig.lock().unwrap_or_else(|e| e.into_inner());
+        *self.keys.lock().unwrap_or_else(|e| e.into_inner()) = keys;
+        let mut report = ReloadReport::default();
+        let kept = |w: &Worker| {
+            specs
+                .iter()
+                .any(|n| n.origin == w.spec.origin && n.settings == w.spec.settings)
+        };
+        // Workers of zones removed or changed stop first: a reopened zone's journal
+        // has one writer.
+        let stopping: Vec<Worker> = {
+            let mut ws = self.lock();
+            let (keep, stop) = std::mem::take(&mut *ws).into_iter().partition(kept);
+            *ws = keep;
+            stop
+        };
+        for w in &stopping {
+            let _ = w.jobs.send(Job::Stop);
+        }
+        let running: Vec<(Name, u64)> = self
+            .lock()
+            .iter()
+            .map(|w| (w.spec.origin.clone(), w.spec.settings))
+            .collect();
+        let mut changed = Vec::new();
+        for mut w in stopping {
+            if let Some(t) = w.thread.take() {
+                let _ = t.join();
+            }
+            if specs.iter().any(|n| n.origin == w.spec.origin) {
+                changed.push(w.spec.origin.clone());
+            } else {
+                log::info("zone removed", &[("zone", &w.spec.origin)]);
+                report.removed.push(w.spec.origin.clone());
+            }
+        }
+        self.publisher
+            .retain(|o| specs.iter().any(|n| n.origin == *o));
+        let opening: Vec<ZoneSpec> = specs
+            .iter()
+            .filter(|n| !running.iter().any(|(o, _)| *o == n.origin))
+            .cloned()
+            .collect();
+        let mut syncs = Vec::new();
+        let opened: Vec<Name> = opening.iter().map(|n| n.origin.clone()).collect();
+        for (spec, r) in open_specs(opening) {
+            let origin = spec.origin.clone();
+            let mut h = match r {
+                Ok(o) => self.handle(spec, o),
+                Err(e) => {
+                    log_zone_error(&spec, "cannot open the zone; not served", &e);
+                    report.kept.push((origin, e.to_string()));
+                    continue;
+                }
+            };
+            if h.stale {
+                h.sync_one();
+            }
+            self.publisher.publish(Some(h.served.clone()));
+            match self.start_worker(h) {
+                Ok(w) => {
+                    let (tx, rx) = mpsc::channel();
+                    let _ = w.jobs.send(Job::Sync(tx));
+                    syncs.push(rx);
+                    log::info(
+                        "serving zone",
+                        &[("zone", &w.spec.origin), ("source", &w.spec.source)],
+                    );
+                    self.lock().push(w);
+                    if changed.contains(&origin) {
+                        log::info("zone reopened with its new settings", &[("zone", &origin)]);
+                        report.replaced += 1;
+                    } else {
+                        report.added.push(origin);
+                    }
+                }
+                Err(e) => {
+                    log::error(&e, &[("zone", &origin)]);
+                    report.kept.push((origin, e));
+                }
+            }
+        }
+        for rx in syncs {
+            let _ = rx.recv();
+        }
+        self.publish_xfr_table();
+        // The rest read their files again; the catalog takes its new text.
+        let mut pending = self.start_reload_with(|o| {
+            specs
+                .iter()
+                .find(|n| n.origin == *o)
+                .map(|n| n.source.clone())
+        });
+        pending.waits.retain(|(o, _)| !opened.contains(o));
+        pending.report = report;
+        pending.finish()
     }
 
     /// Hands an operator's DNSSEC request to the zone's worker, which answers on
@@ -692,11 +850,12 @@ impl ZoneSet {
         reply: Sender<Result<String, Refusal>>,
         job: impl FnOnce(Sender<Result<String, Refusal>>) -> Job,
     ) {
-        let w = self
-            .workers
+        let jobs = self
+            .lock()
             .iter()
-            .find(|w| w.spec.origin == *origin && w.spec.dnssec.is_some());
-        let Some(w) = w else {
+            .find(|w| w.spec.origin == *origin && w.spec.dnssec.is_some())
+            .map(|w| w.jobs.clone());
+        let Some(jobs) = jobs else {
             let _ = reply.send(Err(Refusal::new(
                 Fault::Config,
                 format!("{origin} is not a signed zone of this server"),
@@ -705,7 +864,7 @@ impl ZoneSet {
         };
         // The worker answers on `reply` itself, so no caller waits here.
         if let Err(mpsc::SendError(Job::Dnssec(_, reply) | Job::Status(reply))) =
-            w.jobs.send(job(reply))
+            jobs.send(job(reply))
         {
             let _ = reply.send(Err(Refusal::new(
                 Fault::System,
@@ -717,15 +876,19 @@ impl ZoneSet {
     /// Hands edits to the zone `origin`'s worker, which answers on `reply` once they
     /// are served and durable (edits that arrive together share one commit).
     pub fn submit(&self, origin: &Name, edits: Vec<Edit>, reply: Sender<Result<Receipt, Refusal>>) {
-        let Some(w) = self.workers.iter().find(|w| w.spec.origin == *origin) else {
+        let jobs = self
+            .lock()
+            .iter()
+            .find(|w| w.spec.origin == *origin)
+            .map(|w| w.jobs.clone());
+        let Some(jobs) = jobs else {
             let _ = reply.send(Err(Refusal::new(
                 Fault::Config,
                 format!("{origin} is not a zone of this server"),
             )));
             return;
         };
-        if let Err(mpsc::SendError(Job::Submit(_, reply))) = w.jobs.send(Job::Submit(edits, reply))
-        {
+        if let Err(mpsc::SendError(Job::Submit(_, reply))) = jobs.send(Job::Submit(edits, reply)) {
             let _ = reply.send(Err(Refusal::new(
                 Fault::System,
                 "the zone's worker has stopped",
@@ -734,16 +897,42 @@ impl ZoneSet {
     }
 
     /// Stops every worker once its current job is done, and waits for them.
-    pub fn stop(&mut self) {
-        for w in &self.workers {
+    pub fn stop(&self) {
+        let workers = std::mem::take(&mut *self.lock());
+        for w in &workers {
             let _ = w.jobs.send(Job::Stop);
         }
-        for w in &mut self.workers {
+        for mut w in workers {
             if let Some(t) = w.thread.take() {
                 let _ = t.join();
             }
         }
     }
+}
+
+/// Opens zones all at once, each on a thread of its own.
+fn open_specs(specs: Vec<ZoneSpec>) -> Vec<(ZoneSpec, Result<Opened, ZoneError>)> {
+    std::thread::scope(|s| {
+        let running: Vec<_> = specs
+            .into_iter()
+            .map(|spec| {
+                let h = s.spawn({
+                    let spec = spec.clone();
+                    move || open_one(&spec)
+                });
+                (spec, h)
+            })
+            .collect();
+        running
+            .into_iter()
+            .map(|(spec, h)| {
+                let r = h.join().unwrap_or_else(|_| {
+                    Err(ZoneError::Internal("the zone's opening panicked".into()))
+                });
+                (spec, r)
+            })
+            .collect()
+    })
 }
 
 impl Drop for ZoneSet {
@@ -758,12 +947,14 @@ type ReloadAnswer = Option<Receiver<Result<(), String>>>;
 /// A reload under way: each zone's answer, to be collected.
 pub struct PendingReload {
     waits: Vec<(Name, ReloadAnswer)>,
+    /// What was done before the reading (zones added and removed).
+    report: ReloadReport,
 }
 
 impl PendingReload {
     /// Waits for every zone's answer.
     pub fn finish(self) -> ReloadReport {
-        let mut report = ReloadReport::default();
+        let mut report = self.report;
         for (origin, rx) in self.waits {
             let r = rx
                 .ok_or(())
@@ -843,7 +1034,10 @@ impl Handle {
                     // poll interval from now, not from the worker's start.
                     next_poll = Instant::now() + poll;
                 }
-                Ok(Job::Reload(done)) => {
+                Ok(Job::Reload(source, done)) => {
+                    if let Some(s) = source {
+                        self.spec.source = s;
+                    }
                     let _ = done.send(self.reload_one().map_err(|e| e.to_string()));
                     next_tick = Instant::now();
                 }
@@ -871,8 +1065,7 @@ impl Handle {
     }
 
     fn publish(&self) {
-        self.publisher
-            .publish(Some((self.index, self.served.clone())));
+        self.publisher.publish(Some(self.served.clone()));
     }
 
     /// The one road by which a served snapshot changes: serial moved forward, the
@@ -1187,7 +1380,7 @@ impl Handle {
             if self.expired {
                 self.expired = false;
                 self.note_incoming(|i| i.expired = false);
-                self.publisher.set_unusable(self.index, None);
+                self.publisher.set_unusable(&self.spec.origin, None);
                 log::info(
                     "secondary zone usable again",
                     &[("zone", &self.spec.origin)],
@@ -1201,7 +1394,7 @@ impl Handle {
             self.note_incoming(|i| i.expired = true);
             let e = ZoneError::Expired;
             log_zone_error(&self.spec, "secondary zone expired; answering SERVFAIL", &e);
-            self.publisher.set_unusable(self.index, Some(e));
+            self.publisher.set_unusable(&self.spec.origin, Some(e));
         }
         wait
     }
@@ -1226,10 +1419,9 @@ impl Handle {
 
     /// Notes what the primaries said, for `blason xfr status`.
     fn note_incoming(&self, f: impl FnOnce(&mut crate::xfr::Incoming)) {
-        if let Some(t) = self.publisher.shared.xfr.get() {
-            let mut m = t.incoming.lock().unwrap_or_else(|e| e.into_inner());
-            f(m.entry(self.spec.origin.clone()).or_default());
-        }
+        let t = self.publisher.shared.xfr.load();
+        let mut m = t.incoming.lock().unwrap_or_else(|e| e.into_inner());
+        f(m.entry(self.spec.origin.clone()).or_default());
     }
 
     /// One round over the primaries: how long until the next, and whether one

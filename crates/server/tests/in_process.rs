@@ -47,6 +47,7 @@ fn start_query_reload_shutdown() {
         journal_size: None,
         lints: Vec::new(),
         xfr: Default::default(),
+        settings: 0,
     };
     let mut cfg = Config::new(vec!["127.0.0.1:0".parse().unwrap()], vec![spec]);
     cfg.udp_threads = 2;
@@ -86,6 +87,7 @@ fn duplicate_zone_and_missing_file_refuse_to_start() {
         journal_size: None,
         lints: Vec::new(),
         xfr: Default::default(),
+        settings: 0,
     };
     let cfg = Config::new(vec!["127.0.0.1:0".parse().unwrap()], vec![missing.clone()]);
     let err = Server::start(cfg).err().expect("must refuse");
@@ -139,6 +141,7 @@ fn every_change_moves_the_serial_and_a_restart_serves_the_journal() {
         journal_size: None,
         lints: Vec::new(),
         xfr: Default::default(),
+        settings: 0,
     };
     let start = || {
         let cfg = Config::new(vec!["127.0.0.1:0".parse().unwrap()], vec![spec.clone()]);
@@ -277,6 +280,7 @@ fn expired_signatures_in_the_journal_are_made_anew_before_the_first_answer() {
             journal_size: None,
             lints: Vec::new(),
             xfr: Default::default(),
+            settings: 0,
         };
         Server::start(Config::new(vec![addr], vec![spec])).unwrap()
     };
@@ -626,6 +630,105 @@ fn submitted_edits_are_served_durable_and_survive_reloads_and_restarts() {
     let addr = server.local_addrs()[0];
     assert_eq!(served_a(addr, 39), Some(vec![192, 0, 2, 39]));
     assert_eq!(www_a(&sock, addr), [192, 0, 2, 11]);
+    server.shutdown();
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// The RCODE of `name` SOA, and the A record of `www.name`, if any.
+fn rcode_of(sock: &UdpSocket, to: std::net::SocketAddr, name: &str) -> (u8, Option<[u8; 4]>) {
+    let q = MessageBuilder::query(
+        7,
+        &Name::parse(&format!("www.{name}"), None).unwrap(),
+        Rtype::A,
+        false,
+        None,
+    );
+    let r = ask_q(sock, to, &q);
+    let m = Message::parse(&r).unwrap();
+    let a = m
+        .answer
+        .iter()
+        .find(|rr| rr.rtype == Rtype::A)
+        .map(|rr| rr.rdata[..4].try_into().unwrap());
+    (m.rcode() as u8, a)
+}
+
+#[test]
+fn a_reconfiguration_adds_removes_and_reopens_zones_and_keeps_the_rest() {
+    let dir = std::env::temp_dir().join(format!("blason-reconf-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let spec = |z: &str, settings: u64| {
+        let file = dir.join(format!("{z}.zone"));
+        if !file.exists() {
+            std::fs::write(
+                &file,
+                "@ 300 IN SOA ns hm 1 2 3 4 5\n@ 300 IN NS ns\nns 300 IN A 192.0.2.1\nwww 300 IN A 192.0.2.80\n",
+            )
+            .unwrap();
+        }
+        let origin = Name::parse(z, None).unwrap();
+        let mut s = ZoneSpec::new(origin.clone(), ZoneSource::File(file));
+        s.journal = Some(dir.join("state").join(z).join("journal"));
+        s.settings = settings;
+        s
+    };
+    let cfg = Config::new(
+        vec!["127.0.0.1:0".parse().unwrap()],
+        vec![spec("a.test.", 1), spec("b.test.", 1)],
+    );
+    let server = Server::start(cfg.clone()).unwrap();
+    let addr = server.local_addrs()[0];
+    let sock = UdpSocket::bind("127.0.0.1:0").unwrap();
+    sock.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
+    const REFUSED: u8 = 5;
+    assert_eq!(rcode_of(&sock, addr, "c.test.").0, REFUSED);
+
+    // c.test comes in, b.test leaves, a.test stays.
+    let mut next = cfg.clone();
+    next.zones = vec![spec("a.test.", 1), spec("c.test.", 1)];
+    let r = server.reconfigure(next.clone()).unwrap();
+    assert_eq!(r.added, vec![Name::parse("c.test.", None).unwrap()]);
+    assert_eq!(r.removed, vec![Name::parse("b.test.", None).unwrap()]);
+    assert_eq!((r.replaced, r.kept.len()), (1, 0), "{}", r.text());
+    assert!(
+        r.text().contains("added=c.test. removed=b.test."),
+        "{}",
+        r.text()
+    );
+    assert_eq!(rcode_of(&sock, addr, "c.test."), (0, Some([192, 0, 2, 80])));
+    assert_eq!(rcode_of(&sock, addr, "b.test.").0, REFUSED);
+    assert_eq!(rcode_of(&sock, addr, "a.test."), (0, Some([192, 0, 2, 80])));
+
+    // a.test's settings change: reopened from its journal, with the file's change.
+    std::fs::write(
+        dir.join("a.test..zone"),
+        "@ 300 IN SOA ns hm 2 2 3 4 5\n@ 300 IN NS ns\nns 300 IN A 192.0.2.1\nwww 300 IN A 192.0.2.81\n",
+    )
+    .unwrap();
+    next.zones[0].settings = 2;
+    let r = server.reconfigure(next.clone()).unwrap();
+    assert_eq!(
+        (r.replaced, r.kept.len(), r.added.len()),
+        (2, 0, 0),
+        "{}",
+        r.text()
+    );
+    assert_eq!(rcode_of(&sock, addr, "a.test."), (0, Some([192, 0, 2, 81])));
+
+    // A new zone whose file is broken is not served; the others are untouched.
+    std::fs::write(dir.join("d.test..zone"), "@ IN SOA broken\n").unwrap();
+    next.zones.push(spec("d.test.", 1));
+    let r = server.reconfigure(next.clone()).unwrap();
+    assert_eq!(r.kept.len(), 1, "{}", r.text());
+    assert_eq!(rcode_of(&sock, addr, "d.test.").0, REFUSED);
+    assert_eq!(rcode_of(&sock, addr, "c.test."), (0, Some([192, 0, 2, 80])));
+
+    // Two zones of one name are refused, and nothing changes.
+    let mut twice = next.clone();
+    twice.zones.push(spec("c.test.", 1));
+    assert!(server.reconfigure(twice).is_err());
+    assert_eq!(rcode_of(&sock, addr, "c.test."), (0, Some([192, 0, 2, 80])));
     server.shutdown();
     let _ = std::fs::remove_dir_all(&dir);
 }

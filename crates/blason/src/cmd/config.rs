@@ -105,7 +105,7 @@ pub struct CatalogToml {
 }
 
 /// One `[[key]]`: a TSIG key as `blason tsig keygen` (or `tsig-keygen`) prints it.
-#[derive(Debug, Deserialize)]
+#[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct KeyToml {
     pub name: String,
@@ -113,6 +113,13 @@ pub struct KeyToml {
     pub algorithm: Option<String>,
     /// The secret, base64.
     pub secret: String,
+}
+
+impl std::fmt::Debug for KeyToml {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Never the secret.
+        write!(f, "KeyToml({} {:?})", self.name, self.algorithm)
+    }
 }
 
 impl KeyToml {
@@ -353,7 +360,35 @@ pub struct ServeConfig {
     pub example: bool,
 }
 
-/// Splits `ORIGIN=FILE`.
+/// A digest of what makes a zone's spec, compared at a config reload: the same, the
+/// zone only reads its file again; another, the zone is reopened with its new
+/// settings. `parts` are the zone's table in the file and anything else it takes in.
+fn settings_digest(parts: &[&dyn std::fmt::Debug]) -> u64 {
+    use std::hash::{Hash, Hasher};
+    // SipHash with fixed keys: the same input gives the same digest in one process.
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    for p in parts {
+        format!("{p:?}").hash(&mut h);
+    }
+    h.finish()
+}
+
+/// The `[[key]]` tables (secrets included) that the `"ADDR key NAME"` entries of a
+/// zone's `notify` and `primaries` name: a zone takes those keys in when it opens.
+fn keys_named<'a>(entries: &[String], keys: &'a [KeyToml]) -> Vec<[&'a str; 3]> {
+    let named: Vec<Name> = entries
+        .iter()
+        .filter_map(|e| blason_server::xfr::NotifyTarget::parse(e).ok()?.key)
+        .collect();
+    keys.iter()
+        .filter(|k| parse_origin(&k.name).is_ok_and(|n| named.contains(&n)))
+        .map(|k| {
+            let alg = k.algorithm.as_deref().unwrap_or("hmac-sha256");
+            [k.name.as_str(), alg, k.secret.as_str()]
+        })
+        .collect()
+}
+
 /// The catalog zone: every zone served (but itself) as a member, with the group and
 /// coo each asks for; journaled like any zone, so its serial moves on at a restart
 /// with other members.
@@ -363,6 +398,7 @@ fn catalog_zone(
     keys: &[blason_proto::tsig::Key],
     state: &Path,
     props: &[(String, Option<String>, Option<String>)],
+    key_tomls: &[KeyToml],
 ) -> Result<ZoneSpec, String> {
     use blason_server::catalog::{text, Member};
     let origin = parse_origin(c.origin.as_deref().unwrap_or("catalog.invalid"))?;
@@ -403,6 +439,7 @@ fn catalog_zone(
         catalog_coo: None,
     };
     let xfr = fz.xfr(keys).map_err(|e| format!("catalog: {e}"))?;
+    let settings = settings_digest(&[c, &keys_named(&c.notify, key_tomls), &state]);
     let mut spec = ZoneSpec::new(
         origin.clone(),
         ZoneSource::Text {
@@ -412,6 +449,7 @@ fn catalog_zone(
     );
     spec.journal = Some(blason_server::dnssec::zone_dir(state, &origin).join("journal"));
     spec.xfr = xfr;
+    spec.settings = settings;
     Ok(spec)
 }
 
@@ -497,6 +535,14 @@ pub fn merge(file: FileConfig, o: ServeArgs) -> Result<ServeConfig, String> {
                     })?,
                 };
                 let fz_journal_size = fz.as_ref().and_then(|z| z.journal_size);
+                let settings = match &fz {
+                    Some(z) => {
+                        let entries: Vec<String> =
+                            z.notify.iter().chain(&z.primaries).cloned().collect();
+                        settings_digest(&[z, &keys_named(&entries, &file.key), &state])
+                    }
+                    None => settings_digest(&[&origin, &path, &state]),
+                };
                 let source = match fz.as_ref().filter(|z| !z.primaries.is_empty()) {
                     Some(z) => {
                         if z.dnssec.is_some() || z.mail.is_some() || !z.tlsa.is_empty() {
@@ -554,13 +600,21 @@ pub fn merge(file: FileConfig, o: ServeArgs) -> Result<ServeConfig, String> {
                     journal_size: fz_journal_size,
                     lints: vec![Arc::new(blason_mail::zone_lint::MailLints)],
                     xfr,
+                    settings,
                 })
             })
             .collect::<Result<_, String>>()?
     };
     let mut zones: Vec<ZoneSpec> = zones;
     if let Some(c) = catalog {
-        zones.push(catalog_zone(&c, &zones, &keys, &state, &file_zones)?);
+        zones.push(catalog_zone(
+            &c,
+            &zones,
+            &keys,
+            &state,
+            &file_zones,
+            &file.key,
+        )?);
     }
     let listen = if listen.is_empty() {
         vec![DEFAULT_LISTEN.parse().expect("constant address")]

@@ -79,9 +79,13 @@ Precedence: config file, then BLASON_* environment variables, then flags. A list
 (listen, zone) given by a later source replaces the earlier list; it is not appended.
 In variables, separate list items with commas: BLASON_LISTEN=127.0.0.1:53,[::1]:53.
 
-Signals: SIGHUP re-reads every zone file and swaps them in without dropping a query; a
-zone that fails to load (unreadable, or its checks find errors) keeps serving its old
-data and the findings are logged. `blason reload --state DIR` does the same through
+Signals: SIGHUP re-reads the config file and every zone file and swaps them in without
+dropping a query: a zone added to the config is served (and listed in the catalog),
+a zone removed is not, a zone whose settings changed is reopened with them; listen
+addresses, threads and the other server-wide settings change at the next start. A
+config that does not read changes nothing (the zone files are read again). A zone that
+fails to load (unreadable, or its checks find errors) keeps serving its old data and
+the findings are logged. `blason reload --state DIR` does the same through
 the control socket and prints the outcome; `blason reload --pid-file FILE` sends SIGHUP.
 SIGTERM or SIGINT stop the server.
 
@@ -96,7 +100,7 @@ A zone with errors at startup stops the server before it listens, with its findi
 ///
 /// With no zone configured, serves a bundled example zone (example.test.) so that
 /// you can try queries right away.
-#[derive(Args, Debug, Default)]
+#[derive(Args, Clone, Debug, Default)]
 #[command(after_long_help = AFTER_HELP)]
 pub struct ServeArgs {
     /// TOML config file; everything below can be set there too (see the end of --help)
@@ -179,6 +183,14 @@ pub fn run(a: ServeArgs) -> ExitCode {
         },
         None => FileConfig::default(),
     };
+    // A reload reads the file again and merges it with the same flags.
+    let reread: Option<blason_server::Reread> = a.config.clone().map(|path| {
+        let args = a.clone();
+        std::sync::Arc::new(move || {
+            let file = FileConfig::read(&path)?;
+            config::merge(file, args.clone()).map(|c| c.server)
+        }) as blason_server::Reread
+    });
     let cfg = match config::merge(file, a) {
         Ok(c) => c,
         Err(e) => {
@@ -196,7 +208,7 @@ pub fn run(a: ServeArgs) -> ExitCode {
             print_try(s.local_addrs());
         }
     };
-    match blason_server::run_with(cfg.server, started) {
+    match blason_server::run_reloading(cfg.server, started, reread) {
         Ok(()) => Exit::Ok.into(),
         Err(e) => {
             log::error(&e.to_string(), &[]);

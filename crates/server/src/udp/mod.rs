@@ -66,10 +66,10 @@ pub fn worker(sock: UdpSocket, shared: Arc<Shared>) {
                 let (q, _) = batch.slot(i);
                 if crate::xfr::is_notify(q) {
                     // Off the hot path: a primary telling a secondary zone of a change.
-                    if let (Some(table), Some(peer)) = (shared.xfr.get(), batch.peer(i)) {
+                    if let Some(peer) = batch.peer(i) {
                         let (q, out) = batch.slot(i);
                         let now = crate::zones::now_unix();
-                        let reply = crate::xfr::notify_in(q, peer, table, now);
+                        let reply = crate::xfr::notify_in(q, peer, &shared.xfr.load(), now);
                         out.clear();
                         if let Some(r) = &reply {
                             out.extend_from_slice(r);
@@ -82,14 +82,14 @@ pub fn worker(sock: UdpSocket, shared: Arc<Shared>) {
                 let mut send = respond(&cat, q, Transport::Udp, out);
                 if !send && blason_answer::is_transfer(q) {
                     // Off the hot path: the SOA, or TC to send the client to TCP.
-                    if let (Some(table), Some(peer)) = (shared.xfr.get(), batch.peer(i)) {
+                    if let Some(peer) = batch.peer(i) {
                         let (q, out) = batch.slot(i);
                         let now = crate::zones::now_unix();
                         let mut reply = None;
                         crate::xfr::serve(
                             q,
                             peer,
-                            table,
+                            &shared.xfr.load(),
                             cat.zones(),
                             now,
                             crate::xfr::Via::Udp,
@@ -106,8 +106,9 @@ pub fn worker(sock: UdpSocket, shared: Arc<Shared>) {
                     }
                 } else if !send && blason_answer::is_signed(q) {
                     let now = crate::zones::now_unix();
-                    let table = shared.xfr.get();
-                    send = crate::xfr::respond_signed(&cat, table, q, Transport::Udp, now, out);
+                    let table = shared.xfr.load();
+                    send =
+                        crate::xfr::respond_signed(&cat, Some(&table), q, Transport::Udp, now, out);
                 }
                 batch.set_reply(i, send);
                 if shared.query_log {
