@@ -1,8 +1,9 @@
 //! The catalog zone (RFC 9432) through stock consumers: BIND 9.18 and Knot 3.2,
 //! started here on loopback and configured once to follow blason's catalog, serve
-//! the zones it lists (Knot with the template its `group` names). A restart of
-//! blason with a zone added to its config and another removed reaches both by
-//! NOTIFY and a transfer of the catalog: the new zone answers, the old one is gone.
+//! the zones it lists (Knot with the template its `group` names). A zone added to
+//! blason's config and another removed, then `blason reload` (no restart), reach both
+//! by NOTIFY and a transfer of the catalog: the new zone answers, the old one is
+//! gone. A restart with another zone added does the same.
 
 mod common;
 
@@ -193,17 +194,25 @@ zone:
         || k.join("zones-standard").join("b.test.zone").exists(),
     );
 
-    // b.test leaves the config and c.test comes in; blason restarts.
-    drop(blason);
+    // b.test leaves the config and c.test comes in; blason reloads, no restart.
     std::fs::write(
         &conf,
         blason_config(&dir, bp, &["a.test", "c.test"], &[p_bind, p_knot]),
     )
     .unwrap();
-    blason = serve("blason2.log");
-    wait_for("blason answering again", &dir.join("blason2.log"), || {
-        status(bp, "c.test") == "NOERROR"
-    });
+    let out = Command::new(env!("CARGO_BIN_EXE_blason"))
+        .args(["reload", "--state"])
+        .arg(dir.join("state"))
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && said.contains("added=c.test. removed=b.test."),
+        "blason reload: {said} {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(status(bp, "c.test"), "NOERROR", "blason serves c.test");
+    assert_eq!(status(bp, "b.test"), "REFUSED", "blason dropped b.test");
     for (who, port, log) in &consumers {
         wait_for(&format!("{who} serving c.test"), log, || {
             status(*port, "c.test") == "NOERROR"
@@ -212,6 +221,24 @@ zone:
             status(*port, "b.test") == "REFUSED"
         });
         assert_eq!(status(*port, "a.test"), "NOERROR", "{who} keeps a.test");
+    }
+
+    // A restart with d.test added: the catalog's journal carries on.
+    drop(blason);
+    std::fs::write(
+        &conf,
+        blason_config(&dir, bp, &["a.test", "c.test", "d.test"], &[p_bind, p_knot]),
+    )
+    .unwrap();
+    blason = serve("blason2.log");
+    wait_for("blason answering again", &dir.join("blason2.log"), || {
+        status(bp, "d.test") == "NOERROR"
+    });
+    for (who, port, log) in &consumers {
+        wait_for(&format!("{who} serving d.test"), log, || {
+            status(*port, "d.test") == "NOERROR"
+        });
+        assert_eq!(status(*port, "c.test"), "NOERROR", "{who} keeps c.test");
     }
     drop(blason);
     let _ = std::fs::remove_dir_all(&dir);

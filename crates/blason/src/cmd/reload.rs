@@ -9,10 +9,13 @@ use clap::Args;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-/// Re-read every zone file of a running server
+/// Re-read the config and every zone file of a running server
 ///
-/// Asks the server through its control socket in the state folder (--state, or the
-/// config's `state`) and prints what the reload did; with --pid-file, or when no
+/// Zones added to the server's config file are served, zones removed are not, zones
+/// whose settings changed are reopened with them, and every other zone reads its
+/// file again. Asks the server through its control socket in the state folder
+/// (--state, or the config's `state`) and prints what the reload did
+/// (`replaced=N kept_old=M added=... removed=...`); with --pid-file, or when no
 /// server answers there, sends SIGHUP to the pid in the pid file instead (the
 /// outcome is then in the server's log). Zones that fail to load keep serving their
 /// old data.
