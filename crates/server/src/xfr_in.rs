@@ -12,7 +12,7 @@
 use blason_proto::tsig::{self, Key, Position};
 use blason_proto::{Message, MessageBuilder, Record, Section};
 use blason_zone::update::{self, Changeset};
-use blason_zone::{Class, Name, Node, RRset, Rtype, Zone};
+use blason_zone::{Name, RRset, Rtype, Zone};
 use std::fmt;
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
@@ -50,6 +50,14 @@ impl blason_zone::fault::Blame for XfrInError {
         }
     }
 }
+
+/// The longest a transfer may take, however steadily the primary trickles it: the
+/// zone's worker waits for it. A 1,000,000-name zone arrives in seconds on loopback.
+pub const DEADLINE: Duration = Duration::from_secs(15 * 60);
+
+/// The most a transfer may send (its messages' bytes): bounds the memory a primary
+/// can make us hold. Several times the size of the 1,000,000-name signed test zone.
+pub const MAX_BYTES: usize = 2 << 30;
 
 fn bad(s: impl Into<String>) -> XfrInError {
     XfrInError::Bad(s.into())
@@ -123,15 +131,27 @@ fn transfer(
     s.write_all(&framed).map_err(XfrInError::Io)?;
 
     let mut records: Vec<Record> = Vec::new();
+    let deadline = std::time::Instant::now() + DEADLINE;
+    let mut bytes = 0usize;
     let mut first = true;
     let mut end_serial: Option<u32> = None;
     // SOAs with the final serial: an AXFR ends at its second, an incremental IXFR
     // at its third (opening, the last sequence's new SOA, closing).
     let mut at_end = 0usize;
     loop {
+        // Each read waits at most `timeout`, and never past the deadline.
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        if left.is_zero() {
+            return Err(bad(format!("not complete after {} s", DEADLINE.as_secs())));
+        }
+        let _ = s.set_read_timeout(Some(timeout.min(left)));
         let mut len = [0u8; 2];
         s.read_exact(&mut len).map_err(XfrInError::Io)?;
         let mut m = vec![0u8; usize::from(u16::from_be_bytes(len))];
+        bytes += m.len() + 2;
+        if bytes > MAX_BYTES {
+            return Err(bad(format!("more than {} MiB", MAX_BYTES >> 20)));
+        }
         s.read_exact(&mut m).map_err(XfrInError::Io)?;
         if let (Some(k), Some(prior)) = (key, mac.as_ref()) {
             let pos = if first {
@@ -206,7 +226,11 @@ pub fn from_records(
     }
     match have {
         Some(z) if is_incremental(records, true) => {
-            Ok((Pulled::Zone(apply_ixfr(z, records)?), "ixfr"))
+            // The zone it makes is checked whole, as an AXFR's is: a primary's
+            // change can break a rule a file would be refused for.
+            let next = apply_ixfr(z, records)?;
+            let z = checked(blason_zone::load::recheck(&next, "transfer"))?;
+            Ok((Pulled::Zone(z), "ixfr"))
         }
         _ => Ok((
             Pulled::Zone(whole(origin, &records[..records.len() - 1])?),
@@ -268,47 +292,35 @@ fn rrsets(records: &[Record]) -> Vec<(Name, RRset)> {
     out
 }
 
-/// A whole zone from an AXFR's records (the closing SOA left out).
+/// A whole zone from an AXFR's records (the closing SOA left out), built and checked
+/// as a file is.
 fn whole(origin: &Name, records: &[Record]) -> Result<Zone, XfrInError> {
     if let Some(r) = records.iter().find(|r| !r.owner.is_subdomain_of(origin)) {
         return Err(bad(format!("{} is outside the zone", r.owner)));
     }
-    let mut nodes: Vec<Node> = Vec::new();
-    for (name, set) in rrsets(records) {
-        match nodes.last_mut() {
-            Some(n) if n.name == name => {
-                let mut v = n.rrsets.to_vec();
-                v.push(set);
-                n.rrsets = v.into_boxed_slice();
-            }
-            _ => nodes.push(Node {
-                name,
-                rrsets: vec![set].into_boxed_slice(),
-                flags: 0,
-            }),
-        }
-    }
-    let z = Zone::from_data(origin, Class::IN, nodes);
-    if z.soa().is_none() {
-        return Err(bad("no SOA at the apex"));
-    }
-    check(origin, &z)?;
-    Ok(z)
+    let loaded = blason_zone::load::load_records(
+        origin,
+        records
+            .iter()
+            .map(|r| (&r.owner, r.ttl, r.rtype, r.rdata.as_slice())),
+        "transfer",
+    );
+    checked(loaded)
 }
 
-/// The checks `blason zone check` runs, on a whole zone from a primary: errors
-/// refuse it (the old copy keeps serving). Read back from its text, as a file is.
-fn check(origin: &Name, z: &Zone) -> Result<(), XfrInError> {
-    let mut text = Vec::new();
-    blason_zone::print::write_zone(z, &mut text).map_err(XfrInError::Io)?;
-    let loaded = blason_zone::load::load_bytes(origin, &text, "transfer");
-    match loaded.findings.iter().find(|f| f.is_error()) {
-        Some(f) => Err(bad(format!(
+/// The zone of `loaded` when the checks `blason zone check` runs find no error (an
+/// error refuses it: the old copy keeps serving).
+fn checked(loaded: blason_zone::load::Loaded) -> Result<Zone, XfrInError> {
+    if let Some(f) = loaded.findings.iter().find(|f| f.is_error()) {
+        return Err(bad(format!(
             "the zone fails its checks ({} error(s)), the first: {f}",
             loaded.findings.iter().filter(|f| f.is_error()).count()
-        ))),
-        None => Ok(()),
+        )));
     }
+    if loaded.zone.soa().is_none() {
+        return Err(bad("no SOA at the apex"));
+    }
+    Ok(loaded.zone)
 }
 
 /// Plays an incremental IXFR's difference sequences onto `zone`, in order.
@@ -348,4 +360,52 @@ fn apply_ixfr(zone: &Zone, records: &[Record]) -> Result<Zone, XfrInError> {
         i = k;
     }
     Ok(z)
+}
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_ixfr_that_makes_a_zone_failing_its_checks_is_refused() {
+        let o = Name::parse("x.test.", None).unwrap();
+        let text = "$ORIGIN x.test.\n@ 300 SOA ns1 h 3 2 2 100 30\n@ NS ns1\nns1 A 192.0.2.1\nwww A 192.0.2.3\n";
+        let z = blason_zone::load::load_bytes(&o, text.as_bytes(), "t").zone;
+        let soa = |s: u32| {
+            let mut r = z.soa().unwrap().first().unwrap().to_vec();
+            let n = r.len();
+            r[n - 20..n - 16].copy_from_slice(&s.to_be_bytes());
+            Record {
+                owner: o.clone(),
+                rtype: Rtype::SOA,
+                class: 1,
+                ttl: 300,
+                rdata: r,
+            }
+        };
+        let www = |t: Rtype, rdata: Vec<u8>| Record {
+            owner: Name::parse("www.x.test.", None).unwrap(),
+            rtype: t,
+            class: 1,
+            ttl: 300,
+            rdata,
+        };
+        let ns1 = Name::parse("ns1.x.test.", None).unwrap().as_wire().to_vec();
+        let good = vec![
+            soa(4),
+            soa(3),
+            soa(4),
+            www(Rtype::TXT, b"\x02ok".to_vec()),
+            soa(4),
+        ];
+        assert!(matches!(
+            from_records(&o, Some(&z), &good),
+            Ok((Pulled::Zone(_), "ixfr"))
+        ));
+        let bad = vec![soa(4), soa(3), soa(4), www(Rtype::CNAME, ns1), soa(4)];
+        match from_records(&o, Some(&z), &bad) {
+            Err(XfrInError::Bad(e)) => assert!(e.contains("cname-and-other-data"), "{e}"),
+            Err(e) => panic!("{e}"),
+            Ok(_) => panic!("taken"),
+        }
+    }
 }

@@ -20,6 +20,8 @@ enum Mode {
     DeletesAbsent,
     OtherKey,
     FailsChecks,
+    /// An IXFR that applies but makes a zone that fails the checks.
+    IxfrFailsChecks,
 }
 
 fn name(s: &str) -> Name {
@@ -94,7 +96,21 @@ fn primary(
                     soa(3),
                     soa(3),
                 ],
-                (Mode::FailsChecks, _) => {
+                // www's address moves to .4 and a CNAME joins it.
+                (Mode::IxfrFailsChecks, Rtype(251)) => vec![
+                    soa(4),
+                    soa(3),
+                    rec("www.x.test.", Rtype::A, vec![192, 0, 2, 3]),
+                    soa(4),
+                    rec("www.x.test.", Rtype::A, vec![192, 0, 2, 4]),
+                    rec(
+                        "www.x.test.",
+                        Rtype::CNAME,
+                        name("ns1.x.test.").as_wire().to_vec(),
+                    ),
+                    soa(4),
+                ],
+                (Mode::FailsChecks | Mode::IxfrFailsChecks, _) => {
                     let mut z = zone(4);
                     // CNAME and other data at one name: an error of the checks.
                     z.push(rec(
@@ -108,7 +124,7 @@ fn primary(
                 (Mode::OtherKey, _) => zone(5),
                 (_, _) => zone(if mode == Mode::Good { 2 } else { 3 }),
             };
-            if !matches!(mode, Mode::DeletesAbsent) || qtype != Rtype(251) {
+            if !matches!(mode, Mode::DeletesAbsent | Mode::IxfrFailsChecks) || qtype != Rtype(251) {
                 let first = records[0].clone();
                 records.push(first);
             }
@@ -183,6 +199,7 @@ fn a_bad_transfer_leaves_the_old_copy_serving() {
         (Mode::CutShort, 2),
         (Mode::DeletesAbsent, 3),
         (Mode::OtherKey, 3),
+        (Mode::IxfrFailsChecks, 3),
         (Mode::FailsChecks, 3),
     ] {
         *mode.lock().unwrap() = bad;
@@ -201,7 +218,7 @@ fn a_bad_transfer_leaves_the_old_copy_serving() {
         assert_eq!(seen.last(), Some(&Some(serves)), "{bad:?}");
         let a = asked.lock().unwrap().clone();
         assert!(a.contains(&251), "{bad:?}: IXFR asked: {a:?}");
-        if bad == Mode::DeletesAbsent {
+        if matches!(bad, Mode::DeletesAbsent | Mode::IxfrFailsChecks) {
             assert!(
                 a.contains(&252),
                 "an IXFR that does not apply is followed by AXFR: {a:?}"

@@ -136,6 +136,46 @@ pub fn load_bytes_with_extra(
     finish(origin, parsed, extra)
 }
 
+/// The build and checks of [`load_bytes`] for records that arrive in wire form (a
+/// zone transfer), with no text in between; findings are placed in `display`.
+pub fn load_records<'a>(
+    origin: &Name,
+    records: impl IntoIterator<Item = (&'a Name, u32, Rtype, &'a [u8])>,
+    display: &str,
+) -> Loaded {
+    let mut parsed = Parsed {
+        records: Default::default(),
+        files: vec![Arc::from(display)],
+        findings: Vec::new(),
+    };
+    let src = Src { file: 0, line: 0 };
+    for (owner, ttl, rtype, rdata) in records {
+        if !parsed.records.push(owner, ttl, rtype, rdata, src) {
+            parsed.findings.push(Finding::new(
+                "too-large",
+                Severity::Error,
+                None,
+                "the zone holds more than 4 GiB of data",
+                "split the zone",
+            ));
+            break;
+        }
+    }
+    finish(origin, parsed, &[])
+}
+
+/// [`load_records`] of a zone already built (one changed in memory, by an IXFR): its
+/// records built and checked anew.
+pub fn recheck(zone: &Zone, display: &str) -> Loaded {
+    let records = zone.nodes().iter().flat_map(|n| {
+        n.rrsets.iter().flat_map(move |set| {
+            set.rdatas()
+                .map(move |rd| (&n.name, set.ttl, set.rtype, rd))
+        })
+    });
+    load_records(zone.origin(), records, display)
+}
+
 fn txt_starts_with(rdata: &[u8], prefix: &[u8]) -> bool {
     // The first character-string holds the start of the text.
     let Some((&n, rest)) = rdata.split_first() else {
