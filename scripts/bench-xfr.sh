@@ -3,8 +3,9 @@
 # (../shared/bench/genzone.py, NAMES names, unsigned) served by blason, Knot and
 # BIND as primaries on loopback, in one run: the time for `kdig +tcp AXFR` to
 # receive it whole (best of RUNS), with messages and bytes, and for a client that
-# only counts records (crates/proto/examples/axfr_time.rs); then the bytes of the
-# IXFR for one changed record from blason. Output also goes to target/bench/xfr.txt.
+# only counts records (crates/proto/examples/axfr_time.rs); the time for a BIND
+# and a blason secondary, started empty, to load it from each; then the bytes of
+# the IXFR for one changed record from blason. Output also goes to target/bench/xfr.txt.
 #
 # Environment: NAMES (default 1000000), RUNS (3), PORT (base port, 26353).
 set -euo pipefail
@@ -119,6 +120,54 @@ echo "the same, read by a client that only counts records (examples/axfr_time.rs
 for s in "blason $B" "knot $K" "bind $N"; do
     set -- $s
     printf '  %-7s %s\n' "$1" "$("$TIMER" "127.0.0.1:$2" "$ORIGIN" "$RUNS" | tail -1)"
+done
+# A secondary loading the zone from each primary: started with nothing, timed to
+# its first answer from the transferred zone (its own start included, the same for
+# each primary).
+S=$((PORT + 3))
+wait_loaded() {  # port; prints ms since $t0
+    until dig +norec +time=1 +tries=1 @127.0.0.1 -p "$1" "$ORIGIN" SOA 2>/dev/null | grep -q 'flags: qr aa'; do
+        sleep 0.05
+        [ $(( ($(date +%s%N) - t0) / 1000000000 )) -lt 600 ] || { echo "timeout"; return; }
+    done
+    echo $(( ($(date +%s%N) - t0) / 1000000 ))
+}
+echo "a secondary started empty, until it answers from the transferred zone:"
+for sec in bind blason; do
+    for s in "blason $B" "knot $K" "bind $N"; do
+        set -- $s
+        d="$WORK/sec-$sec-$1"
+        mkdir -p "$d"
+        if [ "$sec" = bind ]; then
+            cat > "$d/named.conf" <<EOF
+options {
+    directory "$d"; pid-file none; session-keyfile none;
+    listen-on port $S { 127.0.0.1; }; listen-on-v6 { none; };
+    recursion no; dnssec-validation no; notify no;
+};
+controls { };
+zone "$ORIGIN" { type secondary; primaries { 127.0.0.1 port $2; }; file "sec.db"; };
+EOF
+            t0=$(date +%s%N)
+            named -g -4 -c "$d/named.conf" 2>"$d/named.log" &
+        else
+            cat > "$d/blason.toml" <<EOF
+listen = ["127.0.0.1:$S"]
+state = "$d/state"
+[[zone]]
+origin = "$ORIGIN"
+primaries = ["127.0.0.1:$2"]
+notify-ns = false
+EOF
+            t0=$(date +%s%N)
+            "$BIN" serve --config "$d/blason.toml" 2>"$d/blason.log" &
+        fi
+        pid=$!
+        ms=$(wait_loaded "$S")
+        kill "$pid"; wait "$pid" 2>/dev/null || true
+        printf '  %-6s secondary of %-7s %6s ms\n' "$sec" "$1" "$ms"
+        rm -rf "$d"
+    done
 done
 # One changed record: the IXFR blason sends for it.
 s1=$(dig +short @127.0.0.1 -p "$B" "$ORIGIN" SOA | awk '{print $3}')

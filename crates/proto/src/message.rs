@@ -280,6 +280,8 @@ fn read_record(m: &[u8], p: usize) -> Result<(Record, usize), ProtoError> {
         .get(start..end)
         .ok_or(ProtoError::Malformed("rdata cut short"))?;
     let rdata = match name_layout(rtype) {
+        // Empty rdata (an update's deletion, a prerequisite) has no names to expand.
+        _ if raw.is_empty() => Vec::new(),
         None => raw.to_vec(),
         Some((before, names)) => {
             let mut out = raw

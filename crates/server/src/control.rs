@@ -97,6 +97,9 @@ impl Command {
 pub struct Refusal {
     pub fault: Fault,
     pub text: String,
+    /// The RCODE a DNS client is answered with, when the fault's own does not say
+    /// enough (a dynamic update's failed prerequisite: YXDOMAIN, NXRRSET, ...).
+    pub rcode: Option<u16>,
 }
 
 impl Refusal {
@@ -104,6 +107,15 @@ impl Refusal {
         Refusal {
             fault,
             text: text.into(),
+            rcode: None,
+        }
+    }
+
+    /// The peer's request cannot be carried out, answered with `rcode`.
+    pub fn with_rcode(rcode: u16, text: impl Into<String>) -> Refusal {
+        Refusal {
+            rcode: Some(rcode),
+            ..Refusal::new(Fault::Peer, text)
         }
     }
 

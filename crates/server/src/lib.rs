@@ -23,6 +23,7 @@ mod querylog;
 pub mod sys;
 mod tcp;
 mod udp;
+pub mod update;
 pub mod xfr;
 pub mod xfr_in;
 pub mod zones;
@@ -144,6 +145,10 @@ pub(crate) struct Shared {
     /// Outgoing transfers running at once are bounded: past this, SERVFAIL (the
     /// secondary retries), so that transfers never crowd out the rest of TCP.
     pub xfr_slots: Arc<tokio::sync::Semaphore>,
+    /// The zones, for dynamic updates (weak: the zones' publisher holds this).
+    pub zones: std::sync::OnceLock<std::sync::Weak<zones::ZoneSet>>,
+    /// The threads that take UDP updates off the query workers.
+    pub updates: std::sync::OnceLock<update::Pool>,
 }
 
 /// A running server. Dropping it without [`Server::shutdown`] leaves threads running.
@@ -182,6 +187,8 @@ impl Server {
             tcp_idle: cfg.tcp_idle_timeout,
             xfr: ArcSwap::from_pointee(xfr::XfrTable::default()),
             xfr_slots: Arc::new(tokio::sync::Semaphore::new(xfr::MAX_TRANSFERS)),
+            zones: std::sync::OnceLock::new(),
+            updates: std::sync::OnceLock::new(),
         });
         let publisher = Arc::new(zones::Publisher {
             shared: shared.clone(),
@@ -200,6 +207,11 @@ impl Server {
             cfg.keys.clone(),
         )
         .map_err(Error::Zones)?;
+        let zones = Arc::new(zones);
+        let _ = shared.zones.set(Arc::downgrade(&zones));
+        if let Some(p) = update::Pool::start(Arc::downgrade(&shared)) {
+            let _ = shared.updates.set(p);
+        }
 
         let mut udp_socks = Vec::new();
         let mut tcp_listeners = Vec::new();
@@ -248,7 +260,7 @@ impl Server {
         }
         Ok(Server {
             shared,
-            zones: Arc::new(zones),
+            zones,
             reread: None,
             running: cfg.clone(),
             udp,

@@ -83,7 +83,26 @@ async fn connection(stream: TcpStream, peer: SocketAddr, shared: Arc<Shared>) ->
             Ok(Ok(_)) => {}
             _ => break,
         }
-        let send = if crate::xfr::is_notify(&query) {
+        let send = if crate::update::is_update(&query) {
+            // Answered once the change is durable, from a blocking thread: the
+            // connection waits, nothing else does.
+            let (q, sh) = (query.clone(), shared.clone());
+            let reply = tokio::task::spawn_blocking(move || {
+                let zones = sh.zones.get().and_then(std::sync::Weak::upgrade)?;
+                Some(crate::update::handle(&q, peer, &sh.xfr.load(), &zones))
+            })
+            .await
+            .ok()
+            .flatten();
+            out.clear();
+            match reply {
+                Some(r) => {
+                    out.extend_from_slice(&r);
+                    true
+                }
+                None => false,
+            }
+        } else if crate::xfr::is_notify(&query) {
             // A primary telling a secondary zone of a change (Knot sends it over TCP).
             out.clear();
             match crate::xfr::notify_in(&query, peer, &shared.xfr.load(), crate::zones::now_unix())

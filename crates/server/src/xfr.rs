@@ -152,6 +152,9 @@ pub struct XfrSpec {
     /// Also NOTIFY the addresses the zone gives its NS targets (in-zone glue only;
     /// nothing is looked up elsewhere).
     pub notify_ns: bool,
+    /// Who may change the zone by dynamic update (RFC 2136), key by key; empty:
+    /// nobody.
+    pub update: Vec<crate::update::Grant>,
 }
 
 impl Default for XfrSpec {
@@ -160,6 +163,7 @@ impl Default for XfrSpec {
             allow: Vec::new(),
             notify: Vec::new(),
             notify_ns: true,
+            update: Vec::new(),
         }
     }
 }
@@ -707,7 +711,7 @@ pub(crate) fn tsig_error_reply(query: &[u8], e: &TsigError, table: &XfrTable, no
 }
 
 /// FORMERR (or another RCODE) for a request that could not be read.
-fn error_reply(query: &[u8], rcode: u16, _ede: Option<Ede>) -> Vec<u8> {
+pub(crate) fn error_reply(query: &[u8], rcode: u16, _ede: Option<Ede>) -> Vec<u8> {
     let id = query
         .get(..2)
         .map_or(0, |b| u16::from_be_bytes([b[0], b[1]]));

@@ -430,8 +430,8 @@ enum Job {
     Dnssec(Request, Sender<Result<String, Refusal>>),
     /// `blason dnssec status`, from the executor's state.
     Status(Sender<Result<String, Refusal>>),
-    /// Edits to commit; answered with the receipt once they are served and durable.
-    Submit(Vec<Edit>, Sender<Result<Receipt, Refusal>>),
+    /// A change to commit; answered with the receipt once it is served and durable.
+    Submit(Change, Sender<Result<Receipt, Refusal>>),
     /// A secondary zone asks its primaries now (a NOTIFY came).
     Refresh,
     Stop,
@@ -450,8 +450,21 @@ impl Waker {
     }
 }
 
-/// Edits and where their receipt goes.
-type Submission = (Vec<Edit>, Sender<Result<Receipt, Refusal>>);
+/// A change and where its receipt goes.
+type Submission = (Change, Sender<Result<Receipt, Refusal>>);
+
+/// A change submitted to a zone.
+#[derive(Debug)]
+pub enum Change {
+    /// Edits, played as they are.
+    Edits(Vec<Edit>),
+    /// A dynamic update (RFC 2136): its prerequisites are checked and its rules
+    /// applied on the zone as it is when its turn comes in the commit.
+    Update {
+        prereqs: Vec<blason_zone::update::dynamic::Prereq>,
+        updates: Vec<blason_zone::update::dynamic::Update>,
+    },
+}
 
 /// What a reload did.
 #[derive(Debug, Default)]
@@ -876,6 +889,16 @@ impl ZoneSet {
     /// Hands edits to the zone `origin`'s worker, which answers on `reply` once they
     /// are served and durable (edits that arrive together share one commit).
     pub fn submit(&self, origin: &Name, edits: Vec<Edit>, reply: Sender<Result<Receipt, Refusal>>) {
+        self.submit_change(origin, Change::Edits(edits), reply)
+    }
+
+    /// [`ZoneSet::submit`] for any change.
+    pub fn submit_change(
+        &self,
+        origin: &Name,
+        change: Change,
+        reply: Sender<Result<Receipt, Refusal>>,
+    ) {
         let jobs = self
             .lock()
             .iter()
@@ -888,7 +911,7 @@ impl ZoneSet {
             )));
             return;
         };
-        if let Err(mpsc::SendError(Job::Submit(_, reply))) = jobs.send(Job::Submit(edits, reply)) {
+        if let Err(mpsc::SendError(Job::Submit(_, reply))) = jobs.send(Job::Submit(change, reply)) {
             let _ = reply.send(Err(Refusal::new(
                 Fault::System,
                 "the zone's worker has stopped",
@@ -1279,7 +1302,25 @@ impl Handle {
         let now = now_unix();
         let mut zone = self.unsigned.clone();
         let mut waiting = Vec::with_capacity(batch.len());
-        for (edits, reply) in batch {
+        for (change, reply) in batch {
+            let edits = match change {
+                Change::Edits(e) => e,
+                Change::Update { prereqs, updates } => {
+                    use blason_zone::update::dynamic;
+                    if let Err(rcode) = dynamic::check(&zone, &prereqs) {
+                        let _ = reply.send(Err(Refusal::with_rcode(
+                            rcode,
+                            "a prerequisite does not hold",
+                        )));
+                        continue;
+                    }
+                    dynamic::plan(&zone, &updates)
+                }
+            };
+            if edits.is_empty() {
+                waiting.push(reply);
+                continue;
+            }
             let next = update::resolve(&zone, &edits).and_then(|cs| update::apply(&zone, &cs));
             match next {
                 Ok(z) => {

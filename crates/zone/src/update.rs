@@ -939,6 +939,7 @@ pub fn with_soa_change(zone: &Zone, mut cs: Changeset, serial: u32) -> Option<Ch
 }
 
 pub mod codec;
+pub mod dynamic;
 
 #[cfg(test)]
 mod tests;

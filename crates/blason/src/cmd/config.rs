@@ -187,6 +187,27 @@ pub struct FileZone {
     /// The catalog's `coo` property: the catalog this zone is moving to.
     #[serde(rename = "catalog-coo")]
     pub catalog_coo: Option<String>,
+    /// Who may change the zone by dynamic update (RFC 2136, TSIG-signed), key by
+    /// key; none: nobody.
+    #[serde(default)]
+    pub update: Vec<UpdateToml>,
+}
+
+/// One `[[zone.update]]` grant: what a key may change.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateToml {
+    /// A `[[key]]` of the config.
+    pub key: String,
+    /// `name` (this name), `subdomain` (it and below), `wildcard` (strictly below),
+    /// `self` (the key's own name), `zone` (any name of the zone), or `acme` (TXT at
+    /// `_acme-challenge.` names, for certbot and lego).
+    pub grant: String,
+    /// The name `name`, `subdomain` and `wildcard` are about.
+    pub name: Option<String>,
+    /// The types granted: `ANY` for all; default: all but SOA, NS and DNSSEC's own.
+    #[serde(default)]
+    pub types: Vec<String>,
 }
 
 impl FileZone {
@@ -212,6 +233,32 @@ impl FileZone {
             let t = NotifyTarget::parse(n).map_err(|e| format!("notify: {e}"))?;
             known(&t.key)?;
             spec.notify.push(t);
+        }
+        for u in &self.update {
+            let key = parse_origin(&u.key).map_err(|e| format!("update: key: {e}"))?;
+            known(&Some(key.clone())).map_err(|e| format!("update: {e}"))?;
+            let name = match &u.name {
+                Some(n) => {
+                    let n = parse_origin(n).map_err(|e| format!("update: name: {e}"))?;
+                    let origin = parse_origin(&self.origin)?;
+                    if !n.is_subdomain_of(&origin) {
+                        return Err(format!("update: name {n} is not in the zone {origin}"));
+                    }
+                    Some(n)
+                }
+                None => None,
+            };
+            let mut types = Vec::new();
+            for t in &u.types {
+                types.push(
+                    blason_zone::Rtype::parse(t.as_bytes())
+                        .ok_or_else(|| format!("update: type {t:?} is not a record type"))?,
+                );
+            }
+            spec.update.push(
+                blason_server::update::Grant::parse(key, &u.grant, name, types)
+                    .map_err(|e| format!("update: {e}"))?,
+            );
         }
         Ok(spec)
     }
@@ -437,6 +484,7 @@ fn catalog_zone(
         notify_ns: Some(false),
         catalog_group: None,
         catalog_coo: None,
+        update: Vec::new(),
     };
     let xfr = fz.xfr(keys).map_err(|e| format!("catalog: {e}"))?;
     let settings = settings_digest(&[c, &keys_named(&c.notify, key_tomls), &state]);
@@ -545,9 +593,13 @@ pub fn merge(file: FileConfig, o: ServeArgs) -> Result<ServeConfig, String> {
                 };
                 let source = match fz.as_ref().filter(|z| !z.primaries.is_empty()) {
                     Some(z) => {
-                        if z.dnssec.is_some() || z.mail.is_some() || !z.tlsa.is_empty() {
+                        if z.dnssec.is_some()
+                            || z.mail.is_some()
+                            || !z.tlsa.is_empty()
+                            || !z.update.is_empty()
+                        {
                             return Err(format!(
-                                "zone {origin}: a secondary zone (primaries = ...) is served as its primary gives it: no dnssec, mail or tlsa here"
+                                "zone {origin}: a secondary zone (primaries = ...) is served as its primary gives it: no dnssec, mail, tlsa or update here"
                             ));
                         }
                         let mut primaries = Vec::new();

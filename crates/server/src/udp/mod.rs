@@ -37,6 +37,8 @@ pub fn bind(addr: SocketAddr) -> io::Result<UdpSocket> {
 
 pub fn worker(sock: UdpSocket, shared: Arc<Shared>) {
     let mut batch = Batch::new(BATCH);
+    // Dynamic updates are answered from the update threads, through this socket.
+    let for_updates = sock.try_clone().ok().map(Arc::new);
     let fd = sock.as_fd();
     let mut last_err: Option<io::ErrorKind> = None;
     while !shared.stop.load(Ordering::Relaxed) {
@@ -64,6 +66,22 @@ pub fn worker(sock: UdpSocket, shared: Arc<Shared>) {
             let cat = shared.catalog.load();
             for i in 0..n {
                 let (q, _) = batch.slot(i);
+                if crate::update::is_update(q) {
+                    // Off the hot path: answered once the change is durable.
+                    if let (Some(pool), Some(peer), Some(s)) =
+                        (shared.updates.get(), batch.peer(i), &for_updates)
+                    {
+                        let (q, _) = batch.slot(i);
+                        if !pool.take(q, peer, s) {
+                            crate::log::warn(
+                                "dynamic update dropped: too many waiting",
+                                &[("client", &peer)],
+                            );
+                        }
+                    }
+                    batch.set_reply(i, false);
+                    continue;
+                }
                 if crate::xfr::is_notify(q) {
                     // Off the hot path: a primary telling a secondary zone of a change.
                     if let Some(peer) = batch.peer(i) {
