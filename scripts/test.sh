@@ -6,7 +6,7 @@ set -uo pipefail
 cd "$(dirname "$0")/.."
 
 # Tools the tests use, and the Debian packages that provide them.
-TOOLS=(named-checkzone named knotd nsd unbound ldns-read-zone dnsperf dig kdig opendkim-testkey openssl kzonecheck)
+TOOLS=(named-checkzone named knotd nsd unbound ldns-read-zone dnsperf dig kdig nsupdate knsupdate opendkim-testkey openssl kzonecheck)
 PACKAGES=(bind9 bind9-utils bind9-dnsutils knot knot-dnsutils knot-dnssecutils nsd unbound ldnsutils dnsperf opendkim-tools openssl)
 
 missing=()

@@ -118,7 +118,24 @@ fn nsupdate_and_knsupdate_change_the_zone_as_the_rfc_says() {
     .unwrap();
     let port = low_port();
     let conf = dir.join("blason.toml");
-    std::fs::write(&conf, config(&dir, port)).unwrap();
+    // A key from `blason tsig keygen --for update`, its blason part pasted at the
+    // config's end and its nsupdate part saved as a key file.
+    let out = Command::new(env!("CARGO_BIN_EXE_blason"))
+        .args([
+            "tsig", "keygen", "home-key", "--for", "update", "--zone", "x.test",
+        ])
+        .args(["--primary", &format!("127.0.0.1:{port}")])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let printed = String::from_utf8(out.stdout).unwrap();
+    let blason_part = printed.split("\n\n").next().unwrap();
+    let key_line = printed
+        .lines()
+        .find(|l| l.starts_with("key \""))
+        .expect("a key file line for nsupdate");
+    std::fs::write(dir.join("home.key"), format!("{key_line}\n")).unwrap();
+    std::fs::write(&conf, format!("{}{blason_part}\n", config(&dir, port))).unwrap();
     let log = dir.join("blason.log");
     let serve = || {
         spawn_logged(
@@ -139,6 +156,29 @@ fn nsupdate_and_knsupdate_change_the_zone_as_the_rfc_says() {
     let fails_with = |r: (bool, String), code: &str| {
         assert!(!r.0 && r.1.contains(code), "expected {code}: {}", r.1);
     };
+
+    // The printed key and grant, used as printed.
+    let out = Command::new("nsupdate")
+        .arg("-k")
+        .arg(dir.join("home.key"))
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .and_then(|mut c| {
+            c.stdin.take().unwrap().write_all(
+                format!("server 127.0.0.1 {port}\nzone x.test\nupdate add home.x.test 300 TXT \"printed key\"\nsend\n")
+                    .as_bytes(),
+            )?;
+            c.wait_with_output()
+        })
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(answers(port, "home.x.test", "TXT"), ["\"printed key\""]);
 
     // Add, over UDP then TCP; then replace with a value-dependent prerequisite.
     let r = up(
@@ -197,7 +237,7 @@ fn nsupdate_and_knsupdate_change_the_zone_as_the_rfc_says() {
         up(
             &ddns,
             false,
-            &format!("zone x.test\nprereq yxrrset home.x.test TXT\n{add12}"),
+            &format!("zone x.test\nprereq yxrrset home.x.test AAAA\n{add12}"),
         ),
         "NXRRSET",
     );

@@ -63,6 +63,11 @@ Config file (TOML; every key optional; relative paths are taken from the file's 
     notify = [\"198.51.100.53 key xfr-key\"]   # secondaries told of each new serial
                                  # (besides the zone's NS targets; notify-ns = false: not them)
     catalog-group = \"standard\"   # the catalog's group property (a consumer's template)
+    [[zone.update]]              # dynamic updates (RFC 2136, TSIG): what a key may change
+    key = \"home-key\"             # a [[key]] (see `blason tsig keygen NAME --for update`)
+    grant = \"subdomain\"          # name, subdomain, wildcard, self, zone, or acme (TXT at
+    name = \"home.example.com\"    # _acme-challenge names only, for certbot and lego)
+    types = [\"A\", \"AAAA\"]        # default: all but SOA, NS and DNSSEC's; [\"ANY\"]: all
     [zone.mail]                  # records generated into the zone at every (re)load
     spf = { senders = [\"mx\", \"ip4:192.0.2.0/24\", \"include:_spf.provider.test\"], all = \"-all\" }
     dkim = [{ selector = \"mail2026\", algorithm = \"ed25519\" }]   # key made once, kept

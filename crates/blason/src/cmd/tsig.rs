@@ -1,5 +1,6 @@
 //! `blason tsig keygen`: a TSIG key, and the config that uses it on blason and on
-//! a BIND, Knot or NSD secondary, ready to paste.
+//! a BIND, Knot or NSD secondary, or in nsupdate, knsupdate, certbot or lego, ready
+//! to paste.
 
 use crate::cmd::config::{state_of, FileConfig};
 use crate::cmd::exit::{Exit, Failed};
@@ -61,9 +62,14 @@ pub fn run_xfr(c: XfrCmd) -> ExitCode {
 
 #[derive(Subcommand)]
 pub enum TsigCmd {
-    /// Make a TSIG key and print it with configs for blason and its secondaries.
+    /// Make a TSIG key and print it with configs for blason and for what uses it:
+    /// secondaries (BIND, Knot, NSD), update clients (nsupdate, knsupdate), or ACME
+    /// clients (certbot's rfc2136 plugin, lego).
     ///
-    /// Example: blason tsig keygen xfr-key --zone example.com --primary 192.0.2.1
+    /// Examples:
+    ///   blason tsig keygen xfr-key --zone example.com --primary 192.0.2.1
+    ///   blason tsig keygen home-key --for update --zone example.com
+    ///   blason tsig keygen acme-key --for acme --zone example.com
     Keygen(KeygenArgs),
 }
 
@@ -77,9 +83,21 @@ pub struct KeygenArgs {
     /// The zone the secondaries take (in the printed configs)
     #[arg(long, default_value = "example.com")]
     zone: String,
-    /// This server's address as secondaries reach it, ADDR or ADDR:PORT
+    /// This server's address as secondaries (or update clients) reach it, ADDR or
+    /// ADDR:PORT
     #[arg(long, default_value = "192.0.2.1")]
     primary: String,
+    /// What the key is for: transfer (secondaries), update (nsupdate, knsupdate),
+    /// acme (certbot, lego: TXT records at _acme-challenge names only)
+    #[arg(long = "for", value_enum, default_value = "transfer")]
+    purpose: Purpose,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+enum Purpose {
+    Transfer,
+    Update,
+    Acme,
 }
 
 pub fn run(c: TsigCmd) -> ExitCode {
@@ -119,6 +137,60 @@ fn keygen(a: &KeygenArgs) -> Result<String, Failed> {
         zone.to_string().trim_end_matches('.').to_string(),
         alg.name(),
     );
+    let key = format!("[[key]]\nname = \"{k}\"\nalgorithm = \"{al}\"\nsecret = \"{secret}\"\n");
+    match a.purpose {
+        Purpose::Transfer => {}
+        Purpose::Update => {
+            return Ok(format!(
+                r#"# blason (blason.toml): the key, and what it may change
+{key}# in the zone's [[zone]] table, after its other settings (the names and types
+# to grant: name, subdomain, wildcard, self or zone; types = ["ANY"] for all):
+[[zone.update]]
+key = "{k}"
+grant = "subdomain"
+name = "home.{z}"
+types = ["A", "AAAA", "TXT"]
+
+# nsupdate: save the next line as {k}.key, then run `nsupdate -k {k}.key`
+key "{k}" {{ algorithm {al}; secret "{secret}"; }};
+# with input such as:
+#   server {addr} {port}
+#   zone {z}
+#   update add home.{z} 300 A 192.0.2.10
+#   send
+
+# knsupdate: knsupdate -y {al}:{k}:{secret}
+#   (the same input, with "add home.{z}. 300 A 192.0.2.10")
+"#
+            ));
+        }
+        Purpose::Acme => {
+            let upper = al.to_ascii_uppercase();
+            return Ok(format!(
+                r#"# blason (blason.toml): the key, and what it may change
+{key}# in the zone's [[zone]] table, after its other settings: TXT records at
+# _acme-challenge names only
+[[zone.update]]
+key = "{k}"
+grant = "acme"
+
+# certbot with its rfc2136 plugin: save what follows as rfc2136.ini (mode 600),
+# then: certbot certonly --dns-rfc2136 --dns-rfc2136-credentials rfc2136.ini -d {z} -d '*.{z}'
+dns_rfc2136_server = {addr}
+dns_rfc2136_port = {port}
+dns_rfc2136_name = {k}
+dns_rfc2136_secret = {secret}
+dns_rfc2136_algorithm = {upper}
+
+# lego: in its environment, then: lego --dns rfc2136 -d {z} -d '*.{z}' run
+RFC2136_NAMESERVER={addr}:{port}
+RFC2136_TSIG_KEY={k}
+RFC2136_TSIG_SECRET={secret}
+RFC2136_TSIG_ALGORITHM={al}.
+"#
+            ));
+        }
+    }
     Ok(format!(
         r#"# blason (blason.toml): the key, and who may transfer with it
 [[key]]
