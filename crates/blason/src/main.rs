@@ -53,6 +53,9 @@ enum Command {
     /// BIND, Knot or NSD secondaries
     #[command(subcommand)]
     Tsig(cmd::tsig::TsigCmd),
+    /// DynDNS2 for routers, ddclient and inadyn: hash a user's password for the config
+    #[command(subcommand)]
+    Dyndns(cmd::dyndns::DynDnsCmd),
     /// Zone transfers: what the secondaries took and were told
     #[command(subcommand)]
     Xfr(cmd::tsig::XfrCmd),
@@ -78,5 +81,6 @@ fn main() -> ExitCode {
         Command::Dnssec(c) => cmd::dnssec::run(c),
         Command::Tsig(c) => cmd::tsig::run(c),
         Command::Xfr(c) => cmd::tsig::run_xfr(c),
+        Command::Dyndns(c) => cmd::dyndns::run(c),
     }
 }

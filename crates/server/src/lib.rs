@@ -15,6 +15,7 @@
 pub mod catalog;
 pub mod control;
 pub mod dnssec;
+pub mod dyndns;
 pub mod journal;
 pub mod log;
 pub(crate) mod notify;
@@ -64,6 +65,8 @@ pub struct Config {
     pub state: Option<PathBuf>,
     /// TSIG keys, for transfers and NOTIFY.
     pub keys: Vec<blason_proto::tsig::Key>,
+    /// The DynDNS2 service over HTTP and HTTPS; None: off.
+    pub dyndns: Option<dyndns::DynDns>,
 }
 
 impl Config {
@@ -81,6 +84,7 @@ impl Config {
             control: None,
             state: None,
             keys: Vec::new(),
+            dyndns: None,
         }
     }
 }
@@ -211,6 +215,9 @@ impl Server {
         let _ = shared.zones.set(Arc::downgrade(&zones));
         if let Some(p) = update::Pool::start(Arc::downgrade(&shared)) {
             let _ = shared.updates.set(p);
+        }
+        if let Some(d) = &cfg.dyndns {
+            dyndns::start(d.clone(), Arc::downgrade(&shared)).map_err(Error::Config)?;
         }
 
         let mut udp_socks = Vec::new();
@@ -561,6 +568,10 @@ fn reconfigure(
         ("pid-file", running.pid_file != cfg.pid_file),
         ("poll-interval", running.poll_interval != cfg.poll_interval),
         ("state", running.state != cfg.state),
+        (
+            "dyndns",
+            format!("{:?}", running.dyndns) != format!("{:?}", cfg.dyndns),
+        ),
     ]
     .into_iter()
     .filter_map(|(name, changed)| changed.then_some(name))

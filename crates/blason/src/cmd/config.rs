@@ -90,6 +90,82 @@ pub struct FileConfig {
     /// A catalog zone (RFC 9432) listing every zone served, for secondaries that
     /// follow the catalog (BIND 9.18, Knot 3.2).
     pub catalog: Option<CatalogToml>,
+    /// The DynDNS2 service (HTTP, HTTPS) for routers, ddclient and inadyn.
+    pub dyndns: Option<DynDnsToml>,
+}
+
+/// `[dyndns]`: where the DynDNS2 service listens and who may use it.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct DynDnsToml {
+    /// Plain HTTP addresses, e.g. "127.0.0.1:8245".
+    #[serde(default)]
+    pub listen: Vec<SocketAddr>,
+    /// HTTPS addresses (need `cert` and `key`).
+    #[serde(default)]
+    pub listen_tls: Vec<SocketAddr>,
+    /// Certificate chain and private key (PEM files), for HTTPS.
+    pub cert: Option<PathBuf>,
+    pub key: Option<PathBuf>,
+    /// TTL of the A and AAAA records written (default 60).
+    pub ttl: Option<u32>,
+    /// Updates per user per minute before `abuse` (default 10).
+    pub rate: Option<u32>,
+    #[serde(default)]
+    pub user: Vec<DynDnsUserToml>,
+}
+
+/// `[[dyndns.user]]`: credentials and the hosts they may change.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DynDnsUserToml {
+    pub name: String,
+    /// A hash from `blason dyndns hash` (never the password itself).
+    pub password: String,
+    pub hosts: Vec<String>,
+}
+
+impl std::fmt::Debug for DynDnsUserToml {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The hash is no secret to print, but it has no business in a log either.
+        write!(f, "DynDnsUserToml({} {:?})", self.name, self.hosts)
+    }
+}
+
+impl DynDnsToml {
+    fn settings(&self) -> Result<blason_server::dyndns::DynDns, String> {
+        use blason_server::dyndns::{check_stored, DynDns, User};
+        if self.listen.is_empty() && self.listen_tls.is_empty() {
+            return Err("dyndns: give listen or listen-tls addresses".into());
+        }
+        let tls = match (&self.cert, &self.key) {
+            (Some(c), Some(k)) => Some((c.clone(), k.clone())),
+            (None, None) if self.listen_tls.is_empty() => None,
+            _ => return Err("dyndns: listen-tls needs both cert and key".into()),
+        };
+        let mut users = Vec::new();
+        for u in &self.user {
+            check_stored(&u.password).map_err(|e| format!("dyndns user {}: {e}", u.name))?;
+            let hosts = u
+                .hosts
+                .iter()
+                .map(|h| parse_origin(h).map_err(|e| format!("dyndns user {}: {e}", u.name)))
+                .collect::<Result<Vec<_>, _>>()?;
+            users.push(User {
+                name: u.name.clone(),
+                password: u.password.clone(),
+                hosts,
+            });
+        }
+        Ok(DynDns {
+            listen: self.listen.clone(),
+            listen_tls: self.listen_tls.clone(),
+            tls,
+            users,
+            ttl: self.ttl.unwrap_or(60),
+            per_minute: self.rate.unwrap_or(10).max(1),
+        })
+    }
 }
 
 /// `[catalog]`: the catalog zone's name and who may transfer it.
@@ -698,6 +774,9 @@ pub fn merge(file: FileConfig, o: ServeArgs) -> Result<ServeConfig, String> {
         identity: o.identity.or(file.identity),
     };
     server.pid_file = o.pid_file.or(file.pid_file);
+    if let Some(d) = &file.dyndns {
+        server.dyndns = Some(d.settings()?);
+    }
     if let Some(s) = o.poll_interval.or(file.poll_interval) {
         server.poll_interval = Duration::from_secs(s.max(1));
     }
@@ -774,10 +853,10 @@ mod tests {
             flags.push(long.to_string());
         }
         // TSIG keys are file-only (a secret on the command line shows in `ps`), and
-        // so is the catalog table.
+        // so are the catalog and dyndns tables.
         let mut keys: Vec<String> = fields_of::<FileConfig>()
             .iter()
-            .filter(|k| **k != "key" && **k != "catalog")
+            .filter(|k| **k != "key" && **k != "catalog" && **k != "dyndns")
             .map(|k| k.to_string())
             .collect();
         assert!(keys.len() > 5, "{keys:?}");

@@ -1,5 +1,6 @@
 pub mod config;
 pub mod dnssec;
+pub mod dyndns;
 pub mod exit;
 pub mod mail;
 pub mod reload;
