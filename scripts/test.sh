@@ -6,8 +6,8 @@ set -uo pipefail
 cd "$(dirname "$0")/.."
 
 # Tools the tests use, and the Debian packages that provide them.
-TOOLS=(named-checkzone named knotd nsd unbound ldns-read-zone dnsperf dig kdig nsupdate knsupdate opendkim-testkey openssl kzonecheck certbot lego pebble)
-PACKAGES=(bind9 bind9-utils bind9-dnsutils knot knot-dnsutils knot-dnssecutils nsd unbound ldnsutils dnsperf opendkim-tools openssl certbot python3-certbot-dns-rfc2136 lego pebble)
+TOOLS=(named-checkzone named knotd nsd unbound ldns-read-zone dnsperf dig kdig nsupdate knsupdate opendkim-testkey openssl kzonecheck certbot lego pebble ddclient inadyn curl)
+PACKAGES=(bind9 bind9-utils bind9-dnsutils knot knot-dnsutils knot-dnssecutils nsd unbound ldnsutils dnsperf opendkim-tools openssl certbot python3-certbot-dns-rfc2136 lego pebble ddclient libio-socket-ssl-perl inadyn curl)
 
 missing=()
 for tool in "${TOOLS[@]}"; do
@@ -17,6 +17,8 @@ for tool in "${TOOLS[@]}"; do
 done
 # certbot's rfc2136 plugin is a Python module, not a command.
 python3 -c 'import certbot_dns_rfc2136' 2>/dev/null || missing+=(certbot-dns-rfc2136)
+# ddclient speaks HTTPS through this Perl module, which its package only recommends.
+perl -MIO::Socket::SSL -e 1 2>/dev/null || missing+=(perl-io-socket-ssl)
 if [ "${#missing[@]}" -gt 0 ]; then
     echo "test.sh: missing tools: ${missing[*]}"
     if [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null 2>&1; then

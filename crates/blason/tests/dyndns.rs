@@ -163,6 +163,10 @@ hosts = ["home.x.test", "nas.x.test", "far.elsewhere.test"]
 name = "flood"
 password = "{flood}"
 hosts = ["flood.x.test"]
+[[dyndns.user]]
+name = "router"
+password = "{router}"
+hosts = ["ddclient.x.test", "inadyn.x.test"]
 "#,
             dns = s.dns,
             http = s.http,
@@ -173,6 +177,7 @@ hosts = ["flood.x.test"]
             key = d("key.pem"),
             home = hash("home secret"),
             flood = hash("flood secret"),
+            router = hash("routerpw"),
         ),
     )
     .unwrap();
@@ -309,5 +314,132 @@ fn curl_provokes_every_reply_and_changes_are_durable() {
     let text = std::fs::read_to_string(&s.log).unwrap();
     assert!(!text.contains("home secret"), "no password in the log");
     drop(blason);
+    let _ = std::fs::remove_dir_all(&s.dir);
+}
+
+/// Runs `cmd` with a time limit (inadyn retries forever on some failures); returns
+/// (exit success, output).
+fn run_limited(cmd: &mut Command, secs: u64) -> (bool, String) {
+    let mut child = cmd
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let t = std::time::Instant::now();
+    loop {
+        if child.try_wait().unwrap().is_some() {
+            break;
+        }
+        if t.elapsed() > std::time::Duration::from_secs(secs) {
+            let _ = child.kill();
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let out = child.wait_with_output().unwrap();
+    (
+        out.status.success(),
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ),
+    )
+}
+
+#[test]
+fn ddclient_and_inadyn_update_over_http_and_https() {
+    let (Some(ddclient), Some(inadyn)) = (tool("ddclient"), tool("inadyn")) else {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "ddclient and inadyn are needed (scripts/test.sh installs them)"
+        );
+        return;
+    };
+    let Some(s) = setup("dyndns-clients") else {
+        return;
+    };
+    let _blason = s.serve();
+    let cert = s.dir.join("cert.pem");
+
+    // ddclient: the address given, never looked up; a fresh cache each run.
+    for (i, tls) in [false, true].into_iter().enumerate() {
+        let addr = format!("192.0.2.{}", 60 + i);
+        let port = if tls { s.https } else { s.http };
+        let conf = s.dir.join(format!("ddclient-{i}.conf"));
+        // ssl settings count on global lines only; the password goes last.
+        let ssl = if tls {
+            format!("ssl=yes\nssl_ca_file={}\n", cert.display())
+        } else {
+            String::new()
+        };
+        std::fs::write(
+            &conf,
+            format!(
+                "daemon=0\n{ssl}use=no, usev4=ipv4, ipv4={addr}\n\
+                 protocol=dyndns2, server=127.0.0.1:{port}, login=router, password=routerpw\n\
+                 ddclient.x.test\n"
+            ),
+        )
+        .unwrap();
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(&conf, std::fs::Permissions::from_mode(0o600)).unwrap();
+        }
+        let (ok, out) = run_limited(
+            Command::new(&ddclient)
+                .args(["-daemon=0", "-foreground", "-force", "-verbose", "-file"])
+                .arg(&conf)
+                .arg("-cache")
+                .arg(s.dir.join(format!("ddclient-{i}.cache"))),
+            60,
+        );
+        assert!(ok && out.contains("SUCCESS"), "ddclient (tls {tls}): {out}");
+        assert_eq!(
+            short(s.dns, "ddclient.x.test", "A"),
+            addr,
+            "ddclient (tls {tls})"
+        );
+    }
+
+    // inadyn: its cache file made first (else it looks the host up), the address
+    // from a command.
+    for (i, tls) in [false, true].into_iter().enumerate() {
+        let addr = format!("192.0.2.{}", 70 + i);
+        let port = if tls { s.https } else { s.http };
+        let cache = s.dir.join(format!("inadyn-cache-{i}"));
+        std::fs::create_dir_all(&cache).unwrap();
+        std::fs::write(cache.join("inadyn.x.test.cache"), "").unwrap();
+        let conf = s.dir.join(format!("inadyn-{i}.conf"));
+        let top = if tls {
+            format!("ca-trust-file = {}\n", cert.display())
+        } else {
+            String::new()
+        };
+        std::fs::write(
+            &conf,
+            format!(
+                "{top}period = 300\ncustom home {{\n    ssl = {tls}\n    username = router\n    password = routerpw\n    \
+                 ddns-server = \"127.0.0.1:{port}\"\n    ddns-path = \"/nic/update?hostname=%h&myip=%i\"\n    \
+                 hostname = inadyn.x.test\n    ddns-response = {{ good, nochg }}\n    \
+                 checkip-command = \"echo {addr}\"\n}}\n"
+            ),
+        )
+        .unwrap();
+        let (ok, out) = run_limited(
+            Command::new(&inadyn)
+                .args(["--once", "--force", "--foreground", "--loglevel=debug"])
+                .arg(format!("--config={}", conf.display()))
+                .arg(format!("--cache-dir={}", cache.display())),
+            30,
+        );
+        assert!(ok, "inadyn (tls {tls}): {out}");
+        assert_eq!(
+            short(s.dns, "inadyn.x.test", "A"),
+            addr,
+            "inadyn (tls {tls}): {out}"
+        );
+    }
     let _ = std::fs::remove_dir_all(&s.dir);
 }

@@ -38,6 +38,16 @@ Config file (TOML; every key optional; relative paths are taken from the file's 
     name = \"xfr-key\"
     algorithm = \"hmac-sha256\"
     secret = \"base64...\"
+    [dyndns]                     # DynDNS2 for routers, ddclient, inadyn (off without it)
+    listen = [\"0.0.0.0:8245\"]     # HTTP; listen-tls = [...] with cert and key for HTTPS
+    listen-tls = [\"0.0.0.0:8443\"]
+    cert = \"/etc/letsencrypt/live/example.com/fullchain.pem\"
+    key = \"/etc/letsencrypt/live/example.com/privkey.pem\"
+    rate = 10                    # updates per user per minute, then `abuse`
+    [[dyndns.user]]              # `blason dyndns hash --user home --host ...` prints it
+    name = \"home\"
+    password = \"$pbkdf2-sha256$100000$...\"
+    hosts = [\"home.example.com\"]
     [catalog]                    # a catalog zone (RFC 9432) listing every zone below,
     origin = \"catalog.invalid\"   # for BIND and Knot secondaries that follow catalogs
     allow-transfer = [\"198.51.100.53 key xfr-key\"]
