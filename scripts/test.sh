@@ -15,8 +15,8 @@ for tool in "${TOOLS[@]}"; do
         missing+=("$tool")
     fi
 done
-# certbot's rfc2136 plugin is a Python module, not a command.
-python3 -c 'import certbot_dns_rfc2136' 2>/dev/null || missing+=(certbot-dns-rfc2136)
+# certbot's rfc2136 plugin is a module of Debian's Python (not a PATH python).
+/usr/bin/python3 -c 'import certbot_dns_rfc2136' 2>/dev/null || missing+=(certbot-dns-rfc2136)
 # ddclient speaks HTTPS through this Perl module, which its package only recommends.
 perl -MIO::Socket::SSL -e 1 2>/dev/null || missing+=(perl-io-socket-ssl)
 if [ "${#missing[@]}" -gt 0 ]; then
