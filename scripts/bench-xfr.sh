@@ -38,7 +38,8 @@ trap cleanup EXIT
 
 wait_soa() {  # port
     local t=0
-    until dig +short +norec +time=1 +tries=1 @127.0.0.1 -p "$1" "$ORIGIN" SOA 2>/dev/null | grep -q .; do
+    # An answer, not dig's own error lines (which +short prints too).
+    until dig +norec +time=1 +tries=1 @127.0.0.1 -p "$1" "$ORIGIN" SOA 2>/dev/null | grep -q 'flags: qr aa'; do
         sleep 0.2
         t=$((t + 1))
         [ "$t" -lt 1500 ] || { echo "bench-xfr: nothing answers on $1" >&2; exit 1; }
@@ -132,10 +133,12 @@ wait_loaded() {  # port; prints ms since $t0
     done
     echo $(( ($(date +%s%N) - t0) / 1000000 ))
 }
-echo "a secondary started empty, until it answers from the transferred zone:"
+echo "a secondary started empty, until it answers from the transferred zone (best of $RUNS):"
 for sec in bind blason; do
     for s in "blason $B" "knot $K" "bind $N"; do
         set -- $s
+        best=
+        for _ in $(seq "$RUNS"); do
         d="$WORK/sec-$sec-$1"
         mkdir -p "$d"
         if [ "$sec" = bind ]; then
@@ -165,8 +168,10 @@ EOF
         pid=$!
         ms=$(wait_loaded "$S")
         kill "$pid"; wait "$pid" 2>/dev/null || true
-        printf '  %-6s secondary of %-7s %6s ms\n' "$sec" "$1" "$ms"
         rm -rf "$d"
+        if [ -z "$best" ] || [ "$ms" -lt "$best" ]; then best=$ms; fi
+        done
+        printf '  %-6s secondary of %-7s %6s ms\n' "$sec" "$1" "$best"
     done
 done
 # One changed record: the IXFR blason sends for it.
