@@ -370,8 +370,9 @@ pub(crate) struct Pool(SyncSender<UdpJob>);
 /// Updates waiting for a thread; past this, a request is dropped (the client
 /// retries, as after a lost datagram).
 const QUEUE: usize = 1024;
-/// Threads in the pool: the most UDP updates that share one commit.
-const THREADS: usize = 8;
+/// Threads in the pool: the most UDP updates that share one commit. Each mostly
+/// waits for its commit, so many cost little; fewer would cap the group commit.
+const THREADS: usize = 64;
 
 impl Pool {
     pub fn start(shared: Weak<crate::Shared>) -> Option<Pool> {
