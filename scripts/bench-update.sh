@@ -44,7 +44,7 @@ cleanup() {
     [ -n "$PID" ] && kill "$PID" 2>/dev/null || true
     sleep 0.5
     [ -n "$PID" ] && kill -9 "$PID" 2>/dev/null || true
-    rm -rf "$WORK"
+    [ -n "${KEEP:-}" ] || rm -rf "$WORK"
 }
 trap cleanup EXIT
 
@@ -145,7 +145,8 @@ dnssec-policy csk { keys { csk lifetime unlimited algorithm ecdsap256sha256; }; 
 options {
     directory "$WORK/bind"; pid-file none; session-keyfile none;
     listen-on port $((PORT + 2)) { 127.0.0.1; }; listen-on-v6 { none; };
-    recursion no; notify no;
+    # No trust-anchor upkeep: it would send queries to the root servers.
+    recursion no; notify no; dnssec-validation no;
 };
 controls { };
 zone "$ORIGIN" {
