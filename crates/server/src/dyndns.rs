@@ -209,7 +209,11 @@ fn tls_config(
 }
 
 fn accept(l: TcpListener, svc: Arc<Service>, tls: Option<Arc<rustls::ServerConfig>>) {
-    for conn in l.incoming() {
+    // Polled, so that the thread (and the port) goes when the server stops.
+    if l.set_nonblocking(true).is_err() {
+        return;
+    }
+    loop {
         let Some(shared) = svc.shared.upgrade() else {
             return;
         };
@@ -217,7 +221,18 @@ fn accept(l: TcpListener, svc: Arc<Service>, tls: Option<Arc<rustls::ServerConfi
             return;
         }
         drop(shared);
-        let Ok(stream) = conn else { continue };
+        let stream = match l.accept() {
+            Ok((s, _)) => s,
+            // Nothing waiting, or an error such as too many open files: look again
+            // shortly (an error must not spin).
+            Err(_) => {
+                std::thread::sleep(Duration::from_millis(10));
+                continue;
+            }
+        };
+        if stream.set_nonblocking(false).is_err() {
+            continue;
+        }
         if svc.conns.fetch_add(1, Ordering::AcqRel) >= MAX_CONNS {
             svc.conns.fetch_sub(1, Ordering::AcqRel);
             continue;
@@ -622,6 +637,10 @@ fn update_host(
     }
     let origin = zone.origin().clone();
     drop(cat);
+    // A secondary zone's data is its primary's: it takes no change here.
+    if shared.xfr.load().secondaries.contains_key(&origin) {
+        return Err("nohost");
+    }
     if edits.is_empty() {
         return Ok(false);
     }
