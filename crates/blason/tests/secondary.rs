@@ -238,7 +238,7 @@ zone:
     }
     let before = std::fs::read_to_string(&log).unwrap().len();
     let t = Instant::now();
-    let _blason = serve();
+    let mut blason = serve();
     wait_for("blason answering again", &log, || {
         serial(bp, "b.test").is_some()
     });
@@ -265,7 +265,7 @@ zone:
     // Error 24 (Invalid Data) for it, and b.test as before.
     drop(knot);
     let t = Instant::now();
-    wait_for("k.test expiring", &log, || {
+    let expired = || {
         let out = Command::new("dig")
             .args([
                 "@127.0.0.1",
@@ -281,7 +281,8 @@ zone:
             .unwrap();
         let text = String::from_utf8_lossy(&out.stdout);
         text.contains("status: SERVFAIL") && text.contains("EDE: 24")
-    });
+    };
+    wait_for("k.test expiring", &log, expired);
     eprintln!(
         "k.test expired {:?} after its primary went away",
         t.elapsed()
@@ -294,6 +295,18 @@ zone:
     assert!(std::fs::read_to_string(&log)
         .unwrap()
         .contains("secondary zone expired"));
+    // A restart does not restart the expire clock: with Knot still away, k.test is
+    // expired again as soon as its first refresh fails, not 8 s later.
+    drop(blason);
+    let t = Instant::now();
+    blason = serve();
+    wait_for("k.test expired after the restart", &log, expired);
+    assert!(
+        t.elapsed() < Duration::from_secs(4),
+        "expired again at once after a restart, not after a new expire period: {:?}",
+        t.elapsed()
+    );
+    assert_eq!(short(bp, "www.b.test", "A"), "192.0.2.1");
     // What `blason xfr status` says of each.
     let status = |z: &str| {
         let o = Command::new(env!("CARGO_BIN_EXE_blason"))

@@ -373,8 +373,10 @@ struct Handle {
     quiet: bool,
     /// Where new serials are announced, and to whom.
     notify: Option<Notify>,
-    /// A secondary zone: when a primary last answered, and whether the zone expired.
-    heard: Instant,
+    /// A secondary zone: when a primary last answered (unix seconds, kept beside the
+    /// journal so that a restart does not restart the expire clock), and whether the
+    /// zone expired.
+    heard: u64,
     expired: bool,
     /// A NOTIFY's wake is queued (see `Waker`).
     wake_pending: Arc<std::sync::atomic::AtomicBool>,
@@ -595,7 +597,7 @@ impl ZoneSet {
         let secondary = spec.source.is_secondary();
         Handle {
             notify,
-            heard: Instant::now(),
+            heard: last_heard(&spec).unwrap_or_else(now_unix),
             expired: false,
             wake_pending: Default::default(),
             spec,
@@ -1415,9 +1417,13 @@ impl Handle {
             return Duration::from_secs(3600);
         };
         let (wait, heard) = self.ask_primaries(&primaries);
-        let now = Instant::now();
+        let now = now_unix();
         if heard {
             self.heard = now;
+            if let Some(p) = heard_path(&self.spec) {
+                // Best effort: without it, a restart only restarts the clock.
+                let _ = blason_store::write_atomic(&p, now.to_string().as_bytes(), 0o600);
+            }
             if self.expired {
                 self.expired = false;
                 self.note_incoming(|i| i.expired = false);
@@ -1428,8 +1434,7 @@ impl Handle {
                 );
             }
         } else if !self.expired
-            && now.duration_since(self.heard)
-                > Duration::from_secs(u64::from(self.soa_field(3, 1_209_600)))
+            && now.saturating_sub(self.heard) > u64::from(self.soa_field(3, 1_209_600))
         {
             self.expired = true;
             self.note_incoming(|i| i.expired = true);
@@ -1681,6 +1686,23 @@ fn first_transfer(
 /// Where a zone's file reading is kept beside its journal (see `Handle::keeps_source`).
 fn source_path(spec: &ZoneSpec) -> Option<PathBuf> {
     Some(spec.journal.as_ref()?.with_file_name("source"))
+}
+
+/// Where a secondary zone keeps when a primary last answered.
+fn heard_path(spec: &ZoneSpec) -> Option<PathBuf> {
+    Some(spec.journal.as_ref()?.with_file_name("heard"))
+}
+
+/// When a primary last answered a secondary zone, as kept beside its journal.
+fn last_heard(spec: &ZoneSpec) -> Option<u64> {
+    if !spec.source.is_secondary() {
+        return None;
+    }
+    std::fs::read_to_string(heard_path(spec)?)
+        .ok()?
+        .trim()
+        .parse()
+        .ok()
 }
 
 /// The file reading kept beside the journal, if any; unreadable, it is set aside
