@@ -307,6 +307,7 @@ zone:
         t.elapsed()
     );
     assert_eq!(short(bp, "www.b.test", "A"), "192.0.2.1");
+    let _running = blason;
     // What `blason xfr status` says of each.
     let status = |z: &str| {
         let o = Command::new(env!("CARGO_BIN_EXE_blason"))
