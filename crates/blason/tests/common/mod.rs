@@ -28,13 +28,11 @@ pub fn tool(name: &str) -> Option<PathBuf> {
         .find(|p| p.exists())
 }
 
-/// A loopback UDP port free at the time of asking.
+/// A loopback port free (UDP and TCP) at the time of asking, below the kernel's
+/// ephemeral range: a port taken from that range can be handed to another
+/// program's outgoing socket (the tests make many) before the server binds it.
 pub fn free_port() -> u16 {
-    UdpSocket::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    low_port()
 }
 
 /// `dig +dnssec` at 127.0.0.1:`port`; returns (status, AD set, the whole output).
