@@ -21,11 +21,8 @@ K=${K:-100}
 ORIGIN=bench.example.
 OUT=target/bench
 mkdir -p "$OUT"
-ZONE=$OUT/z$NAMES.zone
-if [ ! -s "$ZONE" ]; then
-    echo "bench-restart: generating $ZONE ($NAMES names)" >&2
-    python3 ../shared/bench/genzone.py "$ORIGIN" "$NAMES" 1 -o "$ZONE" -m 1000
-fi
+. scripts/bench-lib.sh
+ZONE=$(bench_zone "$NAMES")
 cargo build --release -q -p blason
 cargo build --release -q -p blason-server --example commit
 BIN=target/release/blason
@@ -65,7 +62,7 @@ listen = ["127.0.0.1:$PORT"]
 state = "$1"
 [[zone]]
 origin = "$ORIGIN"
-file = "$PWD/$ZONE"
+file = "$ZONE"
 $2
 CFG
 }

@@ -24,11 +24,8 @@ SERVERS=${SERVERS:-blason knot bind}
 ORIGIN=bench.example.
 OUT=target/bench
 mkdir -p "$OUT"
-ZONE=$PWD/$OUT/z$NAMES.zone
-if [ ! -s "$ZONE" ]; then
-    echo "bench-update: generating $ZONE ($NAMES names)" >&2
-    python3 ../shared/bench/genzone.py "$ORIGIN" "$NAMES" 1 -o "$ZONE" -m 1000
-fi
+. scripts/bench-lib.sh
+ZONE=$(bench_zone "$NAMES")
 cargo build --release -q -p blason
 cargo build --release -q -p blason-proto --example update_load
 BIN=$PWD/target/release/blason

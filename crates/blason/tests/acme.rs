@@ -6,7 +6,7 @@
 
 mod common;
 
-use common::{dig, low_port, spawn_logged, tool, wait_for};
+use common::{dig, low_port, self_signed_cert, serve_config, short, spawn_logged, tool, wait_for};
 use std::path::Path;
 use std::process::Command;
 
@@ -14,19 +14,7 @@ const SECRET: &str = "YWNtZSB0ZXN0IGtleSBmb3IgY2VydGJvdCBhbmQgbGVnbw==";
 
 /// The TXT records at `_acme-challenge.x.test`, as dig +short prints them.
 fn challenges(port: u16) -> String {
-    let out = Command::new("dig")
-        .args([
-            "@127.0.0.1",
-            "-p",
-            &port.to_string(),
-            "_acme-challenge.x.test",
-            "TXT",
-        ])
-        .args(["+short", "+norec", "+time=2", "+tries=2"])
-        .output()
-        .unwrap();
-    assert!(out.status.success());
-    String::from_utf8_lossy(&out.stdout).into_owned()
+    short(port, "_acme-challenge.x.test", "TXT")
 }
 
 fn pebble_config(dir: &Path, port: u16, mgmt: u16) -> String {
@@ -47,7 +35,7 @@ fn pebble_config(dir: &Path, port: u16, mgmt: u16) -> String {
 
 #[test]
 fn certbot_and_lego_get_certificates_through_blason() {
-    let (Some(pebble), Some(certbot), Some(lego), Some(openssl)) = (
+    let (Some(pebble), Some(certbot), Some(lego), Some(_)) = (
         tool("pebble"),
         tool("certbot"),
         tool("lego"),
@@ -84,39 +72,13 @@ fn certbot_and_lego_get_certificates_through_blason() {
     )
     .unwrap();
     let log = dir.join("blason.log");
-    let _blason = spawn_logged(
-        Command::new(env!("CARGO_BIN_EXE_blason"))
-            .args(["serve", "--config"])
-            .arg(dir.join("blason.toml")),
-        &log,
-    );
+    let _blason = serve_config(&dir.join("blason.toml"), &log);
     wait_for("blason answering", &log, || {
         dig(port, "x.test", "SOA", &[]).0 == "NOERROR"
     });
 
     // Pebble on loopback, with a certificate made here, resolving through blason.
-    let made = Command::new(&openssl)
-        .args([
-            "req",
-            "-x509",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:P-256",
-        ])
-        .args(["-nodes", "-days", "2", "-subj", "/CN=localhost"])
-        .args(["-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost"])
-        .arg("-keyout")
-        .arg(dir.join("key.pem"))
-        .arg("-out")
-        .arg(dir.join("cert.pem"))
-        .output()
-        .unwrap();
-    assert!(
-        made.status.success(),
-        "{}",
-        String::from_utf8_lossy(&made.stderr)
-    );
+    self_signed_cert(&dir);
     std::fs::write(
         dir.join("pebble.json"),
         pebble_config(&dir, pebble_port, mgmt),

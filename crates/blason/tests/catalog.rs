@@ -7,7 +7,7 @@
 
 mod common;
 
-use common::{dig, low_port, spawn_logged, tool, wait_for};
+use common::{dig, low_port, serve_config, spawn_logged, tool, wait_for};
 
 /// The RCODE `port` gives for `name` SOA.
 fn status(port: u16, name: &str) -> String {
@@ -70,14 +70,7 @@ fn bind_and_knot_follow_the_catalog_of_blason() {
         blason_config(&dir, bp, &["a.test", "b.test"], &[p_bind, p_knot]),
     )
     .unwrap();
-    let serve = |log: &str| {
-        spawn_logged(
-            Command::new(env!("CARGO_BIN_EXE_blason"))
-                .args(["serve", "--config"])
-                .arg(&conf),
-            &dir.join(log),
-        )
-    };
+    let serve = |log: &str| serve_config(&conf, &dir.join(log));
     let mut blason = serve("blason.log");
     wait_for("blason answering", &dir.join("blason.log"), || {
         status(bp, "a.test") == "NOERROR"

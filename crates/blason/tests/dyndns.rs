@@ -6,19 +6,11 @@
 
 mod common;
 
-use common::{dig, low_port, spawn_logged, tool, wait_for, Kill};
+use common::{
+    dig, low_port, run_input, self_signed_cert, serve_config, short, tool, wait_for, Kill,
+};
 use std::path::PathBuf;
 use std::process::Command;
-
-/// `dig +short` of `name type`.
-fn short(port: u16, name: &str, qtype: &str) -> String {
-    let out = Command::new("dig")
-        .args(["@127.0.0.1", "-p", &port.to_string(), name, qtype])
-        .args(["+short", "+time=2", "+tries=2"])
-        .output()
-        .unwrap();
-    String::from_utf8_lossy(&out.stdout).trim().to_string()
-}
 
 struct Setup {
     dir: PathBuf,
@@ -30,12 +22,7 @@ struct Setup {
 
 impl Setup {
     fn serve(&self) -> Kill {
-        let k = spawn_logged(
-            Command::new(env!("CARGO_BIN_EXE_blason"))
-                .args(["serve", "--config"])
-                .arg(self.dir.join("blason.toml")),
-            &self.log,
-        );
+        let k = serve_config(&self.dir.join("blason.toml"), &self.log);
         wait_for("blason answering", &self.log, || {
             dig(self.dns, "x.test", "SOA", &[]).0 == "NOERROR"
                 && std::net::TcpStream::connect(("127.0.0.1", self.http)).is_ok()
@@ -75,25 +62,16 @@ impl Setup {
 }
 
 fn hash(password: &str) -> String {
-    use std::io::Write;
-    let mut c = Command::new(env!("CARGO_BIN_EXE_blason"))
-        .args(["dyndns", "hash"])
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    c.stdin
-        .take()
-        .unwrap()
-        .write_all(format!("{password}\n").as_bytes())
-        .unwrap();
-    let out = c.wait_with_output().unwrap();
-    assert!(out.status.success());
-    String::from_utf8(out.stdout).unwrap().trim().to_string()
+    let (ok, out) = run_input(
+        Command::new(env!("CARGO_BIN_EXE_blason")).args(["dyndns", "hash"]),
+        &format!("{password}\n"),
+    );
+    assert!(ok, "{out}");
+    out.trim().to_string()
 }
 
 fn setup(name: &str) -> Option<Setup> {
-    let (Some(_), Some(_), Some(openssl)) = (tool("curl"), tool("dig"), tool("openssl")) else {
+    let (Some(_), Some(_), Some(_)) = (tool("curl"), tool("dig"), tool("openssl")) else {
         assert!(
             std::env::var_os("CI").is_none(),
             "curl, dig and openssl are needed"
@@ -103,24 +81,7 @@ fn setup(name: &str) -> Option<Setup> {
     let dir = std::env::temp_dir().join(format!("blason-{name}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
-    let made = Command::new(openssl)
-        .args([
-            "req",
-            "-x509",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:P-256",
-        ])
-        .args(["-nodes", "-days", "2", "-subj", "/CN=localhost"])
-        .args(["-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost"])
-        .arg("-keyout")
-        .arg(dir.join("key.pem"))
-        .arg("-out")
-        .arg(dir.join("cert.pem"))
-        .output()
-        .unwrap();
-    assert!(made.status.success());
+    self_signed_cert(&dir);
     std::fs::write(
         dir.join("x.test.zone"),
         "$ORIGIN x.test.\n$TTL 300\n@ SOA ns1 hostmaster 1 7200 3600 1209600 300\n\

@@ -6,59 +6,20 @@
 
 mod common;
 
-use common::{low_port, spawn_logged, tool, wait_for};
-use std::process::{Command, Stdio};
+use common::{low_port, serve_config, short, soa_serial, spawn_logged, tool, wait_for};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 const SECRET: &str = "c2Vjb25kYXJ5IHRlc3Qga2V5LCBub3QgYSByZWFsIG9uZQ==";
 
-/// `dig +short` at `port`.
-fn short(port: u16, name: &str, t: &str) -> String {
-    let out = Command::new("dig")
-        .args([
-            "@127.0.0.1",
-            "-p",
-            &port.to_string(),
-            name,
-            t,
-            "+short",
-            "+norec",
-            "+time=1",
-            "+tries=1",
-        ])
-        .output()
-        .unwrap();
-    String::from_utf8_lossy(&out.stdout).trim().to_string()
-}
-
 fn serial(port: u16, zone: &str) -> Option<u32> {
-    short(port, zone, "SOA")
-        .split_whitespace()
-        .nth(2)?
-        .parse()
-        .ok()
+    soa_serial(port, zone)
 }
 
 fn nsupdate(port: u16, zone: &str, cmd: &str) {
-    let mut c = Command::new("nsupdate")
-        .args(["-y", &format!("hmac-sha256:xfrkey:{SECRET}")])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    use std::io::Write;
-    c.stdin
-        .take()
-        .unwrap()
-        .write_all(format!("server 127.0.0.1 {port}\nzone {zone}\n{cmd}\nsend\n").as_bytes())
-        .unwrap();
-    let out = c.wait_with_output().unwrap();
-    assert!(
-        out.status.success(),
-        "nsupdate: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let key = format!("hmac-sha256:xfrkey:{SECRET}");
+    let (ok, out) = common::nsupdate(port, Some(&key), false, &format!("zone {zone}\n{cmd}"));
+    assert!(ok, "nsupdate: {out}");
 }
 
 /// k.test's SOA asks for a refresh every 2 s and expires after 8 s without a primary.
@@ -186,14 +147,7 @@ zone:
     )
     .unwrap();
     let log = dir.join("blason.log");
-    let serve = || {
-        spawn_logged(
-            Command::new(env!("CARGO_BIN_EXE_blason"))
-                .args(["serve", "--config"])
-                .arg(&conf),
-            &log,
-        )
-    };
+    let serve = || serve_config(&conf, &log);
     let blason = serve();
     let primaries = [("b.test", p_bind), ("k.test", p_knot)];
     for (z, p) in primaries {
@@ -368,14 +322,7 @@ fn blason_follows_a_signed_blason_primary() {
         ),
     )
     .unwrap();
-    let start = |conf: &str, log: &str| {
-        spawn_logged(
-            Command::new(env!("CARGO_BIN_EXE_blason"))
-                .args(["serve", "--config"])
-                .arg(dir.join(conf)),
-            &dir.join(log),
-        )
-    };
+    let start = |conf: &str, log: &str| serve_config(&dir.join(conf), &dir.join(log));
     let plog = dir.join("primary.log");
     let slog = dir.join("secondary.log");
     let _p = start("primary.toml", "primary.log");

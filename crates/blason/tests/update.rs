@@ -6,10 +6,9 @@
 
 mod common;
 
-use common::{dig, low_port, spawn_logged, tool, wait_for};
-use std::io::Write;
+use common::{dig, low_port, nsupdate, run_input, serve_config, short, tool, wait_for};
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Command;
 
 const DDNS: &str = "ZGRucyBrZXkgb2YgdGhlIHVwZGF0ZSB0ZXN0LCBub3QgcmVhbA==";
 const ACME: &str = "YWNtZSBrZXkgb2YgdGhlIHVwZGF0ZSB0ZXN0LCBub3QgcmVhbA==";
@@ -51,47 +50,11 @@ types = ["ANY"]
     )
 }
 
-/// Runs nsupdate (`-v`: TCP) with `script`; returns (success, stderr and stdout).
-fn nsupdate(port: u16, key: Option<&str>, tcp: bool, script: &str) -> (bool, String) {
-    let mut c = Command::new("nsupdate");
-    if let Some(k) = key {
-        c.args(["-y", k]);
-    }
-    if tcp {
-        c.arg("-v");
-    }
-    let mut child = c
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let full = format!("server 127.0.0.1 {port}\n{script}\nsend\nquit\n");
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(full.as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stderr),
-        String::from_utf8_lossy(&out.stdout)
-    );
-    (out.status.success(), text)
-}
-
 /// The answer's records for `name type`, sorted, one string each.
 fn answers(port: u16, name: &str, qtype: &str) -> Vec<String> {
-    let out = Command::new("dig")
-        .args(["@127.0.0.1", "-p", &port.to_string(), name, qtype])
-        .args(["+short", "+time=2", "+tries=2"])
-        .output()
-        .unwrap();
-    let mut v: Vec<String> = String::from_utf8_lossy(&out.stdout)
+    let mut v: Vec<String> = short(port, name, qtype)
         .lines()
-        .map(|l| l.to_string())
+        .map(str::to_string)
         .collect();
     v.sort();
     v
@@ -137,14 +100,7 @@ fn nsupdate_and_knsupdate_change_the_zone_as_the_rfc_says() {
     std::fs::write(dir.join("home.key"), format!("{key_line}\n")).unwrap();
     std::fs::write(&conf, format!("{}{blason_part}\n", config(&dir, port))).unwrap();
     let log = dir.join("blason.log");
-    let serve = || {
-        spawn_logged(
-            Command::new(env!("CARGO_BIN_EXE_blason"))
-                .args(["serve", "--config"])
-                .arg(&conf),
-            &log,
-        )
-    };
+    let serve = || serve_config(&conf, &log);
     let mut blason = serve();
     wait_for("blason answering", &log, || {
         dig(port, "x.test", "SOA", &[]).0 == "NOERROR"
@@ -158,26 +114,13 @@ fn nsupdate_and_knsupdate_change_the_zone_as_the_rfc_says() {
     };
 
     // The printed key and grant, used as printed.
-    let out = Command::new("nsupdate")
-        .arg("-k")
-        .arg(dir.join("home.key"))
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .and_then(|mut c| {
-            c.stdin.take().unwrap().write_all(
-                format!("server 127.0.0.1 {port}\nzone x.test\nupdate add home.x.test 300 TXT \"printed key\"\nsend\n")
-                    .as_bytes(),
-            )?;
-            c.wait_with_output()
-        })
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    let (ok, out) = run_input(
+        Command::new("nsupdate").arg("-k").arg(dir.join("home.key")),
+        &format!(
+            "server 127.0.0.1 {port}\nzone x.test\nupdate add home.x.test 300 TXT \"printed key\"\nsend\n"
+        ),
     );
+    assert!(ok, "{out}");
     assert_eq!(answers(port, "home.x.test", "TXT"), ["\"printed key\""]);
 
     // Add, over UDP then TCP; then replace with a value-dependent prerequisite.
@@ -351,27 +294,11 @@ fn nsupdate_and_knsupdate_change_the_zone_as_the_rfc_says() {
 
     // knsupdate, Knot's client, with the same keys.
     let kn = |script: &str| {
-        let mut child = Command::new(&knsupdate)
-            .args(["-y", &format!("hmac-sha512:acme:{ACME}")])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let full = format!("server 127.0.0.1 {port}\nzone x.test.\n{script}\nsend\nquit\n");
-        child
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(full.as_bytes())
-            .unwrap();
-        let out = child.wait_with_output().unwrap();
-        let text = format!(
-            "{}{}",
-            String::from_utf8_lossy(&out.stderr),
-            String::from_utf8_lossy(&out.stdout)
+        let (ok, text) = run_input(
+            Command::new(&knsupdate).args(["-y", &format!("hmac-sha512:acme:{ACME}")]),
+            &format!("server 127.0.0.1 {port}\nzone x.test.\n{script}\nsend\nquit\n"),
         );
-        (out.status.success() && !text.contains("failed"), text)
+        (ok && !text.contains("failed"), text)
     };
     let r = kn("del _acme-challenge.www.x.test. TXT \"token-1\"");
     assert!(r.0, "knsupdate: {}", r.1);

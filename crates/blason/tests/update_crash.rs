@@ -8,9 +8,8 @@ mod common;
 use blason_proto::tsig::{self, Algorithm, Key, Position};
 use blason_proto::{Message, MessageBuilder, Record, Section};
 use blason_zone::{Name, Rtype};
-use common::{low_port, spawn_logged};
+use common::{low_port, serve_config};
 use std::net::UdpSocket;
-use std::process::Command;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -133,23 +132,23 @@ fn no_acknowledged_update_is_lost_to_kill_9() {
     checker
         .set_read_timeout(Some(Duration::from_millis(300)))
         .unwrap();
-    let mut killed_with_updates_in_flight = 0;
-    for round in 0..ROUNDS {
-        let server = spawn_logged(
-            Command::new(env!("CARGO_BIN_EXE_blason"))
-                .args(["serve", "--config"])
-                .arg(dir.join("blason.toml")),
-            &log,
-        );
+    // The server, once it answers.
+    let start = || {
+        let server = serve_config(&dir.join("blason.toml"), &log);
         let t = Instant::now();
         while !answering(port) {
             assert!(
                 t.elapsed() < Duration::from_secs(30),
-                "round {round}: no answer after a restart:\n{}",
+                "no answer after a restart:\n{}",
                 std::fs::read_to_string(&log).unwrap_or_default()
             );
             std::thread::sleep(Duration::from_millis(10));
         }
+        server
+    };
+    let mut killed_with_updates_in_flight = 0;
+    for round in 0..ROUNDS {
+        let server = start();
         // Every update acknowledged before the last kill is served.
         for name in acked.lock().unwrap().iter() {
             assert!(
@@ -195,17 +194,7 @@ fn no_acknowledged_update_is_lost_to_kill_9() {
     );
     assert_eq!(killed_with_updates_in_flight, ROUNDS);
     // The last round's acknowledgements, after one more restart.
-    let _server = spawn_logged(
-        Command::new(env!("CARGO_BIN_EXE_blason"))
-            .args(["serve", "--config"])
-            .arg(dir.join("blason.toml")),
-        &log,
-    );
-    let t = Instant::now();
-    while !answering(port) {
-        assert!(t.elapsed() < Duration::from_secs(30));
-        std::thread::sleep(Duration::from_millis(10));
-    }
+    let _server = start();
     for name in acked.lock().unwrap().iter() {
         assert!(
             present(&checker, port, name),

@@ -6,46 +6,21 @@
 
 mod common;
 
-use common::{dig, low_port, not_secure, spawn_logged, start_knot_secondary, start_unbound_stubs};
-use common::{tool, wait_for};
-use std::io::Write;
-use std::process::{Command, Stdio};
+use common::{dig, low_port, not_secure, serve_config, soa_serial, start_knot_secondary};
+use common::{start_unbound_stubs, tool, wait_for};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 const SECRET: &str = "c2lnbmVkIHVwZGF0ZSB0ZXN0IGtleSwgbm90IHJlYWwh";
 
 fn nsupdate(port: u16, script: &str) {
-    let mut c = Command::new("nsupdate")
-        .args(["-y", &format!("hmac-sha256:dyn-key:{SECRET}")])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    c.stdin
-        .take()
-        .unwrap()
-        .write_all(format!("server 127.0.0.1 {port}\nzone s.test\n{script}\nsend\n").as_bytes())
-        .unwrap();
-    let out = c.wait_with_output().unwrap();
-    assert!(
-        out.status.success(),
-        "nsupdate: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let key = format!("hmac-sha256:dyn-key:{SECRET}");
+    let (ok, out) = common::nsupdate(port, Some(&key), false, &format!("zone s.test\n{script}"));
+    assert!(ok, "nsupdate: {out}");
 }
 
 fn serial(port: u16) -> Option<u32> {
-    let out = Command::new("dig")
-        .args(["@127.0.0.1", "-p", &port.to_string(), "s.test", "SOA"])
-        .args(["+short", "+norec", "+time=1", "+tries=1"])
-        .output()
-        .ok()?;
-    String::from_utf8_lossy(&out.stdout)
-        .split_whitespace()
-        .nth(2)?
-        .parse()
-        .ok()
+    soa_serial(port, "s.test")
 }
 
 #[test]
@@ -86,12 +61,7 @@ fn updates_to_a_signed_zone_validate_and_reach_a_secondary() {
     )
     .unwrap();
     let log = dir.join("blason.log");
-    let _blason = spawn_logged(
-        Command::new(env!("CARGO_BIN_EXE_blason"))
-            .args(["serve", "--config"])
-            .arg(dir.join("blason.toml")),
-        &log,
-    );
+    let _blason = serve_config(&dir.join("blason.toml"), &log);
     wait_for("blason answering", &log, || {
         dig(bport, "s.test", "SOA", &[]).0 == "NOERROR"
     });

@@ -10,7 +10,7 @@ mod common;
 
 use blason_proto::{Message, Record, Requester};
 use blason_zone::{Name, Rtype};
-use common::{low_port, spawn_logged, tool};
+use common::{low_port, serve_config, spawn_logged, tool};
 use std::net::SocketAddr;
 use std::path::Path;
 use std::process::Command;
@@ -168,12 +168,7 @@ notify-ns = false
     )
     .unwrap();
     let blason_log = dir.join("blason.log");
-    let _blason = spawn_logged(
-        Command::new(env!("CARGO_BIN_EXE_blason"))
-            .args(["serve", "--config"])
-            .arg(dir.join("blason.toml")),
-        &blason_log,
-    );
+    let _blason = serve_config(&dir.join("blason.toml"), &blason_log);
     let t = Instant::now();
     let first = loop {
         if let Some(s) = serial(bp) {

@@ -83,30 +83,30 @@ pub fn hash_password(password: &str) -> Result<String, String> {
     Ok(format!("$pbkdf2-sha256${ROUNDS}${s}${h}"))
 }
 
-/// Whether `password` matches `stored` (a hash from [`hash_password`]).
-pub fn verify_password(stored: &str, password: &str) -> bool {
+/// The rounds, salt and hash of a stored password (`$pbkdf2-sha256$R$SALT$HASH`).
+fn parse_stored(stored: &str) -> Option<(NonZeroU32, Vec<u8>, Vec<u8>)> {
     let parts: Vec<&str> = stored.split('$').collect();
     let ["", "pbkdf2-sha256", rounds, salt, hash] = parts[..] else {
+        return None;
+    };
+    let rounds = rounds.parse::<u32>().ok().and_then(NonZeroU32::new)?;
+    let (mut salt_b, mut hash_b) = (Vec::new(), Vec::new());
+    base64_decode(salt.as_bytes(), &mut salt_b).ok()?;
+    base64_decode(hash.as_bytes(), &mut hash_b).ok()?;
+    (!salt_b.is_empty() && !hash_b.is_empty()).then_some((rounds, salt_b, hash_b))
+}
+
+/// Whether `password` matches `stored` (a hash from [`hash_password`]).
+pub fn verify_password(stored: &str, password: &str) -> bool {
+    let Some((rounds, salt, hash)) = parse_stored(stored) else {
         return false;
     };
-    let (Some(rounds), mut salt_b, mut hash_b) = (
-        rounds.parse::<u32>().ok().and_then(NonZeroU32::new),
-        Vec::new(),
-        Vec::new(),
-    ) else {
-        return false;
-    };
-    if base64_decode(salt.as_bytes(), &mut salt_b).is_err()
-        || base64_decode(hash.as_bytes(), &mut hash_b).is_err()
-    {
-        return false;
-    }
     ring::pbkdf2::verify(
         ring::pbkdf2::PBKDF2_HMAC_SHA256,
         rounds,
-        &salt_b,
+        &salt,
         password.as_bytes(),
-        &hash_b,
+        &hash,
     )
     .is_ok()
 }
@@ -114,17 +114,9 @@ pub fn verify_password(stored: &str, password: &str) -> bool {
 /// Checks that a stored password is a hash this server reads (at start, so a
 /// plain password in the config is refused with a clear error).
 pub fn check_stored(stored: &str) -> Result<(), String> {
-    let parts: Vec<&str> = stored.split('$').collect();
-    match parts[..] {
-        ["", "pbkdf2-sha256", r, s, h]
-            if r.parse::<u32>().is_ok_and(|r| r > 0) && !s.is_empty() && !h.is_empty() =>
-        {
-            Ok(())
-        }
-        _ => {
-            Err("password must be a hash made by `blason dyndns hash` ($pbkdf2-sha256$...)".into())
-        }
-    }
+    parse_stored(stored).map(drop).ok_or_else(|| {
+        "password must be a hash made by `blason dyndns hash` ($pbkdf2-sha256$...)".into()
+    })
 }
 
 /// What the running service shares between connections.
@@ -437,33 +429,25 @@ fn percent_decode(s: &str) -> Option<String> {
 /// v6), `myipv6`, else the client's own. Err: an address was given that does not
 /// read (nothing is changed then).
 fn addresses(req: &Request, peer: SocketAddr) -> Result<(Option<Ipv4Addr>, Option<Ipv6Addr>), ()> {
-    let mut v4 = None;
-    let mut v6 = None;
+    let (mut v4, mut v6) = (None, None);
+    // An IPv4-mapped IPv6 address is the IPv4 address.
+    let mut put = |ip: IpAddr| match ip.to_canonical() {
+        IpAddr::V4(a) => v4 = Some(a),
+        IpAddr::V6(a) => v6 = Some(a),
+    };
     let mut given = false;
     for p in ["myip", "myipv6"] {
         let Some(list) = req.param(p) else { continue };
+        if list.trim().is_empty() {
+            return Err(());
+        }
         for a in list.split(',').map(str::trim).filter(|a| !a.is_empty()) {
             given = true;
-            match a.parse::<IpAddr>().map_err(drop)? {
-                IpAddr::V4(a) => v4 = Some(a),
-                IpAddr::V6(a) => match a.to_ipv4_mapped() {
-                    Some(m) => v4 = Some(m),
-                    None => v6 = Some(a),
-                },
-            }
-        }
-        if req.param(p).is_some_and(|l| l.trim().is_empty()) {
-            return Err(());
+            put(a.parse().map_err(drop)?);
         }
     }
     if !given {
-        match peer.ip() {
-            IpAddr::V4(a) => v4 = Some(a),
-            IpAddr::V6(a) => match a.to_ipv4_mapped() {
-                Some(m) => v4 = Some(m),
-                None => v6 = Some(a),
-            },
-        }
+        put(peer.ip());
     }
     Ok((v4, v6))
 }

@@ -185,15 +185,6 @@ pub(crate) fn handle(query: &[u8], peer: SocketAddr, table: &XfrTable, zones: &Z
         );
         return reply(NOTAUTH);
     };
-    if table.secondaries.contains_key(&q.name) {
-        say(
-            "update refused: a secondary zone (send it to the primary)",
-            REFUSED,
-            key,
-            "",
-        );
-        return reply(REFUSED);
-    }
     let Some(key) = key else {
         say(
             "update refused: not signed (TSIG is required)",

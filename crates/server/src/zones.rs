@@ -1301,6 +1301,16 @@ impl Handle {
     /// alone: the others go on). The records survive reloads: a file change is played
     /// onto the zone, not the file taken whole.
     fn submit(&mut self, batch: Vec<Submission>) {
+        // A secondary zone's data is its primary's: it takes no change of its own.
+        if self.spec.source.is_secondary() {
+            for (_, reply) in batch {
+                let _ = reply.send(Err(Refusal::with_rcode(
+                    crate::update::REFUSED,
+                    "a secondary zone takes changes only from its primaries",
+                )));
+            }
+            return;
+        }
         let now = now_unix();
         let mut zone = self.unsigned.clone();
         let mut waiting = Vec::with_capacity(batch.len());

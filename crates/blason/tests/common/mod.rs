@@ -267,3 +267,102 @@ pub fn wait_for(what: &str, log: &Path, ok: impl Fn() -> bool) -> Duration {
     }
     t.elapsed()
 }
+
+/// `blason serve --config CONF`, its output appended to `log`, killed on drop.
+pub fn serve_config(conf: &Path, log: &Path) -> Kill {
+    spawn_logged(
+        Command::new(env!("CARGO_BIN_EXE_blason"))
+            .args(["serve", "--config"])
+            .arg(conf),
+        log,
+    )
+}
+
+/// `dig +short` of `name qtype` at 127.0.0.1:`port`, trimmed.
+pub fn short(port: u16, name: &str, qtype: &str) -> String {
+    let out = Command::new("dig")
+        .args(["@127.0.0.1", "-p", &port.to_string(), name, qtype])
+        .args(["+short", "+norec", "+time=1", "+tries=2"])
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+/// The SOA serial `port` serves for `zone`, if any.
+pub fn soa_serial(port: u16, zone: &str) -> Option<u32> {
+    short(port, zone, "SOA")
+        .split_whitespace()
+        .nth(2)?
+        .parse()
+        .ok()
+}
+
+/// Runs `cmd` with `input` on its standard input; returns whether it succeeded and
+/// what it wrote (standard error, then standard output).
+pub fn run_input(cmd: &mut Command, input: &str) -> (bool, String) {
+    use std::io::Write;
+    let mut child = cmd
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(input.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stderr),
+        String::from_utf8_lossy(&out.stdout)
+    );
+    (out.status.success(), text)
+}
+
+/// `nsupdate` (`-v`: TCP) against 127.0.0.1:`port`, with the key `-y` takes
+/// (ALG:NAME:SECRET) when given, running `script` and a `send`.
+pub fn nsupdate(port: u16, key: Option<&str>, tcp: bool, script: &str) -> (bool, String) {
+    let mut c = Command::new("nsupdate");
+    if let Some(k) = key {
+        c.args(["-y", k]);
+    }
+    if tcp {
+        c.arg("-v");
+    }
+    run_input(
+        &mut c,
+        &format!("server 127.0.0.1 {port}\n{script}\nsend\nquit\n"),
+    )
+}
+
+/// A self-signed P-256 certificate for 127.0.0.1 and localhost, made by openssl in
+/// `dir` as cert.pem and key.pem.
+pub fn self_signed_cert(dir: &Path) -> (PathBuf, PathBuf) {
+    let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
+    let made = Command::new(tool("openssl").expect("openssl is needed"))
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+        ])
+        .args(["-nodes", "-days", "2", "-subj", "/CN=localhost"])
+        .args(["-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost"])
+        .arg("-keyout")
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert)
+        .output()
+        .unwrap();
+    assert!(
+        made.status.success(),
+        "openssl: {}",
+        String::from_utf8_lossy(&made.stderr)
+    );
+    (cert, key)
+}
