@@ -15,7 +15,8 @@ pub mod wire;
 use blason_zone::model::{flags, RRset};
 use blason_zone::{Rtype, Zone};
 use lookup::{lookup, Found};
-use query::{parse_query, Query};
+use query::parse_query;
+pub use query::{Edns, Query};
 use std::sync::Arc;
 use wire::{Owner, Writer};
 
@@ -33,6 +34,48 @@ pub struct Options {
     pub version: Option<String>,
     /// Answer to CHAOS TXT `id.server` / `hostname.bind`; off when `None`.
     pub identity: Option<String>,
+    /// Answer ANY over UDP with one RRset of the name (RFC 8482 §4.2), so it cannot
+    /// be used for amplification; over TCP ANY is answered in full.
+    pub minimal_any: bool,
+}
+
+/// What the transport layer adds to an answer, beyond the zones.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Extras<'a> {
+    /// The COOKIE option data to send back: the client's cookie and ours (RFC 7873).
+    pub cookie: Option<&'a [u8]>,
+    /// A UDP size bound below the client's offer (for clients whose address is not
+    /// proven by a cookie).
+    pub udp_cap: Option<usize>,
+}
+
+/// A packet read as far as answering needs, so the caller can look at it (cookie,
+/// rate limit, counters) before the answer is made.
+#[derive(Debug)]
+pub enum Incoming {
+    /// Nothing must be sent back: a response, or too short to carry an ID.
+    Ignore,
+    /// Malformed: answered with this failure, echoing the question up to `.1`.
+    Bad(Failure, usize),
+    Query(Query),
+}
+
+/// Reads `query` as [`respond`] would.
+pub fn inspect(query: &[u8]) -> Incoming {
+    if query.len() < 12 || query[2] & 0x80 != 0 {
+        return Incoming::Ignore;
+    }
+    match parse_query(query) {
+        Ok(q) => Incoming::Query(q),
+        Err((fail, qlen)) => Incoming::Bad(fail, qlen),
+    }
+}
+
+/// Extended DNS Error codes (RFC 8914 §4) given with refusals.
+pub mod ede {
+    pub const PROHIBITED: u16 = 18;
+    pub const NOT_AUTHORITATIVE: u16 = 20;
+    pub const NOT_SUPPORTED: u16 = 21;
 }
 
 /// Largest UDP response we send, whatever the client offers (the DNS Flag Day 2020
@@ -165,6 +208,8 @@ pub enum Failure {
     Refused,
     /// An EDNS version we do not speak (RFC 6891 §6.1.3).
     BadVers,
+    /// A cookie we did not make, when we require one (RFC 7873 §5.2.3).
+    BadCookie,
 }
 
 impl Failure {
@@ -175,6 +220,7 @@ impl Failure {
             Failure::NotImp => 4,
             Failure::Refused => 5,
             Failure::BadVers => 16,
+            Failure::BadCookie => 23,
         }
     }
 }
@@ -190,35 +236,77 @@ const MAX_CHAIN: usize = 12;
 /// nothing must be sent back (the packet is a response, or too short to carry an
 /// ID), and when the query is signed with TSIG: see [`is_signed`].
 pub fn respond(cat: &Catalog, query: &[u8], transport: Transport, out: &mut Vec<u8>) -> bool {
+    respond_to(
+        cat,
+        query,
+        &inspect(query),
+        transport,
+        &Extras::default(),
+        out,
+    )
+}
+
+/// [`respond`] for a packet the caller has read with [`inspect`], with what the
+/// transport adds.
+pub fn respond_to(
+    cat: &Catalog,
+    query: &[u8],
+    seen: &Incoming,
+    transport: Transport,
+    x: &Extras,
+    out: &mut Vec<u8>,
+) -> bool {
     out.clear();
-    if query.len() < 12 || query[2] & 0x80 != 0 {
-        return false;
-    }
-    let q = match parse_query(query) {
-        Ok(q) => q,
-        Err((fail, qlen)) => {
-            error_response(query, qlen, fail, None, out);
+    let q = match seen {
+        Incoming::Ignore => return false,
+        Incoming::Bad(fail, qlen) => {
+            error_response(query, *qlen, *fail, None, &Extras::default(), out);
             return true;
         }
+        Incoming::Query(q) => q,
     };
     if q.signed || q.transfer {
         return false;
     }
     let limit = match transport {
         Transport::Tcp => 65535,
-        Transport::Udp => match q.edns {
-            Some(e) => (e.payload as usize).clamp(512, MAX_UDP),
-            None => 512,
-        },
+        Transport::Udp => {
+            let offer = match q.edns {
+                Some(e) => (e.payload as usize).clamp(512, MAX_UDP),
+                None => 512,
+            };
+            x.udp_cap.map_or(offer, |c| offer.min(c.max(512)))
+        }
     };
     if let Some(e) = q.edns {
         if e.version != 0 {
-            error_response(query, q.question_end, Failure::BadVers, Some(e.do_bit), out);
+            error_response(
+                query,
+                q.question_end,
+                Failure::BadVers,
+                Some(e.do_bit),
+                x,
+                out,
+            );
             return true;
         }
     }
-    answer(cat, query, &q, limit, out);
+    answer(cat, query, q, limit, transport, x, out);
     true
+}
+
+/// BADCOOKIE (RFC 7873 §5.2.3): the question and a fresh cookie in `x`, no data.
+pub fn bad_cookie(query: &[u8], q: &Query, x: &Extras, out: &mut Vec<u8>) {
+    out.clear();
+    let do_bit = q.edns.is_some_and(|e| e.do_bit);
+    error_response(
+        query,
+        q.question_end,
+        Failure::BadCookie,
+        Some(do_bit),
+        x,
+        out,
+    );
 }
 
 /// True when `query` is a well-formed query carrying a TSIG, which [`respond`]
@@ -240,6 +328,7 @@ fn error_response(
     qend: usize,
     fail: Failure,
     edns_do: Option<bool>,
+    x: &Extras,
     out: &mut Vec<u8>,
 ) {
     let rcode = fail.rcode();
@@ -253,37 +342,47 @@ fn error_response(
         out.extend_from_slice(&query[12..qend]);
     }
     if let Some(do_bit) = edns_do {
-        write_opt(out, (rcode >> 4) as u8, do_bit);
+        write_opt(out, (rcode >> 4) as u8, do_bit, x.cookie, None);
         out[10..12].copy_from_slice(&1u16.to_be_bytes());
     }
 }
 
-fn write_opt(out: &mut Vec<u8>, ext_rcode: u8, do_bit: bool) {
+/// Our OPT RR: with the cookie to send back and an Extended DNS Error (RFC 8914,
+/// no text) when given.
+fn write_opt(
+    out: &mut Vec<u8>,
+    ext_rcode: u8,
+    do_bit: bool,
+    cookie: Option<&[u8]>,
+    ede: Option<u16>,
+) {
     out.push(0);
     out.extend_from_slice(&41u16.to_be_bytes());
     out.extend_from_slice(&(MAX_UDP as u16).to_be_bytes());
     out.push(ext_rcode);
     out.push(0);
     out.extend_from_slice(&(if do_bit { 0x8000u16 } else { 0 }).to_be_bytes());
-    out.extend_from_slice(&[0, 0]);
+    let len = cookie.map_or(0, |c| 4 + c.len()) + ede.map_or(0, |_| 6);
+    out.extend_from_slice(&(len as u16).to_be_bytes());
+    if let Some(c) = cookie {
+        out.extend_from_slice(&10u16.to_be_bytes());
+        out.extend_from_slice(&(c.len() as u16).to_be_bytes());
+        out.extend_from_slice(c);
+    }
+    if let Some(code) = ede {
+        out.extend_from_slice(&15u16.to_be_bytes());
+        out.extend_from_slice(&2u16.to_be_bytes());
+        out.extend_from_slice(&code.to_be_bytes());
+    }
 }
 
-/// An OPT RR carrying an Extended DNS Error (RFC 8914) with no text.
-fn write_opt_ede(out: &mut Vec<u8>, do_bit: bool, ede: u16) {
-    out.push(0);
-    out.extend_from_slice(&41u16.to_be_bytes());
-    out.extend_from_slice(&(MAX_UDP as u16).to_be_bytes());
-    out.push(0);
-    out.push(0);
-    out.extend_from_slice(&(if do_bit { 0x8000u16 } else { 0 }).to_be_bytes());
-    out.extend_from_slice(&6u16.to_be_bytes());
-    out.extend_from_slice(&15u16.to_be_bytes());
-    out.extend_from_slice(&2u16.to_be_bytes());
-    out.extend_from_slice(&ede.to_be_bytes());
-}
-
-/// Size of the OPT RR we append.
+/// Size of the OPT RR we append, without options.
 const OPT_LEN: usize = 11;
+
+/// Size of the OPT RR we append to an answer for `x`.
+fn opt_len(x: &Extras) -> usize {
+    OPT_LEN + x.cookie.map_or(0, |c| 4 + c.len())
+}
 
 /// A planned RRset in a section.
 #[derive(Clone, Copy)]
@@ -358,9 +457,18 @@ impl<'q> Names<'q> {
     }
 }
 
-fn answer(cat: &Catalog, query: &[u8], q: &Query, limit: usize, out: &mut Vec<u8>) {
+fn answer(
+    cat: &Catalog,
+    query: &[u8],
+    q: &Query,
+    limit: usize,
+    transport: Transport,
+    x: &Extras,
+    out: &mut Vec<u8>,
+) {
     let qname = &query[12..q.qname_end];
     let do_bit = q.edns.is_some_and(|e| e.do_bit);
+    let minimal_any = cat.opts.minimal_any && transport == Transport::Udp;
 
     // Header and question; the counts are filled in at the end.
     out.extend_from_slice(&query[..q.question_end]);
@@ -371,17 +479,42 @@ fn answer(cat: &Catalog, query: &[u8], q: &Query, limit: usize, out: &mut Vec<u8
 
     if q.qclass != 1 {
         if q.qclass == 3 && q.qtype == 16 && chaos(cat, qname, out) {
-            finish_edns(out, q, do_bit);
+            finish_edns(out, q, do_bit, x, None);
             return;
         }
         // Every other class, ANY (255) included, is one we do not serve.
-        return set_rcode(out, q, Failure::Refused.rcode(), do_bit);
+        return set_rcode(
+            out,
+            q,
+            Failure::Refused.rcode(),
+            do_bit,
+            x,
+            Some(ede::NOT_SUPPORTED),
+        );
     }
     match q.qtype {
         // AXFR/IXFR over UDP are malformed; over TCP not served by this path yet.
-        251 | 252 => return set_rcode(out, q, Failure::Refused.rcode(), do_bit),
-        253 | 254 => return set_rcode(out, q, Failure::NotImp.rcode(), do_bit),
-        41 | 249 | 250 => return set_rcode(out, q, Failure::FormErr.rcode(), do_bit),
+        251 | 252 => {
+            return set_rcode(
+                out,
+                q,
+                Failure::Refused.rcode(),
+                do_bit,
+                x,
+                Some(ede::NOT_SUPPORTED),
+            )
+        }
+        253 | 254 => {
+            return set_rcode(
+                out,
+                q,
+                Failure::NotImp.rcode(),
+                do_bit,
+                x,
+                Some(ede::NOT_SUPPORTED),
+            )
+        }
+        41 | 249 | 250 => return set_rcode(out, q, Failure::FormErr.rcode(), do_bit, x, None),
         _ => {}
     }
     let qtype = Rtype(q.qtype);
@@ -396,17 +529,14 @@ fn answer(cat: &Catalog, query: &[u8], q: &Query, limit: usize, out: &mut Vec<u8
         if let Some((o, ede)) = closest {
             if found.is_none_or(|(z, _)| z.origin().wire_len() < o.wire_len()) {
                 out[3] = (out[3] & 0xF0) | 2;
-                if q.edns.is_some() {
-                    write_opt_ede(out, do_bit, *ede);
-                    let ar = u16::from_be_bytes([out[10], out[11]]) + 1;
-                    out[10..12].copy_from_slice(&ar.to_be_bytes());
-                }
+                finish_edns(out, q, do_bit, x, Some(*ede));
                 return;
             }
         }
     }
     let Some((zone0, sec0)) = found else {
-        return set_rcode(out, q, Failure::Refused.rcode(), do_bit);
+        let rcode = Failure::Refused.rcode();
+        return set_rcode(out, q, rcode, do_bit, x, Some(ede::NOT_AUTHORITATIVE));
     };
 
     let mut names = Names {
@@ -462,15 +592,7 @@ fn answer(cat: &Catalog, query: &[u8], q: &Query, limit: usize, out: &mut Vec<u8
                     break;
                 }
                 if qtype == Rtype::ANY {
-                    for rs in node.rrsets.iter() {
-                        if rs.rtype != Rtype::RRSIG || ds {
-                            ans.push(Item {
-                                owner: cur,
-                                data: Data::Set(rs),
-                                required: false,
-                            });
-                        }
-                    }
+                    any(&mut ans, cur, node, ds, minimal_any);
                     if node.rrsets.is_empty() {
                         negative(zone, ds, &mut auth);
                         if ds {
@@ -548,15 +670,7 @@ fn answer(cat: &Catalog, query: &[u8], q: &Query, limit: usize, out: &mut Vec<u8
             Found::Wildcard(ce, w) => {
                 let wnode = nodes.at(w);
                 if qtype == Rtype::ANY {
-                    for rs in wnode.rrsets.iter() {
-                        if rs.rtype != Rtype::RRSIG || ds {
-                            ans.push(Item {
-                                owner: cur,
-                                data: Data::Set(rs),
-                                required: false,
-                            });
-                        }
-                    }
+                    any(&mut ans, cur, wnode, ds, minimal_any);
                     if ds {
                         proof::wildcard_answer(zone, sec, ce, name, &mut auth);
                     }
@@ -595,7 +709,35 @@ fn answer(cat: &Catalog, query: &[u8], q: &Query, limit: usize, out: &mut Vec<u8
         }
     }
 
-    emit(out, q, limit, rcode, aa, do_bit, &ans, &auth, &add, &names);
+    emit(
+        out, q, limit, rcode, aa, do_bit, x, &ans, &auth, &add, &names,
+    );
+}
+
+/// The RRsets answering ANY at `node`: all of them, or with `minimal` the first
+/// (and its signature): RFC 8482 §4.2.
+fn any<'a, const N: usize>(
+    ans: &mut Section<'a, N>,
+    owner: NameRef<'a>,
+    node: &'a blason_zone::Node,
+    ds: bool,
+    minimal: bool,
+) {
+    if minimal {
+        if let Some(rs) = node.rrsets.iter().find(|r| r.rtype != Rtype::RRSIG) {
+            push_answer(ans, owner, node, rs, rs.rtype, ds);
+        }
+        return;
+    }
+    for rs in node.rrsets.iter() {
+        if rs.rtype != Rtype::RRSIG || ds {
+            ans.push(Item {
+                owner,
+                data: Data::Set(rs),
+                required: false,
+            });
+        }
+    }
 }
 
 fn push_answer<'a, const N: usize>(
@@ -789,14 +931,14 @@ fn chaos(cat: &Catalog, qname: &[u8], out: &mut Vec<u8>) -> bool {
     true
 }
 
-fn set_rcode(out: &mut Vec<u8>, q: &Query, rcode: u16, do_bit: bool) {
+fn set_rcode(out: &mut Vec<u8>, q: &Query, rcode: u16, do_bit: bool, x: &Extras, ede: Option<u16>) {
     out[3] = (out[3] & 0xF0) | (rcode & 0xF) as u8;
-    finish_edns(out, q, do_bit);
+    finish_edns(out, q, do_bit, x, ede);
 }
 
-fn finish_edns(out: &mut Vec<u8>, q: &Query, do_bit: bool) {
+fn finish_edns(out: &mut Vec<u8>, q: &Query, do_bit: bool, x: &Extras, ede: Option<u16>) {
     if q.edns.is_some() {
-        write_opt(out, 0, do_bit);
+        write_opt(out, 0, do_bit, x.cookie, ede);
         let ar = u16::from_be_bytes([out[10], out[11]]) + 1;
         out[10..12].copy_from_slice(&ar.to_be_bytes());
     }
@@ -810,12 +952,13 @@ fn emit<const A: usize, const B: usize, const C: usize>(
     rcode: u16,
     aa: bool,
     do_bit: bool,
+    x: &Extras,
     ans: &Section<'_, A>,
     auth: &Section<'_, B>,
     add: &Section<'_, C>,
     names: &Names,
 ) {
-    let reserve = if q.edns.is_some() { OPT_LEN } else { 0 };
+    let reserve = if q.edns.is_some() { opt_len(x) } else { 0 };
     let mut counts = [0u16; 3];
     let mut tc = false;
     {
@@ -869,7 +1012,7 @@ fn emit<const A: usize, const B: usize, const C: usize>(
     out[6..8].copy_from_slice(&counts[0].to_be_bytes());
     out[8..10].copy_from_slice(&counts[1].to_be_bytes());
     out[10..12].copy_from_slice(&counts[2].to_be_bytes());
-    finish_edns(out, q, do_bit);
+    finish_edns(out, q, do_bit, x, None);
 }
 
 /// A section's items, collected for iteration in `emit` (at most 40, on the stack).

@@ -24,7 +24,20 @@ pub struct Query {
     pub signed: bool,
     /// AXFR or IXFR: a zone transfer, answered off the hot path.
     pub transfer: bool,
+    /// Where the data of a COOKIE option (RFC 7873) sits in the query: a client
+    /// cookie of 8 bytes, then a server cookie of 8 to 32 when the client has one.
+    pub cookie: Option<(usize, usize)>,
 }
+
+impl Query {
+    /// The question name, in wire form.
+    pub fn qname<'q>(&self, query: &'q [u8]) -> &'q [u8] {
+        &query[12..self.qname_end]
+    }
+}
+
+/// EDNS option code of COOKIE (RFC 7873 §4).
+const OPT_COOKIE: u16 = 10;
 
 /// Parses a query. On failure returns the RCODE cause and the end of the question if
 /// it could be read (else 12), so the error response can echo it.
@@ -86,6 +99,7 @@ pub fn parse_query(p: &[u8]) -> Result<Query, (Failure, usize)> {
     }
     let mut edns = None;
     let mut signed = false;
+    let mut cookie = None;
     for k in 0..ar {
         let name_start = pos;
         pos = skip_name(p, pos).ok_or((Failure::FormErr, question_end))?;
@@ -110,6 +124,7 @@ pub fn parse_query(p: &[u8]) -> Result<Query, (Failure, usize)> {
                 version: ttl[1],
                 do_bit: ttl[2] & 0x80 != 0,
             });
+            cookie = options(&p[pos..pos + rdlen], pos).ok_or((Failure::FormErr, question_end))?;
         }
         // A TSIG is the last record (RFC 8945 §5.1).
         if rtype == 250 && k + 1 == ar {
@@ -125,7 +140,33 @@ pub fn parse_query(p: &[u8]) -> Result<Query, (Failure, usize)> {
         edns,
         signed,
         transfer,
+        cookie,
     })
+}
+
+/// Walks the options of an OPT record's data (which starts at `base` in the
+/// message) and finds the COOKIE. None when an option overruns the data, or a
+/// COOKIE has a length RFC 7873 §5.2.2 calls malformed (FORMERR).
+fn options(data: &[u8], base: usize) -> Option<Option<(usize, usize)>> {
+    let mut at = 0;
+    let mut cookie = None;
+    while at < data.len() {
+        let head = data.get(at..at + 4)?;
+        let code = u16::from_be_bytes([head[0], head[1]]);
+        let len = u16::from_be_bytes([head[2], head[3]]) as usize;
+        if at + 4 + len > data.len() {
+            return None;
+        }
+        if code == OPT_COOKIE {
+            // Client cookie alone (8), or with a server cookie of 8 to 32 bytes.
+            if cookie.is_some() || !(len == 8 || (16..=40).contains(&len)) {
+                return None;
+            }
+            cookie = Some((base + at + 4, len));
+        }
+        at += 4 + len;
+    }
+    Some(cookie)
 }
 
 /// Skips a possibly compressed name; returns the position after it.

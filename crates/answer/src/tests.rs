@@ -166,10 +166,111 @@ fn chaos_version_only_when_configured() {
         Options {
             version: Some("blason test".into()),
             identity: None,
+            minimal_any: false,
         },
     );
     assert!(respond(&on, &q, Transport::Udp, &mut out));
     assert_eq!(out[3] & 0xF, 0);
     assert_eq!(u16::from_be_bytes([out[6], out[7]]), 1);
     assert!(out.windows(11).any(|w| w == b"blason test"));
+}
+
+/// A query with an OPT carrying `opts` (code, data) pairs.
+fn query_opts(name: &str, qtype: u16, opts: &[(u16, &[u8])]) -> Vec<u8> {
+    let mut q = query(name, qtype, false);
+    q[11] = 1;
+    let mut data = Vec::new();
+    for (code, d) in opts {
+        data.extend_from_slice(&code.to_be_bytes());
+        data.extend_from_slice(&(d.len() as u16).to_be_bytes());
+        data.extend_from_slice(d);
+    }
+    q.extend_from_slice(&[0, 0, 41, 0x10, 0, 0, 0, 0, 0]);
+    q.extend_from_slice(&(data.len() as u16).to_be_bytes());
+    q.extend_from_slice(&data);
+    q
+}
+
+#[test]
+fn any_over_udp_is_one_rrset_when_minimal_and_whole_over_tcp() {
+    let o = Name::parse("example.com.", None).unwrap();
+    let z = Arc::new(load_bytes(&o, ZONE.as_bytes(), "t.zone").zone);
+    let c = Catalog::new(
+        vec![z],
+        Options {
+            minimal_any: true,
+            ..Options::default()
+        },
+    );
+    let q = query("example.com.", 255, true);
+    let mut out = Vec::new();
+    assert!(respond(&c, &q, Transport::Udp, &mut out));
+    // The first RRset at the apex: the SOA or the two NS.
+    let udp = u16::from_be_bytes([out[6], out[7]]);
+    assert!((1..=2).contains(&udp), "one RRset, got {udp} records");
+    assert!(respond(&c, &q, Transport::Tcp, &mut out));
+    assert_eq!(u16::from_be_bytes([out[6], out[7]]), 4, "SOA, NS, NS, MX");
+}
+
+#[test]
+fn cookies_are_echoed_in_the_opt_and_malformed_ones_are_formerr() {
+    let c = cat();
+    let mut out = Vec::new();
+    let q = query_opts("www.example.com.", 1, &[(10, &[1; 8])]);
+    let Incoming::Query(pq) = inspect(&q) else {
+        panic!("parses")
+    };
+    let (at, len) = pq.cookie.expect("cookie found");
+    assert_eq!(&q[at..at + len], &[1; 8]);
+    let mut reply = [7u8; 24];
+    reply[..8].copy_from_slice(&[1; 8]);
+    let x = Extras {
+        cookie: Some(&reply),
+        udp_cap: None,
+    };
+    assert!(respond_to(&c, &q, &inspect(&q), Transport::Udp, &x, &mut out));
+    assert!(out.windows(28).any(|w| w[..4] == [0, 10, 0, 24] && w[4..] == reply));
+    // BADCOOKIE: extended RCODE 23 = 1 << 4 | 7, with the cookie.
+    bad_cookie(&q, &pq, &x, &mut out);
+    assert_eq!(out[3] & 0xF, 7);
+    assert!(out.windows(28).any(|w| w[4..] == reply));
+    // Lengths RFC 7873 §5.2.2 calls malformed.
+    for bad in [&[1u8; 7][..], &[1; 9], &[1; 15], &[1; 41]] {
+        let q = query_opts("www.example.com.", 1, &[(10, bad)]);
+        assert!(respond(&c, &q, Transport::Udp, &mut out));
+        assert_eq!(out[3] & 0xF, 1, "FORMERR for a cookie of {}", bad.len());
+    }
+    // An option that overruns the OPT's data.
+    let mut q = query_opts("www.example.com.", 1, &[(10, &[1; 8])]);
+    let l = q.len();
+    q[l - 10] = 0xFF;
+    assert!(respond(&c, &q, Transport::Udp, &mut out));
+    assert_eq!(out[3] & 0xF, 1);
+}
+
+#[test]
+fn refusals_carry_an_extended_error() {
+    let c = cat();
+    let mut out = Vec::new();
+    let q = query("www.other.test.", 1, true);
+    assert!(respond(&c, &q, Transport::Udp, &mut out));
+    assert_eq!(out[3] & 0xF, 5);
+    assert!(out.ends_with(&[0, 15, 0, 2, 0, 20]), "EDE 20 Not Authoritative");
+    // Without EDNS there is nowhere to put it.
+    let q = query("www.other.test.", 1, false);
+    assert!(respond(&c, &q, Transport::Udp, &mut out));
+    assert_eq!(u16::from_be_bytes([out[10], out[11]]), 0);
+}
+
+#[test]
+fn a_udp_cap_truncates_below_the_clients_offer() {
+    let c = cat();
+    let mut out = Vec::new();
+    let q = query("example.com.", 255, true);
+    let x = Extras {
+        cookie: None,
+        udp_cap: Some(100),
+    };
+    assert!(respond_to(&c, &q, &inspect(&q), Transport::Udp, &x, &mut out));
+    assert!(out.len() <= 512, "never below 512");
 }

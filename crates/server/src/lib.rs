@@ -14,12 +14,17 @@
 
 pub mod catalog;
 pub mod control;
+pub mod cookie;
 pub mod dnssec;
 pub mod dyndns;
+mod front;
 pub mod journal;
 pub mod log;
+pub mod metrics;
 pub(crate) mod notify;
 mod querylog;
+pub mod rrl;
+pub mod stats;
 #[allow(unsafe_code)]
 pub mod sys;
 mod tcp;
@@ -67,6 +72,21 @@ pub struct Config {
     pub keys: Vec<blason_proto::tsig::Key>,
     /// The DynDNS2 service over HTTP and HTTPS; None: off.
     pub dyndns: Option<dyndns::DynDns>,
+    /// Response rate limiting on UDP; None: off.
+    pub rrl: Option<rrl::RrlConfig>,
+    /// Answer DNS cookies (RFC 7873); with these secrets, or a random one that
+    /// rotates daily when empty.
+    pub cookies: bool,
+    pub cookie_secrets: Vec<[u8; 16]>,
+    /// Largest UDP answer to a client without a valid server cookie; None: the
+    /// usual 1232.
+    pub udp_unverified_max: Option<usize>,
+    /// Most TCP connections open at once from one address; 0: no limit but the total.
+    pub tcp_max_per_client: usize,
+    /// Queries answered on one TCP connection before it is closed; 0: no limit.
+    pub tcp_max_queries: usize,
+    /// Where `/metrics` is served; None: off.
+    pub metrics: Option<SocketAddr>,
 }
 
 impl Config {
@@ -85,6 +105,13 @@ impl Config {
             state: None,
             keys: Vec::new(),
             dyndns: None,
+            rrl: Some(rrl::RrlConfig::default()),
+            cookies: true,
+            cookie_secrets: Vec::new(),
+            udp_unverified_max: None,
+            tcp_max_per_client: 100,
+            tcp_max_queries: 0,
+            metrics: None,
         }
     }
 }
@@ -153,6 +180,17 @@ pub(crate) struct Shared {
     pub zones: std::sync::OnceLock<std::sync::Weak<zones::ZoneSet>>,
     /// The threads that take UDP updates off the query workers.
     pub updates: std::sync::OnceLock<update::Pool>,
+    pub stats: stats::Stats,
+    /// The counters of every TCP connection.
+    pub tcp_counters: Arc<stats::Counters>,
+    pub rrl: Option<rrl::Rrl>,
+    /// None: cookies are not answered.
+    pub cookies: Option<cookie::Secrets>,
+    pub udp_unverified_max: Option<usize>,
+    pub tcp_max_per_client: usize,
+    pub tcp_max_queries: usize,
+    /// Open TCP connections by client address, for the per-client limit.
+    pub tcp_by_client: std::sync::Mutex<std::collections::HashMap<std::net::IpAddr, usize>>,
 }
 
 /// A running server. Dropping it without [`Server::shutdown`] leaves threads running.
@@ -193,7 +231,18 @@ impl Server {
             xfr_slots: Arc::new(tokio::sync::Semaphore::new(xfr::MAX_TRANSFERS)),
             zones: std::sync::OnceLock::new(),
             updates: std::sync::OnceLock::new(),
+            stats: stats::Stats::default(),
+            tcp_counters: Arc::new(stats::Counters::new("tcp", false)),
+            rrl: cfg.rrl.clone().map(rrl::Rrl::new),
+            cookies: cfg
+                .cookies
+                .then(|| cookie::Secrets::new(cfg.cookie_secrets.clone())),
+            udp_unverified_max: cfg.udp_unverified_max,
+            tcp_max_per_client: cfg.tcp_max_per_client,
+            tcp_max_queries: cfg.tcp_max_queries,
+            tcp_by_client: Default::default(),
         });
+        shared.stats.register(shared.tcp_counters.clone());
         let publisher = Arc::new(zones::Publisher {
             shared: shared.clone(),
             options: cfg.answer.clone(),
@@ -218,6 +267,9 @@ impl Server {
         }
         if let Some(d) = &cfg.dyndns {
             dyndns::start(d.clone(), Arc::downgrade(&shared)).map_err(Error::Config)?;
+        }
+        if let Some(a) = cfg.metrics {
+            metrics::start(a, Arc::downgrade(&shared)).map_err(Error::Config)?;
         }
 
         let mut udp_socks = Vec::new();
@@ -289,7 +341,7 @@ impl Server {
     /// catalog; nothing waits for them.
     pub fn reload(&self) -> ReloadReport {
         let report = self.zones.reload();
-        log_reload(&report);
+        log_reload(&self.shared.stats, &report);
         report
     }
 
@@ -480,6 +532,7 @@ impl Server {
         let zones = self.zones.clone();
         let reread = self.reread.clone();
         let running = self.running.clone();
+        let shared = self.shared.clone();
         let spawned = std::thread::Builder::new()
             .name("reload".into())
             .spawn(move || {
@@ -494,7 +547,8 @@ impl Server {
                             &[("reason", &e)],
                         );
                         let r = zones.reload();
-                        log_reload(&r);
+                        log_reload(&shared.stats, &r);
+                        shared.stats.reload_failures.add();
                         Err(Refusal::new(
                             blason_zone::Fault::Config,
                             format!(
@@ -505,7 +559,7 @@ impl Server {
                     }
                 };
                 if let Ok(report) = &report {
-                    log_reload(report);
+                    log_reload(&shared.stats, report);
                 }
                 if let Some(r) = reply {
                     let _ = r.send(report.map(|r| r.text()));
@@ -639,6 +693,7 @@ fn start_tcp(
         .map_err(|e| Error::Io("cannot start the tcp runtime", e))?;
     let stop = Arc::new(tokio::sync::Notify::new());
     let slots = Arc::new(tokio::sync::Semaphore::new(max_conns.max(1)));
+    let pressure = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let mut tl = Vec::new();
     {
         let _guard = rt.enter();
@@ -653,7 +708,13 @@ fn start_tcp(
         .name("tcp".into())
         .spawn(move || {
             for l in tl {
-                rt.spawn(tcp::accept_loop(l, shared.clone(), slots.clone()));
+                rt.spawn(tcp::accept_loop(
+                    l,
+                    shared.clone(),
+                    slots.clone(),
+                    max_conns.max(1),
+                    pressure.clone(),
+                ));
             }
             rt.block_on(stop2.notified());
             // Open connections are cut; clients retry, as after any restart.
@@ -752,7 +813,11 @@ pub fn run_reloading(
     Ok(())
 }
 
-fn log_reload(report: &ReloadReport) {
+fn log_reload(stats: &stats::Stats, report: &ReloadReport) {
+    stats.reloads.add();
+    if !report.kept.is_empty() {
+        stats.reload_failures.add();
+    }
     let names = |l: &[blason_zone::Name]| {
         l.iter()
             .map(|n| n.to_string())

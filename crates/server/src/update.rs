@@ -406,6 +406,7 @@ fn serve_pool(rx: &Mutex<Receiver<UdpJob>>, shared: &Weak<crate::Shared>) {
             continue;
         };
         let out = handle(&query, peer, &sh.xfr.load(), &zones);
+        sh.stats.updated(&out);
         let _ = sock.send_to(&out, peer);
     }
 }

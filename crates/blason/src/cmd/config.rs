@@ -92,6 +92,111 @@ pub struct FileConfig {
     pub catalog: Option<CatalogToml>,
     /// The DynDNS2 service (HTTP, HTTPS) for routers, ddclient and inadyn.
     pub dyndns: Option<DynDnsToml>,
+    /// Answer ANY over UDP with one RRset (RFC 8482); full over TCP.
+    pub minimal_any: Option<bool>,
+    pub tcp_max_per_client: Option<usize>,
+    pub tcp_max_queries: Option<usize>,
+    /// Where Prometheus metrics are served (`/metrics`).
+    pub metrics: Option<SocketAddr>,
+    /// Response rate limiting on UDP.
+    pub rate_limit: Option<RateLimitToml>,
+    /// DNS cookies (RFC 7873, RFC 9018).
+    pub cookies: Option<CookiesToml>,
+}
+
+/// `[rate-limit]`: response rate limiting (on by default, loopback exempt).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct RateLimitToml {
+    pub enabled: Option<bool>,
+    pub responses_per_second: Option<u32>,
+    pub window: Option<u32>,
+    pub slip: Option<u32>,
+    /// Prefixes never limited; replaces the default (loopback).
+    pub exempt: Option<Vec<String>>,
+    pub log_only: Option<bool>,
+    pub table_size: Option<usize>,
+    pub ipv4_prefix: Option<u8>,
+    pub ipv6_prefix: Option<u8>,
+}
+
+impl RateLimitToml {
+    fn settings(&self) -> Result<Option<blason_server::rrl::RrlConfig>, String> {
+        if self.enabled == Some(false) {
+            return Ok(None);
+        }
+        let mut c = blason_server::rrl::RrlConfig::default();
+        if let Some(r) = self.responses_per_second {
+            if !(1..=1_000_000).contains(&r) {
+                return Err("rate-limit: responses-per-second is 1 to 1000000".into());
+            }
+            c.rate = r;
+        }
+        if let Some(w) = self.window {
+            if !(1..=3600).contains(&w) {
+                return Err("rate-limit: window is 1 to 3600 seconds".into());
+            }
+            c.window = w;
+        }
+        if let Some(s) = self.slip {
+            if s > 10 {
+                return Err("rate-limit: slip is 0 (drop all) to 10".into());
+            }
+            c.slip = s;
+        }
+        if let Some(e) = &self.exempt {
+            c.exempt = e
+                .iter()
+                .map(|p| {
+                    blason_server::xfr::parse_prefix(p)
+                        .map_err(|e| format!("rate-limit: exempt: {e}"))
+                })
+                .collect::<Result<_, _>>()?;
+        }
+        c.log_only = self.log_only.unwrap_or(false);
+        if let Some(n) = self.table_size {
+            c.table_size = n;
+        }
+        if let Some(p) = self.ipv4_prefix {
+            if !(1..=32).contains(&p) {
+                return Err("rate-limit: ipv4-prefix is 1 to 32".into());
+            }
+            c.ipv4_prefix = p;
+        }
+        if let Some(p) = self.ipv6_prefix {
+            if !(1..=128).contains(&p) {
+                return Err("rate-limit: ipv6-prefix is 1 to 128".into());
+            }
+            c.ipv6_prefix = p;
+        }
+        Ok(Some(c))
+    }
+}
+
+/// `[cookies]`: DNS cookies (on by default, with a random secret that rotates).
+#[derive(Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct CookiesToml {
+    pub enabled: Option<bool>,
+    /// 32 hex digits each: the first makes cookies, all are accepted. Share them
+    /// between servers behind one address.
+    #[serde(default)]
+    pub secrets: Vec<String>,
+    /// Largest UDP answer to a client without a valid server cookie.
+    pub unverified_udp_size: Option<usize>,
+}
+
+impl std::fmt::Debug for CookiesToml {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Never the secrets.
+        write!(
+            f,
+            "CookiesToml(enabled {:?}, {} secrets, unverified-udp-size {:?})",
+            self.enabled,
+            self.secrets.len(),
+            self.unverified_udp_size
+        )
+    }
 }
 
 /// `[dyndns]`: where the DynDNS2 service listens and who may use it.
@@ -772,10 +877,33 @@ pub fn merge(file: FileConfig, o: ServeArgs) -> Result<ServeConfig, String> {
     server.answer = Options {
         version: o.version_string.or(file.version_string),
         identity: o.identity.or(file.identity),
+        minimal_any: true,
     };
     server.pid_file = o.pid_file.or(file.pid_file);
     if let Some(d) = &file.dyndns {
         server.dyndns = Some(d.settings()?);
+    }
+    server.answer.minimal_any = o.minimal_any.or(file.minimal_any).unwrap_or(true);
+    if let Some(n) = o.tcp_max_per_client.or(file.tcp_max_per_client) {
+        server.tcp_max_per_client = n;
+    }
+    if let Some(n) = o.tcp_max_queries.or(file.tcp_max_queries) {
+        server.tcp_max_queries = n;
+    }
+    server.metrics = o.metrics.or(file.metrics);
+    server.rrl = file.rate_limit.unwrap_or_default().settings()?;
+    let cookies = file.cookies.unwrap_or_default();
+    server.cookies = cookies.enabled.unwrap_or(true);
+    server.cookie_secrets = cookies
+        .secrets
+        .iter()
+        .map(|s| blason_server::cookie::Secrets::parse(s).map_err(|e| format!("cookies: {e}")))
+        .collect::<Result<_, _>>()?;
+    if let Some(n) = cookies.unverified_udp_size {
+        if !(512..=4096).contains(&n) {
+            return Err("cookies: unverified-udp-size is 512 to 4096".into());
+        }
+        server.udp_unverified_max = Some(n);
     }
     if let Some(s) = o.poll_interval.or(file.poll_interval) {
         server.poll_interval = Duration::from_secs(s.max(1));
@@ -853,10 +981,10 @@ mod tests {
             flags.push(long.to_string());
         }
         // TSIG keys are file-only (a secret on the command line shows in `ps`), and
-        // so are the catalog and dyndns tables.
+        // so are the catalog, dyndns, rate-limit and cookies tables.
         let mut keys: Vec<String> = fields_of::<FileConfig>()
             .iter()
-            .filter(|k| **k != "key" && **k != "catalog" && **k != "dyndns")
+            .filter(|k| !["key", "catalog", "dyndns", "rate-limit", "cookies"].contains(k))
             .map(|k| k.to_string())
             .collect();
         assert!(keys.len() > 5, "{keys:?}");

@@ -185,6 +185,27 @@ pub struct ServeArgs {
     /// TLSA, TLSA records falling due). Default: 60
     #[arg(long, value_name = "SECONDS", env = "BLASON_POLL_INTERVAL")]
     pub poll_interval: Option<u64>,
+
+    /// Answer ANY over UDP with a single RRset of the name (RFC 8482), so it cannot
+    /// serve reflection attacks; over TCP ANY is always answered in full. Default: true
+    #[arg(long, value_name = "BOOL", env = "BLASON_MINIMAL_ANY",
+          value_parser = clap::builder::BoolishValueParser::new())]
+    pub minimal_any: Option<bool>,
+
+    /// Most TCP connections open at once from one address; more are closed on
+    /// arrival. 0: no limit but --tcp-max-connections. Default: 100
+    #[arg(long, value_name = "N", env = "BLASON_TCP_MAX_PER_CLIENT")]
+    pub tcp_max_per_client: Option<usize>,
+
+    /// Queries answered on one TCP connection before the server closes it (the
+    /// client reconnects). 0: no limit. Default: 0
+    #[arg(long, value_name = "N", env = "BLASON_TCP_MAX_QUERIES")]
+    pub tcp_max_queries: Option<usize>,
+
+    /// Serve Prometheus metrics at http://ADDR:PORT/metrics. Keep it on loopback or
+    /// a private network: it tells who asks what. Default: off
+    #[arg(long, value_name = "ADDR:PORT", env = "BLASON_METRICS")]
+    pub metrics: Option<SocketAddr>,
 }
 
 pub fn run(a: ServeArgs) -> ExitCode {

@@ -399,6 +399,7 @@ impl ZoneDnssec {
                 break;
             }
         }
+        self.gauges(run, next, now());
         if run.expiry != 0 {
             let r = run.expiry.saturating_sub(self.policy.signature_refresh);
             next = Some(next.map_or(r, |w: u64| w.min(r)));
@@ -412,6 +413,26 @@ impl ZoneDnssec {
             next = Some(next.map_or(r, |w: u64| w.min(r)));
         }
         Ok(next)
+    }
+
+    /// What `/metrics` shows of this zone: signatures' earliest expiry, the roll's
+    /// stage, and when the planner next acts (`next`).
+    fn gauges(&self, run: &Run, next: Option<Timestamp>, t: Timestamp) {
+        let Some(state) = &run.state else { return };
+        let (stage, stages) = state.rolls.first().map_or((0, 0), |r| {
+            let n = blason_dnssec::roll::stages(r, state).len() as u64;
+            let cur = blason_dnssec::roll::current_stage(r, state, &self.policy, t) as u64;
+            ((cur + 1).min(n), n)
+        });
+        crate::stats::set_zone_dnssec(
+            &self.origin,
+            crate::stats::ZoneDnssec {
+                earliest_expiry: run.expiry,
+                roll_stage: stage,
+                roll_stages: stages,
+                next_step: next.unwrap_or(0),
+            },
+        );
     }
 
     /// Reads the state and keys at the first tick; saves a state left unsaved.

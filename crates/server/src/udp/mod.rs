@@ -3,10 +3,12 @@
 //! share nothing but the catalog pointer.
 #![forbid(unsafe_code)]
 
+use crate::front::Front;
 use crate::querylog;
+use crate::stats::Counters;
 use crate::sys::Batch;
 use crate::Shared;
-use blason_answer::{respond, Transport};
+use blason_answer::{inspect, Incoming, Transport};
 use socket2::{Domain, Protocol, Socket, Type};
 use std::io;
 use std::net::{SocketAddr, UdpSocket};
@@ -37,6 +39,9 @@ pub fn bind(addr: SocketAddr) -> io::Result<UdpSocket> {
 
 pub fn worker(sock: UdpSocket, shared: Arc<Shared>) {
     let mut batch = Batch::new(BATCH);
+    let counters = Arc::new(Counters::new("udp", true));
+    shared.stats.register(counters.clone());
+    let mut front = Front::new(counters.clone());
     // Dynamic updates are answered from the update threads, through this socket.
     let for_updates = sock.try_clone().ok().map(Arc::new);
     let fd = sock.as_fd();
@@ -64,9 +69,11 @@ pub fn worker(sock: UdpSocket, shared: Arc<Shared>) {
         {
             // One cheap guard per batch: no lock, no refcount traffic.
             let cat = shared.catalog.load();
+            let now = crate::zones::now_unix();
             for i in 0..n {
                 let (q, _) = batch.slot(i);
                 if crate::update::is_update(q) {
+                    counters.query(q, None);
                     // Off the hot path: answered once the change is durable.
                     if let (Some(pool), Some(peer), Some(s)) =
                         (shared.updates.get(), batch.peer(i), &for_updates)
@@ -83,10 +90,10 @@ pub fn worker(sock: UdpSocket, shared: Arc<Shared>) {
                     continue;
                 }
                 if crate::xfr::is_notify(q) {
+                    counters.query(q, None);
                     // Off the hot path: a primary telling a secondary zone of a change.
                     if let Some(peer) = batch.peer(i) {
                         let (q, out) = batch.slot(i);
-                        let now = crate::zones::now_unix();
                         let reply = crate::xfr::notify_in(q, peer, &shared.xfr.load(), now);
                         out.clear();
                         if let Some(r) = &reply {
@@ -96,13 +103,20 @@ pub fn worker(sock: UdpSocket, shared: Arc<Shared>) {
                         continue;
                     }
                 }
+                let peer = batch.peer(i);
                 let (q, out) = batch.slot(i);
-                let mut send = respond(&cat, q, Transport::Udp, out);
-                if !send && blason_answer::is_transfer(q) {
+                let seen = inspect(q);
+                let mut send =
+                    front.answer(&shared, &cat, q, &seen, peer, Transport::Udp, now, out);
+                // Left to us by the answer path: off the hot path.
+                let (transfer, signed) = match &seen {
+                    Incoming::Query(p) if !send => (p.transfer, p.signed),
+                    _ => (false, false),
+                };
+                if transfer {
                     // Off the hot path: the SOA, or TC to send the client to TCP.
                     if let Some(peer) = batch.peer(i) {
                         let (q, out) = batch.slot(i);
-                        let now = crate::zones::now_unix();
                         let mut reply = None;
                         crate::xfr::serve(
                             q,
@@ -122,8 +136,7 @@ pub fn worker(sock: UdpSocket, shared: Arc<Shared>) {
                             send = true;
                         }
                     }
-                } else if !send && blason_answer::is_signed(q) {
-                    let now = crate::zones::now_unix();
+                } else if signed {
                     let table = shared.xfr.load();
                     send =
                         crate::xfr::respond_signed(&cat, Some(&table), q, Transport::Udp, now, out);
