@@ -228,8 +228,17 @@ fn cookies_are_echoed_in_the_opt_and_malformed_ones_are_formerr() {
         cookie: Some(&reply),
         udp_cap: None,
     };
-    assert!(respond_to(&c, &q, &inspect(&q), Transport::Udp, &x, &mut out));
-    assert!(out.windows(28).any(|w| w[..4] == [0, 10, 0, 24] && w[4..] == reply));
+    assert!(respond_to(
+        &c,
+        &q,
+        &inspect(&q),
+        Transport::Udp,
+        &x,
+        &mut out
+    ));
+    assert!(out
+        .windows(28)
+        .any(|w| w[..4] == [0, 10, 0, 24] && w[4..] == reply));
     // BADCOOKIE: extended RCODE 23 = 1 << 4 | 7, with the cookie.
     bad_cookie(&q, &pq, &x, &mut out);
     assert_eq!(out[3] & 0xF, 7);
@@ -255,7 +264,10 @@ fn refusals_carry_an_extended_error() {
     let q = query("www.other.test.", 1, true);
     assert!(respond(&c, &q, Transport::Udp, &mut out));
     assert_eq!(out[3] & 0xF, 5);
-    assert!(out.ends_with(&[0, 15, 0, 2, 0, 20]), "EDE 20 Not Authoritative");
+    assert!(
+        out.ends_with(&[0, 15, 0, 2, 0, 20]),
+        "EDE 20 Not Authoritative"
+    );
     // Without EDNS there is nowhere to put it.
     let q = query("www.other.test.", 1, false);
     assert!(respond(&c, &q, Transport::Udp, &mut out));
@@ -271,6 +283,13 @@ fn a_udp_cap_truncates_below_the_clients_offer() {
         cookie: None,
         udp_cap: Some(100),
     };
-    assert!(respond_to(&c, &q, &inspect(&q), Transport::Udp, &x, &mut out));
+    assert!(respond_to(
+        &c,
+        &q,
+        &inspect(&q),
+        Transport::Udp,
+        &x,
+        &mut out
+    ));
     assert!(out.len() <= 512, "never below 512");
 }

@@ -823,7 +823,15 @@ fn start_blason(zones: &[(String, PathBuf)]) -> (Proc, SocketAddr) {
             cmd.env_remove(k);
         }
     }
-    cmd.args(["serve", "--listen", "127.0.0.1:0", "--threads", "2"]);
+    cmd.args([
+        "serve",
+        "--listen",
+        "127.0.0.1:0",
+        "--threads",
+        "2",
+        "--minimal-any",
+        "false",
+    ]);
     cmd.arg("--state").arg(own_state());
     for (origin, file) in zones {
         cmd.arg("--zone")
