@@ -1,9 +1,13 @@
 //! Arbitrary bytes as a query, over the bundled example zone. Asserts that `respond`
 //! never panics, that a reply keeps the query's ID, and that a UDP reply fits what the
 //! query allows: 512 bytes without EDNS, else the advertised size (at least 512).
+//! Then the query takes the server's path with its EDNS options: the COOKIE is
+//! checked and a cookie sent back, the rate limit classifies the reply, and BADCOOKIE
+//! and the truncated slip answer are made from it.
 #![no_main]
 
-use blason_answer::{respond, Catalog, Options, Transport};
+use blason_answer::{inspect, respond, respond_to, Catalog, Extras, Incoming, Options, Transport};
+use blason_server::{cookie, rrl};
 use blason_zone::{load, Name};
 use libfuzzer_sys::fuzz_target;
 use std::sync::{Arc, OnceLock};
@@ -16,7 +20,11 @@ fn catalog() -> &'static Catalog {
         let origin = Name::parse("example.test.", None).expect("origin");
         let loaded = load::load_bytes(&origin, ZONE.as_bytes(), "example.test.zone");
         assert!(!loaded.has_errors(), "example zone has errors");
-        let opts = Options { version: Some("fuzz".into()), identity: Some("fuzz".into()) };
+        let opts = Options {
+            version: Some("fuzz".into()),
+            identity: Some("fuzz".into()),
+            minimal_any: true,
+        };
         Catalog::new(vec![Arc::new(loaded.zone)], opts)
     })
 }
@@ -64,8 +72,40 @@ fn udp_limit(q: &[u8]) -> Option<usize> {
     Some(512)
 }
 
+fn secrets() -> &'static cookie::Secrets {
+    static S: OnceLock<cookie::Secrets> = OnceLock::new();
+    S.get_or_init(|| cookie::Secrets::new(vec![[7; 16]]))
+}
+
+/// The server's path: the cookie checked, the answer made with it, the reply
+/// classified for the rate limit, and the limited forms of the answer.
+fn server_path(cat: &Catalog, data: &[u8]) {
+    let seen = inspect(data);
+    let Incoming::Query(q) = &seen else { return };
+    let mut reply = [0u8; 40];
+    let mut x = Extras { cookie: None, udp_cap: Some(512) };
+    if let Some((at, len)) = q.cookie {
+        let c = data.get(at..at + len).expect("the cookie lies in the query");
+        let keys = secrets().at(1_700_000_000);
+        let client = std::net::IpAddr::from([192, 0, 2, 1]);
+        let (_, n) = cookie::check(c, client, 1_700_000_000, &keys, &mut reply);
+        assert!(n == 24, "a cookie reply is client 8 + server 16 bytes");
+        x.cookie = Some(&reply[..n]);
+    }
+    let mut out = Vec::new();
+    if respond_to(cat, data, &seen, Transport::Udp, &x, &mut out) {
+        assert!(out.len() <= 512, "capped UDP reply {} > 512", out.len());
+        let _ = rrl::classify(data, q, &out, 1);
+        rrl::slip_response(data, q, &mut out);
+        assert!(out.len() <= data.len(), "the slip answer is no bigger than the query");
+        blason_answer::bad_cookie(data, q, &x, &mut out);
+        assert!(out.len() <= 512);
+    }
+}
+
 fuzz_target!(|data: &[u8]| {
     let cat = catalog();
+    server_path(cat, data);
     let mut out = Vec::new();
     for transport in [Transport::Udp, Transport::Tcp] {
         if !respond(cat, data, transport, &mut out) {
