@@ -180,7 +180,14 @@ types = ["ANY"]
     }
     let metrics =
         output(Command::new("curl").args(["-s", &format!("http://127.0.0.1:{mport}/metrics")]));
-    assert!(metrics.contains("blason_updates_total"), "{metrics}");
+    assert!(
+        metrics.contains("blason_updates_total{result=\"applied\"} 1"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("blason_transfer_requests_total{type=\"AXFR\"} 1"),
+        "{metrics}"
+    );
 
     // Every command that reads the config or the state.
     let st = dir.join("state");

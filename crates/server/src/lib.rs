@@ -5,7 +5,9 @@
 //! `ArcSwap` (queries load it without locks; reload builds a new one and swaps it),
 //! reload and shutdown on signals, the control socket, the pid file, the server's
 //! logger, and each zone's worker thread ([`zones`]), which commits its changes and
-//! runs its DNSSEC key-roll executor ([`dnssec`]).
+//! runs its DNSSEC key-roll executor ([`dnssec`]). Between the socket and the
+//! answer ([`front`]): DNS cookies ([`cookie`]), response rate limiting ([`rrl`]),
+//! and the counters behind `/metrics` ([`stats`], [`metrics`]).
 //!
 //! Refuses: zone parsing and checks (crate `zone`), answering (crate `answer`), config
 //! files and flags (the `blason` binary hands over a ready [`Config`]). All `unsafe`

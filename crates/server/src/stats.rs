@@ -126,6 +126,9 @@ pub struct Stats {
     pub reload_failures: C,
     pub updates_ok: C,
     pub updates_refused: C,
+    /// Zone transfers asked of this server over TCP.
+    pub axfr: C,
+    pub ixfr: C,
 }
 
 impl Stats {
@@ -383,6 +386,22 @@ pub fn render(stats: &Stats, zones: &[ZoneView]) -> String {
         stats.updates_refused.get()
     );
 
+    family(
+        &mut o,
+        "blason_transfer_requests_total",
+        "counter",
+        "Zone transfers asked for over TCP, by type (refused ones included).",
+    );
+    let _ = writeln!(
+        o,
+        "blason_transfer_requests_total{{type=\"AXFR\"}} {}",
+        stats.axfr.get()
+    );
+    let _ = writeln!(
+        o,
+        "blason_transfer_requests_total{{type=\"IXFR\"}} {}",
+        stats.ixfr.get()
+    );
     family(
         &mut o,
         "blason_zone_serial",

@@ -242,6 +242,14 @@ async fn connection(
             };
             if is_transfer {
                 drop(cat);
+                if let Incoming::Query(p) = &seen {
+                    let c = if p.qtype == 252 {
+                        &shared.stats.axfr
+                    } else {
+                        &shared.stats.ixfr
+                    };
+                    c.add();
+                }
                 if shared.query_log {
                     querylog::log(Some(peer), "tcp", &query, None);
                 }
