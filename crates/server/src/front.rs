@@ -95,7 +95,7 @@ impl Front {
             return false;
         }
         if let Some((r, p)) = limited {
-            match r.account(p.ip(), query, q, out, &mut self.slips) {
+            match r.account(p.ip(), query, q, out, now, &mut self.slips) {
                 Action::Send => {}
                 Action::Logged => c.inc(&c.rrl_would),
                 Action::Drop => {

@@ -18,7 +18,6 @@
 use blason_answer::Query;
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Instant;
 
 /// The settings, from `[rate-limit]`.
 #[derive(Clone, Debug)]
@@ -82,7 +81,6 @@ pub struct Rrl {
     mask: u64,
     /// Hash key, random per process, so nobody can aim collisions.
     seed: u64,
-    start: Instant,
     /// Log lines this second (second << 32 | count): a flood logs a few lines.
     log_budget: AtomicU64,
 }
@@ -99,7 +97,6 @@ impl Rrl {
             table,
             mask: n as u64 - 1,
             seed: u64::from_le_bytes(seed),
-            start: Instant::now(),
             log_budget: AtomicU64::new(0),
         }
     }
@@ -115,7 +112,8 @@ impl Rrl {
             .any(|&(n, l)| crate::xfr::in_prefix(client, n, l))
     }
 
-    /// Counts `resp`, the response to `q` for `client`, and says what to do with it.
+    /// Counts `resp`, the response to `q` for `client` at `now` (the worker's clock
+    /// of its batch, in seconds), and says what to do with it.
     /// `slips` is the worker's own count of limited responses.
     pub fn account(
         &self,
@@ -123,11 +121,11 @@ impl Rrl {
         query: &[u8],
         q: &Query,
         resp: &[u8],
+        now: u64,
         slips: &mut u32,
     ) -> Action {
         let (class, key) = classify(query, q, resp, self.seed);
         let key = mix(key ^ prefix_bits(client, self.cfg.ipv4_prefix, self.cfg.ipv6_prefix));
-        let now = self.start.elapsed().as_secs();
         let (limited, first) = self.charge(key, now);
         if !limited {
             return Action::Send;
@@ -299,11 +297,11 @@ pub fn classify(query: &[u8], q: &Query, resp: &[u8], seed: u64) -> (Class, u64)
         0 if aa || ns == 0 => (Class::NoData, by_question(2)),
         0 => (
             Class::Referral,
-            authority_owner(resp, an).map_or(seed ^ 3, |n| fnv(seed ^ 3, &n)),
+            authority_owner(resp, an, seed ^ 3).unwrap_or(seed ^ 3),
         ),
         3 => (
             Class::NxDomain,
-            authority_owner(resp, an).map_or(seed ^ 4, |n| fnv(seed ^ 4, &n)),
+            authority_owner(resp, an, seed ^ 4).unwrap_or(seed ^ 4),
         ),
         r => (Class::Error, mix(seed ^ 5 ^ u64::from(r) << 8)),
     }
@@ -311,24 +309,28 @@ pub fn classify(query: &[u8], q: &Query, resp: &[u8], seed: u64) -> (Class, u64)
 
 /// FNV-1a of a wire name, lowercased, from `init`.
 fn fnv(init: u64, name: &[u8]) -> u64 {
-    let mut h = init ^ 0xcbf2_9ce4_8422_2325;
-    for &b in name {
+    fnv_more(init ^ 0xcbf2_9ce4_8422_2325, name)
+}
+
+#[inline]
+fn fnv_more(mut h: u64, bytes: &[u8]) -> u64 {
+    for &b in bytes {
         h ^= u64::from(b.to_ascii_lowercase());
         h = h.wrapping_mul(0x0000_0100_0000_01b3);
     }
     h
 }
 
-/// The owner of the first authority record, uncompressed: skips the question and
-/// `an` answers.
-fn authority_owner(m: &[u8], an: u16) -> Option<Vec<u8>> {
+/// The hash (as [`fnv`] from `init`) of the owner of the first authority record:
+/// skips the question and `an` answers, and follows compression pointers.
+fn authority_owner(m: &[u8], an: u16, init: u64) -> Option<u64> {
     let mut at = skip_name(m, 12)? + 4;
     for _ in 0..an {
         at = skip_name(m, at)?;
         let rdlen = u16::from_be_bytes([*m.get(at + 8)?, *m.get(at + 9)?]) as usize;
         at += 10 + rdlen;
     }
-    read_name(m, at)
+    hash_name_at(m, at, init)
 }
 
 fn skip_name(m: &[u8], mut at: usize) -> Option<usize> {
@@ -343,18 +345,18 @@ fn skip_name(m: &[u8], mut at: usize) -> Option<usize> {
     }
 }
 
-fn read_name(m: &[u8], mut at: usize) -> Option<Vec<u8>> {
-    let mut out = Vec::with_capacity(64);
+/// [`fnv`] of the name at `at`, uncompressed as it is read (no copy).
+fn hash_name_at(m: &[u8], mut at: usize, init: u64) -> Option<u64> {
+    let mut h = init ^ 0xcbf2_9ce4_8422_2325;
+    let mut len = 0;
     for _ in 0..128 {
         let l = *m.get(at)?;
         match l & 0xC0 {
-            0 if l == 0 => {
-                out.push(0);
-                return Some(out);
-            }
+            0 if l == 0 => return Some(fnv_more(h, &[0])),
             0 => {
-                out.extend_from_slice(m.get(at..at + 1 + l as usize)?);
-                if out.len() > 255 {
+                h = fnv_more(h, m.get(at..at + 1 + l as usize)?);
+                len += 1 + l as usize;
+                if len > 255 {
                     return None;
                 }
                 at += 1 + l as usize;
@@ -422,15 +424,15 @@ mod tests {
         let client: IpAddr = "192.0.2.7".parse().unwrap();
         let mut slips = 0;
         let acts: Vec<Action> = (0..7)
-            .map(|_| r.account(client, &query(), &q, &resp, &mut slips))
+            .map(|_| r.account(client, &query(), &q, &resp, 100, &mut slips))
             .collect();
         use Action::*;
         assert_eq!(acts, [Send, Drop, Drop, Slip, Drop, Drop, Slip]);
         // The same /24 shares the bucket; another /24 does not.
         let near: IpAddr = "192.0.2.99".parse().unwrap();
-        assert_ne!(r.account(near, &query(), &q, &resp, &mut slips), Send);
+        assert_ne!(r.account(near, &query(), &q, &resp, 100, &mut slips), Send);
         let far: IpAddr = "192.0.3.7".parse().unwrap();
-        assert_eq!(r.account(far, &query(), &q, &resp, &mut slips), Send);
+        assert_eq!(r.account(far, &query(), &q, &resp, 100, &mut slips), Send);
         let mut out = Vec::new();
         slip_response(&query(), &q, &mut out);
         assert!(out.len() <= query().len() && out[2] & 0x02 != 0);
@@ -456,9 +458,9 @@ mod tests {
             m
         };
         let (a, b) = (mk(b"aaa"), mk(b"zzzzz"));
-        let pa = authority_owner(&a, 0).unwrap();
-        let pb = authority_owner(&b, 0).unwrap();
-        assert_eq!(pa, b"\x07example\x00");
+        let pa = authority_owner(&a, 0, 1).unwrap();
+        let pb = authority_owner(&b, 0, 1).unwrap();
+        assert_eq!(pa, fnv(1, b"\x07example\x00"));
         assert_eq!(pa, pb);
     }
 }
