@@ -63,6 +63,10 @@ enum Command {
     /// the key rolls of `blason serve`
     #[command(subcommand)]
     Dnssec(cmd::dnssec::DnssecCmd),
+    /// Move from another server: BIND's named.conf, zones, keys and K-files into
+    /// blason's config
+    #[command(subcommand)]
+    Import(cmd::import::ImportCmd),
 }
 
 fn main() -> ExitCode {
@@ -82,5 +86,6 @@ fn main() -> ExitCode {
         Command::Tsig(c) => cmd::tsig::run(c),
         Command::Xfr(c) => cmd::tsig::run_xfr(c),
         Command::Dyndns(c) => cmd::dyndns::run(c),
+        Command::Import(c) => cmd::import::run(c),
     }
 }

@@ -17,6 +17,7 @@ pub mod finding;
 pub mod load;
 pub mod model;
 pub mod name;
+pub mod named_conf;
 pub mod print;
 pub mod rdata;
 pub mod scanner;

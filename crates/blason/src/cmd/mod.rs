@@ -2,6 +2,7 @@ pub mod config;
 pub mod dnssec;
 pub mod dyndns;
 pub mod exit;
+pub mod import;
 pub mod mail;
 pub mod reload;
 pub mod roll;
