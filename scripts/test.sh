@@ -6,8 +6,8 @@ set -uo pipefail
 cd "$(dirname "$0")/.."
 
 # Tools the tests use, and the Debian packages that provide them.
-TOOLS=(named-checkzone named knotd nsd unbound ldns-read-zone dnsperf dig kdig nsupdate knsupdate opendkim-testkey openssl kzonecheck certbot lego pebble ddclient inadyn curl promtool)
-PACKAGES=(bind9 bind9-utils bind9-dnsutils knot knot-dnsutils knot-dnssecutils nsd unbound ldnsutils dnsperf opendkim-tools openssl certbot python3-certbot-dns-rfc2136 lego pebble ddclient libio-socket-ssl-perl inadyn curl prometheus)
+TOOLS=(named-checkzone named knotd nsd unbound ldns-read-zone dnsperf dig kdig nsupdate knsupdate opendkim-testkey openssl kzonecheck certbot lego pebble ddclient inadyn curl promtool lintian objdump)
+PACKAGES=(bind9 bind9-utils bind9-dnsutils knot knot-dnsutils knot-dnssecutils nsd unbound ldnsutils dnsperf opendkim-tools openssl certbot python3-certbot-dns-rfc2136 lego pebble ddclient libio-socket-ssl-perl inadyn curl prometheus lintian binutils)
 
 missing=()
 for tool in "${TOOLS[@]}"; do

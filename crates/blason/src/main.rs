@@ -67,6 +67,41 @@ enum Command {
     /// blason's config
     #[command(subcommand)]
     Import(cmd::import::ImportCmd),
+    /// Write the man pages (blason.1, blason-serve.1, ...) into DIR
+    #[command(hide = true)]
+    Manpages {
+        /// Where to write them
+        dir: std::path::PathBuf,
+    },
+}
+
+/// The man pages of the command and of each subcommand, from the CLI's own
+/// definitions.
+fn manpages(dir: &std::path::Path) -> std::io::Result<usize> {
+    use clap::CommandFactory;
+    std::fs::create_dir_all(dir)?;
+    let top = Cli::command();
+    let mut n = 0;
+    let mut write = |name: &str, cmd: clap::Command| -> std::io::Result<()> {
+        let mut buf = Vec::new();
+        clap_mangen::Man::new(cmd).render(&mut buf)?;
+        std::fs::write(dir.join(format!("{name}.1")), buf)?;
+        n += 1;
+        Ok(())
+    };
+    write("blason", top.clone())?;
+    for sub in top.get_subcommands().filter(|s| !s.is_hide_set()) {
+        let name = format!("blason-{}", sub.get_name());
+        // clap takes only static names here; this runs once, in a short process.
+        let static_name: &'static str = Box::leak(name.clone().into_boxed_str());
+        write(&name, sub.clone().name(static_name))?;
+        for inner in sub.get_subcommands().filter(|s| s.get_name() != "help") {
+            let iname = format!("{name}-{}", inner.get_name());
+            let static_iname: &'static str = Box::leak(iname.clone().into_boxed_str());
+            write(&iname, inner.clone().name(static_iname))?;
+        }
+    }
+    Ok(n)
 }
 
 fn main() -> ExitCode {
@@ -87,5 +122,15 @@ fn main() -> ExitCode {
         Command::Xfr(c) => cmd::tsig::run_xfr(c),
         Command::Dyndns(c) => cmd::dyndns::run(c),
         Command::Import(c) => cmd::import::run(c),
+        Command::Manpages { dir } => match manpages(&dir) {
+            Ok(n) => {
+                eprintln!("wrote {n} man pages into {}", dir.display());
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("blason manpages: {}: {e}", dir.display());
+                ExitCode::from(2)
+            }
+        },
     }
 }

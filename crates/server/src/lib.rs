@@ -118,6 +118,33 @@ impl Config {
     }
 }
 
+/// Tells systemd how the service stands (`READY=1` once queries are answered,
+/// `STOPPING=1`), for units of `Type=notify`. Nothing happens without
+/// `NOTIFY_SOCKET`; a failure is logged, never fatal. The protocol is one datagram
+/// on a unix socket, too small for a dependency.
+pub fn sd_notify(state: &str) {
+    use std::os::unix::ffi::OsStrExt;
+    use std::os::unix::net::UnixDatagram;
+    let Some(path) = std::env::var_os("NOTIFY_SOCKET") else {
+        return;
+    };
+    let sent = (|| -> io::Result<()> {
+        let sock = UnixDatagram::unbound()?;
+        let bytes = path.as_bytes();
+        if let Some(name) = bytes.strip_prefix(b"@") {
+            use std::os::linux::net::SocketAddrExt;
+            let addr = std::os::unix::net::SocketAddr::from_abstract_name(name)?;
+            sock.send_to_addr(state.as_bytes(), &addr)?;
+        } else {
+            sock.send_to(state.as_bytes(), &path)?;
+        }
+        Ok(())
+    })();
+    if let Err(e) = sent {
+        log::warn("cannot notify systemd", &[("error", &e)]);
+    }
+}
+
 pub fn default_threads() -> usize {
     std::thread::available_parallelism().map_or(1, |n| n.get())
 }

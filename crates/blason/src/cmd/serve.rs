@@ -239,13 +239,18 @@ pub fn run(a: ServeArgs) -> ExitCode {
         LogFormat::Json => log::Format::Json,
     });
     let example = cfg.example;
+    let zones = cfg.server.zones.len();
     let started = |s: &blason_server::Server| {
         if example {
             print_try(s.local_addrs());
         }
+        blason_server::sd_notify(&format!("READY=1\nSTATUS=serving {zones} zones"));
     };
     match blason_server::run_reloading(cfg.server, started, reread) {
-        Ok(()) => Exit::Ok.into(),
+        Ok(()) => {
+            blason_server::sd_notify("STOPPING=1");
+            Exit::Ok.into()
+        }
         Err(e) => {
             log::error(&e.to_string(), &[]);
             Exit::of(blason_zone::fault::Blame::fault(&e)).into()
