@@ -173,6 +173,63 @@ fn a_bind_setup_moves_to_blason_in_one_command() {
         .collect();
     assert_eq!(kfiles.len(), 2, "{kfiles:?}");
 
+    // --check: blason with the new config beside the running named, every name and
+    // type of the zone files asked of both.
+    let check = |out: &str, state: &Path| {
+        Command::new(env!("CARGO_BIN_EXE_blason"))
+            .args(["import", "bind", "--check", "--force"])
+            .arg(dir.join("named.conf"))
+            .arg("-o")
+            .arg(dir.join(out))
+            .arg("--state")
+            .arg(state)
+            .output()
+            .unwrap()
+    };
+    // BIND's inline signing moved the signed zone's serial past the file's: the
+    // check says so, with the fix.
+    let c = check("check.toml", &state);
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&c.stdout),
+        String::from_utf8_lossy(&c.stderr)
+    );
+    assert_eq!(c.status.code(), Some(1), "{text}");
+    assert!(
+        text.contains(": 1 answers differ")
+            && text.contains("signed.test. SOA serial: named serves"),
+        "{text}"
+    );
+    let signed = dir.join("signed.test.zone");
+    std::fs::write(
+        &signed,
+        zone_file("signed.test").replace("2024010101", "2024010199"),
+    )
+    .unwrap();
+    let c = check("check.toml", &state);
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&c.stdout),
+        String::from_utf8_lossy(&c.stderr)
+    );
+    assert!(c.status.success(), "{text}");
+    assert!(text.contains(": 0 answers differ"), "{text}");
+    // A zone file changed since named loaded it: the check says where.
+    let plain = dir.join("plain.test.zone");
+    std::fs::write(&plain, zone_file("plain.test") + "extra A 192.0.2.200\n").unwrap();
+    let c = check("check2.toml", &dir.join("state2"));
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&c.stdout),
+        String::from_utf8_lossy(&c.stderr)
+    );
+    assert_eq!(c.status.code(), Some(1), "{text}");
+    assert!(
+        text.contains("extra.plain.test. A: named NXDOMAIN"),
+        "{text}"
+    );
+    std::fs::write(&plain, zone_file("plain.test")).unwrap();
+
     let blog = dir.join("blason.log");
     let _blason = common::spawn_logged(
         Command::new(env!("CARGO_BIN_EXE_blason"))

@@ -50,6 +50,15 @@ pub struct BindArgs {
     /// Replace the output file if it exists
     #[arg(long)]
     force: bool,
+    /// Then start blason with the new config on a free loopback port, beside the
+    /// named that runs now, ask both every name and type of every primary zone's
+    /// file, and list where the answers differ (exit 1 if any). Needs -o
+    #[arg(long, requires = "output")]
+    check: bool,
+    /// Where the running named answers, for --check. Default: its first listen-on
+    /// address and port (127.0.0.1 for `any`)
+    #[arg(long, value_name = "ADDR:PORT")]
+    named_at: Option<std::net::SocketAddr>,
 }
 
 pub fn run(c: ImportCmd) -> ExitCode {
@@ -86,6 +95,32 @@ pub fn run(c: ImportCmd) -> ExitCode {
                     out.kfiles,
                     p.display()
                 );
+                if a.check {
+                    let Some(at) = a.named_at.or(out.named_at) else {
+                        return Failed::new(
+                            blason_zone::Fault::Config,
+                            "--check: named's address is not in its config; give --named-at ADDR:PORT",
+                        )
+                        .report("blason import bind");
+                    };
+                    return match check(p, at, &out.primaries, &state) {
+                        Ok((asked, diffs)) => {
+                            for d in diffs.iter().take(50) {
+                                println!("{d}");
+                            }
+                            eprintln!(
+                                "--check: {asked} questions asked of named at {at} and of blason: {} answers differ",
+                                diffs.len()
+                            );
+                            if diffs.is_empty() {
+                                Exit::Ok.into()
+                            } else {
+                                Exit::Findings.into()
+                            }
+                        }
+                        Err(e) => e.report("blason import bind --check"),
+                    };
+                }
             } else {
                 print!("{}", out.toml);
             }
@@ -102,6 +137,10 @@ pub struct Imported {
     pub zones: usize,
     pub keys: usize,
     pub kfiles: usize,
+    /// The primary zones and their files, for --check.
+    pub primaries: Vec<(Name, PathBuf)>,
+    /// Where named listens (its first listen-on), for --check.
+    pub named_at: Option<std::net::SocketAddr>,
 }
 
 /// A TOML basic string.
@@ -248,6 +287,18 @@ pub fn import(conf: &Path, state: &Path) -> Result<Imported, Failed> {
         listen.push("[::]:53".into());
     }
     let _ = writeln!(out, "listen = {}", list(&listen));
+    let named_at = listen.iter().find_map(|l| {
+        let a: std::net::SocketAddr = l.parse().ok()?;
+        Some(match a.ip() {
+            std::net::IpAddr::V4(v) if v.is_unspecified() => {
+                std::net::SocketAddr::from(([127, 0, 0, 1], a.port()))
+            }
+            std::net::IpAddr::V6(v) if v.is_unspecified() => {
+                std::net::SocketAddr::from(([127, 0, 0, 1], a.port()))
+            }
+            _ => a,
+        })
+    });
     if let Some(v) = options
         .and_then(|o| o.child("version"))
         .and_then(Statement::arg)
@@ -322,11 +373,15 @@ pub fn import(conf: &Path, state: &Path) -> Result<Imported, Failed> {
         .map(str::to_string);
     let mut zones = 0;
     let mut kfiles = 0;
+    let mut primaries = Vec::new();
     for s in &stmts {
         match s.keyword() {
             "zone" => {
-                if let Some(z) = zone(s, &mut cx, &dir, &key_dir, state, &g_transfer, &g_notify, &g_notify_mode, &g_policy, &mut kfiles)? {
-                    out.push_str(&z);
+                if let Some((z, file)) = zone(s, &mut cx, &dir, &key_dir, state, &g_transfer, &g_notify, &g_notify_mode, &g_policy, &mut kfiles)? {
+                    out.push_str(&z.0);
+                    if let Some(f) = file {
+                        primaries.push((z.1, f));
+                    }
                     zones += 1;
                 }
             }
@@ -347,6 +402,8 @@ pub fn import(conf: &Path, state: &Path) -> Result<Imported, Failed> {
         zones,
         keys: cx.keys.len(),
         kfiles,
+        primaries,
+        named_at,
     })
 }
 
@@ -522,7 +579,7 @@ fn zone(
     g_notify_mode: &Option<String>,
     g_policy: &Option<String>,
     kfiles: &mut usize,
-) -> Result<Option<String>, Failed> {
+) -> Result<Option<Zone>, Failed> {
     let Some(name) = s.arg() else {
         cx.note(s, "a zone without a name; left out");
         return Ok(None);
@@ -547,6 +604,7 @@ fn zone(
     };
     let kind = s.child("type").and_then(Statement::arg).unwrap_or("");
     let mut o = format!("\n[[zone]]\norigin = {}\n", q(&origin));
+    let mut primary_file = None;
     match kind {
         "primary" | "master" => {
             let Some(f) = s.child("file").and_then(Statement::arg) else {
@@ -566,6 +624,7 @@ fn zone(
                 cx.note(s, format!("zone {name}: {} is newer than the zone file: BIND keeps dynamic changes there; run `rndc sync -clean {name}` and import again, or they are lost", jnl.display()));
             }
             let _ = writeln!(o, "file = {}", q(&path.display().to_string()));
+            primary_file = Some(path.clone());
         }
         "secondary" | "slave" => {
             let Some(p) = s.child("primaries").or_else(|| s.child("masters")) else {
@@ -669,7 +728,200 @@ fn zone(
             cx.note(c, format!("zone {name}: {} is not translated", c.keyword()));
         }
     }
-    Ok(Some(o))
+    Ok(Some(((o, origin_name), primary_file)))
+}
+
+/// A zone's config text and origin, and its file when it is a primary.
+type Zone = ((String, Name), Option<PathBuf>);
+
+/// Most questions asked per zone by --check (spread over the zone).
+const CHECK_MAX: usize = 5000;
+
+/// `--check`: blason with `conf` on a free loopback port; every name and type of
+/// each primary zone's file (and a name that does not exist) asked of both. It
+/// runs on a state folder of its own holding copies of the adopted keys, so the
+/// check leaves `state` as the import made it and reads every zone file afresh.
+fn check(
+    conf: &Path,
+    named: std::net::SocketAddr,
+    zones: &[(Name, PathBuf)],
+    state: &Path,
+) -> Result<(usize, Vec<String>), Failed> {
+    use blason_proto::client::Requester;
+    use blason_zone::Rtype;
+    let sys = |e: String| Failed::new(blason_zone::Fault::System, e);
+    let port = {
+        let u = std::net::UdpSocket::bind("127.0.0.1:0").map_err(|e| sys(e.to_string()))?;
+        u.local_addr().map_err(|e| sys(e.to_string()))?.port()
+    };
+    let ours = std::net::SocketAddr::from(([127, 0, 0, 1], port));
+    let tmp = std::env::temp_dir().join(format!("blason-import-check-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&tmp);
+    for (origin, _) in zones {
+        let (from, to) = (
+            blason_server::dnssec::key_dir(state, origin),
+            blason_server::dnssec::key_dir(&tmp, origin),
+        );
+        let Ok(rd) = std::fs::read_dir(&from) else {
+            continue;
+        };
+        std::fs::create_dir_all(&to).map_err(|e| sys(format!("{}: {e}", to.display())))?;
+        for e in rd.flatten() {
+            std::fs::copy(e.path(), to.join(e.file_name())).map_err(|e| sys(e.to_string()))?;
+        }
+    }
+    struct Gone(PathBuf);
+    impl Drop for Gone {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+    let _gone = Gone(tmp.clone());
+    let exe = std::env::current_exe().map_err(|e| sys(e.to_string()))?;
+    struct Reap(std::process::Child);
+    impl Drop for Reap {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let child = std::process::Command::new(exe)
+        .args(["serve", "--config"])
+        .arg(conf)
+        .args(["--listen", &ours.to_string()])
+        .arg("--state")
+        .arg(&tmp)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .map_err(|e| sys(format!("cannot start blason serve: {e}")))?;
+    let mut child = Reap(child);
+    let r = Requester::default();
+    // Ready once it answers for the first zone (zones are signed before that).
+    let started = std::time::Instant::now();
+    if let Some((z, _)) = zones.first() {
+        while r.ask(ours, z, Rtype::SOA).is_err() {
+            if started.elapsed() > std::time::Duration::from_secs(60) {
+                return Err(sys("blason did not answer within 60 s".into()));
+            }
+            if let Ok(Some(st)) = child.0.try_wait() {
+                return Err(Failed::new(
+                    blason_zone::Fault::Config,
+                    format!("blason serve stopped ({st}): try it by hand with the new config"),
+                ));
+            }
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+    }
+    let mut asked = 0;
+    let mut diffs = Vec::new();
+    for (origin, file) in zones {
+        let loaded = blason_zone::load::load(origin, file)
+            .map_err(|e| Failed::new(blason_zone::Fault::Input, e.to_string()))?;
+        let mut qs: Vec<(Name, Rtype)> = Vec::new();
+        for node in loaded.zone.nodes().iter() {
+            for rs in node.rrsets.iter() {
+                if rs.rtype != Rtype::RRSIG {
+                    qs.push((node.name.clone(), rs.rtype));
+                }
+            }
+        }
+        if qs.len() > CHECK_MAX {
+            let step = qs.len().div_ceil(CHECK_MAX);
+            qs = qs.into_iter().step_by(step).collect();
+        }
+        // The serial apart: a signer (BIND's inline signing) moves it on its own.
+        let serial = |at| {
+            r.ask(at, origin, Rtype::SOA).ok().and_then(|m| {
+                let rd = &m
+                    .section(blason_proto::message::Section::Answer)
+                    .first()?
+                    .rdata;
+                soa_serial_at(rd)
+                    .map(|p| u32::from_be_bytes([rd[p], rd[p + 1], rd[p + 2], rd[p + 3]]))
+            })
+        };
+        if let (Some(n), Some(b)) = (serial(named), serial(ours)) {
+            if blason_zone::update::serial_gt(n, b) {
+                diffs.push(format!(
+                    "{origin} SOA serial: named serves {n}, blason {b}: secondaries that took {n} would ignore blason until its serial passes it; set the zone file's serial above {n} before switching"
+                ));
+            }
+        }
+        if let Ok(nx) = Name::parse(&format!("blason-import-check-nx.{origin}"), None) {
+            qs.push((nx, Rtype::A));
+        }
+        for (name, t) in qs {
+            asked += 1;
+            let a = r.ask(named, &name, t).map(|m| view(&m));
+            let b = r.ask(ours, &name, t).map(|m| view(&m));
+            match (a, b) {
+                (Ok(a), Ok(b)) if a == b => {}
+                (Ok(a), Ok(b)) => diffs.push(format!("{name} {t}: named {a}; blason {b}")),
+                (a, b) => diffs.push(format!(
+                    "{name} {t}: named {}; blason {}",
+                    shown(a),
+                    shown(b)
+                )),
+            }
+        }
+    }
+    drop(child);
+    Ok((asked, diffs))
+}
+
+/// Where the serial sits in an uncompressed SOA rdata.
+fn soa_serial_at(rd: &[u8]) -> Option<usize> {
+    let mut p = 0;
+    for _ in 0..2 {
+        p += blason_zone::name::wire_name_len(rd, p)?;
+    }
+    (rd.len() >= p + 4).then_some(p)
+}
+
+fn shown(r: Result<String, blason_proto::ProtoError>) -> String {
+    r.unwrap_or_else(|e| format!("no answer ({e})"))
+}
+
+/// What is compared of an answer: the RCODE, AA, and the answer records (or, for
+/// a referral, the authority's NS), sorted.
+fn view(m: &blason_proto::message::Message) -> String {
+    use blason_proto::message::Section;
+    let mut recs: Vec<String> = m
+        .section(Section::Answer)
+        .iter()
+        .map(|r| {
+            let mut rd = r.rdata.clone();
+            // The serial is compared on its own (see `check`).
+            if r.rtype == blason_zone::Rtype::SOA {
+                if let Some(p) = soa_serial_at(&rd) {
+                    rd[p..p + 4].fill(0);
+                }
+            }
+            format!(
+                "{} {} {} {:02x?}",
+                r.owner.to_lowercase(),
+                r.ttl,
+                r.rtype,
+                rd
+            )
+        })
+        .collect();
+    if recs.is_empty() && !m.is_authoritative() {
+        recs = m
+            .section(Section::Authority)
+            .iter()
+            .filter(|r| r.rtype == blason_zone::Rtype::NS)
+            .map(|r| format!("{} {} NS {:02x?}", r.owner.to_lowercase(), r.ttl, r.rdata))
+            .collect();
+    }
+    recs.sort();
+    format!(
+        "{}{} [{}]",
+        blason_proto::rcode_name(m.rcode()),
+        if m.is_authoritative() { " aa" } else { "" },
+        recs.join("; ")
+    )
 }
 
 /// Copies the zone's K-files (`K<zone>.+<alg>+<tag>.key` and `.private`) into
