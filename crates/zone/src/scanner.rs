@@ -645,6 +645,7 @@ impl<'o> Reader<'o> {
                 "correct the record data to the type's presentation format",
             );
         }
+        let explicit_ttl = ttl.is_some();
         let ttl = match ttl {
             Some(mut v) => {
                 if v > 0x7fff_ffff {
@@ -684,6 +685,22 @@ impl<'o> Reader<'o> {
                 }
             }
         };
+        // Without $TTL, an SOA that gives no TTL makes its minimum the default for the
+        // records after it that give none (BIND's masterfile test), rather than the
+        // last explicit TTL; an SOA with a TTL of its own leaves RFC 1035's rule.
+        if rtype == Rtype::SOA
+            && !explicit_ttl
+            && self.ttl.default.is_none()
+            && self.rdata_buf.len() >= 4
+        {
+            let n = self.rdata_buf.len();
+            self.ttl.default = Some(u32::from_be_bytes([
+                self.rdata_buf[n - 4],
+                self.rdata_buf[n - 3],
+                self.rdata_buf[n - 2],
+                self.rdata_buf[n - 1],
+            ]));
+        }
         let mut ttl = ttl;
         if self.block_owner.as_ref() != Some(owner) {
             self.block.clear();

@@ -22,7 +22,6 @@ const RP: Rtype = Rtype(17);
 const AFSDB: Rtype = Rtype(18);
 const RT: Rtype = Rtype(21);
 const SIG: Rtype = Rtype(24);
-const KEY: Rtype = Rtype(25);
 const NXT: Rtype = Rtype(30);
 const A6: Rtype = Rtype(38);
 
@@ -236,7 +235,57 @@ impl<'a> Checker<'a> {
         if let Some(si) = apex.rrsets.iter().position(|r| r.rtype == Rtype::SOA) {
             self.soa(apex, si);
         }
+        self.cds_match(apex);
+        if apex.rrset(Rtype::NS).is_none() {
+            // BIND refuses to load such a zone ("has no NS records").
+            self.push(
+                "no-ns",
+                Severity::Error,
+                None,
+                format!("the zone apex {} has no NS records", show(self.origin)),
+                "add the zone's name servers at the apex, e.g. '@ NS ns1.example.com.'",
+            );
+        }
         self.apex_mx(apex);
+    }
+
+    /// CDS and CDNSKEY must name keys of the zone's DNSKEY RRset (BIND: "CDS/CDNSKEY
+    /// consistency checks failed"); the delete form (algorithm 0) names none.
+    fn cds_match(&mut self, apex: &Node) {
+        let keys: Vec<&[u8]> = apex
+            .rrset(Rtype::DNSKEY)
+            .map(|r| r.rdatas().collect())
+            .unwrap_or_default();
+        let tag_alg: Vec<(u16, u8)> = keys
+            .iter()
+            .filter(|k| k.len() > 4)
+            .map(|k| (key_tag(k), k[3]))
+            .collect();
+        for (j, r) in apex.rrsets.iter().enumerate() {
+            let bad = match r.rtype {
+                Rtype::CDS => r.rdatas().any(|d| {
+                    d.len() > 4
+                        && d[2] != 0
+                        && !tag_alg.contains(&(u16::from_be_bytes([d[0], d[1]]), d[2]))
+                }),
+                Rtype::CDNSKEY => r
+                    .rdatas()
+                    .any(|d| d.len() > 4 && d[3] != 0 && !keys.contains(&d)),
+                _ => continue,
+            };
+            if bad {
+                self.push(
+                    "cds-no-dnskey",
+                    Severity::Error,
+                    Some(self.src(0, j)),
+                    format!(
+                        "{} names a key that is not in the zone's DNSKEY RRset (CDS/CDNSKEY consistency)",
+                        r.rtype
+                    ),
+                    "publish CDS/CDNSKEY only for keys in the DNSKEY RRset (or the delete form, algorithm 0)",
+                );
+            }
+        }
     }
 
     fn soa(&mut self, apex: &Node, si: usize) {
@@ -435,6 +484,19 @@ impl<'a> Checker<'a> {
                     format!("SOA record not at the top of the zone ({})", node.name),
                     "a zone has one SOA, at its apex; remove this one or make it a zone of its own",
                 ),
+                Rtype::DS
+                    if !node.has(flags::APEX)
+                        && !node.has(flags::BELOW_CUT)
+                        && node.rrset(Rtype::NS).is_none() =>
+                {
+                    self.push(
+                        "ds-not-at-delegation",
+                        Severity::Error,
+                        Some(self.src(i, j)),
+                        format!("DS record at {}, which is not a delegation (no NS records)", node.name),
+                        "a DS belongs at a delegation point, beside the child's NS records; remove it or delegate the name",
+                    )
+                }
                 Rtype::DS if node.has(flags::APEX) => self.push(
                     "ds-at-apex",
                     Severity::Error,
@@ -504,7 +566,9 @@ impl<'a> Checker<'a> {
         let mut other: Option<(usize, Src)> = None;
         let mut dname: Option<usize> = None;
         for (j, r) in node.rrsets.iter().enumerate() {
-            if j == ci || matches!(r.rtype, Rtype::RRSIG | Rtype::NSEC | SIG | KEY | NXT) {
+            // KEY is no longer allowed beside a CNAME (upstream BIND refuses it); the
+            // RFC 2535 signatures SIG and NXT still are.
+            if j == ci || matches!(r.rtype, Rtype::RRSIG | Rtype::NSEC | SIG | NXT) {
                 continue;
             }
             if r.rtype == Rtype::DNAME {
@@ -964,4 +1028,25 @@ impl<'a> Checker<'a> {
             );
         }
     }
+}
+
+/// The key tag of a DNSKEY rdata (RFC 4034 Appendix B).
+fn key_tag(rdata: &[u8]) -> u16 {
+    if rdata.len() > 3 && rdata[3] == 1 {
+        // RSA/MD5: the third- and second-to-last octets of the modulus.
+        let n = rdata.len();
+        return rdata
+            .get(n.saturating_sub(3)..n - 1)
+            .map_or(0, |b| u16::from_be_bytes([b[0], b[1]]));
+    }
+    let mut ac: u32 = 0;
+    for (i, &b) in rdata.iter().enumerate() {
+        ac += if i & 1 == 1 {
+            u32::from(b)
+        } else {
+            u32::from(b) << 8
+        };
+    }
+    ac += (ac >> 16) & 0xFFFF;
+    (ac & 0xFFFF) as u16
 }
