@@ -194,19 +194,14 @@ fn parse_time(t: &[u8]) -> Result<u32, RdataError> {
                 .unwrap_or(0)
         };
         let (y, mo, d, h, mi, s) = (n(0, 4), n(4, 6), n(6, 8), n(8, 10), n(10, 12), n(12, 14));
-        if !(1..=12).contains(&mo)
-            || !(1..=31).contains(&d)
-            || h > 23
-            || mi > 59
-            || s > 60
-            || y < 1970
-        {
+        if !(1..=12).contains(&mo) || !(1..=31).contains(&d) || h > 23 || mi > 59 || s > 60 {
             return err(format!("bad time '{}'", show(t)));
         }
         let days = days_from_civil(y, mo, d);
         let secs = days * 86400 + h * 3600 + mi * 60 + s;
-        // Serial number arithmetic (RFC 4034 §3.1.5): the value is taken modulo 2^32.
-        return Ok(secs as u64 as u32);
+        // Serial number arithmetic (RFC 4034 §3.1.5): the value is taken modulo 2^32,
+        // years before 1970 included (BIND's checkzone test has year 0010).
+        return Ok(secs.rem_euclid(1 << 32) as u32);
     }
     Ok(parse_num(t, u32::MAX as u64, "time")? as u32)
 }
@@ -247,12 +242,20 @@ pub fn format_time(secs: u32, out: &mut String) {
     );
 }
 
-fn parse_bitmap(toks: &[Tok], out: &mut Vec<u8>) -> Result<(), RdataError> {
+fn parse_bitmap(toks: &[Tok], numbers: bool, out: &mut Vec<u8>) -> Result<(), RdataError> {
     let mut types: Vec<u16> = Vec::with_capacity(toks.len());
     for t in toks {
+        // NXT (RFC 2535) takes a type's number too, as BIND reads it.
+        let number = || {
+            numbers
+                .then(|| parse_num(t.text, 127, "type").ok())
+                .flatten()
+        };
         let rt = Rtype::parse(t.text)
+            .map(|r| r.0)
+            .or_else(|| number().map(|n| n as u16))
             .ok_or_else(|| RdataError(format!("unknown type '{}' in bitmap", show(t.text))))?;
-        types.push(rt.0);
+        types.push(rt);
     }
     write_bitmap(&mut types, out);
     Ok(())
@@ -324,7 +327,12 @@ pub fn parse_rdata(
 ) -> Result<(), RdataError> {
     let start = out.len();
     if let Some(first) = toks.first() {
-        if first.text == b"\\#" && !first.quoted {
+        // `\#` starts the RFC 3597 form only when a number follows: BIND reads
+        // `TXT \# text` as the strings "#" and "text".
+        let unknown_form = toks.get(1).is_some_and(|l| {
+            !l.quoted && !l.text.is_empty() && l.text.iter().all(u8::is_ascii_digit)
+        });
+        if first.text == b"\\#" && !first.quoted && (unknown_form || toks.len() < 2) {
             let len = toks
                 .get(1)
                 .ok_or_else(|| RdataError("missing length after \\#".into()))?;
@@ -365,6 +373,16 @@ pub fn parse_rdata(
     }
     if out.len() - start > 65535 {
         return err("rdata longer than 65535 octets");
+    }
+    if rtype == Rtype::NSEC3 {
+        let d = &out[start..];
+        let salt = usize::from(*d.get(4).unwrap_or(&0));
+        let next = usize::from(*d.get(5 + salt).unwrap_or(&0));
+        if d.first() == Some(&1) && next != 20 {
+            return err(format!(
+                "out of range: an SHA-1 next hashed owner name is 20 octets, not {next}"
+            ));
+        }
     }
     Ok(())
 }
@@ -442,7 +460,7 @@ fn parse_field(
         }
         Alg | CertAlg => out.push(parse_alg(c.next("algorithm")?.text)?),
         Time => out.extend_from_slice(&parse_time(c.next("time")?.text)?.to_be_bytes()),
-        Bitmap => parse_bitmap(c.rest(), out)?,
+        Bitmap => parse_bitmap(c.rest(), rtype == Rtype(30), out)?,
         Salt => {
             let t = c.next("salt")?;
             if t.text == b"-" {
@@ -1353,7 +1371,13 @@ pub fn write_rdata(out: &mut String, rtype: Rtype, d: &[u8]) {
                     if i > 0 {
                         out.push(' ');
                     }
-                    let _ = write!(out, "{}", Rtype(*t));
+                    let name = Rtype(*t).to_string();
+                    // NXT shows a type with no mnemonic as its bare number, as BIND does.
+                    if rtype == Rtype(30) && name.starts_with("TYPE") {
+                        let _ = write!(out, "{t}");
+                    } else {
+                        out.push_str(&name);
+                    }
                 }
                 p = d.len();
             }

@@ -1129,7 +1129,12 @@ fn substitute(src: &[u8], i: u64, out: &mut Vec<u8>) -> Result<(), String> {
             }
             p = end + 1;
         }
-        let v = (i as i64).wrapping_add(offset) as u32;
+        // BIND refuses a value past what its int holds ("out of range").
+        let v = i as i64 + offset;
+        if !(i64::from(i32::MIN)..=i64::from(i32::MAX)).contains(&v) {
+            return Err(format!("out of range: ${{{offset}}} gives {v}"));
+        }
+        let v = v as u32;
         let s = match base {
             // BIND prints decimal as a signed int, the other bases unsigned.
             b'd' => format!("{:0w$}", v as i32, w = width),
