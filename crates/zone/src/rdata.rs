@@ -874,17 +874,25 @@ fn svc_key(name: &[u8]) -> Option<u16> {
     None
 }
 
-/// Splits an SvcParam value list on unescaped commas, resolving escapes.
+/// Splits an SvcParam value list (RFC 9460 Appendix A.1): the zone file's escapes
+/// are resolved first, then the value is split on commas, where `\,` is a comma
+/// inside an item (written `\\,` in the file) and `\\` a backslash. So `alpn=\,abc`
+/// holds an empty item, which is an error, as BIND has it.
 fn split_value_list(v: &[u8]) -> Result<Vec<Vec<u8>>, RdataError> {
+    let mut raw = Vec::with_capacity(v.len());
+    unescape(v, &mut raw)?;
     let mut items = vec![Vec::new()];
     let mut i = 0;
-    while i < v.len() {
-        match v[i] {
+    while i < raw.len() {
+        match raw[i] {
             b'\\' => {
-                let (b, used) =
-                    parse_escape(&v[i + 1..]).ok_or_else(|| RdataError("bad escape".into()))?;
-                items.last_mut().unwrap_or(&mut Vec::new()).push(b);
-                i += 1 + used;
+                let b = *raw
+                    .get(i + 1)
+                    .ok_or_else(|| RdataError("a value list ends in a backslash".into()))?;
+                if let Some(l) = items.last_mut() {
+                    l.push(b);
+                }
+                i += 2;
             }
             b',' => {
                 items.push(Vec::new());
@@ -924,9 +932,21 @@ fn parse_svcb(toks: &[Tok], out: &mut Vec<u8>) -> Result<(), RdataError> {
         let mut val = Vec::new();
         match key {
             0 => {
+                let mut keys = Vec::new();
                 for item in split_value_list(&v)? {
                     let kk =
                         svc_key(&item).ok_or_else(|| RdataError("bad mandatory key".into()))?;
+                    if kk == 0 {
+                        return err("mandatory cannot list itself");
+                    }
+                    keys.push(kk);
+                }
+                // In strictly increasing order on the wire (RFC 9460 §8).
+                keys.sort_unstable();
+                if keys.windows(2).any(|w| w[0] == w[1]) {
+                    return err("mandatory lists a key twice");
+                }
+                for kk in keys {
                     val.extend_from_slice(&kk.to_be_bytes());
                 }
             }
@@ -975,6 +995,15 @@ fn parse_svcb(toks: &[Tok], out: &mut Vec<u8>) -> Result<(), RdataError> {
         params.push((key, val));
     }
     params.sort_by_key(|p| p.0);
+    if let Some((_, m)) = params.iter().find(|p| p.0 == 0) {
+        for k in m.chunks(2).map(|c| u16::from_be_bytes([c[0], c[1]])) {
+            if !params.iter().any(|p| p.0 == k) {
+                return err(format!(
+                    "mandatory lists key{k}, which the record does not have"
+                ));
+            }
+        }
+    }
     for (k, v) in params {
         out.extend_from_slice(&k.to_be_bytes());
         out.extend_from_slice(&(v.len() as u16).to_be_bytes());

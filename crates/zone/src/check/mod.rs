@@ -288,6 +288,37 @@ impl<'a> Checker<'a> {
         }
     }
 
+    /// SVCB for DNS servers (RFC 9461, at `_dns` or `_PORT._dns`): a ServiceMode
+    /// record names its protocols (alpn), and one that offers DNS over HTTPS says
+    /// where (dohpath), as upstream BIND checks at load.
+    fn dns_svcb(&mut self, i: usize, j: usize, node: &Node, r: &crate::model::RRset) {
+        for d in r.rdatas() {
+            let Some(params) = svcb_params(d) else {
+                continue;
+            };
+            if params.is_empty() && d.get(..2) == Some(&[0, 0]) {
+                continue;
+            }
+            let alpn = params.iter().find(|(k, _)| *k == 1).map(|(_, v)| *v);
+            let why = match alpn {
+                None => Some("has no alpn: a DNS server's SVCB names its protocols (RFC 9461 §3)"),
+                Some(v) if alpn_has_http(v) && !params.iter().any(|(k, _)| *k == 7) => {
+                    Some("offers HTTP (DNS over HTTPS) without dohpath (RFC 9461 §5)")
+                }
+                _ => None,
+            };
+            if let Some(why) = why {
+                self.push(
+                    "dns-svcb",
+                    Severity::Error,
+                    Some(self.src(i, j)),
+                    format!("SVCB record not valid: {} {why}", node.name),
+                    "give alpn (e.g. alpn=dot, or alpn=h2 with dohpath=/dns-query{?dns})",
+                );
+            }
+        }
+    }
+
     fn soa(&mut self, apex: &Node, si: usize) {
         let src = Some(self.src(0, si));
         let Some(d) = apex.rrsets[si].first() else {
@@ -476,6 +507,9 @@ impl<'a> Checker<'a> {
         self.cname_other(i, node);
         self.singletons(i, node);
         for (j, r) in node.rrsets.iter().enumerate() {
+            if r.rtype == Rtype(64) && is_dns_svcb_owner(name) {
+                self.dns_svcb(i, j, node, r);
+            }
             match r.rtype {
                 Rtype::SOA if !node.has(flags::APEX) => self.push(
                     "soa-not-apex",
@@ -1049,4 +1083,51 @@ fn key_tag(rdata: &[u8]) -> u16 {
     }
     ac += (ac >> 16) & 0xFFFF;
     (ac & 0xFFFF) as u16
+}
+
+/// `_dns.` or `_PORT._dns.` at the start of a wire name (RFC 9461).
+fn is_dns_svcb_owner(wire: &[u8]) -> bool {
+    let label = |at: usize| -> Option<&[u8]> {
+        let l = usize::from(*wire.get(at)?);
+        wire.get(at + 1..at + 1 + l)
+    };
+    let Some(first) = label(0) else { return false };
+    if first.eq_ignore_ascii_case(b"_dns") {
+        return true;
+    }
+    let port = first.len() >= 2
+        && first[0] == b'_'
+        && first[1..].iter().all(u8::is_ascii_digit)
+        && !(first[1] == b'0' && first.len() != 2)
+        && first.len() <= 6;
+    port && label(first.len() + 1).is_some_and(|l| l.eq_ignore_ascii_case(b"_dns"))
+}
+
+/// The SvcParams of an SVCB rdata: (key, value) pairs.
+fn svcb_params(d: &[u8]) -> Option<Vec<(u16, &[u8])>> {
+    let mut p = 2 + wire_name_len(d, 2)?;
+    let mut out = Vec::new();
+    while p < d.len() {
+        let k = u16::from_be_bytes([*d.get(p)?, *d.get(p + 1)?]);
+        let l = usize::from(u16::from_be_bytes([*d.get(p + 2)?, *d.get(p + 3)?]));
+        out.push((k, d.get(p + 4..p + 4 + l)?));
+        p += 4 + l;
+    }
+    Some(out)
+}
+
+/// Whether an alpn value names an HTTP protocol. Like BIND, an id holding a comma
+/// is looked into too.
+fn alpn_has_http(v: &[u8]) -> bool {
+    const HTTP: [&[u8]; 6] = [b"http/0.9", b"http/1.0", b"http/1.1", b"h2", b"h2c", b"h3"];
+    let mut p = 0;
+    while p < v.len() {
+        let l = usize::from(v[p]);
+        let id = v.get(p + 1..p + 1 + l).unwrap_or(&[]);
+        if id.split(|&b| b == b',').any(|s| HTTP.contains(&s)) {
+            return true;
+        }
+        p += 1 + l;
+    }
+    false
 }
