@@ -196,6 +196,7 @@ types! {
     52, "TLSA", [U8, U8, U8, Hex];
     53, "SMIMEA", [U8, U8, U8, Hex];
     56, "NINFO", [Strs];
+    57, "RKEY", [U16, U8, Alg, Base64];
     58, "TALINK", [Name, Name];
     59, "CDS", [U16, Alg, U8, Hex];
     60, "CDNSKEY", [U16, U8, Alg, Base64];
@@ -204,6 +205,8 @@ types! {
     63, "ZONEMD", [U32, U8, U8, Hex];
     64, "SVCB", [U16, Name, Svcb];
     65, "HTTPS", [U16, Name, Svcb];
+    67, "HHIT", [Base64];
+    68, "BRID", [Base64];
     99, "SPF", [Strs];
     104, "NID", [U16, Locator64];
     105, "L32", [U16, Ipv4];
