@@ -4,7 +4,8 @@
 //! `also-notify`. After the import, blason answers as named does (every record of
 //! every zone, by AXFR with BIND's key), the signed zone validates in Unbound with
 //! the DS made from BIND's keys, nsupdate with BIND's key works, and a BIND
-//! secondary that pulled from named pulls from blason with the same key.
+//! secondary that pulled from named pulls from blason with the same key, taking the
+//! update made there.
 
 mod common;
 
@@ -132,7 +133,8 @@ fn a_bind_setup_moves_to_blason_in_one_command() {
              also-notify {{ 127.0.0.1 port {p_second} key xfr; }};\n}};\n\
              zone \"signed.test\" {{ type master; file \"signed.test.zone\"; dnssec-policy default; inline-signing yes; }};\n\
              zone \"dyn.test\" {{\n    type primary;\n    file \"dyn.test.zone\";\n\
-             update-policy {{ grant ddns zonesub ANY; }};\n}};\n"
+             update-policy {{ grant ddns zonesub ANY; }};\n\
+             also-notify {{ 127.0.0.1 port {p_second} key xfr; }};\n}};\n"
         ),
     )
     .unwrap();
@@ -141,6 +143,29 @@ fn a_bind_setup_moves_to_blason_in_one_command() {
     wait_for("named answering", &nlog, || {
         short(p_named, "www.plain.test", "A") == "192.0.2.80"
             && short(p_named, "signed.test", "DNSKEY").contains("257 3 13")
+    });
+
+    // A BIND secondary of dyn.test, taking it from named with the xfr key.
+    let sdir = dir.join("secondary");
+    std::fs::create_dir_all(&sdir).unwrap();
+    let write_secondary = |primary: u16| {
+        std::fs::write(
+            sdir.join("named.conf"),
+            format!(
+                "options {{ directory \"{s}\"; listen-on port {p_second} {{ 127.0.0.1; }}; listen-on-v6 {{ none; }};\n\
+                 recursion no; dnssec-validation no; pid-file none; session-keyfile none; notify no; }};\n\
+                 controls {{ }};\nkey \"xfr\" {{ algorithm hmac-sha256; secret \"{XFR}\"; }};\n\
+                 zone \"dyn.test\" {{ type secondary; file \"dyn.test.db\"; primaries {{ 127.0.0.1 port {primary} key xfr; }}; }};\n",
+                s = sdir.display()
+            ),
+        )
+        .unwrap();
+    };
+    write_secondary(p_named);
+    let slog = sdir.join("named.log");
+    let second = named(&sdir, &sdir.join("named.conf"), &slog);
+    wait_for("the BIND secondary taking dyn.test from named", &slog, || {
+        short(p_second, "mail.dyn.test", "A") == "192.0.2.25"
     });
 
     // The import.
@@ -315,6 +340,15 @@ fn a_bind_setup_moves_to_blason_in_one_command() {
         );
     }
 
+    // The BIND secondary that pulled dyn.test from named now pulls from blason,
+    // with the same key, and takes the update made at blason.
+    drop(second);
+    drop(named_proc);
+    write_secondary(p_blason);
+    let _second = named(&sdir, &sdir.join("named.conf"), &slog);
+    wait_for("the BIND secondary answering again", &slog, || {
+        short(p_second, "mail.dyn.test", "A") == "192.0.2.25"
+    });
     // nsupdate with BIND's key.
     let (ok, text) = nsupdate(
         p_blason,
@@ -325,27 +359,8 @@ fn a_bind_setup_moves_to_blason_in_one_command() {
     assert!(ok, "{text}");
     assert_eq!(short(p_blason, "new.dyn.test", "A"), "192.0.2.7");
 
-    // A BIND secondary that pulled from named pulls from blason with the same key.
-    drop(named_proc);
-    let sdir = dir.join("secondary");
-    std::fs::create_dir_all(&sdir).unwrap();
-    std::fs::write(
-        sdir.join("named.conf"),
-        format!(
-            "options {{ directory \"{s}\"; listen-on port {p_second} {{ 127.0.0.1; }}; listen-on-v6 {{ none; }};\n\
-             recursion no; dnssec-validation no; pid-file none; session-keyfile none; notify no; }};\n\
-             controls {{ }};\nkey \"xfr\" {{ algorithm hmac-sha256; secret \"{XFR}\"; }};\n\
-             zone \"plain.test\" {{ type secondary; file \"plain.test.db\"; primaries {{ 127.0.0.1 port {p_blason} key xfr; }}; }};\n",
-            s = sdir.display()
-        ),
-    )
-    .unwrap();
-    let slog = sdir.join("named.log");
-    let _second = named(&sdir, &sdir.join("named.conf"), &slog);
-    wait_for(
-        "the BIND secondary serving plain.test from blason",
-        &slog,
-        || short(p_second, "www.plain.test", "A") == "192.0.2.80",
-    );
+    wait_for("the BIND secondary taking dyn.test from blason", &slog, || {
+        short(p_second, "new.dyn.test", "A") == "192.0.2.7"
+    });
     let _ = std::fs::remove_dir_all(&dir);
 }
