@@ -164,9 +164,11 @@ fn a_bind_setup_moves_to_blason_in_one_command() {
     write_secondary(p_named);
     let slog = sdir.join("named.log");
     let second = named(&sdir, &sdir.join("named.conf"), &slog);
-    wait_for("the BIND secondary taking dyn.test from named", &slog, || {
-        short(p_second, "mail.dyn.test", "A") == "192.0.2.25"
-    });
+    wait_for(
+        "the BIND secondary taking dyn.test from named",
+        &slog,
+        || short(p_second, "mail.dyn.test", "A") == "192.0.2.25",
+    );
 
     // The import.
     let state = dir.join("state");
@@ -359,8 +361,10 @@ fn a_bind_setup_moves_to_blason_in_one_command() {
     assert!(ok, "{text}");
     assert_eq!(short(p_blason, "new.dyn.test", "A"), "192.0.2.7");
 
-    wait_for("the BIND secondary taking dyn.test from blason", &slog, || {
-        short(p_second, "new.dyn.test", "A") == "192.0.2.7"
-    });
+    wait_for(
+        "the BIND secondary taking dyn.test from blason",
+        &slog,
+        || short(p_second, "new.dyn.test", "A") == "192.0.2.7",
+    );
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -551,6 +551,57 @@ fn parse_field(
         Apl => parse_apl(c.rest(), out)?,
         IpsecKey => parse_ipseckey(c, origin, out)?,
         Wks => parse_wks(c.rest(), out)?,
+        Atma => {
+            let t = c.next("ATMA address")?.text;
+            if let Some(digits) = t.strip_prefix(b"+") {
+                if digits.is_empty() || !digits.iter().all(u8::is_ascii_digit) {
+                    return err("an E.164 ATMA address is + and digits");
+                }
+                out.push(1);
+                out.extend_from_slice(digits);
+            } else {
+                let hex: Vec<u8> = t.iter().copied().filter(|&b| b != b'.').collect();
+                if hex.is_empty() {
+                    return err("empty ATMA address");
+                }
+                out.push(0);
+                hex_decode(&hex, out).map_err(|e| RdataError(e.to_string()))?;
+            }
+        }
+        Hip => {
+            let alg = parse_num(c.next("algorithm")?.text, 255, "algorithm")? as u8;
+            let mut hit = Vec::new();
+            hex_decode(c.next("HIT")?.text, &mut hit).map_err(|e| RdataError(e.to_string()))?;
+            let mut pk = Vec::new();
+            base64_decode(c.next("public key")?.text, &mut pk)
+                .map_err(|e| RdataError(e.to_string()))?;
+            if hit.is_empty() || hit.len() > 255 || pk.is_empty() || pk.len() > 65535 {
+                return err("bad HIT or public key length");
+            }
+            out.push(hit.len() as u8);
+            out.push(alg);
+            out.extend_from_slice(&(pk.len() as u16).to_be_bytes());
+            out.extend_from_slice(&hit);
+            out.extend_from_slice(&pk);
+            while let Ok(t) = c.next("rendezvous server") {
+                parse_name_field(t, origin, out)?;
+            }
+        }
+        DoaData => {
+            let rest = concat(c.rest());
+            if rest != b"-" {
+                base64_decode(&rest, out).map_err(|e| RdataError(e.to_string()))?;
+            }
+        }
+        DsyncScheme => {
+            let t = c.next("scheme")?.text;
+            let v = if t.eq_ignore_ascii_case(b"NOTIFY") {
+                1
+            } else {
+                parse_num(t, 255, "scheme")? as u8
+            };
+            out.push(v);
+        }
         Nsap => {
             let t = c.next("NSAP")?;
             let s = t.text;
@@ -1196,6 +1247,36 @@ pub fn walk(
                     _ => return Err("unknown relay type"),
                 }
             }
+            Atma => {
+                need(p, 2)?;
+                match d[p] {
+                    0 => {}
+                    1 if d[p + 1..].iter().all(u8::is_ascii_digit) => {}
+                    _ => return Err("unknown ATMA format"),
+                }
+                p = d.len();
+            }
+            Hip => {
+                need(p, 4)?;
+                let hl = usize::from(d[p]);
+                let pl = usize::from(u16::from_be_bytes([d[p + 2], d[p + 3]]));
+                if hl == 0 || pl == 0 {
+                    return Err("empty HIT or public key");
+                }
+                p += 4;
+                need(p, hl + pl)?;
+                p += hl + pl;
+                while p < d.len() {
+                    let n = wire_name_len(d, p).ok_or("bad rendezvous server name")?;
+                    on_name(p, n);
+                    p += n;
+                }
+            }
+            DoaData => p = d.len(),
+            DsyncScheme => {
+                need(p, 1)?;
+                p += 1
+            }
             Base64 | Hex | HexOpt | Rest | Nsap | Opaque => {
                 if *f == Rest && rtype.0 == 256 && p == d.len() {
                     return Err("empty URI target");
@@ -1472,6 +1553,47 @@ pub fn write_rdata(out: &mut String, rtype: Rtype, d: &[u8]) {
                 }
                 p = d.len();
             }
+            Atma => {
+                if d[p] == 1 {
+                    out.push('+');
+                    out.push_str(&String::from_utf8_lossy(&d[p + 1..]));
+                } else {
+                    for b in &d[p + 1..] {
+                        let _ = write!(out, "{:02x}", b);
+                    }
+                }
+                p = d.len();
+            }
+            Hip => {
+                let hl = usize::from(d[p]);
+                let pl = usize::from(u16::from_be_bytes([d[p + 2], d[p + 3]]));
+                let _ = write!(out, "{} ", d[p + 1]);
+                p += 4;
+                hex_encode(&d[p..p + hl], out);
+                out.push(' ');
+                base64_encode(&d[p + hl..p + hl + pl], out);
+                p += hl + pl;
+                while p < d.len() {
+                    out.push(' ');
+                    p += write_name_at(out, d, p);
+                }
+            }
+            DoaData => {
+                if p == d.len() {
+                    out.push('-');
+                } else {
+                    base64_encode(&d[p..], out);
+                }
+                p = d.len();
+            }
+            DsyncScheme => {
+                if d[p] == 1 {
+                    out.push_str("NOTIFY");
+                } else {
+                    let _ = write!(out, "{}", d[p]);
+                }
+                p += 1;
+            }
             Nsap => {
                 out.push_str("0x");
                 for b in &d[p..] {
@@ -1731,6 +1853,27 @@ mod tests {
         let mut s = String::new();
         write_rdata(&mut s, Rtype::parse(rtype.as_bytes()).unwrap(), &w);
         s
+    }
+
+    #[test]
+    fn atma_hip_doa_dsync_read_and_print_as_bind_does() {
+        for (t, text) in [
+            ("ATMA", "39246f00e7c9c0312000010000011234567890123456"),
+            ("ATMA", "+16505551234"),
+            ("HIP", "2 200100107B1A74DF365639CC39F1D578 AwEAAbdxyhNuSutc5EMzxTs9 rvs1.example.com. rvs2.example.com."),
+
+            ("DSYNC", "CDS NOTIFY 5359 scanner.example."),
+            ("DSYNC", "CSYNC 3 53 scanner.example."),
+        ] {
+            assert_eq!(rt(t, text), text, "{t}");
+        }
+        assert_eq!(rt("ATMA", "39.246f.00e7"), "39246f00e7");
+        // (The helper's tokens are bare: the media type is given unquoted.)
+        assert_eq!(
+            rt("DOA", "0 1 2 text/plain aHR0cHM6Ly93d3cuaXNjLm9yZy8="),
+            "0 1 2 \"text/plain\" aHR0cHM6Ly93d3cuaXNjLm9yZy8="
+        );
+        assert_eq!(rt("DOA", "1234 5678 9 x -"), "1234 5678 9 \"x\" -");
     }
 
     #[test]

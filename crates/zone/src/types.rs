@@ -121,6 +121,14 @@ pub enum Field {
     IpsecKey,
     Wks,
     Nsap,
+    /// ATMA address: NSAP hex (format 0) or `+` and E.164 digits (format 1).
+    Atma,
+    /// HIP: algorithm, HIT (hex), public key (base64), rendezvous servers.
+    Hip,
+    /// DOA data: base64, or `-` for none.
+    DoaData,
+    /// DSYNC scheme: `NOTIFY` or a number, one octet.
+    DsyncScheme,
     /// AMTRELAY's D bit, relay type and relay (RFC 8777).
     AmtRelay,
     /// AMTRELAY and others with a type-selected gateway are not supported in text.
@@ -167,6 +175,7 @@ types! {
     20, "ISDN", [Strs];
     21, "RT", [U16, Name];
     22, "NSAP", [Nsap];
+    34, "ATMA", [Atma];
     23, "NSAP-PTR", [Name];
     24, "SIG", [Type, Alg, U8, U32, Time, Time, U16, Name, Base64];
     25, "KEY", [U16, U8, Alg, Base64];
@@ -195,6 +204,7 @@ types! {
     51, "NSEC3PARAM", [U8, U8, U16, Salt];
     52, "TLSA", [U8, U8, U8, Hex];
     53, "SMIMEA", [U8, U8, U8, Hex];
+    55, "HIP", [Hip];
     56, "NINFO", [Strs];
     57, "RKEY", [U16, U8, Alg, Base64];
     58, "TALINK", [Name, Name];
@@ -205,6 +215,7 @@ types! {
     63, "ZONEMD", [U32, U8, U8, Hex];
     64, "SVCB", [U16, Name, Svcb];
     65, "HTTPS", [U16, Name, Svcb];
+    66, "DSYNC", [Type, DsyncScheme, U16, Name];
     67, "HHIT", [Base64];
     68, "BRID", [Base64];
     99, "SPF", [Strs];
@@ -224,7 +235,7 @@ types! {
     256, "URI", [U16, U16, Rest];
     257, "CAA", [U8, CaaTag, Rest];
     258, "AVC", [Strs];
-    259, "DOA", [Opaque];
+    259, "DOA", [U32, U32, U8, Str, DoaData];
     260, "AMTRELAY", [U8, AmtRelay];
     261, "RESINFO", [Strs];
     262, "WALLET", [Strs];
