@@ -408,7 +408,9 @@ pub fn write_wire_name(f: &mut impl fmt::Write, wire: &[u8]) -> fmt::Result {
     let mut pos = 0;
     while pos < wire.len() && wire[pos] != 0 {
         let len = wire[pos] as usize;
-        write_label(f, &wire[pos + 1..pos + 1 + len])?;
+        // A label that runs past the data (malformed wire) is cut, never a panic.
+        let end = (pos + 1 + len).min(wire.len());
+        write_label(f, &wire[pos + 1..end])?;
         f.write_char('.')?;
         pos += len + 1;
     }
