@@ -21,6 +21,7 @@ pub mod config;
 pub mod declare;
 pub mod der;
 pub mod dkim;
+pub mod dkim_sign;
 pub mod dmarc;
 pub mod dns;
 pub mod error;

@@ -1,0 +1,149 @@
+//! `blason mail sign`: messages signed with keys from `blason dkim keygen` (RSA-2048
+//! and Ed25519) verify with dkimpy, the reference implementation. The messages
+//! include the cases DKIM signers get wrong: folded and repeated headers, bodies
+//! ending in whitespace-only lines, an empty body, bare LF, 8-bit text, long lines.
+//! A message changed after signing must fail.
+
+use std::path::Path;
+use std::process::Command;
+
+fn blason() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_blason"))
+}
+
+/// The TXT value of a `blason dkim keygen` record file (its quoted strings joined).
+fn record(path: &Path) -> String {
+    let text = std::fs::read_to_string(path).unwrap();
+    text.split('"')
+        .enumerate()
+        .filter(|(i, _)| i % 2 == 1)
+        .map(|(_, s)| s)
+        .collect()
+}
+
+const MESSAGES: &[(&str, &str)] = &[
+    (
+        "plain",
+        "From: Alice <alice@example.com>\r\nTo: bob@example.net\r\nSubject: hello\r\nDate: Fri, 04 Dec 2026 12:00:00 +0000\r\nMessage-ID: <1@example.com>\r\n\r\nHello Bob.\r\n",
+    ),
+    (
+        "folded-and-repeated-headers",
+        "From: alice@example.com\r\nTo: bob@example.net,\r\n\tcarol@example.net\r\nTo: dave@example.net\r\nSubject: a   subject\r\n  folded  over\t lines \r\nReceived: from x by y\r\n\r\nBody\r\n",
+    ),
+    (
+        "trailing-whitespace-lines",
+        "From: alice@example.com\r\nSubject: ws\r\n\r\nText with trailing space   \r\n\t\r\n  \r\n\r\n \t \r\n",
+    ),
+    ("empty-body", "From: alice@example.com\r\nSubject: empty\r\n\r\n"),
+    (
+        "bare-lf",
+        "From: alice@example.com\nSubject: bare\n folded with LF\n\nline one\nline two  \n\n",
+    ),
+    (
+        "eight-bit",
+        "From: =?utf-8?q?Ald=C3=A9a?= <alice@example.com>\r\nSubject: caf\u{e9}\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\n\r\nCaf\u{e9} cr\u{e8}me br\u{fb}l\u{e9}e \u{2014} \u{1f600}\r\n",
+    ),
+];
+
+#[test]
+fn signed_messages_verify_with_dkimpy_and_changed_ones_fail() {
+    let dir = std::env::temp_dir().join(format!("blason-dkim-sign-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let mut records = Vec::new();
+    for (sel, alg) in [("rsa1", "rsa2048"), ("ed1", "ed25519")] {
+        let out = blason()
+            .args([
+                "dkim",
+                "keygen",
+                "--domain",
+                "example.com",
+                "--selector",
+                sel,
+                "--algorithm",
+                alg,
+                "--out",
+            ])
+            .arg(&dir)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        records.push((sel, record(&dir.join(format!("{sel}.txt")))));
+    }
+    let long = format!(
+        "From: alice@example.com\r\nSubject: long\r\n\r\n{}\r\n",
+        "x".repeat(990)
+    );
+    let mut cases: Vec<(String, String)> = MESSAGES
+        .iter()
+        .map(|(n, m)| (n.to_string(), m.to_string()))
+        .collect();
+    cases.push(("long-line".into(), long));
+    let mut files = Vec::new();
+    for (name, msg) in &cases {
+        let src = dir.join(format!("{name}.eml"));
+        std::fs::write(&src, msg).unwrap();
+        for (sel, _) in &records {
+            let out = blason()
+                .args(["mail", "sign", "-d", "example.com", "-s", sel, "-k"])
+                .arg(dir.join(format!("{sel}.private")))
+                .arg(&src)
+                .output()
+                .unwrap();
+            assert!(
+                out.status.success(),
+                "{name} {sel}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            let signed = dir.join(format!("{name}.{sel}.signed"));
+            std::fs::write(&signed, &out.stdout).unwrap();
+            files.push((format!("{name} {sel}"), signed.clone(), true));
+            // The same message with its body changed after signing.
+            let mut changed = out.stdout.clone();
+            changed.extend_from_slice(b"P.S. added later\r\n");
+            let bad = dir.join(format!("{name}.{sel}.changed"));
+            std::fs::write(&bad, changed).unwrap();
+            files.push((format!("{name} {sel} changed"), bad, false));
+        }
+    }
+    let mut script = String::from("import dkim, sys\nrecords = {\n");
+    for (sel, rec) in &records {
+        script.push_str(&format!("    '{sel}': {rec:?},\n"));
+    }
+    script.push_str(
+        "}\ndef dnsfunc(name, timeout=5):\n    n = name.decode() if isinstance(name, bytes) else name\n    return records.get(n.split('._domainkey')[0], '').encode()\nfor path in sys.argv[1:]:\n    m = open(path, 'rb').read()\n    print('PASS' if dkim.verify(m, dnsfunc=dnsfunc) else 'FAIL', path)\n",
+    );
+    let py = dir.join("verify.py");
+    std::fs::write(&py, script).unwrap();
+    let out = Command::new("python3")
+        .arg(&py)
+        .args(files.iter().map(|f| f.1.clone()))
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(
+        out.status.success(),
+        "dkimpy: {}{said}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let mut wrong = Vec::new();
+    for (label, path, good) in &files {
+        let line = said
+            .lines()
+            .find(|l| l.ends_with(path.to_str().unwrap()))
+            .unwrap_or("");
+        let passed = line.starts_with("PASS");
+        if passed != *good {
+            wrong.push(format!(
+                "{label}: dkimpy says {line:?}, expected {}",
+                if *good { "pass" } else { "fail" }
+            ));
+        }
+    }
+    assert!(wrong.is_empty(), "{}", wrong.join("\n"));
+    let _ = std::fs::remove_dir_all(&dir);
+}
