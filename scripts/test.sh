@@ -6,8 +6,8 @@ set -uo pipefail
 cd "$(dirname "$0")/.."
 
 # Tools the tests use, and the Debian packages that provide them.
-TOOLS=(named-checkzone named knotd nsd unbound ldns-read-zone dnsperf dig kdig nsupdate knsupdate opendkim-testkey openssl kzonecheck certbot lego pebble ddclient inadyn curl promtool lintian objdump)
-PACKAGES=(bind9 bind9-utils bind9-dnsutils knot knot-dnsutils knot-dnssecutils nsd unbound ldnsutils dnsperf opendkim-tools openssl certbot python3-certbot-dns-rfc2136 lego pebble ddclient libio-socket-ssl-perl inadyn curl prometheus lintian binutils)
+TOOLS=(named-checkzone named knotd nsd unbound ldns-read-zone dnsperf dig kdig nsupdate knsupdate opendkim-testkey openssl kzonecheck certbot lego pebble ddclient inadyn curl promtool lintian objdump postfix smtp-sink smtp-source)
+PACKAGES=(bind9 bind9-utils bind9-dnsutils knot knot-dnsutils knot-dnssecutils nsd unbound ldnsutils dnsperf opendkim-tools openssl certbot python3-certbot-dns-rfc2136 lego pebble ddclient libio-socket-ssl-perl inadyn curl prometheus lintian binutils postfix)
 
 missing=()
 for tool in "${TOOLS[@]}"; do
@@ -24,6 +24,9 @@ if [ "${#missing[@]}" -gt 0 ]; then
     if [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null 2>&1; then
         echo "test.sh: apt-get update"
         apt-get update -qq || echo "test.sh: apt-get update failed"
+        # Postfix installs without a configuration of its own: the tests run private
+        # instances.
+        echo "postfix postfix/main_mailer_type select No configuration" | debconf-set-selections 2>/dev/null || true
         echo "test.sh: apt-get install -y ${PACKAGES[*]}"
         # The packages' own daemons may start; the tests neither use nor stop them.
         DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${PACKAGES[@]}" \

@@ -67,6 +67,8 @@ enum Command {
     /// blason's config
     #[command(subcommand)]
     Import(cmd::import::ImportCmd),
+    /// DKIM signing for Postfix as a milter (in place of OpenDKIM's signing mode)
+    Milter(cmd::milter::MilterArgs),
     /// Write the man pages (blason.1, blason-serve.1, ...) into DIR
     #[command(hide = true)]
     Manpages {
@@ -122,6 +124,7 @@ fn main() -> ExitCode {
         Command::Xfr(c) => cmd::tsig::run_xfr(c),
         Command::Dyndns(c) => cmd::dyndns::run(c),
         Command::Import(c) => cmd::import::run(c),
+        Command::Milter(a) => cmd::milter::run(a),
         Command::Manpages { dir } => match manpages(&dir) {
             Ok(n) => {
                 eprintln!("wrote {n} man pages into {}", dir.display());

@@ -25,6 +25,7 @@ pub mod dkim_sign;
 pub mod dmarc;
 pub mod dns;
 pub mod error;
+pub mod milter;
 pub mod mtasts;
 pub mod spf;
 pub mod svg;

@@ -4,6 +4,7 @@ pub mod dyndns;
 pub mod exit;
 pub mod import;
 pub mod mail;
+pub mod milter;
 pub mod reload;
 pub mod roll;
 pub mod serve;

@@ -1,0 +1,268 @@
+//! `blason milter` with a real Postfix (a private instance: its own config folder,
+//! queue and ports on loopback, relaying to smtp-sink): mail submitted by SMTP
+//! (smtp-source) and by the sendmail command passes through two blason milters, one
+//! signing with RSA-2048 and one with Ed25519, and every delivered message carries
+//! both signatures, each verified by dkimpy. Mail from a domain not ours goes
+//! through unsigned.
+
+mod common;
+
+use common::{free_port, tool, wait_for, Kill};
+use std::path::Path;
+use std::process::Command;
+use std::time::Duration;
+
+/// The TXT value of a `blason dkim keygen` record file.
+fn record(path: &Path) -> String {
+    std::fs::read_to_string(path)
+        .unwrap()
+        .split('"')
+        .enumerate()
+        .filter(|(i, _)| i % 2 == 1)
+        .map(|(_, s)| s.to_string())
+        .collect()
+}
+
+struct Postfix(std::path::PathBuf);
+
+impl Drop for Postfix {
+    fn drop(&mut self) {
+        let _ = Command::new("postfix")
+            .arg("-c")
+            .arg(&self.0)
+            .arg("stop")
+            .output();
+    }
+}
+
+const SERVICES: &str = "pickup    unix  n - n 60 1 pickup
+cleanup   unix  n - n - 0 cleanup
+qmgr      unix  n - n 300 1 qmgr
+rewrite   unix  - - n - - trivial-rewrite
+bounce    unix  - - n - 0 bounce
+defer     unix  - - n - 0 bounce
+trace     unix  - - n - 0 bounce
+verify    unix  - - n - 1 verify
+flush     unix  n - n 1000? 0 flush
+proxymap  unix  - - n - - proxymap
+smtp      unix  - - n - - smtp
+relay     unix  - - n - - smtp
+showq     unix  n - n - - showq
+error     unix  - - n - - error
+retry     unix  - - n - - error
+discard   unix  - - n - - discard
+anvil     unix  - - n - 1 anvil
+scache    unix  - - n - 1 scache
+postlog   unix-dgram n - n - 1 postlogd
+";
+
+#[test]
+fn postfix_mail_is_signed_rsa_and_ed25519_and_verifies_with_dkimpy() {
+    let (Some(_), Some(sink), Some(source)) =
+        (tool("postfix"), tool("smtp-sink"), tool("smtp-source"))
+    else {
+        panic!("postfix, smtp-sink and smtp-source are needed (scripts/test.sh installs postfix)");
+    };
+    let dir = std::env::temp_dir().join(format!("blason-milter-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    for d in ["etc", "queue", "data", "sink"] {
+        std::fs::create_dir_all(dir.join(d)).unwrap();
+    }
+    // The Postfix daemons and smtp-sink write here as the postfix user.
+    for d in ["data", "sink"] {
+        Command::new("chown")
+            .arg("postfix")
+            .arg(dir.join(d))
+            .status()
+            .unwrap();
+    }
+    let (smtp, sinkp, m_rsa, m_ed) = (free_port(), free_port(), free_port(), free_port());
+    let mut records = Vec::new();
+    let mut milters: Vec<Kill> = Vec::new();
+    for (sel, alg, port) in [("rsa1", "rsa2048", m_rsa), ("ed1", "ed25519", m_ed)] {
+        let out = Command::new(env!("CARGO_BIN_EXE_blason"))
+            .args([
+                "dkim",
+                "keygen",
+                "--domain",
+                "example.com",
+                "--selector",
+                sel,
+                "--algorithm",
+                alg,
+                "--out",
+            ])
+            .arg(&dir)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        records.push((sel, record(&dir.join(format!("{sel}.txt")))));
+        milters.push(common::spawn_logged(
+            Command::new(env!("CARGO_BIN_EXE_blason"))
+                .args([
+                    "milter",
+                    "--listen",
+                    &format!("inet:{port}@127.0.0.1"),
+                    "-d",
+                    "example.com",
+                    "-s",
+                    sel,
+                    "-k",
+                ])
+                .arg(dir.join(format!("{sel}.private"))),
+            &dir.join(format!("milter-{sel}.log")),
+        ));
+    }
+    let _sink = common::spawn_logged(
+        Command::new(sink)
+            .args(["-u", "postfix", "-d"])
+            .arg(format!("{}/%M.", dir.join("sink").display()))
+            .arg(format!("127.0.0.1:{sinkp}"))
+            .arg("10"),
+        &dir.join("sink.log"),
+    );
+    let d = dir.display();
+    std::fs::write(
+        dir.join("etc/main.cf"),
+        format!(
+            "compatibility_level = 3.6\nqueue_directory = {d}/queue\ndata_directory = {d}/data\n\
+             mail_owner = postfix\nsetgid_group = postdrop\ninet_interfaces = 127.0.0.1\n\
+             inet_protocols = ipv4\nmyhostname = mx.example.com\nmydomain = example.com\n\
+             myorigin = example.com\nmydestination =\nmynetworks = 127.0.0.0/8\n\
+             relayhost = [127.0.0.1]:{sinkp}\nsmtp_dns_support_level = disabled\nalias_maps =\n\
+             alias_database =\nsmtpd_milters = inet:127.0.0.1:{m_rsa}, inet:127.0.0.1:{m_ed}\n\
+             non_smtpd_milters = $smtpd_milters\nmilter_default_action = accept\n\
+             maillog_file_prefixes = {d}\nmaillog_file = {d}/maillog\nsmtputf8_enable = no\n\
+             smtpd_relay_restrictions = permit_mynetworks, reject\nbiff = no\n"
+        ),
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("etc/master.cf"),
+        format!("127.0.0.1:{smtp} inet n - n - - smtpd\n{SERVICES}"),
+    )
+    .unwrap();
+    let etc = dir.join("etc");
+    let start = Command::new("postfix")
+        .arg("-c")
+        .arg(&etc)
+        .arg("start")
+        .output()
+        .unwrap();
+    assert!(
+        start.status.success(),
+        "postfix start: {}{}",
+        String::from_utf8_lossy(&start.stderr),
+        std::fs::read_to_string(dir.join("maillog")).unwrap_or_default()
+    );
+    let _postfix = Postfix(etc.clone());
+    let log = dir.join("maillog");
+    wait_for("Postfix listening", &log, || {
+        std::net::TcpStream::connect(("127.0.0.1", smtp)).is_ok()
+    });
+
+    // 3 messages by SMTP, 1 by the sendmail command, 1 from a domain not ours.
+    let out = Command::new(&source)
+        .args([
+            "-s",
+            "1",
+            "-m",
+            "3",
+            "-f",
+            "alice@example.com",
+            "-t",
+            "bob@example.net",
+        ])
+        .arg(format!("127.0.0.1:{smtp}"))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "smtp-source: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let msg = "From: Alice <alice@example.com>\nTo: bob@example.net\nSubject: by sendmail\n\tfolded\n\nHello,\n  trailing space   \n\n \n";
+    let (ok, said) = common::run_input(
+        Command::new("/usr/sbin/sendmail")
+            .arg("-C")
+            .arg(&etc)
+            .args(["-f", "alice@example.com", "bob@example.net"]),
+        msg,
+    );
+    assert!(ok, "sendmail: {said}");
+    let out = Command::new(&source)
+        .args([
+            "-s",
+            "1",
+            "-m",
+            "1",
+            "-f",
+            "eve@elsewhere.test",
+            "-t",
+            "bob@example.net",
+        ])
+        .arg(format!("127.0.0.1:{smtp}"))
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    wait_for("5 messages at smtp-sink", &log, || {
+        std::fs::read_dir(dir.join("sink"))
+            .map(|r| r.count())
+            .unwrap_or(0)
+            >= 5
+    });
+    std::thread::sleep(Duration::from_millis(300));
+
+    let mut script = String::from("import dkim, sys\nrecords = {\n");
+    for (sel, rec) in &records {
+        script.push_str(&format!("    '{sel}': {rec:?},\n"));
+    }
+    script.push_str(concat!(
+        "}\n",
+        "def dnsfunc(name, timeout=5):\n",
+        "    n = name.decode() if isinstance(name, bytes) else name\n",
+        "    return records.get(n.split('._domainkey')[0], '').encode()\n",
+        "for path in sys.argv[1:]:\n",
+        "    m = open(path, 'rb').read()\n",
+        "    d = dkim.DKIM(m)\n",
+        "    n = m.count(b'\\nDKIM-Signature:')\n",
+        "    ok = [d.verify(idx=i, dnsfunc=dnsfunc) for i in range(n)]\n",
+        "    frm = b'elsewhere.test' if b'eve@elsewhere.test' in m else b'example.com'\n",
+        "    print(frm.decode(), n, ' '.join('PASS' if x else 'FAIL' for x in ok))\n",
+    ));
+    std::fs::write(dir.join("verify.py"), script).unwrap();
+    let files: Vec<_> = std::fs::read_dir(dir.join("sink"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .collect();
+    let out = Command::new("python3")
+        .arg(dir.join("verify.py"))
+        .args(&files)
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(
+        out.status.success(),
+        "dkimpy: {}{said}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let lines: Vec<&str> = said.lines().collect();
+    assert_eq!(lines.len(), 5, "{said}");
+    let ours = lines
+        .iter()
+        .filter(|l| **l == "example.com 2 PASS PASS")
+        .count();
+    let theirs = lines.iter().filter(|l| **l == "elsewhere.test 0 ").count();
+    assert_eq!(
+        (ours, theirs),
+        (4, 1),
+        "each of ours signed twice and verified, the other unsigned:\n{said}"
+    );
+    drop(milters);
+    let _ = std::fs::remove_dir_all(&dir);
+}
