@@ -4,21 +4,12 @@
 //! ending in whitespace-only lines, an empty body, bare LF, 8-bit text, long lines.
 //! A message changed after signing must fail.
 
-use std::path::Path;
+mod common;
+
 use std::process::Command;
 
 fn blason() -> Command {
     Command::new(env!("CARGO_BIN_EXE_blason"))
-}
-
-/// The TXT value of a `blason dkim keygen` record file (its quoted strings joined).
-fn record(path: &Path) -> String {
-    let text = std::fs::read_to_string(path).unwrap();
-    text.split('"')
-        .enumerate()
-        .filter(|(i, _)| i % 2 == 1)
-        .map(|(_, s)| s)
-        .collect()
 }
 
 const MESSAGES: &[(&str, &str)] = &[
@@ -50,30 +41,7 @@ fn signed_messages_verify_with_dkimpy_and_changed_ones_fail() {
     let dir = std::env::temp_dir().join(format!("blason-dkim-sign-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
-    let mut records = Vec::new();
-    for (sel, alg) in [("rsa1", "rsa2048"), ("ed1", "ed25519")] {
-        let out = blason()
-            .args([
-                "dkim",
-                "keygen",
-                "--domain",
-                "example.com",
-                "--selector",
-                sel,
-                "--algorithm",
-                alg,
-                "--out",
-            ])
-            .arg(&dir)
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        records.push((sel, record(&dir.join(format!("{sel}.txt")))));
-    }
+    let records = common::dkim_keys(&dir, &[("rsa1", "rsa2048"), ("ed1", "ed25519")]);
     let long = format!(
         "From: alice@example.com\r\nSubject: long\r\n\r\n{}\r\n",
         "x".repeat(990)
@@ -110,13 +78,8 @@ fn signed_messages_verify_with_dkimpy_and_changed_ones_fail() {
             files.push((format!("{name} {sel} changed"), bad, false));
         }
     }
-    let mut script = String::from("import dkim, sys\nrecords = {\n");
-    for (sel, rec) in &records {
-        script.push_str(&format!("    '{sel}': {rec:?},\n"));
-    }
-    script.push_str(
-        "}\ndef dnsfunc(name, timeout=5):\n    n = name.decode() if isinstance(name, bytes) else name\n    return records.get(n.split('._domainkey')[0], '').encode()\nfor path in sys.argv[1:]:\n    m = open(path, 'rb').read()\n    print('PASS' if dkim.verify(m, dnsfunc=dnsfunc) else 'FAIL', path)\n",
-    );
+    let script = common::dkimpy_head(&records)
+        + "for path in sys.argv[1:]:\n    m = open(path, 'rb').read()\n    print('PASS' if dkim.verify(m, dnsfunc=dnsfunc) else 'FAIL', path)\n";
     let py = dir.join("verify.py");
     std::fs::write(&py, script).unwrap();
     let out = Command::new("python3")

@@ -8,20 +8,8 @@
 mod common;
 
 use common::{free_port, tool, wait_for, Kill};
-use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
-
-/// The TXT value of a `blason dkim keygen` record file.
-fn record(path: &Path) -> String {
-    std::fs::read_to_string(path)
-        .unwrap()
-        .split('"')
-        .enumerate()
-        .filter(|(i, _)| i % 2 == 1)
-        .map(|(_, s)| s.to_string())
-        .collect()
-}
 
 struct Postfix(std::path::PathBuf);
 
@@ -77,30 +65,9 @@ fn postfix_mail_is_signed_rsa_and_ed25519_and_verifies_with_dkimpy() {
             .unwrap();
     }
     let (smtp, sinkp, m_rsa, m_ed) = (free_port(), free_port(), free_port(), free_port());
-    let mut records = Vec::new();
+    let records = common::dkim_keys(&dir, &[("rsa1", "rsa2048"), ("ed1", "ed25519")]);
     let mut milters: Vec<Kill> = Vec::new();
-    for (sel, alg, port) in [("rsa1", "rsa2048", m_rsa), ("ed1", "ed25519", m_ed)] {
-        let out = Command::new(env!("CARGO_BIN_EXE_blason"))
-            .args([
-                "dkim",
-                "keygen",
-                "--domain",
-                "example.com",
-                "--selector",
-                sel,
-                "--algorithm",
-                alg,
-                "--out",
-            ])
-            .arg(&dir)
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        records.push((sel, record(&dir.join(format!("{sel}.txt")))));
+    for (sel, port) in [("rsa1", m_rsa), ("ed1", m_ed)] {
         milters.push(common::spawn_logged(
             Command::new(env!("CARGO_BIN_EXE_blason"))
                 .args([
@@ -217,23 +184,16 @@ fn postfix_mail_is_signed_rsa_and_ed25519_and_verifies_with_dkimpy() {
     });
     std::thread::sleep(Duration::from_millis(300));
 
-    let mut script = String::from("import dkim, sys\nrecords = {\n");
-    for (sel, rec) in &records {
-        script.push_str(&format!("    '{sel}': {rec:?},\n"));
-    }
-    script.push_str(concat!(
-        "}\n",
-        "def dnsfunc(name, timeout=5):\n",
-        "    n = name.decode() if isinstance(name, bytes) else name\n",
-        "    return records.get(n.split('._domainkey')[0], '').encode()\n",
-        "for path in sys.argv[1:]:\n",
-        "    m = open(path, 'rb').read()\n",
-        "    d = dkim.DKIM(m)\n",
-        "    n = m.count(b'\\nDKIM-Signature:')\n",
-        "    ok = [d.verify(idx=i, dnsfunc=dnsfunc) for i in range(n)]\n",
-        "    frm = b'elsewhere.test' if b'eve@elsewhere.test' in m else b'example.com'\n",
-        "    print(frm.decode(), n, ' '.join('PASS' if x else 'FAIL' for x in ok))\n",
-    ));
+    let script = common::dkimpy_head(&records)
+        + concat!(
+            "for path in sys.argv[1:]:\n",
+            "    m = open(path, 'rb').read()\n",
+            "    d = dkim.DKIM(m)\n",
+            "    n = m.count(b'\\nDKIM-Signature:')\n",
+            "    ok = [d.verify(idx=i, dnsfunc=dnsfunc) for i in range(n)]\n",
+            "    frm = b'elsewhere.test' if b'eve@elsewhere.test' in m else b'example.com'\n",
+            "    print(frm.decode(), n, ' '.join('PASS' if x else 'FAIL' for x in ok))\n",
+        );
     std::fs::write(dir.join("verify.py"), script).unwrap();
     let files: Vec<_> = std::fs::read_dir(dir.join("sink"))
         .unwrap()

@@ -407,6 +407,17 @@ pub fn import(conf: &Path, state: &Path) -> Result<Imported, Failed> {
     })
 }
 
+/// A named list (acl, primaries) as a block standing where `at` names it, so its
+/// notes point there.
+fn named_list(at: &Statement, items: Vec<Statement>) -> Statement {
+    Statement {
+        words: Vec::new(),
+        block: Some(items),
+        file: at.file.clone(),
+        line: at.line,
+    }
+}
+
 /// The entries of an address match list, for `allow-transfer`: prefixes and keys.
 fn acl_entries(l: &Statement, cx: &mut Ctx, depth: usize) -> Vec<String> {
     let mut out = Vec::new();
@@ -421,15 +432,7 @@ fn acl_entries(l: &Statement, cx: &mut Ctx, depth: usize) -> Vec<String> {
             [a] if a.starts_with('!') => cx.note(e, format!("a negated element ({a}) has no blason equivalent; left out (blason allows only what is listed)")),
             [a] if a.parse::<std::net::IpAddr>().is_ok() || a.contains('/') => out.push((*a).to_string()),
             [a] => match cx.acls.get(*a).cloned() {
-                Some(items) if depth < 8 => {
-                    let fake = Statement {
-                        words: Vec::new(),
-                        block: Some(items),
-                        file: e.file.clone(),
-                        line: e.line,
-                    };
-                    out.extend(acl_entries(&fake, cx, depth + 1));
-                }
+                Some(items) if depth < 8 => out.extend(acl_entries(&named_list(e, items), cx, depth + 1)),
                 _ => cx.note(e, format!("{a} is not an acl, address or key blason knows; left out")),
             },
             _ => cx.note(e, format!("{:?} has no blason equivalent; left out", e.words.join(" "))),
@@ -468,13 +471,7 @@ fn server_entries(l: &Statement, cx: &mut Ctx, depth: usize) -> Vec<String> {
             }
             Err(_) => match cx.lists.get(first.as_str()).cloned() {
                 Some(items) if depth < 8 => {
-                    let fake = Statement {
-                        words: Vec::new(),
-                        block: Some(items),
-                        file: e.file.clone(),
-                        line: e.line,
-                    };
-                    out.extend(server_entries(&fake, cx, depth + 1));
+                    out.extend(server_entries(&named_list(e, items), cx, depth + 1))
                 }
                 _ => cx.note(
                     e,

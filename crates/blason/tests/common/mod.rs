@@ -366,3 +366,54 @@ pub fn self_signed_cert(dir: &Path) -> (PathBuf, PathBuf) {
     );
     (cert, key)
 }
+
+/// `blason dkim keygen` for example.com with each (selector, algorithm) into `dir`;
+/// returns each selector with its record's TXT value (the quoted strings joined).
+pub fn dkim_keys<'a>(dir: &Path, keys: &[(&'a str, &str)]) -> Vec<(&'a str, String)> {
+    keys.iter()
+        .map(|&(sel, alg)| {
+            let out = Command::new(env!("CARGO_BIN_EXE_blason"))
+                .args([
+                    "dkim",
+                    "keygen",
+                    "--domain",
+                    "example.com",
+                    "--selector",
+                    sel,
+                ])
+                .args(["--algorithm", alg, "--out"])
+                .arg(dir)
+                .output()
+                .unwrap();
+            assert!(
+                out.status.success(),
+                "{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            let text = std::fs::read_to_string(dir.join(format!("{sel}.txt"))).unwrap();
+            let value: String = text
+                .split('"')
+                .enumerate()
+                .filter(|(i, _)| i % 2 == 1)
+                .map(|(_, s)| s)
+                .collect();
+            (sel, value)
+        })
+        .collect()
+}
+
+/// The head of a Python script for dkimpy: `records` by selector and a `dnsfunc`
+/// that answers from them (no DNS is asked).
+pub fn dkimpy_head(records: &[(&str, String)]) -> String {
+    let mut s = String::from("import dkim, sys\nrecords = {\n");
+    for (sel, rec) in records {
+        s.push_str(&format!("    '{sel}': {rec:?},\n"));
+    }
+    s.push_str(concat!(
+        "}\n",
+        "def dnsfunc(name, timeout=5):\n",
+        "    n = name.decode() if isinstance(name, bytes) else name\n",
+        "    return records.get(n.split('._domainkey')[0], '').encode()\n",
+    ));
+    s
+}
