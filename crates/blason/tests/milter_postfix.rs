@@ -8,6 +8,7 @@
 mod common;
 
 use common::{free_port, tool, wait_for, Kill};
+use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
@@ -44,15 +45,10 @@ scache    unix  - - n - 1 scache
 postlog   unix-dgram n - n - 1 postlogd
 ";
 
-#[test]
-fn postfix_mail_is_signed_rsa_and_ed25519_and_verifies_with_dkimpy() {
-    let (Some(_), Some(sink), Some(source)) =
-        (tool("postfix"), tool("smtp-sink"), tool("smtp-source"))
-    else {
-        panic!("postfix, smtp-sink and smtp-source are needed (scripts/test.sh installs postfix)");
-    };
-    let dir = std::env::temp_dir().join(format!("blason-milter-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
+/// A private Postfix instance in `dir` (its own config folder, queue and loopback
+/// ports) with `milters` in smtpd_milters, relaying everything to smtp-sink, which
+/// writes each message into `dir/sink`. Returns the SMTP port.
+fn start_postfix(dir: &Path, milters: &str, keep: &mut Vec<Kill>) -> (u16, Postfix) {
     for d in ["etc", "queue", "data", "sink"] {
         std::fs::create_dir_all(dir.join(d)).unwrap();
     }
@@ -64,35 +60,17 @@ fn postfix_mail_is_signed_rsa_and_ed25519_and_verifies_with_dkimpy() {
             .status()
             .unwrap();
     }
-    let (smtp, sinkp, m_rsa, m_ed) = (free_port(), free_port(), free_port(), free_port());
-    let records = common::dkim_keys(&dir, &[("rsa1", "rsa2048"), ("ed1", "ed25519")]);
-    let mut milters: Vec<Kill> = Vec::new();
-    for (sel, port) in [("rsa1", m_rsa), ("ed1", m_ed)] {
-        milters.push(common::spawn_logged(
-            Command::new(env!("CARGO_BIN_EXE_blason"))
-                .args([
-                    "milter",
-                    "--listen",
-                    &format!("inet:{port}@127.0.0.1"),
-                    "-d",
-                    "example.com",
-                    "-s",
-                    sel,
-                    "-k",
-                ])
-                .arg(dir.join(format!("{sel}.private"))),
-            &dir.join(format!("milter-{sel}.log")),
-        ));
-    }
-    let _sink = common::spawn_logged(
-        Command::new(sink)
+    let (smtp, sinkp) = (free_port(), free_port());
+    keep.push(common::spawn_logged(
+        Command::new(tool("smtp-sink").unwrap())
             .args(["-u", "postfix", "-d"])
             .arg(format!("{}/%M.", dir.join("sink").display()))
             .arg(format!("127.0.0.1:{sinkp}"))
             .arg("10"),
         &dir.join("sink.log"),
-    );
+    ));
     let d = dir.display();
+    // The tutorials' three milter lines, as they write them.
     std::fs::write(
         dir.join("etc/main.cf"),
         format!(
@@ -101,7 +79,7 @@ fn postfix_mail_is_signed_rsa_and_ed25519_and_verifies_with_dkimpy() {
              inet_protocols = ipv4\nmyhostname = mx.example.com\nmydomain = example.com\n\
              myorigin = example.com\nmydestination =\nmynetworks = 127.0.0.0/8\n\
              relayhost = [127.0.0.1]:{sinkp}\nsmtp_dns_support_level = disabled\nalias_maps =\n\
-             alias_database =\nsmtpd_milters = inet:127.0.0.1:{m_rsa}, inet:127.0.0.1:{m_ed}\n\
+             alias_database =\nsmtpd_milters = {milters}\n\
              non_smtpd_milters = $smtpd_milters\nmilter_default_action = accept\n\
              maillog_file_prefixes = {d}\nmaillog_file = {d}/maillog\nsmtputf8_enable = no\n\
              smtpd_relay_restrictions = permit_mynetworks, reject\nbiff = no\n"
@@ -126,21 +104,23 @@ fn postfix_mail_is_signed_rsa_and_ed25519_and_verifies_with_dkimpy() {
         String::from_utf8_lossy(&start.stderr),
         std::fs::read_to_string(dir.join("maillog")).unwrap_or_default()
     );
-    let _postfix = Postfix(etc.clone());
-    let log = dir.join("maillog");
-    wait_for("Postfix listening", &log, || {
+    let pf = Postfix(etc);
+    wait_for("Postfix listening", &dir.join("maillog"), || {
         std::net::TcpStream::connect(("127.0.0.1", smtp)).is_ok()
     });
+    (smtp, pf)
+}
 
-    // 3 messages by SMTP, 1 by the sendmail command, 1 from a domain not ours.
-    let out = Command::new(&source)
+/// `count` messages from `from` to bob@example.net by SMTP.
+fn send(smtp: u16, from: &str, count: u32) {
+    let out = Command::new(tool("smtp-source").unwrap())
         .args([
             "-s",
             "1",
             "-m",
-            "3",
+            &count.to_string(),
             "-f",
-            "alice@example.com",
+            from,
             "-t",
             "bob@example.net",
         ])
@@ -152,39 +132,23 @@ fn postfix_mail_is_signed_rsa_and_ed25519_and_verifies_with_dkimpy() {
         "smtp-source: {}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let msg = "From: Alice <alice@example.com>\nTo: bob@example.net\nSubject: by sendmail\n\tfolded\n\nHello,\n  trailing space   \n\n \n";
-    let (ok, said) = common::run_input(
-        Command::new("/usr/sbin/sendmail")
-            .arg("-C")
-            .arg(&etc)
-            .args(["-f", "alice@example.com", "bob@example.net"]),
-        msg,
-    );
-    assert!(ok, "sendmail: {said}");
-    let out = Command::new(&source)
-        .args([
-            "-s",
-            "1",
-            "-m",
-            "1",
-            "-f",
-            "eve@elsewhere.test",
-            "-t",
-            "bob@example.net",
-        ])
-        .arg(format!("127.0.0.1:{smtp}"))
-        .output()
-        .unwrap();
-    assert!(out.status.success());
-    wait_for("5 messages at smtp-sink", &log, || {
-        std::fs::read_dir(dir.join("sink"))
-            .map(|r| r.count())
-            .unwrap_or(0)
-            >= 5
-    });
-    std::thread::sleep(Duration::from_millis(300));
+}
 
-    let script = common::dkimpy_head(&records)
+/// Waits for `n` messages at smtp-sink and has dkimpy verify every signature of
+/// each: one line per message, "DOMAIN SIGNATURES PASS|FAIL...".
+fn delivered(dir: &Path, records: &[(&str, String)], n: usize) -> Vec<String> {
+    wait_for(
+        &format!("{n} messages at smtp-sink"),
+        &dir.join("maillog"),
+        || {
+            std::fs::read_dir(dir.join("sink"))
+                .map(|r| r.count())
+                .unwrap_or(0)
+                >= n
+        },
+    );
+    std::thread::sleep(Duration::from_millis(300));
+    let script = common::dkimpy_head(records)
         + concat!(
             "for path in sys.argv[1:]:\n",
             "    m = open(path, 'rb').read()\n",
@@ -211,18 +175,164 @@ fn postfix_mail_is_signed_rsa_and_ed25519_and_verifies_with_dkimpy() {
         "dkimpy: {}{said}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let lines: Vec<&str> = said.lines().collect();
-    assert_eq!(lines.len(), 5, "{said}");
+    said.lines().map(str::to_string).collect()
+}
+
+fn tmp(name: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("blason-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+#[test]
+fn postfix_mail_is_signed_rsa_and_ed25519_and_verifies_with_dkimpy() {
+    assert!(
+        tool("postfix").is_some() && tool("smtp-sink").is_some() && tool("smtp-source").is_some(),
+        "postfix, smtp-sink and smtp-source are needed (scripts/test.sh installs postfix)"
+    );
+    let dir = tmp("milter");
+    let (m_rsa, m_ed) = (free_port(), free_port());
+    let records = common::dkim_keys(&dir, &[("rsa1", "rsa2048"), ("ed1", "ed25519")]);
+    let mut keep: Vec<Kill> = Vec::new();
+    for (sel, port) in [("rsa1", m_rsa), ("ed1", m_ed)] {
+        keep.push(common::spawn_logged(
+            Command::new(env!("CARGO_BIN_EXE_blason"))
+                .args([
+                    "milter",
+                    "--listen",
+                    &format!("inet:{port}@127.0.0.1"),
+                    "-d",
+                    "example.com",
+                    "-s",
+                    sel,
+                    "-k",
+                ])
+                .arg(dir.join(format!("{sel}.private"))),
+            &dir.join(format!("milter-{sel}.log")),
+        ));
+    }
+    let (smtp, pf) = start_postfix(
+        &dir,
+        &format!("inet:127.0.0.1:{m_rsa}, inet:127.0.0.1:{m_ed}"),
+        &mut keep,
+    );
+
+    // 3 messages by SMTP, 1 by the sendmail command, 1 from a domain not ours.
+    send(smtp, "alice@example.com", 3);
+    let msg = "From: Alice <alice@example.com>\nTo: bob@example.net\nSubject: by sendmail\n\tfolded\n\nHello,\n  trailing space   \n\n \n";
+    let (ok, said) = common::run_input(
+        Command::new("/usr/sbin/sendmail")
+            .arg("-C")
+            .arg(&pf.0)
+            .args(["-f", "alice@example.com", "bob@example.net"]),
+        msg,
+    );
+    assert!(ok, "sendmail: {said}");
+    send(smtp, "eve@elsewhere.test", 1);
+    let lines = delivered(&dir, &records, 5);
+    assert_eq!(lines.len(), 5, "{lines:?}");
     let ours = lines
         .iter()
-        .filter(|l| **l == "example.com 2 PASS PASS")
+        .filter(|l| *l == "example.com 2 PASS PASS")
         .count();
-    let theirs = lines.iter().filter(|l| **l == "elsewhere.test 0 ").count();
+    let theirs = lines.iter().filter(|l| *l == "elsewhere.test 0 ").count();
     assert_eq!(
         (ours, theirs),
         (4, 1),
-        "each of ours signed twice and verified, the other unsigned:\n{said}"
+        "each of ours signed twice and verified, the other unsigned:\n{lines:?}"
     );
-    drop(milters);
+    drop(pf);
+    drop(keep);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// The tutorial's OpenDKIM setup (opendkim.conf, KeyTable, SigningTable with
+/// refile:, TrustedHosts, a 2048-bit key), taken unchanged by `blason milter
+/// --opendkim-conf` on OpenDKIM's socket; the tutorial's 1024-bit key is refused
+/// with the way out.
+#[test]
+fn the_tutorials_opendkim_config_works_unchanged() {
+    let dir = tmp("opendkim");
+    let port = free_port();
+    let keys = dir.join("keys/example.com");
+    std::fs::create_dir_all(&keys).unwrap();
+    let records = common::dkim_keys(&keys, &[("mail", "rsa2048")]);
+    let k = keys.display();
+    let d = dir.display();
+    std::fs::write(
+        dir.join("opendkim.conf"),
+        format!(
+            "# As the tutorials write it\nSyslog\t\t\tyes\nUMask\t\t\t007\nUserID\t\t\topendkim\n\
+             Canonicalization\trelaxed/simple\nMode\t\t\tsv\nSubDomains\t\tno\nAutoRestart\t\tyes\n\
+             KeyTable\t\trefile:{d}/KeyTable\nSigningTable\t\trefile:{d}/SigningTable\n\
+             ExternalIgnoreList\trefile:{d}/TrustedHosts\nInternalHosts\t\trefile:{d}/TrustedHosts\n\
+             Socket\t\t\tinet:{port}@localhost\nPidFile\t\t\t/run/opendkim/opendkim.pid\n"
+        ),
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("KeyTable"),
+        format!("mail._domainkey.example.com example.com:mail:{k}/mail.private\n"),
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("SigningTable"),
+        "*@example.com mail._domainkey.example.com\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("TrustedHosts"),
+        "127.0.0.1\nlocalhost\n192.168.0.1/24\n",
+    )
+    .unwrap();
+    let mut keep = vec![common::spawn_logged(
+        Command::new(env!("CARGO_BIN_EXE_blason"))
+            .args(["milter", "--opendkim-conf"])
+            .arg(dir.join("opendkim.conf")),
+        &dir.join("milter.log"),
+    )];
+    let (smtp, pf) = start_postfix(&dir, &format!("inet:localhost:{port}"), &mut keep);
+    send(smtp, "alice@example.com", 2);
+    send(smtp, "eve@elsewhere.test", 1);
+    let lines = delivered(&dir, &records, 3);
+    let ours = lines.iter().filter(|l| *l == "example.com 1 PASS").count();
+    assert_eq!(ours, 2, "{lines:?}");
+    let log = std::fs::read_to_string(dir.join("milter.log")).unwrap();
+    assert!(
+        log.contains("opendkim.conf:6: Mode sv"),
+        "verify mode named: {log}"
+    );
+    assert!(
+        log.contains("opendkim.conf:5: Canonicalization relaxed/simple"),
+        "{log}"
+    );
+    drop(pf);
+    drop(keep);
+
+    // The tutorials' 1024-bit key: refused, with the roll to a new selector offered.
+    std::fs::write(
+        dir.join("KeyTable"),
+        format!("mail._domainkey.example.com example.com:old:{k}/old.private\n"),
+    )
+    .unwrap();
+    let g = Command::new("openssl")
+        .args(["genrsa", "-traditional", "-out"])
+        .arg(keys.join("old.private"))
+        .arg("1024")
+        .output()
+        .unwrap();
+    assert!(g.status.success(), "{}", String::from_utf8_lossy(&g.stderr));
+    let out = Command::new(env!("CARGO_BIN_EXE_blason"))
+        .args(["milter", "--opendkim-conf"])
+        .arg(dir.join("opendkim.conf"))
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{said}");
+    assert!(
+        said.contains("under 2048 bits") && said.contains("new selector"),
+        "{said}"
+    );
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -24,31 +24,41 @@ use std::sync::Arc;
 ///   non_smtpd_milters = $smtpd_milters
 ///   milter_default_action = accept
 ///
-/// Example:
+/// In place of OpenDKIM, its config unchanged: --opendkim-conf /etc/opendkim.conf
+/// reads Socket, KeyTable, SigningTable (refile: too), InternalHosts,
+/// ExternalIgnoreList and SubDomains; settings it does not take are named with
+/// their line.
+///
+/// Examples:
 ///   blason milter --listen 127.0.0.1:8891 --domain example.com --selector mail2026 \
 ///       --key /var/lib/blason/dkim/example.com/mail2026.private
+///   blason milter --opendkim-conf /etc/opendkim.conf
 #[derive(Args)]
 #[command(verbatim_doc_comment)]
 pub struct MilterArgs {
-    /// Where to listen: ADDR:PORT, or OpenDKIM's inet:PORT@ADDR
-    #[arg(long, default_value = "127.0.0.1:8891")]
-    listen: String,
+    /// Where to listen: ADDR:PORT, or OpenDKIM's inet:PORT@ADDR. Default:
+    /// 127.0.0.1:8891, or the Socket of --opendkim-conf
+    #[arg(long)]
+    listen: Option<String>,
+    /// Take OpenDKIM's config file and the tables it names
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["domain", "selector", "key"])]
+    opendkim_conf: Option<PathBuf>,
     /// The signing domain (d=); mail whose From is this domain or below is signed
-    #[arg(long, short = 'd')]
-    domain: String,
+    #[arg(long, short = 'd', required_unless_present = "opendkim_conf")]
+    domain: Option<String>,
     /// The selector (s=)
-    #[arg(long, short = 's')]
-    selector: String,
+    #[arg(long, short = 's', required_unless_present = "opendkim_conf")]
+    selector: Option<String>,
     /// The private key (PEM), as `blason dkim keygen` and OpenDKIM write it
-    #[arg(long, short = 'k')]
-    key: PathBuf,
+    #[arg(long, short = 'k', required_unless_present = "opendkim_conf")]
+    key: Option<PathBuf>,
     /// Addresses whose mail is signed (repeat); default 127.0.0.0/8 and ::1
     #[arg(long = "internal", value_name = "PREFIX")]
     internal: Vec<String>,
 }
 
 /// `inet:PORT@HOST` (OpenDKIM's form) or `HOST:PORT`.
-fn listen_addr(s: &str) -> Result<SocketAddr, String> {
+pub fn listen_addr(s: &str) -> Result<SocketAddr, String> {
     if let Some(rest) = s.strip_prefix("inet:") {
         let (port, host) = rest.split_once('@').unwrap_or((rest, "127.0.0.1"));
         let host = if host == "localhost" {
@@ -68,36 +78,104 @@ fn listen_addr(s: &str) -> Result<SocketAddr, String> {
         .map_err(|_| format!("{s:?}: give ADDR:PORT or inet:PORT@ADDR"))
 }
 
-struct Config {
-    signer: Signer,
-    domain: String,
-    internal: Vec<(IpAddr, u8)>,
+/// Which mail a signer signs: From addresses matching a pattern (`*` a wildcard,
+/// as OpenDKIM's refile: tables), or From domains at (or below) a domain.
+pub enum Match {
+    Glob(String),
+    Domain { domain: String, subdomains: bool },
+}
+
+impl Match {
+    fn matches(&self, from: &str) -> bool {
+        let domain = from.rsplit_once('@').map_or(from, |(_, d)| d);
+        match self {
+            Match::Glob(p) => glob(p, from),
+            Match::Domain {
+                domain: d,
+                subdomains,
+            } => domain == d || (*subdomains && domain.ends_with(&format!(".{d}"))),
+        }
+    }
+}
+
+/// `*` matches any run of characters (OpenDKIM's refile: patterns).
+fn glob(p: &str, s: &str) -> bool {
+    let parts: Vec<&str> = p.split('*').collect();
+    if parts.len() == 1 {
+        return p == s;
+    }
+    let (first, last) = (parts[0], parts[parts.len() - 1]);
+    if s.len() < first.len() + last.len() || !s.starts_with(first) || !s.ends_with(last) {
+        return false;
+    }
+    let mut rest = &s[first.len()..s.len() - last.len()];
+    for mid in &parts[1..parts.len() - 1] {
+        match rest.find(mid) {
+            Some(i) => rest = &rest[i + mid.len()..],
+            None => return false,
+        }
+    }
+    true
+}
+
+pub struct Config {
+    pub signers: Vec<(Match, Signer)>,
+    pub internal: Vec<(IpAddr, u8)>,
+}
+
+/// The loopback prefixes, OpenDKIM's default InternalHosts.
+pub fn loopback() -> Vec<(IpAddr, u8)> {
+    vec![
+        (IpAddr::from([127, 0, 0, 0]), 8),
+        (IpAddr::from(std::net::Ipv6Addr::LOCALHOST), 128),
+    ]
 }
 
 pub fn run(a: MilterArgs) -> ExitCode {
     let setup = (|| -> Result<(TcpListener, Config), String> {
-        let pem = std::fs::read(&a.key).map_err(|e| format!("{}: {e}", a.key.display()))?;
-        let key = SigningKey::from_pem(&pem).map_err(|e| format!("{}: {e}", a.key.display()))?;
-        let signer = Signer::new(&a.domain, &a.selector, key)?;
-        let internal = if a.internal.is_empty() {
-            vec!["127.0.0.0/8".to_string(), "::1".to_string()]
-        } else {
-            a.internal.clone()
+        let (mut cfg, socket) = match &a.opendkim_conf {
+            Some(p) => {
+                let (cfg, socket, notes) = super::opendkim::read(p)?;
+                for n in notes {
+                    eprintln!("blason milter: {n}");
+                }
+                (cfg, socket)
+            }
+            None => {
+                let (Some(domain), Some(selector), Some(key)) = (&a.domain, &a.selector, &a.key)
+                else {
+                    return Err("give --domain, --selector and --key, or --opendkim-conf".into());
+                };
+                let pem = std::fs::read(key).map_err(|e| format!("{}: {e}", key.display()))?;
+                let k =
+                    SigningKey::from_pem(&pem).map_err(|e| format!("{}: {e}", key.display()))?;
+                let signer = Signer::new(domain, selector, k)?;
+                let m = Match::Domain {
+                    domain: signer.domain.clone(),
+                    subdomains: true,
+                };
+                let cfg = Config {
+                    signers: vec![(m, signer)],
+                    internal: loopback(),
+                };
+                (cfg, None)
+            }
         };
-        let internal = internal
-            .iter()
-            .map(|p| blason_server::xfr::parse_prefix(p))
-            .collect::<Result<Vec<_>, _>>()?;
-        let addr = listen_addr(&a.listen)?;
+        if !a.internal.is_empty() {
+            cfg.internal = a
+                .internal
+                .iter()
+                .map(|p| blason_server::xfr::parse_prefix(p))
+                .collect::<Result<Vec<_>, _>>()?;
+        }
+        let listen = a
+            .listen
+            .clone()
+            .or(socket)
+            .unwrap_or_else(|| "127.0.0.1:8891".into());
+        let addr = listen_addr(&listen)?;
         let l = TcpListener::bind(addr).map_err(|e| format!("cannot listen on {addr}: {e}"))?;
-        Ok((
-            l,
-            Config {
-                domain: signer.domain.clone(),
-                signer,
-                internal,
-            },
-        ))
+        Ok((l, cfg))
     })();
     let (listener, cfg) = match setup {
         Ok(x) => x,
@@ -107,14 +185,18 @@ pub fn run(a: MilterArgs) -> ExitCode {
         }
     };
     let cfg = Arc::new(cfg);
+    let keys: Vec<String> = cfg
+        .signers
+        .iter()
+        .map(|(_, s)| format!("{}/{}", s.domain, s.selector))
+        .collect();
     eprintln!(
-        "blason milter: listening on {} for {} (selector {})",
+        "blason milter: listening on {} with keys {}",
         listener
             .local_addr()
             .map(|a| a.to_string())
             .unwrap_or_default(),
-        cfg.domain,
-        cfg.signer.selector
+        keys.join(", ")
     );
     for s in listener.incoming() {
         let Ok(s) = s else { continue };
@@ -128,7 +210,7 @@ pub fn run(a: MilterArgs) -> ExitCode {
     ExitCode::SUCCESS
 }
 
-fn in_prefix(a: IpAddr, (net, len): (IpAddr, u8)) -> bool {
+pub fn in_prefix(a: IpAddr, (net, len): (IpAddr, u8)) -> bool {
     match (a.to_canonical(), net) {
         (IpAddr::V4(a), IpAddr::V4(n)) => {
             let m = u32::MAX.checked_shl(32 - u32::from(len)).unwrap_or(0);
@@ -142,15 +224,15 @@ fn in_prefix(a: IpAddr, (net, len): (IpAddr, u8)) -> bool {
     }
 }
 
-/// The domain of a From header value (the last address's, after `@`).
-fn from_domain(value: &[u8]) -> Option<String> {
+/// The address of a From header value (the last one's), lowercased.
+fn from_address(value: &[u8]) -> Option<String> {
     let v = String::from_utf8_lossy(value);
     let addr = match (v.rfind('<'), v.rfind('>')) {
         (Some(a), Some(b)) if a < b => v[a + 1..b].to_string(),
         _ => v.trim().to_string(),
     };
-    addr.rsplit_once('@')
-        .map(|(_, d)| d.trim().trim_end_matches('.').to_ascii_lowercase())
+    let addr = addr.trim().trim_end_matches('.').to_ascii_lowercase();
+    addr.contains('@').then_some(addr)
 }
 
 fn connection(s: TcpStream, cfg: &Config) -> std::io::Result<()> {
@@ -225,14 +307,16 @@ fn signature(sess: &Session, cfg: &Config) -> Option<String> {
         .headers
         .iter()
         .find(|(n, _)| n.eq_ignore_ascii_case("from"))
-        .and_then(|(_, v)| from_domain(v))?;
-    if from != cfg.domain && !from.ends_with(&format!(".{}", cfg.domain)) {
-        return None;
-    }
+        .and_then(|(_, v)| from_address(v))?;
+    let signer = cfg
+        .signers
+        .iter()
+        .find(|(m, _)| m.matches(&from))
+        .map(|(_, s)| s)?;
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs());
-    match cfg.signer.sign(&sess.message(), now) {
+    match signer.sign(&sess.message(), now) {
         Ok(h) => Some(
             h.trim_start_matches("DKIM-Signature:")
                 .trim_start()

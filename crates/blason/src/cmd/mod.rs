@@ -5,6 +5,7 @@ pub mod exit;
 pub mod import;
 pub mod mail;
 pub mod milter;
+pub mod opendkim;
 pub mod reload;
 pub mod roll;
 pub mod serve;
