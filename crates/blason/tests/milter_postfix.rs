@@ -336,3 +336,87 @@ fn the_tutorials_opendkim_config_works_unchanged() {
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// One source of truth: the DKIM selectors a zone declares in [zone.mail] are
+/// published by `blason serve` and are the keys `blason milter --config` signs
+/// with; dkimpy verifies both signatures against the records blason serves.
+#[test]
+fn the_milter_signs_with_the_keys_the_zone_publishes() {
+    let dir = tmp("milter-config");
+    let (dns, m) = (free_port(), free_port());
+    std::fs::write(
+        dir.join("example.com.zone"),
+        "$TTL 300\n@ SOA ns1 hostmaster 1 7200 3600 1209600 60\n@ NS ns1\nns1 A 127.0.0.1\n@ MX 10 mail\nmail A 127.0.0.1\n",
+    )
+    .unwrap();
+    let conf = dir.join("blason.toml");
+    std::fs::write(
+        &conf,
+        format!(
+            "listen = [\"127.0.0.1:{dns}\"]\nstate = \"{s}\"\n[[zone]]\norigin = \"example.com\"\nfile = \"{z}\"\n\
+             [zone.mail]\ndkim = [{{ selector = \"rsa1\", algorithm = \"rsa2048\" }}, {{ selector = \"ed1\", algorithm = \"ed25519\" }}]\n",
+            s = dir.join("state").display(),
+            z = dir.join("example.com.zone").display()
+        ),
+    )
+    .unwrap();
+    let log = dir.join("serve.log");
+    let mut keep = vec![common::serve_config(&conf, &log)];
+    wait_for("the DKIM records served", &log, || {
+        common::short(dns, "ed1._domainkey.example.com", "TXT").contains("k=ed25519")
+    });
+    keep.push(common::spawn_logged(
+        Command::new(env!("CARGO_BIN_EXE_blason"))
+            .args(["milter", "--config"])
+            .arg(&conf)
+            .args(["--listen", &format!("127.0.0.1:{m}")]),
+        &dir.join("milter.log"),
+    ));
+    let (smtp, pf) = start_postfix(&dir, &format!("inet:127.0.0.1:{m}"), &mut keep);
+    send(smtp, "alice@example.com", 2);
+    wait_for("2 messages at smtp-sink", &dir.join("maillog"), || {
+        std::fs::read_dir(dir.join("sink"))
+            .map(|r| r.count())
+            .unwrap_or(0)
+            >= 2
+    });
+    std::thread::sleep(Duration::from_millis(300));
+    // The records as blason serves them, asked over DNS.
+    let script = format!(
+        "import dkim, subprocess, sys\n\
+         def dnsfunc(name, timeout=5):\n\
+         \x20   n = name.decode() if isinstance(name, bytes) else name\n\
+         \x20   out = subprocess.run(['dig', '@127.0.0.1', '-p', '{dns}', '+short', n, 'TXT'], capture_output=True, text=True).stdout\n\
+         \x20   return ''.join(p for i, p in enumerate(out.split('\"')) if i % 2 == 1).encode()\n\
+         for path in sys.argv[1:]:\n\
+         \x20   m = open(path, 'rb').read()\n\
+         \x20   d = dkim.DKIM(m)\n\
+         \x20   n = m.count(b'\\nDKIM-Signature:')\n\
+         \x20   print(n, ' '.join('PASS' if d.verify(idx=i, dnsfunc=dnsfunc) else 'FAIL' for i in range(n)))\n"
+    );
+    std::fs::write(dir.join("verify.py"), script).unwrap();
+    let files: Vec<_> = std::fs::read_dir(dir.join("sink"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .collect();
+    let out = Command::new("python3")
+        .arg(dir.join("verify.py"))
+        .args(&files)
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(
+        out.status.success(),
+        "dkimpy: {}{said}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        said.lines().filter(|l| *l == "2 PASS PASS").count(),
+        2,
+        "{said}"
+    );
+    drop(pf);
+    drop(keep);
+    let _ = std::fs::remove_dir_all(&dir);
+}

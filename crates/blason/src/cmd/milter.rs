@@ -41,16 +41,21 @@ pub struct MilterArgs {
     #[arg(long)]
     listen: Option<String>,
     /// Take OpenDKIM's config file and the tables it names
-    #[arg(long, value_name = "FILE", conflicts_with_all = ["domain", "selector", "key"])]
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["domain", "selector", "key", "config"])]
     opendkim_conf: Option<PathBuf>,
+    /// Sign with the keys `blason serve` publishes: every DKIM selector of every
+    /// zone's [zone.mail] in this config, each message with all of its zone's
+    /// selectors (RSA and Ed25519 at once, when both are declared)
+    #[arg(long, short = 'c', value_name = "FILE", conflicts_with_all = ["domain", "selector", "key"])]
+    config: Option<PathBuf>,
     /// The signing domain (d=); mail whose From is this domain or below is signed
-    #[arg(long, short = 'd', required_unless_present = "opendkim_conf")]
+    #[arg(long, short = 'd', required_unless_present_any = ["opendkim_conf", "config"])]
     domain: Option<String>,
     /// The selector (s=)
-    #[arg(long, short = 's', required_unless_present = "opendkim_conf")]
+    #[arg(long, short = 's', required_unless_present_any = ["opendkim_conf", "config"])]
     selector: Option<String>,
     /// The private key (PEM), as `blason dkim keygen` and OpenDKIM write it
-    #[arg(long, short = 'k', required_unless_present = "opendkim_conf")]
+    #[arg(long, short = 'k', required_unless_present_any = ["opendkim_conf", "config"])]
     key: Option<PathBuf>,
     /// Addresses whose mail is signed (repeat); default 127.0.0.0/8 and ::1
     #[arg(long = "internal", value_name = "PREFIX")]
@@ -121,6 +126,56 @@ fn glob(p: &str, s: &str) -> bool {
 pub struct Config {
     pub signers: Vec<(Match, Signer)>,
     pub internal: Vec<(IpAddr, u8)>,
+    /// Sign with every signer that matches (a zone's selectors), not only the
+    /// first (OpenDKIM's SigningTable rule).
+    pub all_matches: bool,
+}
+
+/// The signers of a blason config: each zone's DKIM selectors, with the keys
+/// `blason serve` made in its state folder.
+fn from_blason_config(path: &std::path::Path) -> Result<Config, String> {
+    let file = super::config::FileConfig::read(path)?;
+    let state = file
+        .state
+        .clone()
+        .unwrap_or_else(super::config::default_state);
+    let mut signers = Vec::new();
+    for z in &file.zone {
+        let Some(mail) = &z.mail else { continue };
+        let spec = mail
+            .to_spec()
+            .map_err(|e| format!("zone {}: {e}", z.origin))?;
+        let domain = z.origin.trim_end_matches('.').to_ascii_lowercase();
+        for d in &spec.dkim {
+            let key = state
+                .join("dkim")
+                .join(&domain)
+                .join(format!("{}.private", d.selector));
+            let pem = std::fs::read(&key).map_err(|e| {
+                format!(
+                    "{}: {e}: start blason serve with this config first; it makes the key and publishes its record",
+                    key.display()
+                )
+            })?;
+            let k = SigningKey::from_pem(&pem).map_err(|e| format!("{}: {e}", key.display()))?;
+            let m = Match::Domain {
+                domain: domain.clone(),
+                subdomains: true,
+            };
+            signers.push((m, Signer::new(&domain, &d.selector, k)?));
+        }
+    }
+    if signers.is_empty() {
+        return Err(format!(
+            "{}: no zone declares DKIM selectors ([zone.mail] dkim = [...])",
+            path.display()
+        ));
+    }
+    Ok(Config {
+        signers,
+        internal: loopback(),
+        all_matches: true,
+    })
 }
 
 /// The loopback prefixes, OpenDKIM's default InternalHosts.
@@ -134,6 +189,10 @@ pub fn loopback() -> Vec<(IpAddr, u8)> {
 pub fn run(a: MilterArgs) -> ExitCode {
     let setup = (|| -> Result<(TcpListener, Config), String> {
         let (mut cfg, socket) = match &a.opendkim_conf {
+            None if a.config.is_some() => (
+                from_blason_config(a.config.as_deref().unwrap_or(std::path::Path::new("")))?,
+                None,
+            ),
             Some(p) => {
                 let (cfg, socket, notes) = super::opendkim::read(p)?;
                 for n in notes {
@@ -157,6 +216,7 @@ pub fn run(a: MilterArgs) -> ExitCode {
                 let cfg = Config {
                     signers: vec![(m, signer)],
                     internal: loopback(),
+                    all_matches: false,
                 };
                 (cfg, None)
             }
@@ -266,7 +326,7 @@ fn connection(s: TcpStream, cfg: &Config) -> std::io::Result<()> {
                 milter::reply(&mut w, b'c', &[])?;
             }
             Command::EndOfMessage => {
-                if let Some(sig) = signature(&sess, cfg) {
+                for sig in signature(&sess, cfg).unwrap_or_default() {
                     // Folding as libmilter wants it: LF, then the tab.
                     let mut value = sig.replace("\r\n", "\n");
                     if sess.leading_space {
@@ -288,8 +348,8 @@ fn connection(s: TcpStream, cfg: &Config) -> std::io::Result<()> {
     Ok(())
 }
 
-/// The DKIM-Signature value for the message, when it is ours to sign.
-fn signature(sess: &Session, cfg: &Config) -> Option<String> {
+/// The DKIM-Signature values for the message, when it is ours to sign.
+fn signature(sess: &Session, cfg: &Config) -> Option<Vec<String>> {
     let internal = sess
         .client_addr
         .trim_start_matches("IPv6:")
@@ -308,24 +368,23 @@ fn signature(sess: &Session, cfg: &Config) -> Option<String> {
         .iter()
         .find(|(n, _)| n.eq_ignore_ascii_case("from"))
         .and_then(|(_, v)| from_address(v))?;
-    let signer = cfg
-        .signers
-        .iter()
-        .find(|(m, _)| m.matches(&from))
-        .map(|(_, s)| s)?;
+    let matching = cfg.signers.iter().filter(|(m, _)| m.matches(&from));
+    let take = if cfg.all_matches { usize::MAX } else { 1 };
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs());
-    match signer.sign(&sess.message(), now) {
-        Ok(h) => Some(
-            h.trim_start_matches("DKIM-Signature:")
-                .trim_start()
-                .trim_end_matches("\r\n")
-                .to_string(),
-        ),
-        Err(e) => {
-            eprintln!("blason milter: not signed: {e}");
-            None
+    let message = sess.message();
+    let mut out = Vec::new();
+    for (_, signer) in matching.take(take) {
+        match signer.sign(&message, now) {
+            Ok(h) => out.push(
+                h.trim_start_matches("DKIM-Signature:")
+                    .trim_start()
+                    .trim_end_matches("\r\n")
+                    .to_string(),
+            ),
+            Err(e) => eprintln!("blason milter: not signed with {}: {e}", signer.selector),
         }
     }
+    Some(out)
 }

@@ -209,5 +209,10 @@ pub fn read(conf: &Path) -> Result<(Config, Option<String>, Vec<String>), String
     if internal.is_empty() {
         internal = loopback();
     }
-    Ok((Config { signers, internal }, get("socket"), notes))
+    let cfg = Config {
+        signers,
+        internal,
+        all_matches: false,
+    };
+    Ok((cfg, get("socket"), notes))
 }
