@@ -83,7 +83,8 @@ fn server_path(cat: &Catalog, data: &[u8]) {
     let seen = inspect(data);
     let Incoming::Query(q) = &seen else { return };
     let mut reply = [0u8; 40];
-    let mut x = Extras { cookie: None, udp_cap: Some(512) };
+    let wild = std::cell::Cell::new(None);
+    let mut x = Extras { cookie: None, udp_cap: Some(512), wildcard: Some(&wild) };
     if let Some((at, len)) = q.cookie {
         let c = data.get(at..at + len).expect("the cookie lies in the query");
         let keys = secrets().at(1_700_000_000);
@@ -95,7 +96,7 @@ fn server_path(cat: &Catalog, data: &[u8]) {
     let mut out = Vec::new();
     if respond_to(cat, data, &seen, Transport::Udp, &x, &mut out) {
         assert!(out.len() <= 512, "capped UDP reply {} > 512", out.len());
-        let _ = rrl::classify(data, q, &out, 1);
+        let _ = rrl::classify(data, q, &out, wild.get(), 1);
         rrl::slip_response(data, q, &mut out);
         assert!(out.len() <= data.len(), "the slip answer is no bigger than the query");
         blason_answer::bad_cookie(data, q, &x, &mut out);

@@ -47,6 +47,10 @@ pub struct Extras<'a> {
     /// A UDP size bound below the client's offer (for clients whose address is not
     /// proven by a cookie).
     pub udp_cap: Option<usize>,
+    /// Told, when the answer is synthesized from a wildcard, the length of the
+    /// closest encloser (a suffix of the question name), so a rate limit can count
+    /// all names the wildcard answers as one.
+    pub wildcard: Option<&'a std::cell::Cell<Option<usize>>>,
 }
 
 /// A packet read as far as answering needs, so the caller can look at it (cookie,
@@ -668,6 +672,9 @@ fn answer(
                 continue;
             }
             Found::Wildcard(ce, w) => {
+                if let (0, Some(cell)) = (step, x.wildcard) {
+                    cell.set(Some(zone.node(ce).name.wire_len()));
+                }
                 let wnode = nodes.at(w);
                 if qtype == Rtype::ANY {
                     any(&mut ans, cur, wnode, ds, minimal_any);

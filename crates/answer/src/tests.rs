@@ -226,7 +226,7 @@ fn cookies_are_echoed_in_the_opt_and_malformed_ones_are_formerr() {
     reply[..8].copy_from_slice(&[1; 8]);
     let x = Extras {
         cookie: Some(&reply),
-        udp_cap: None,
+        ..Extras::default()
     };
     assert!(respond_to(
         &c,
@@ -280,8 +280,8 @@ fn a_udp_cap_truncates_below_the_clients_offer() {
     let mut out = Vec::new();
     let q = query("example.com.", 255, true);
     let x = Extras {
-        cookie: None,
         udp_cap: Some(100),
+        ..Extras::default()
     };
     assert!(respond_to(
         &c,
@@ -292,4 +292,40 @@ fn a_udp_cap_truncates_below_the_clients_offer() {
         &mut out
     ));
     assert!(out.len() <= 512, "never below 512");
+}
+
+#[test]
+fn a_wildcard_answer_says_so() {
+    let c = cat();
+    let mut out = Vec::new();
+    let cell = std::cell::Cell::new(None);
+    let x = Extras {
+        wildcard: Some(&cell),
+        ..Extras::default()
+    };
+    let q = query("anything.wild.example.com.", 16, false);
+    assert!(respond_to(
+        &c,
+        &q,
+        &inspect(&q),
+        Transport::Udp,
+        &x,
+        &mut out
+    ));
+    assert_eq!(cell.get(), Some(b"\x04wild\x07example\x03com\x00".len()));
+    let cell = std::cell::Cell::new(None);
+    let x = Extras {
+        wildcard: Some(&cell),
+        ..Extras::default()
+    };
+    let q = query("www.example.com.", 1, false);
+    assert!(respond_to(
+        &c,
+        &q,
+        &inspect(&q),
+        Transport::Udp,
+        &x,
+        &mut out
+    ));
+    assert_eq!(cell.get(), None);
 }

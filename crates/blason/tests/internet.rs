@@ -21,7 +21,8 @@ fn zone_text() -> String {
         "$ORIGIN amp.test.\n$TTL 300\n@ SOA ns1 hostmaster 1 7200 3600 1209600 60\n\
          @ NS ns1\nns1 A 127.0.0.1\nwww A 192.0.2.80\nwww AAAA 2001:db8::80\n\
          @ MX 10 mail\nmail A 192.0.2.25\n\
-         big TXT \"{chunk}1\" \"{chunk}2\"\nbig TXT \"{chunk}3\" \"{chunk}4\"\n"
+         big TXT \"{chunk}1\" \"{chunk}2\"\nbig TXT \"{chunk}3\" \"{chunk}4\"\n\
+         *.wild TXT \"{chunk}\"\n"
     )
 }
 
@@ -895,5 +896,42 @@ fn tcp_limits_hold_under_thousands_of_idle_connections() {
         "{body}"
     );
     drop(idle);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Random names under one wildcard share its bucket: a flood of them is limited
+/// like a flood of one name (BIND keys wildcard answers by the wildcard too).
+#[test]
+fn names_a_wildcard_answers_share_one_rate_limit() {
+    let dir = tmp("rrl-wild");
+    let port = free_port();
+    let conf = blason_conf(
+        &dir,
+        port,
+        "[rate-limit]\nresponses-per-second = 5\nwindow = 2\nslip = 1\nexempt = []\n",
+    );
+    let log = dir.join("blason.log");
+    let _blason = serve_config(&conf, &log);
+    wait_answering(port, &log);
+    let s = UdpSocket::bind("127.0.0.1:0").unwrap();
+    s.set_read_timeout(Some(Duration::from_millis(500)))
+        .unwrap();
+    let (mut full, mut truncated) = (0, 0);
+    let mut buf = [0u8; 4096];
+    for i in 0..100u16 {
+        let q = wire_query(i, &format!("n{i}x.wild.{ZONE}"), 16, None);
+        s.send_to(&q, ("127.0.0.1", port)).unwrap();
+        if let Ok(n) = s.recv(&mut buf) {
+            if n >= 12 && buf[2] & 0x02 != 0 {
+                truncated += 1;
+            } else {
+                full += 1;
+            }
+        }
+    }
+    assert!(
+        full <= 10 && truncated >= 90,
+        "full {full}, truncated {truncated}"
+    );
     let _ = std::fs::remove_dir_all(&dir);
 }

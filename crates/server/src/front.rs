@@ -91,11 +91,15 @@ impl Front {
         if transport == Transport::Udp && !verified {
             x.udp_cap = shared.udp_unverified_max;
         }
+        let wildcard = std::cell::Cell::new(None);
+        if limited.is_some() {
+            x.wildcard = Some(&wildcard);
+        }
         if !respond_to(cat, query, seen, transport, &x, out) {
             return false;
         }
         if let Some((r, p)) = limited {
-            match r.account(p.ip(), query, q, out, now, &mut self.slips) {
+            match r.account(p.ip(), query, q, out, wildcard.get(), now, &mut self.slips) {
                 Action::Send => {}
                 Action::Logged => c.inc(&c.rrl_would),
                 Action::Drop => {

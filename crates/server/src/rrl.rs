@@ -115,16 +115,18 @@ impl Rrl {
     /// Counts `resp`, the response to `q` for `client` at `now` (the worker's clock
     /// of its batch, in seconds), and says what to do with it.
     /// `slips` is the worker's own count of limited responses.
+    #[allow(clippy::too_many_arguments)]
     pub fn account(
         &self,
         client: IpAddr,
         query: &[u8],
         q: &Query,
         resp: &[u8],
+        wildcard: Option<usize>,
         now: u64,
         slips: &mut u32,
     ) -> Action {
-        let (class, key) = classify(query, q, resp, self.seed);
+        let (class, key) = classify(query, q, resp, wildcard, self.seed);
         let key = mix(key ^ prefix_bits(client, self.cfg.ipv4_prefix, self.cfg.ipv6_prefix));
         let (limited, first) = self.charge(key, now);
         if !limited {
@@ -276,10 +278,18 @@ impl std::fmt::Display for Class {
 }
 
 /// The class of `resp` and a hash of what its bucket is keyed by: an answer or a
-/// no-data by question name and type; a referral by the delegation's name and an
-/// NXDOMAIN by the zone's (the first owner in authority), so random names under one
-/// zone share a bucket; an error by its RCODE.
-pub fn classify(query: &[u8], q: &Query, resp: &[u8], seed: u64) -> (Class, u64) {
+/// no-data by question name and type, or, when synthesized from a wildcard, by the
+/// wildcard (its closest encloser, the last `wildcard` bytes of the question name);
+/// a referral by the delegation's name and an NXDOMAIN by the zone's (the first
+/// owner in authority), so random names under one zone share a bucket; an error by
+/// its RCODE.
+pub fn classify(
+    query: &[u8],
+    q: &Query,
+    resp: &[u8],
+    wildcard: Option<usize>,
+    seed: u64,
+) -> (Class, u64) {
     let Some(h) = resp.get(..12) else {
         return (Class::Error, seed);
     };
@@ -287,8 +297,14 @@ pub fn classify(query: &[u8], q: &Query, resp: &[u8], seed: u64) -> (Class, u64)
     let an = u16::from_be_bytes([h[6], h[7]]);
     let ns = u16::from_be_bytes([h[8], h[9]]);
     let aa = h[2] & 0x04 != 0;
+    let qname = q.qname(query);
     let by_question = |class: u64| {
-        let mut x = fnv(seed ^ class, q.qname(query));
+        let owner = match wildcard {
+            Some(l) if l <= qname.len() => &qname[qname.len() - l..],
+            _ => qname,
+        };
+        let wild = if wildcard.is_some() { 0x10 } else { 0 };
+        let mut x = fnv(seed ^ class ^ wild, owner);
         x ^= u64::from(q.qtype) << 40;
         x
     };
@@ -424,15 +440,21 @@ mod tests {
         let client: IpAddr = "192.0.2.7".parse().unwrap();
         let mut slips = 0;
         let acts: Vec<Action> = (0..7)
-            .map(|_| r.account(client, &query(), &q, &resp, 100, &mut slips))
+            .map(|_| r.account(client, &query(), &q, &resp, None, 100, &mut slips))
             .collect();
         use Action::*;
         assert_eq!(acts, [Send, Drop, Drop, Slip, Drop, Drop, Slip]);
         // The same /24 shares the bucket; another /24 does not.
         let near: IpAddr = "192.0.2.99".parse().unwrap();
-        assert_ne!(r.account(near, &query(), &q, &resp, 100, &mut slips), Send);
+        assert_ne!(
+            r.account(near, &query(), &q, &resp, None, 100, &mut slips),
+            Send
+        );
         let far: IpAddr = "192.0.3.7".parse().unwrap();
-        assert_eq!(r.account(far, &query(), &q, &resp, 100, &mut slips), Send);
+        assert_eq!(
+            r.account(far, &query(), &q, &resp, None, 100, &mut slips),
+            Send
+        );
         let mut out = Vec::new();
         slip_response(&query(), &q, &mut out);
         assert!(out.len() <= query().len() && out[2] & 0x02 != 0);
@@ -442,6 +464,32 @@ mod tests {
         let mut q = vec![0, 1, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0];
         q.extend_from_slice(b"\x03www\x07example\x00\x00\x01\x00\x01");
         q
+    }
+
+    #[test]
+    fn answers_from_one_wildcard_share_a_bucket() {
+        let q1 = b"\x00\x01\x00\x00\x00\x01\x00\x00\x00\x00\x00\x00\x03aaa\x04wild\x07example\x00\x00\x01\x00\x01".to_vec();
+        let mut q2 = q1.clone();
+        q2[13..16].copy_from_slice(b"zzz");
+        let resp = |q: &[u8]| {
+            let mut r = q.to_vec();
+            r[2] |= 0x84;
+            r[6..8].copy_from_slice(&1u16.to_be_bytes());
+            r
+        };
+        let parse = |q: &[u8]| match blason_answer::inspect(q) {
+            blason_answer::Incoming::Query(p) => p,
+            _ => panic!("a query"),
+        };
+        let (p1, p2) = (parse(&q1), parse(&q2));
+        // The closest encloser wild.example. is 14 bytes of the question name.
+        let k1 = classify(&q1, &p1, &resp(&q1), Some(14), 9).1;
+        let k2 = classify(&q2, &p2, &resp(&q2), Some(14), 9).1;
+        assert_eq!(k1, k2);
+        let n1 = classify(&q1, &p1, &resp(&q1), None, 9).1;
+        let n2 = classify(&q2, &p2, &resp(&q2), None, 9).1;
+        assert_ne!(n1, n2);
+        assert_ne!(n1, k1, "a name and the wildcard above it are apart");
     }
 
     #[test]
