@@ -265,17 +265,9 @@ fn serve_conn(stream: TcpStream, svc: &Service, tls: Option<Arc<rustls::ServerCo
 
 /// Reads one request head and answers it.
 fn exchange(s: &mut (impl Read + Write), peer: SocketAddr, svc: &Service) {
-    let mut head = Vec::with_capacity(1024);
-    let mut buf = [0u8; 1024];
-    let complete = loop {
-        match s.read(&mut buf) {
-            Ok(0) | Err(_) => break false,
-            Ok(n) => head.extend_from_slice(&buf[..n]),
-        }
-        if head.windows(4).any(|w| w == b"\r\n\r\n") {
-            break true;
-        }
-        if head.len() > MAX_HEAD {
+    let head = match crate::http::read_head(s, MAX_HEAD) {
+        crate::http::Head::Complete(h) => h,
+        crate::http::Head::TooLarge => {
             let _ = respond(
                 s,
                 431,
@@ -285,10 +277,8 @@ fn exchange(s: &mut (impl Read + Write), peer: SocketAddr, svc: &Service) {
             );
             return;
         }
+        crate::http::Head::Closed => return,
     };
-    if !complete {
-        return;
-    }
     let (status, reason, body, challenge) = match parse_head(&head) {
         Err(()) => (400, "Bad Request", "badrequest\n".to_string(), false),
         Ok(req) if !(req.path == "/nic/update" || req.path == "/v3/update") => {
@@ -318,13 +308,7 @@ fn respond(
     } else {
         ""
     };
-    write!(
-        s,
-        "HTTP/1.1 {status} {reason}\r\nContent-Type: text/plain; charset=utf-8\r\n\
-         Content-Length: {}\r\n{auth}Connection: close\r\n\r\n{body}",
-        body.len()
-    )?;
-    s.flush()
+    crate::http::respond(s, status, reason, "text/plain; charset=utf-8", auth, body)
 }
 
 /// A request head, as far as the protocol needs it.

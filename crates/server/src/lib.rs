@@ -20,6 +20,7 @@ pub mod cookie;
 pub mod dnssec;
 pub mod dyndns;
 mod front;
+mod http;
 pub mod journal;
 pub mod log;
 pub mod metrics;

@@ -4,7 +4,6 @@
 #![forbid(unsafe_code)]
 
 use crate::{log, stats, Shared};
-use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::sync::{Arc, Weak};
 use std::time::Duration;
@@ -41,47 +40,40 @@ pub(crate) fn start(addr: SocketAddr, shared: Weak<Shared>) -> Result<SocketAddr
 fn serve(mut s: TcpStream, shared: &Arc<Shared>) {
     let _ = s.set_read_timeout(Some(IO_TIMEOUT));
     let _ = s.set_write_timeout(Some(IO_TIMEOUT));
-    let mut head = Vec::with_capacity(512);
-    let mut buf = [0u8; 1024];
-    while !head.windows(4).any(|w| w == b"\r\n\r\n") && !head.windows(2).any(|w| w == b"\n\n") {
-        match s.read(&mut buf) {
-            Ok(0) | Err(_) => return,
-            Ok(n) => head.extend_from_slice(&buf[..n]),
-        }
-        if head.len() > MAX_HEAD {
-            let _ = reply(
+    let head = match crate::http::read_head(&mut s, MAX_HEAD) {
+        crate::http::Head::Complete(h) => h,
+        crate::http::Head::TooLarge => {
+            let _ = crate::http::respond(
                 &mut s,
-                "431 Request Header Fields Too Large",
+                431,
+                "Request Header Fields Too Large",
                 "text/plain",
+                "",
                 "",
             );
             return;
         }
-    }
+        crate::http::Head::Closed => return,
+    };
     let line = head.split(|&b| b == b'\n').next().unwrap_or_default();
     let line = String::from_utf8_lossy(line);
     let mut w = line.split_whitespace();
     let (method, target) = (w.next().unwrap_or(""), w.next().unwrap_or(""));
     let path = target.split('?').next().unwrap_or("");
+    let reply = |s: &mut TcpStream, status, reason, ctype, body: &str| {
+        crate::http::respond(s, status, reason, ctype, "", body)
+    };
     let _ = match (method, path) {
-        ("GET" | "HEAD", "/metrics") => {
-            let body = text(shared);
-            let body = if method == "HEAD" {
-                String::new()
-            } else {
-                body
-            };
-            reply(
-                &mut s,
-                "200 OK",
-                "text/plain; version=0.0.4; charset=utf-8",
-                &body,
-            )
-        }
-        ("GET" | "HEAD", _) => reply(&mut s, "404 Not Found", "text/plain", "try /metrics\n"),
-        _ => reply(&mut s, "405 Method Not Allowed", "text/plain", ""),
+        // HEAD is answered with no body (its length 0), as before.
+        ("GET", "/metrics") => reply(&mut s, 200, "OK", PROMETHEUS, &text(shared)),
+        ("HEAD", "/metrics") => reply(&mut s, 200, "OK", PROMETHEUS, ""),
+        ("GET" | "HEAD", _) => reply(&mut s, 404, "Not Found", "text/plain", "try /metrics\n"),
+        _ => reply(&mut s, 405, "Method Not Allowed", "text/plain", ""),
     };
 }
+
+/// The Prometheus text exposition format.
+const PROMETHEUS: &str = "text/plain; version=0.0.4; charset=utf-8";
 
 /// The metrics text for `shared`'s server now.
 pub(crate) fn text(shared: &Shared) -> String {
@@ -95,14 +87,4 @@ pub(crate) fn text(shared: &Shared) -> String {
         })
         .collect();
     stats::render(&shared.stats, &zones)
-}
-
-fn reply(s: &mut TcpStream, status: &str, ctype: &str, body: &str) -> std::io::Result<()> {
-    let head = format!(
-        "HTTP/1.1 {status}\r\nContent-Type: {ctype}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
-        body.len()
-    );
-    s.write_all(head.as_bytes())?;
-    s.write_all(body.as_bytes())?;
-    s.flush()
 }

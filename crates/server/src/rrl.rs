@@ -138,16 +138,9 @@ impl Rrl {
             } else {
                 "rate limit: limiting responses"
             };
-            crate::log::warn(
-                what,
-                &[
-                    (
-                        "client",
-                        &Prefix(client, self.cfg.ipv4_prefix, self.cfg.ipv6_prefix),
-                    ),
-                    ("kind", &class),
-                ],
-            );
+            let (net, len) = client_prefix(client, self.cfg.ipv4_prefix, self.cfg.ipv6_prefix);
+            let net = format!("{net}/{len}");
+            crate::log::warn(what, &[("client", &net), ("kind", &class)]);
         }
         if self.cfg.log_only {
             return Action::Logged;
@@ -204,43 +197,29 @@ impl Rrl {
     }
 }
 
-/// A client's prefix, as logged.
-struct Prefix(IpAddr, u8, u8);
-
-impl std::fmt::Display for Prefix {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self.0.to_canonical() {
-            IpAddr::V4(a) => {
-                let m = u32::MAX.checked_shl(32 - u32::from(self.1)).unwrap_or(0);
-                write!(
-                    f,
-                    "{}/{}",
-                    std::net::Ipv4Addr::from(u32::from(a) & m),
-                    self.1
-                )
-            }
-            IpAddr::V6(a) => {
-                let m = u128::MAX.checked_shl(128 - u32::from(self.2)).unwrap_or(0);
-                write!(
-                    f,
-                    "{}/{}",
-                    std::net::Ipv6Addr::from(u128::from(a) & m),
-                    self.2
-                )
-            }
+/// The client's prefix (its address masked to /`v4` or /`v6`) and that length:
+/// what a bucket is keyed by, and what is logged.
+fn client_prefix(client: IpAddr, v4: u8, v6: u8) -> (IpAddr, u8) {
+    match client.to_canonical() {
+        IpAddr::V4(a) => {
+            let m = u32::MAX.checked_shl(32 - u32::from(v4)).unwrap_or(0);
+            (IpAddr::from(std::net::Ipv4Addr::from(u32::from(a) & m)), v4)
+        }
+        IpAddr::V6(a) => {
+            let m = u128::MAX.checked_shl(128 - u32::from(v6)).unwrap_or(0);
+            (
+                IpAddr::from(std::net::Ipv6Addr::from(u128::from(a) & m)),
+                v6,
+            )
         }
     }
 }
 
 fn prefix_bits(client: IpAddr, v4: u8, v6: u8) -> u64 {
-    match client.to_canonical() {
-        IpAddr::V4(a) => {
-            let m = u32::MAX.checked_shl(32 - u32::from(v4)).unwrap_or(0);
-            u64::from(u32::from(a) & m) | (4 << 60)
-        }
+    match client_prefix(client, v4, v6).0 {
+        IpAddr::V4(a) => u64::from(u32::from(a)) | (4 << 60),
         IpAddr::V6(a) => {
-            let m = u128::MAX.checked_shl(128 - u32::from(v6)).unwrap_or(0);
-            let x = u128::from(a) & m;
+            let x = u128::from(a);
             mix((x >> 64) as u64 ^ mix(x as u64)) | (6 << 60)
         }
     }

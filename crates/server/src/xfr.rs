@@ -47,11 +47,11 @@ impl Acl {
                 key: Some(key(k)?),
             }),
             [p] => Ok(Acl {
-                prefix: Some(prefix(p)?),
+                prefix: Some(parse_prefix(p)?),
                 key: None,
             }),
             [p, "key", k] => Ok(Acl {
-                prefix: Some(prefix(p)?),
+                prefix: Some(parse_prefix(p)?),
                 key: Some(key(k)?),
             }),
             _ => Err(format!(
@@ -79,10 +79,6 @@ fn absolute(n: &str) -> String {
 
 /// An address or a prefix, as `192.0.2.0/24` or `2001:db8::/32`.
 pub fn parse_prefix(p: &str) -> Result<(IpAddr, u8), String> {
-    prefix(p)
-}
-
-pub(crate) fn prefix(p: &str) -> Result<(IpAddr, u8), String> {
     let (a, l) = p.split_once('/').unwrap_or((p, ""));
     let a: IpAddr = a.parse().map_err(|_| format!("{p:?} is not an address"))?;
     let max = if a.is_ipv4() { 32 } else { 128 };
@@ -97,7 +93,8 @@ pub(crate) fn prefix(p: &str) -> Result<(IpAddr, u8), String> {
     Ok((a, l))
 }
 
-pub(crate) fn in_prefix(a: IpAddr, net: IpAddr, len: u8) -> bool {
+/// Whether `a` is in `net`/`len` (an IPv4 client on an IPv6 socket counts as IPv4).
+pub fn in_prefix(a: IpAddr, net: IpAddr, len: u8) -> bool {
     // An IPv4 client on an IPv6 socket arrives mapped.
     let a = match a {
         IpAddr::V6(v) => v.to_ipv4_mapped().map_or(a, IpAddr::V4),

@@ -270,20 +270,6 @@ pub fn run(a: MilterArgs) -> ExitCode {
     ExitCode::SUCCESS
 }
 
-pub fn in_prefix(a: IpAddr, (net, len): (IpAddr, u8)) -> bool {
-    match (a.to_canonical(), net) {
-        (IpAddr::V4(a), IpAddr::V4(n)) => {
-            let m = u32::MAX.checked_shl(32 - u32::from(len)).unwrap_or(0);
-            u32::from(a) & m == u32::from(n) & m
-        }
-        (IpAddr::V6(a), IpAddr::V6(n)) => {
-            let m = u128::MAX.checked_shl(128 - u32::from(len)).unwrap_or(0);
-            u128::from(a) & m == u128::from(n) & m
-        }
-        _ => false,
-    }
-}
-
 /// The address of a From header value (the last one's), lowercased.
 fn from_address(value: &[u8]) -> Option<String> {
     let v = String::from_utf8_lossy(value);
@@ -354,7 +340,11 @@ fn signature(sess: &Session, cfg: &Config) -> Option<Vec<String>> {
         .client_addr
         .trim_start_matches("IPv6:")
         .parse::<IpAddr>()
-        .is_ok_and(|a| cfg.internal.iter().any(|&p| in_prefix(a, p)));
+        .is_ok_and(|a| {
+            cfg.internal
+                .iter()
+                .any(|&(n, l)| blason_server::xfr::in_prefix(a, n, l))
+        });
     let authenticated = sess
         .macro_value("{auth_authen}")
         .is_some_and(|v| !v.is_empty());

@@ -8,6 +8,22 @@ use std::collections::HashMap;
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 
+/// Settings read here.
+const TAKEN: &[&str] = &[
+    "socket",
+    "keytable",
+    "signingtable",
+    "internalhosts",
+    "externalignorelist",
+    "subdomains",
+    "mode",
+    "canonicalization",
+    "oversignheaders",
+    "domain",
+    "selector",
+    "keyfile",
+];
+
 /// Settings that change nothing here (logging, process management).
 const HARMLESS: &[&str] = &[
     "syslog",
@@ -63,21 +79,7 @@ pub fn read(conf: &Path) -> Result<(Config, Option<String>, Vec<String>), String
     let at = |n: usize| format!("{}:{n}", conf.display());
     let get = |k: &str| settings.get(k).map(|(_, v)| v.clone());
     for (k, (n, v)) in &settings {
-        let taken = [
-            "socket",
-            "keytable",
-            "signingtable",
-            "internalhosts",
-            "externalignorelist",
-            "subdomains",
-            "mode",
-            "canonicalization",
-            "oversignheaders",
-            "domain",
-            "selector",
-            "keyfile",
-        ];
-        if !taken.contains(&k.as_str()) && !HARMLESS.contains(&k.as_str()) {
+        if !TAKEN.contains(&k.as_str()) && !HARMLESS.contains(&k.as_str()) {
             notes.push(format!("{}: {k} {v} is not taken", at(*n)));
         }
     }

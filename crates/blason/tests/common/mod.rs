@@ -417,3 +417,34 @@ pub fn dkimpy_head(records: &[(&str, String)]) -> String {
     ));
     s
 }
+
+/// The same head, with a `dnsfunc` that asks blason at 127.0.0.1:`port` (dig):
+/// the records as the server publishes them.
+pub fn dkimpy_dns_head(port: u16) -> String {
+    format!(
+        "import dkim, subprocess, sys\n\
+         def dnsfunc(name, timeout=5):\n\
+         \x20   n = name.decode() if isinstance(name, bytes) else name\n\
+         \x20   out = subprocess.run(['dig', '@127.0.0.1', '-p', '{port}', '+short', n, 'TXT'], capture_output=True, text=True).stdout\n\
+         \x20   return ''.join(p for i, p in enumerate(out.split('\"')) if i % 2 == 1).encode()\n"
+    )
+}
+
+/// Runs `script` (a dkimpy head and its loop) with python3 over `files`, from
+/// `dir/verify.py`; what it printed.
+pub fn dkimpy(dir: &Path, script: &str, files: &[PathBuf]) -> String {
+    let py = dir.join("verify.py");
+    std::fs::write(&py, script).unwrap();
+    let out = Command::new("python3")
+        .arg(&py)
+        .args(files)
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(
+        out.status.success(),
+        "dkimpy: {}{said}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    said
+}
