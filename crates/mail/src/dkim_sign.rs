@@ -130,7 +130,10 @@ impl Signer {
         let msg = crlf(message);
         let (headers, body) = split(&msg);
         let bh = crate::b64::encode(digest(&SHA256, &relaxed_body(body)).as_ref());
-        let fields = parse_headers(headers);
+        let fields: Vec<(String, Vec<u8>)> = parse_headers(headers)
+            .into_iter()
+            .map(|f| (f.name, f.value))
+            .collect();
         // Which fields, bottom-up for repeated names (RFC 6376 §5.4.2); From once
         // more than present.
         let mut names: Vec<String> = Vec::new();
@@ -178,50 +181,8 @@ impl Signer {
     }
 }
 
-/// Bare LF (as a milter hands folded headers, and as files often have) made CRLF.
-pub fn crlf(m: &[u8]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(m.len() + m.len() / 32);
-    let mut prev = 0u8;
-    for &b in m {
-        if b == b'\n' && prev != b'\r' {
-            out.push(b'\r');
-        }
-        out.push(b);
-        prev = b;
-    }
-    out
-}
-
-/// Header block and body, at the first empty line.
-fn split(m: &[u8]) -> (&[u8], &[u8]) {
-    match m.windows(4).position(|w| w == b"\r\n\r\n") {
-        Some(p) => (&m[..p + 2], &m[p + 4..]),
-        None => (m, &[]),
-    }
-}
-
-/// Header fields in order: (name, raw value with its folding).
-fn parse_headers(h: &[u8]) -> Vec<(String, Vec<u8>)> {
-    let mut out: Vec<(String, Vec<u8>)> = Vec::new();
-    for line in h.split(|&b| b == b'\n') {
-        let line = line.strip_suffix(b"\r").unwrap_or(line);
-        if line.is_empty() {
-            continue;
-        }
-        if line[0] == b' ' || line[0] == b'\t' {
-            if let Some(last) = out.last_mut() {
-                last.1.extend_from_slice(b"\r\n");
-                last.1.extend_from_slice(line);
-            }
-            continue;
-        }
-        if let Some(c) = line.iter().position(|&b| b == b':') {
-            let name = String::from_utf8_lossy(&line[..c]).trim().to_string();
-            out.push((name, line[c + 1..].to_vec()));
-        }
-    }
-    out
-}
+pub use crate::message::crlf;
+use crate::message::{parse_headers, split};
 
 /// Relaxed header canonicalization (RFC 6376 §3.4.2): the name lowercased, the
 /// value unfolded, whitespace runs made one space, none at either end.

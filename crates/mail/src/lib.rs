@@ -14,6 +14,7 @@
 //! loopback in end-to-end tests.
 #![forbid(unsafe_code)]
 
+pub mod authres;
 pub mod b64;
 pub mod bimi;
 pub mod check;
@@ -22,12 +23,15 @@ pub mod declare;
 pub mod der;
 pub mod dkim;
 pub mod dkim_sign;
+pub mod dkim_verify;
 pub mod dmarc;
 pub mod dns;
 pub mod error;
+pub mod message;
 pub mod milter;
 pub mod mtasts;
 pub mod spf;
+pub mod spf_eval;
 pub mod svg;
 pub mod tags;
 pub mod tlsa;
