@@ -6,8 +6,8 @@ set -uo pipefail
 cd "$(dirname "$0")/.."
 
 # Tools the tests use, and the Debian packages that provide them.
-TOOLS=(named-checkzone named knotd nsd unbound ldns-read-zone dnsperf dig kdig nsupdate knsupdate opendkim-testkey openssl kzonecheck certbot lego pebble ddclient inadyn curl promtool lintian objdump postfix smtp-sink smtp-source)
-PACKAGES=(bind9 bind9-utils bind9-dnsutils knot knot-dnsutils knot-dnssecutils nsd unbound ldnsutils dnsperf opendkim-tools openssl certbot python3-certbot-dns-rfc2136 lego pebble ddclient libio-socket-ssl-perl inadyn curl prometheus lintian binutils postfix)
+TOOLS=(named-checkzone named knotd nsd unbound ldns-read-zone dnsperf dig kdig nsupdate knsupdate opendkim opendkim-testkey openssl kzonecheck certbot lego pebble ddclient inadyn curl promtool lintian objdump postfix smtp-sink smtp-source)
+PACKAGES=(bind9 bind9-utils bind9-dnsutils knot knot-dnsutils knot-dnssecutils nsd unbound ldnsutils dnsperf opendkim opendkim-tools openssl certbot python3-certbot-dns-rfc2136 lego pebble ddclient libio-socket-ssl-perl inadyn curl prometheus lintian binutils postfix)
 
 missing=()
 for tool in "${TOOLS[@]}"; do
@@ -36,12 +36,13 @@ if [ "${#missing[@]}" -gt 0 ]; then
     fi
 fi
 
-# Python oracles for the mail tests (checkdmarc, dkimpy with PyNaCl for Ed25519).
-if ! python3 -c "import checkdmarc, dkim, nacl" >/dev/null 2>&1; then
-    echo "test.sh: missing python modules: checkdmarc dkimpy pynacl"
+# Python oracles for the mail tests (checkdmarc; dkimpy with PyNaCl for Ed25519;
+# pyspf; authheaders with authres for DMARC and ARC).
+if ! python3 -c "import checkdmarc, dkim, nacl, spf, authheaders, authres" >/dev/null 2>&1; then
+    echo "test.sh: missing python modules: checkdmarc dkimpy pynacl pyspf authheaders authres"
     if command -v pip >/dev/null 2>&1 || command -v pip3 >/dev/null 2>&1; then
-        echo "test.sh: pip install --quiet checkdmarc==6.0.4 dkimpy==1.1.8 pynacl"
-        python3 -m pip install --quiet checkdmarc==6.0.4 dkimpy==1.1.8 pynacl \
+        echo "test.sh: pip install --quiet checkdmarc==6.0.4 dkimpy==1.1.8 pynacl pyspf==2.0.14 authheaders==0.16.3 authres==1.2.0"
+        python3 -m pip install --quiet checkdmarc==6.0.4 dkimpy==1.1.8 pynacl pyspf==2.0.14 authheaders==0.16.3 authres==1.2.0 \
             || echo "test.sh: pip install failed; tests needing these modules will fail"
     else
         echo "test.sh: no pip: not installing; tests needing these modules will fail"

@@ -48,7 +48,6 @@ struct Sig {
     headers: Vec<String>,
     identity: Option<String>,
     length: Option<u64>,
-    expires: Option<u64>,
 }
 
 fn no_ws(s: &str) -> String {
@@ -106,7 +105,8 @@ pub fn verify_field(
     v
 }
 
-type Failure = (AuthResult, String);
+/// A result other than pass, and why.
+pub type Failure = (AuthResult, String);
 
 fn perm(why: impl Into<String>) -> Failure {
     (AuthResult::PermError, why.into())
@@ -187,9 +187,13 @@ fn read_sig(value: &[u8], dkim: bool, now: u64) -> Result<Sig, Failure> {
             return Err(perm("x= is before t="));
         }
     }
+    // A clock ten hours fast is tolerated, as dkimpy and OpenDKIM do.
+    if number("t")?.is_some_and(|t| t > now.saturating_add(36_000)) {
+        return Err(perm("t= is in the future"));
+    }
     if let Some(x) = expires {
         if x < now {
-            return Err(fail(format!("the signature expired at {x} (x=)")));
+            return Err(perm(format!("the signature expired at {x} (x=)")));
         }
     }
     Ok(Sig {
@@ -203,7 +207,6 @@ fn read_sig(value: &[u8], dkim: bool, now: u64) -> Result<Sig, Failure> {
         headers,
         identity,
         length,
-        expires,
     })
 }
 
@@ -215,63 +218,7 @@ fn check(
     dns: &dyn TxtLookup,
     v: &mut Verdict,
 ) -> Result<(), Failure> {
-    let _ = sig.expires;
-    let owner = dkim::owner(&sig.selector, &sig.domain);
-    let records = match dns.lookup(&owner, crate::dns::TXT) {
-        Answer::Records(r) => r,
-        Answer::NoData | Answer::NxDomain => {
-            return Err(perm(format!("no key for the signature at {owner}")))
-        }
-        Answer::Fail(e) => {
-            return Err((
-                AuthResult::TempError,
-                format!("the key at {owner} could not be fetched: {e}"),
-            ))
-        }
-    };
-    let mut key = None;
-    let mut why = String::from("the key record does not parse");
-    for r in &records {
-        let text = crate::txt::value(r).unwrap_or_default();
-        let (k, f) = dkim::parse(&text);
-        match k {
-            Some(k) => {
-                key = Some(k);
-                break;
-            }
-            None => {
-                if let Some(f) = f.first() {
-                    why = format!("the key record at {owner} is not usable: {}", f.message);
-                }
-            }
-        }
-    }
-    let key = key.ok_or_else(|| perm(why))?;
-    if key.p.is_empty() {
-        return Err(perm(format!("the key at {owner} is revoked (empty p=)")));
-    }
-    let wanted = if sig.algorithm.starts_with("ed25519") {
-        KeyType::Ed25519
-    } else {
-        KeyType::Rsa
-    };
-    if key.k != wanted {
-        return Err(perm(format!(
-            "the key is k={} but the signature is a={}",
-            key.k.as_str(),
-            sig.algorithm
-        )));
-    }
-    if let Some(h) = &key.hashes {
-        if !h.iter().any(|x| x == "sha256") {
-            return Err(perm("the key's h= does not allow sha256"));
-        }
-    }
-    if let Some(s) = &key.services {
-        if !s.iter().any(|x| x == "*" || x == "email") {
-            return Err(perm("the key's s= excludes email"));
-        }
-    }
+    let key = fetch_key(&sig.domain, &sig.selector, &sig.algorithm, dns)?;
     if key.flags.iter().any(|f| f == "s") {
         if let Some(i) = &sig.identity {
             let idom = i.rsplit_once('@').map_or(i.as_str(), |(_, d)| d);
@@ -323,11 +270,88 @@ fn check(
         value: without_b(&field.value),
     };
     data.extend_from_slice(&canon_header(sig.header_canon, &empty));
-    let ok = match wanted {
+    verify_with(&key, &data, &sig.b, v)
+}
+
+/// The usable key at `selector._domainkey.domain` for `algorithm`.
+pub fn fetch_key(
+    domain: &str,
+    selector: &str,
+    algorithm: &str,
+    dns: &dyn TxtLookup,
+) -> Result<dkim::KeyRecord, Failure> {
+    let owner = dkim::owner(selector, domain);
+    let records = match dns.lookup(&owner, crate::dns::TXT) {
+        Answer::Records(r) => r,
+        Answer::NoData | Answer::NxDomain => {
+            return Err(perm(format!("no key for the signature at {owner}")))
+        }
+        Answer::Fail(e) => {
+            return Err((
+                AuthResult::TempError,
+                format!("the key at {owner} could not be fetched: {e}"),
+            ))
+        }
+    };
+    let mut key = None;
+    let mut why = String::from("the key record does not parse");
+    for r in &records {
+        let text = crate::txt::value(r).unwrap_or_default();
+        let (k, f) = dkim::parse(&text);
+        match k {
+            Some(k) => {
+                key = Some(k);
+                break;
+            }
+            None => {
+                if let Some(f) = f.first() {
+                    why = format!("the key record at {owner} is not usable: {}", f.message);
+                }
+            }
+        }
+    }
+    let key = key.ok_or_else(|| perm(why))?;
+    if key.p.is_empty() {
+        return Err(perm(format!("the key at {owner} is revoked (empty p=)")));
+    }
+    let wanted = if algorithm.starts_with("ed25519") {
+        KeyType::Ed25519
+    } else {
+        KeyType::Rsa
+    };
+    if key.k != wanted {
+        return Err(perm(format!(
+            "the key is k={} but the signature is a={}",
+            key.k.as_str(),
+            algorithm
+        )));
+    }
+    if let Some(h) = &key.hashes {
+        if !h.iter().any(|x| x == "sha256") {
+            return Err(perm("the key's h= does not allow sha256"));
+        }
+    }
+    if let Some(s) = &key.services {
+        if !s.iter().any(|x| x == "*" || x == "email") {
+            return Err(perm("the key's s= excludes email"));
+        }
+    }
+    Ok(key)
+}
+
+/// Checks `sig` over `data` with `key` (RFC 8463: Ed25519 signs the SHA-256 of
+/// the data); records the key size in `v`.
+pub fn verify_with(
+    key: &dkim::KeyRecord,
+    data: &[u8],
+    sig: &[u8],
+    v: &mut Verdict,
+) -> Result<(), Failure> {
+    let ok = match key.k {
         KeyType::Ed25519 => {
             v.key_bits = Some(256);
             UnparsedPublicKey::new(&signature::ED25519, &key.p)
-                .verify(digest(&SHA256, &data).as_ref(), &sig.b)
+                .verify(digest(&SHA256, data).as_ref(), sig)
                 .is_ok()
         }
         KeyType::Rsa => {
@@ -343,9 +367,7 @@ fn check(
             } else {
                 &signature::RSA_PKCS1_2048_8192_SHA256
             };
-            UnparsedPublicKey::new(alg, rsa)
-                .verify(&data, &sig.b)
-                .is_ok()
+            UnparsedPublicKey::new(alg, rsa).verify(data, sig).is_ok()
         }
     };
     if ok {
@@ -446,22 +468,22 @@ mod tests {
             let mut more = m.clone();
             more.extend_from_slice(b" \r\n");
             assert_eq!(
-                verify_all(&Message::parse(&more), &dns, 0)[0].result,
+                verify_all(&Message::parse(&more), &dns, 1_700_000_001)[0].result,
                 AuthResult::Pass
             );
             let body = String::from_utf8(m.clone())
                 .unwrap()
                 .replace("body", "b0dy");
-            let v = &verify_all(&Message::parse(body.as_bytes()), &dns, 0)[0];
+            let v = &verify_all(&Message::parse(body.as_bytes()), &dns, 1_700_000_001)[0];
             assert_eq!(v.result, AuthResult::Fail);
             assert!(v.reason.contains("body hash"), "{}", v.reason);
             let head = String::from_utf8(m.clone())
                 .unwrap()
                 .replace("Subject: hi", "Subject: ho");
-            let v = &verify_all(&Message::parse(head.as_bytes()), &dns, 0)[0];
+            let v = &verify_all(&Message::parse(head.as_bytes()), &dns, 1_700_000_001)[0];
             assert_eq!(v.result, AuthResult::Fail);
             assert_eq!(
-                verify_all(&Message::parse(&m), &MapLookup::new(), 0)[0].result,
+                verify_all(&Message::parse(&m), &MapLookup::new(), 1_700_000_001)[0].result,
                 AuthResult::PermError
             );
         }
@@ -491,7 +513,7 @@ mod tests {
                 format!("DKIM-Signature: {sig}\r\nFrom: a@x.test\r\n\r\n").as_bytes(),
             );
             assert_eq!(
-                verify_all(&m, &dns, 0)[0].result,
+                verify_all(&m, &dns, 1_700_000_001)[0].result,
                 AuthResult::PermError,
                 "{sig}"
             );

@@ -1,7 +1,7 @@
 //! DMARC (RFC 7489 and DMARCbis): typed record, parser, builder and lints, including
 //! the report-destination authorization that needs DNS.
 
-use crate::dns::{self, TxtLookup};
+use crate::dns::{self, Answer, TxtLookup};
 use crate::tags::{self, Tag};
 use crate::{finding, Finding, Severity};
 use std::fmt;
@@ -430,6 +430,86 @@ pub fn org_domain(domain: &str, dns: &dyn TxtLookup) -> String {
         }
     }
     found.unwrap_or_else(|| org_guess(&d))
+}
+
+/// The names an RFC 9989 DNS tree walk asks, in order: the domain, then (with
+/// eight labels or more) its last seven, then one label fewer each time, down to
+/// the top-level domain. At most eight names.
+pub fn walk_names(domain: &str) -> Vec<String> {
+    let d = dns::norm(domain);
+    let labels: Vec<&str> = d.split('.').filter(|l| !l.is_empty()).collect();
+    let mut out = vec![d.clone()];
+    let mut n = labels.len();
+    if n >= 8 {
+        n = 8;
+    }
+    while n > 1 {
+        n -= 1;
+        out.push(labels[labels.len() - n..].join("."));
+    }
+    out
+}
+
+/// What one walk step found at `_dmarc.<name>`: exactly one DMARC record, or not.
+enum Step {
+    Found(Record),
+    Nothing,
+    NoSuchName,
+}
+
+fn step(name: &str, dns: &dyn TxtLookup) -> Result<Step, String> {
+    match dns.lookup(&format!("_dmarc.{name}"), dns::TXT) {
+        Answer::Records(r) => {
+            let recs: Vec<Vec<u8>> = r
+                .iter()
+                .map(|d| crate::txt::value(d).unwrap_or_default())
+                .filter(|v| is_dmarc(v))
+                .collect();
+            // More than one record counts as none (RFC 9989 §4.10).
+            match recs.as_slice() {
+                [one] => Ok(Step::Found(parse(one).0)),
+                _ => Ok(Step::Nothing),
+            }
+        }
+        Answer::NoData => Ok(Step::Nothing),
+        Answer::NxDomain => Ok(Step::NoSuchName),
+        Answer::Fail(e) => Err(format!("looking up _dmarc.{name}: {e}")),
+    }
+}
+
+/// The policy that applies to mail from `domain` (RFC 9989 policy discovery): the
+/// record and the name it was found at; None when the walk finds none.
+pub fn discover(domain: &str, dns: &dyn TxtLookup) -> Result<Option<(String, Record)>, String> {
+    for name in walk_names(domain) {
+        if let Step::Found(r) = step(&name, dns)? {
+            return Ok(Some((name, r)));
+        }
+    }
+    Ok(None)
+}
+
+/// The Organizational Domain of `domain` by the RFC 9989 tree walk: where psd=n
+/// says so, one label under a psd=y record, else the shortest name with a DMARC
+/// record, else the domain itself.
+pub fn organizational_domain(domain: &str, dns: &dyn TxtLookup) -> Result<String, String> {
+    let names = walk_names(domain);
+    let mut found: Option<String> = None;
+    for (i, name) in names.iter().enumerate() {
+        if let Step::Found(r) = step(name, dns)? {
+            match r.psd {
+                Some('n') => return Ok(name.clone()),
+                Some('y') => {
+                    return Ok(if i == 0 {
+                        name.clone()
+                    } else {
+                        names[i - 1].clone()
+                    })
+                }
+                _ => found = Some(name.clone()),
+            }
+        }
+    }
+    Ok(found.unwrap_or_else(|| dns::norm(domain)))
 }
 
 /// The DMARC record that applies to `domain`, with the name it was found at.

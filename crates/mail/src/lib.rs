@@ -14,6 +14,7 @@
 //! loopback in end-to-end tests.
 #![forbid(unsafe_code)]
 
+pub mod arc;
 pub mod authres;
 pub mod b64;
 pub mod bimi;
@@ -37,6 +38,7 @@ pub mod tags;
 pub mod tlsa;
 pub mod tlsrpt;
 pub mod txt;
+pub mod verify;
 pub mod vmc;
 pub mod zone_lint;
 

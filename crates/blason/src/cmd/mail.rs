@@ -69,6 +69,34 @@ pub enum SpfCmd {
         #[command(flatten)]
         common: Common,
     },
+    /// Evaluate SPF as a receiver does (RFC 7208 check_host): the result by its RFC
+    /// name (pass, fail, softfail, neutral, none, permerror, temperror), the term
+    /// that decided, the lookups used against the limits of 10 and 2 void, and the
+    /// exp= explanation on fail.
+    ///
+    /// An empty --mail-from (a bounce) checks postmaster@HELO.
+    ///
+    /// Exit status: 0 on pass, 1 on any other result, 2 when it cannot run.
+    ///
+    /// Examples:
+    ///   blason spf check --ip 192.0.2.10 --mail-from alice@example.com
+    ///   blason spf check --ip 2001:db8::25 --mail-from '' --helo mx.example.com
+    ///   blason spf check --ip 192.0.2.10 --mail-from a@example.test \
+    ///       --resolver 127.0.0.1:5353 --format json
+    #[command(verbatim_doc_comment)]
+    Check {
+        /// The SMTP client's address
+        #[arg(long)]
+        ip: std::net::IpAddr,
+        /// The envelope sender (MAIL FROM); empty for a bounce
+        #[arg(long, value_name = "ADDR")]
+        mail_from: String,
+        /// The name the client gave in HELO/EHLO
+        #[arg(long, default_value = "")]
+        helo: String,
+        #[command(flatten)]
+        common: Common,
+    },
 }
 
 #[derive(Subcommand)]
@@ -246,6 +274,44 @@ pub enum MailCmd {
         #[arg(default_value = "-")]
         file: String,
     },
+    /// Verify a received message as a receiving server would, and explain it: SPF
+    /// for MAIL FROM and HELO, iprev, each DKIM signature (key size, alignment),
+    /// DMARC (RFC 9989 tree walk, alignment, the policy a receiver applies), the ARC
+    /// chain, and whether a BIMI logo would show; each failure with its fix; then
+    /// the Authentication-Results line a milter would add.
+    ///
+    /// Without --ip only the message itself (DKIM, DMARC by DKIM, ARC) is judged.
+    /// The JSON is stable for scripts: spf.result, dmarc.result, and dkim as a list
+    /// of {domain, selector, result}, results named as RFC 8601 names them.
+    ///
+    /// Exit status: 0 when nothing failed, 1 when SPF, a DKIM signature or DMARC
+    /// failed or erred, 2 when it cannot run.
+    ///
+    /// Examples:
+    ///   blason mail verify message.eml
+    ///   blason mail verify --ip 192.0.2.10 --helo mx.example.com \
+    ///       --mail-from alice@example.com message.eml
+    ///   blason mail verify --resolver 127.0.0.1:5353 --format json - < message.eml
+    #[command(verbatim_doc_comment)]
+    Verify {
+        /// The message file; - for standard input
+        #[arg(default_value = "-")]
+        file: String,
+        /// The SMTP client's address
+        #[arg(long)]
+        ip: Option<std::net::IpAddr>,
+        /// The name the client gave in HELO/EHLO
+        #[arg(long, default_value = "")]
+        helo: String,
+        /// The envelope sender (MAIL FROM)
+        #[arg(long, value_name = "ADDR", default_value = "")]
+        mail_from: String,
+        /// Our name in Authentication-Results (default: this host's name)
+        #[arg(long, value_name = "NAME")]
+        authserv_id: Option<String>,
+        #[command(flatten)]
+        common: Common,
+    },
 }
 
 /// Print the TLSA record for a certificate or key.
@@ -340,12 +406,20 @@ macro_rules! tryx {
 }
 
 pub fn run_spf(c: SpfCmd) -> ExitCode {
-    let SpfCmd::Lint {
-        target,
-        domain,
-        offline,
-        common,
-    } = c;
+    let (target, domain, offline, common) = match c {
+        SpfCmd::Lint {
+            target,
+            domain,
+            offline,
+            common,
+        } => (target, domain, offline, common),
+        SpfCmd::Check {
+            ip,
+            mail_from,
+            helo,
+            common,
+        } => return spf_check(ip, mail_from, helo, common),
+    };
     if spf::is_spf(target.as_bytes()) || target.contains(' ') {
         let mut f = spf::lint_strings(&txt::split(target.as_bytes()));
         if target.len() > 255 {
@@ -572,8 +646,133 @@ pub fn run_tlsa(a: TlsaArgs) -> ExitCode {
     Exit::Ok.into()
 }
 
+/// `blason spf check`.
+fn spf_check(ip: std::net::IpAddr, mail_from: String, helo: String, common: Common) -> ExitCode {
+    use blason_mail::authres::AuthResult;
+    use blason_mail::spf_eval::{check_mail_from, Request};
+    use blason_zone::finding::json_str;
+    let dns = tryx!(common.lookup());
+    let req = Request {
+        ip,
+        sender: mail_from,
+        helo,
+        receiver: String::new(),
+        now: unix_now(),
+    };
+    let o = check_mail_from(&req, &dns);
+    match common.format {
+        Format::Json => {
+            let opt = |s: &Option<String>| s.as_ref().map_or("null".to_string(), |v| json_str(v));
+            println!(
+                "{{\"result\":\"{}\",\"domain\":{},\"mechanism\":{},\"explanation\":{},\"reason\":{},\"lookups\":{},\"void_lookups\":{}}}",
+                o.result,
+                json_str(&o.domain),
+                opt(&o.mechanism),
+                opt(&o.explanation),
+                json_str(&o.reason),
+                o.lookups,
+                o.voids
+            );
+        }
+        Format::Text => {
+            println!("{} for {} from {ip}", o.result, o.domain);
+            if let Some(m) = &o.mechanism {
+                println!("  decided by: {m}");
+            }
+            if !o.reason.is_empty() {
+                println!("  why: {}", o.reason);
+            }
+            if let Some(e) = &o.explanation {
+                println!("  explanation: {e}");
+            }
+            println!("  {} DNS lookup(s) of 10, {} void of 2", o.lookups, o.voids);
+        }
+    }
+    if o.result == AuthResult::Pass {
+        Exit::Ok.into()
+    } else {
+        Exit::Findings.into()
+    }
+}
+
+fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+/// A message file, or standard input for `-`.
+fn read_input(file: &str) -> Result<Vec<u8>, String> {
+    use std::io::Read;
+    let mut msg = Vec::new();
+    if file == "-" {
+        std::io::stdin()
+            .read_to_end(&mut msg)
+            .map_err(|e| format!("standard input: {e}"))?;
+        Ok(msg)
+    } else {
+        std::fs::read(file).map_err(|e| format!("{file}: {e}"))
+    }
+}
+
+/// `blason mail verify`.
+#[allow(clippy::too_many_arguments)]
+fn verify(
+    file: &str,
+    ip: Option<std::net::IpAddr>,
+    helo: String,
+    mail_from: String,
+    authserv_id: Option<String>,
+    common: Common,
+) -> ExitCode {
+    use blason_mail::authres::AuthResult;
+    use blason_mail::verify::{verify, Envelope};
+    let msg = match read_input(file) {
+        Ok(m) => m,
+        Err(e) => {
+            eprintln!("blason mail verify: {e}");
+            return Exit::Unusable.into();
+        }
+    };
+    let dns = tryx!(common.lookup());
+    let env = Envelope {
+        ip,
+        helo,
+        mail_from,
+        authserv_id: authserv_id.unwrap_or_else(crate::cmd::host_name),
+        now: unix_now(),
+    };
+    let r = verify(&msg, &env, &dns);
+    match common.format {
+        Format::Json => println!("{}", r.to_json()),
+        Format::Text => print!("{}", r.to_text()),
+    }
+    let bad = |a: AuthResult| {
+        matches!(
+            a,
+            AuthResult::Fail | AuthResult::SoftFail | AuthResult::PermError | AuthResult::TempError
+        )
+    };
+    let failed = (r.ip.is_some() && bad(r.spf.result))
+        || r.dkim.iter().any(|v| bad(v.result))
+        || bad(r.dmarc.result);
+    if failed {
+        Exit::Findings.into()
+    } else {
+        Exit::Ok.into()
+    }
+}
+
 pub fn run_mail(c: MailCmd) -> ExitCode {
     let (domain, selectors, common) = match c {
+        MailCmd::Verify {
+            file,
+            ip,
+            helo,
+            mail_from,
+            authserv_id,
+            common,
+        } => return verify(&file, ip, helo, mail_from, authserv_id, common),
         MailCmd::Sign {
             domain,
             selector,
@@ -618,23 +817,13 @@ pub fn run_mail(c: MailCmd) -> ExitCode {
 /// `blason mail sign`.
 fn sign(domain: &str, selector: &str, key: &std::path::Path, file: &str) -> ExitCode {
     use blason_mail::dkim_sign::{crlf, Signer, SigningKey};
-    use std::io::{Read, Write};
+    use std::io::Write;
     let r = (|| -> Result<Vec<u8>, String> {
         let pem = std::fs::read(key).map_err(|e| format!("{}: {e}", key.display()))?;
         let k = SigningKey::from_pem(&pem).map_err(|e| format!("{}: {e}", key.display()))?;
         let signer = Signer::new(domain, selector, k)?;
-        let mut msg = Vec::new();
-        if file == "-" {
-            std::io::stdin()
-                .read_to_end(&mut msg)
-                .map_err(|e| format!("standard input: {e}"))?;
-        } else {
-            msg = std::fs::read(file).map_err(|e| format!("{file}: {e}"))?;
-        }
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_secs());
-        let header = signer.sign(&msg, now)?;
+        let msg = read_input(file)?;
+        let header = signer.sign(&msg, unix_now())?;
         let mut out = header.into_bytes();
         out.extend_from_slice(&crlf(&msg));
         Ok(out)

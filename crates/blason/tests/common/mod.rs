@@ -105,6 +105,24 @@ pub fn start_unbound(unbound: &Path, dir: &Path, blason_port: u16, stubs: &[&str
     start_unbound_stubs(unbound, dir, &stubs, "", "")
 }
 
+/// `do-not-query-address` lines (indented by `indent`) for every IPv4 block but
+/// 127.0.0.0/8, so nothing can leave loopback.
+pub fn unbound_fence(indent: &str) -> String {
+    [
+        "0.0.0.0/2",
+        "64.0.0.0/3",
+        "96.0.0.0/4",
+        "112.0.0.0/5",
+        "120.0.0.0/6",
+        "124.0.0.0/7",
+        "126.0.0.0/8",
+        "128.0.0.0/1",
+    ]
+    .iter()
+    .map(|b| format!("{indent}do-not-query-address: {b}\n"))
+    .collect()
+}
+
 /// Starts Unbound like [`start_unbound`], but with each stub zone (list `.` too) at its
 /// own loopback port (a zone listed more than once has each port as an address) and
 /// `extra` lines added to the `server:` clause (indented by four spaces), and `clauses`
@@ -118,20 +136,7 @@ pub fn start_unbound_stubs(
     clauses: &str,
 ) -> (Kill, u16) {
     let port = free_port();
-    // Every IPv4 block but 127.0.0.0/8, so nothing can leave loopback.
-    let fence = [
-        "0.0.0.0/2",
-        "64.0.0.0/3",
-        "96.0.0.0/4",
-        "112.0.0.0/5",
-        "120.0.0.0/6",
-        "124.0.0.0/7",
-        "126.0.0.0/8",
-        "128.0.0.0/1",
-    ]
-    .iter()
-    .map(|b| format!("    do-not-query-address: {b}\n"))
-    .collect::<String>();
+    let fence = unbound_fence("    ");
     // A zone listed more than once gets one stub-zone clause with every address.
     let mut stub_zones = String::new();
     for (i, (z, _)) in stubs.iter().enumerate() {
