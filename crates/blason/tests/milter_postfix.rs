@@ -290,10 +290,8 @@ fn the_tutorials_opendkim_config_works_unchanged() {
     let ours = lines.iter().filter(|l| *l == "example.com 1 PASS").count();
     assert_eq!(ours, 2, "{lines:?}");
     let log = std::fs::read_to_string(dir.join("milter.log")).unwrap();
-    assert!(
-        log.contains("opendkim.conf:6: Mode sv"),
-        "verify mode named: {log}"
-    );
+    // Mode sv: internal mail signed, the rest verified.
+    assert!(log.contains("verifying as"), "Mode sv taken: {log}");
     assert!(
         log.contains("opendkim.conf:5: Canonicalization relaxed/simple"),
         "{log}"
@@ -374,6 +372,196 @@ fn the_milter_signs_with_the_keys_the_zone_publishes() {
             .count(),
         2,
         "{lines:?}"
+    );
+    drop(pf);
+    drop(keep);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// One message by SMTP to 127.0.0.1:`port`; the reply to the end of DATA.
+fn smtp_send(port: u16, from: &str, message: &str) -> String {
+    use std::io::{BufRead, BufReader, Write};
+    let s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    let mut r = BufReader::new(s.try_clone().unwrap());
+    let mut w = s;
+    let mut reply = || {
+        let mut all = String::new();
+        loop {
+            let mut l = String::new();
+            r.read_line(&mut l).unwrap();
+            all.push_str(&l);
+            if l.len() < 4 || l.as_bytes()[3] != b'-' {
+                return all;
+            }
+        }
+    };
+    reply();
+    let data = message.replace("\r\n", "\n").replace('\n', "\r\n");
+    for (line, want) in [
+        ("EHLO client.example.org\r\n".to_string(), "250"),
+        (format!("MAIL FROM:<{from}>\r\n"), "250"),
+        ("RCPT TO:<bob@example.org>\r\n".to_string(), "250"),
+        ("DATA\r\n".to_string(), "354"),
+    ] {
+        w.write_all(line.as_bytes()).unwrap();
+        let got = reply();
+        assert!(got.starts_with(want), "{line}: {got}");
+    }
+    w.write_all(data.as_bytes()).unwrap();
+    w.write_all(b".\r\n").unwrap();
+    let end = reply();
+    let _ = w.write_all(b"QUIT\r\n");
+    end
+}
+
+/// Incoming mail through Postfix and `blason milter --mode v`: a signed message
+/// gets our Authentication-Results (dkim=pass, dmarc=pass) and loses the one
+/// forged in our name while a foreign one stays; a message failing DMARC of a
+/// p=reject domain is refused at the end of DATA, one of a p=quarantine domain
+/// is held (--on-dmarc-fail enforce).
+#[test]
+fn incoming_mail_is_verified_forged_results_removed_and_dmarc_enforced() {
+    let dir = tmp("milter-verify");
+    let (dns, m) = (free_port(), free_port());
+    let records = common::dkim_keys(&dir, &[("r1", "rsa2048")]);
+    let key: String = records[0]
+        .1
+        .as_bytes()
+        .chunks(250)
+        .map(|c| format!("\"{}\" ", String::from_utf8_lossy(c)))
+        .collect();
+    let soa = "$TTL 300\n@ SOA ns1 hostmaster 1 7200 3600 1209600 60\n@ NS ns1\nns1 A 127.0.0.1\n";
+    std::fs::write(
+        dir.join("example.com.zone"),
+        format!("{soa}@ TXT \"v=spf1 -all\"\n_dmarc TXT \"v=DMARC1; p=reject\"\nr1._domainkey TXT {key}\n"),
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("example.net.zone"),
+        format!("{soa}@ TXT \"v=spf1 -all\"\n_dmarc TXT \"v=DMARC1; p=quarantine\"\n"),
+    )
+    .unwrap();
+    let conf = dir.join("blason.toml");
+    std::fs::write(
+        &conf,
+        format!(
+            "listen = [\"127.0.0.1:{dns}\"]\nstate = \"{s}\"\n[[zone]]\norigin = \"example.com\"\nfile = \"{d}/example.com.zone\"\n\
+             [[zone]]\norigin = \"example.net\"\nfile = \"{d}/example.net.zone\"\n",
+            s = dir.join("state").display(),
+            d = dir.display()
+        ),
+    )
+    .unwrap();
+    let log = dir.join("serve.log");
+    let mut keep = vec![common::serve_config(&conf, &log)];
+    wait_for("the zones served", &log, || {
+        common::short(dns, "_dmarc.example.net", "TXT").contains("quarantine")
+    });
+    keep.push(common::spawn_logged(
+        Command::new(env!("CARGO_BIN_EXE_blason"))
+            .args(["milter", "--mode", "v", "--authserv-id", "mx.example.org"])
+            .args([
+                "--on-dmarc-fail",
+                "enforce",
+                "--resolver",
+                &format!("127.0.0.1:{dns}"),
+            ])
+            .args(["--listen", &format!("127.0.0.1:{m}")]),
+        &dir.join("milter.log"),
+    ));
+    let (smtp, pf) = start_postfix(&dir, &format!("inet:127.0.0.1:{m}"), &mut keep);
+    wait_for("the milter listening", &dir.join("milter.log"), || {
+        std::net::TcpStream::connect(("127.0.0.1", m)).is_ok()
+    });
+
+    let plain = |from: &str, subject: &str| {
+        format!("From: {from}\nTo: bob@example.org\nSubject: {subject}\nMessage-ID: <{subject}@example.com>\n\nHello.\n")
+    };
+    let src = dir.join("src.eml");
+    std::fs::write(&src, plain("alice@example.com", "signed")).unwrap();
+    let signed = Command::new(env!("CARGO_BIN_EXE_blason"))
+        .args(["mail", "sign", "-d", "example.com", "-s", "r1", "-k"])
+        .arg(dir.join("r1.private"))
+        .arg(&src)
+        .output()
+        .unwrap();
+    let signed = String::from_utf8(signed.stdout).unwrap();
+    let forged = format!(
+        "Authentication-Results: mx.example.org; dkim=pass; dmarc=pass\nAuthentication-Results: other.example.org; spf=pass\n{signed}"
+    );
+    let end = smtp_send(smtp, "alice@example.com", &forged);
+    assert!(end.starts_with("250"), "signed: {end}");
+    let end = smtp_send(
+        smtp,
+        "alice@example.com",
+        &plain("alice@example.com", "rejected"),
+    );
+    assert!(
+        end.starts_with("550") && end.contains("DMARC policy of example.com"),
+        "p=reject: {end}"
+    );
+    let end = smtp_send(smtp, "eve@example.net", &plain("eve@example.net", "held"));
+    assert!(end.starts_with("250"), "p=quarantine: {end}");
+
+    wait_for("one message at smtp-sink", &dir.join("maillog"), || {
+        std::fs::read_dir(dir.join("sink"))
+            .map(|r| r.count())
+            .unwrap_or(0)
+            >= 1
+    });
+    wait_for(
+        "the p=quarantine message held",
+        &dir.join("maillog"),
+        || {
+            std::fs::read_to_string(dir.join("maillog"))
+                .unwrap_or_default()
+                .contains("milter-hold")
+        },
+    );
+    std::thread::sleep(Duration::from_millis(500));
+    let got: Vec<String> = std::fs::read_dir(dir.join("sink"))
+        .unwrap()
+        .flatten()
+        .map(|e| std::fs::read_to_string(e.path()).unwrap())
+        .collect();
+    assert_eq!(
+        got.len(),
+        1,
+        "only the signed message is delivered: {got:?}"
+    );
+    let msg = &got[0];
+    // The header fields, unfolded.
+    let mut fields: Vec<String> = Vec::new();
+    for line in msg.split("\n\n").next().unwrap().lines() {
+        match line.chars().next() {
+            Some(' ' | '\t') => fields
+                .last_mut()
+                .unwrap()
+                .push_str(line.trim_end_matches('\r')),
+            _ => fields.push(line.trim_end_matches('\r').to_string()),
+        }
+    }
+    let ours: Vec<&String> = fields
+        .iter()
+        .filter(|f| f.starts_with("Authentication-Results: mx.example.org"))
+        .collect();
+    assert_eq!(
+        ours.len(),
+        1,
+        "one header of ours, the forged one gone:\n{msg}"
+    );
+    for want in [
+        "dkim=pass",
+        "header.d=example.com",
+        "dmarc=pass",
+        "spf=fail",
+    ] {
+        assert!(ours[0].contains(want), "{want} in {}", ours[0]);
+    }
+    assert!(
+        msg.contains("Authentication-Results: other.example.org; spf=pass"),
+        "the foreign header stays:\n{msg}"
     );
     drop(pf);
     drop(keep);

@@ -13,8 +13,11 @@ use std::io::{self, Read, Write};
 /// for headers and macros.
 pub const MAX_PACKET: usize = 1 << 20;
 
-/// Actions we may take (SMFIF_*): add headers.
+/// Actions we may take (SMFIF_*): add headers, change or delete them (forged
+/// Authentication-Results), quarantine.
 pub const SMFIF_ADDHDRS: u32 = 0x01;
+pub const SMFIF_CHGHDRS: u32 = 0x10;
+pub const SMFIF_QUARANTINE: u32 = 0x20;
 /// Steps the MTA may skip or not wait for (SMFIP_*).
 pub const SMFIP_NR_HDR: u32 = 0x80;
 pub const SMFIP_NOUNKNOWN: u32 = 0x100;
@@ -181,7 +184,7 @@ pub fn reply(w: &mut impl Write, cmd: u8, data: &[u8]) -> io::Result<()> {
 /// The option negotiation reply: version 6, the actions we take, and the steps
 /// the MTA may skip or not wait for.
 pub fn optneg_reply(w: &mut impl Write, mta_actions: u32, mta_protocol: u32) -> io::Result<()> {
-    let actions = SMFIF_ADDHDRS & mta_actions;
+    let actions = (SMFIF_ADDHDRS | SMFIF_CHGHDRS | SMFIF_QUARANTINE) & mta_actions;
     let want = SMFIP_NR_HDR | SMFIP_NOUNKNOWN | SMFIP_NODATA | SMFIP_HDR_LEADSPC;
     let protocol = want & mta_protocol;
     let mut d = Vec::with_capacity(12);
@@ -203,10 +206,44 @@ pub fn insert_header(w: &mut impl Write, name: &str, value: &str) -> io::Result<
     reply(w, b'i', &d)
 }
 
+/// Changes the `index`-th (from 1) header of this name; an empty value deletes it
+/// (SMFIR_CHGHEADER).
+pub fn change_header(w: &mut impl Write, index: u32, name: &str, value: &str) -> io::Result<()> {
+    let mut d = Vec::with_capacity(name.len() + value.len() + 6);
+    d.extend_from_slice(&index.to_be_bytes());
+    d.extend_from_slice(name.as_bytes());
+    d.push(0);
+    d.extend_from_slice(value.as_bytes());
+    d.push(0);
+    reply(w, b'm', &d)
+}
+
+/// Puts the message in the MTA's hold queue (SMFIR_QUARANTINE).
+pub fn quarantine(w: &mut impl Write, reason: &str) -> io::Result<()> {
+    let mut d = reason.as_bytes().to_vec();
+    d.push(0);
+    reply(w, b'q', &d)
+}
+
+/// A final SMTP reply, such as `550 5.7.1 ...` (SMFIR_REPLYCODE); CR and LF in the
+/// text are made spaces.
+pub fn reply_code(w: &mut impl Write, text: &str) -> io::Result<()> {
+    let mut d: Vec<u8> = text
+        .bytes()
+        .map(|b| if b == b'\r' || b == b'\n' { b' ' } else { b })
+        .collect();
+    d.push(0);
+    reply(w, b'y', &d)
+}
+
 /// What one message gathered: its headers as the MTA gave them and its body.
 #[derive(Default)]
 pub struct Session {
     pub client_addr: String,
+    /// The HELO/EHLO name, for the connection.
+    pub helo: String,
+    /// The envelope sender of the message, without angle brackets.
+    pub mail_from: String,
     pub macros: Vec<(String, String)>,
     pub headers: Vec<(String, Vec<u8>)>,
     pub body: Vec<u8>,
@@ -246,6 +283,7 @@ impl Session {
     pub fn reset(&mut self) {
         self.headers.clear();
         self.body.clear();
+        self.mail_from.clear();
         self.macros
             .retain(|(n, _)| n != "{auth_authen}" && n != "i");
     }

@@ -1,9 +1,14 @@
-//! `blason milter`: DKIM signing for Postfix (or Sendmail) as a milter, in place
-//! of OpenDKIM's signing mode. One thread per MTA connection (Postfix keeps few
-//! open); any internal failure lets the message through unsigned, never loses it.
+//! `blason milter`: DKIM signing and verifying for Postfix (or Sendmail) as a
+//! milter, in place of OpenDKIM (and OpenDMARC). One thread per MTA connection
+//! (Postfix keeps few open); an internal failure lets the message through (or
+//! tempfails it, when asked), never loses it.
 
+use blason_mail::authres::{self, AuthResult};
 use blason_mail::dkim_sign::{Signer, SigningKey};
+use blason_mail::dmarc::Policy;
+use blason_mail::dns::UdpLookup;
 use blason_mail::milter::{self, Command, Session};
+use blason_mail::verify::{self, Envelope};
 use clap::Args;
 use std::io::{BufReader, BufWriter, Write};
 use std::net::{IpAddr, SocketAddr, TcpListener, TcpStream};
@@ -11,13 +16,20 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 
-/// Sign outgoing mail with DKIM as a milter for Postfix.
+/// Sign outgoing mail with DKIM and verify incoming mail, as a milter for Postfix.
 ///
 /// Mail is signed when it comes from an internal address (--internal, default
 /// loopback) or from an authenticated submission (SASL), and its From domain is
 /// --domain or below it. Signing is relaxed/relaxed with From oversigned; the key
 /// decides RSA-SHA256 or Ed25519-SHA256. If anything goes wrong, the message goes
 /// on unsigned: mail is never held or lost by the milter.
+///
+/// Other mail is verified (--mode v or sv): SPF for MAIL FROM and HELO, iprev,
+/// every DKIM signature, DMARC and the ARC chain, written into one
+/// Authentication-Results header under --authserv-id; such headers claiming our
+/// authserv-id from outside are removed first. On DMARC failure the message is
+/// only marked (default), quarantined, or handled as the domain's policy says
+/// (--on-dmarc-fail enforce: reject for p=reject, quarantine for p=quarantine).
 ///
 /// In Postfix's main.cf:
 ///   smtpd_milters = inet:127.0.0.1:8891
@@ -49,17 +61,58 @@ pub struct MilterArgs {
     #[arg(long, short = 'c', value_name = "FILE", conflicts_with_all = ["domain", "selector", "key"])]
     config: Option<PathBuf>,
     /// The signing domain (d=); mail whose From is this domain or below is signed
-    #[arg(long, short = 'd', required_unless_present_any = ["opendkim_conf", "config"])]
+    #[arg(long, short = 'd')]
     domain: Option<String>,
     /// The selector (s=)
-    #[arg(long, short = 's', required_unless_present_any = ["opendkim_conf", "config"])]
+    #[arg(long, short = 's')]
     selector: Option<String>,
     /// The private key (PEM), as `blason dkim keygen` and OpenDKIM write it
-    #[arg(long, short = 'k', required_unless_present_any = ["opendkim_conf", "config"])]
+    #[arg(long, short = 'k')]
     key: Option<PathBuf>,
     /// Addresses whose mail is signed (repeat); default 127.0.0.0/8 and ::1
     #[arg(long = "internal", value_name = "PREFIX")]
     internal: Vec<String>,
+    /// s signs internal mail, v verifies the rest, sv both (OpenDKIM's Mode)
+    #[arg(long, value_name = "s|v|sv")]
+    mode: Option<String>,
+    /// Our name in Authentication-Results (default: AuthservID of
+    /// --opendkim-conf, else this host's name)
+    #[arg(long, value_name = "NAME")]
+    authserv_id: Option<String>,
+    /// DNS server for verifying, ADDR:PORT (default: Nameservers of
+    /// --opendkim-conf, else the first nameserver of /etc/resolv.conf)
+    #[arg(long, value_name = "ADDR:PORT")]
+    resolver: Option<SocketAddr>,
+    /// On DMARC failure: mark (the header only), quarantine (hold it when the
+    /// policy is quarantine or reject), enforce (reject or quarantine as the policy
+    /// says)
+    #[arg(long, value_enum, default_value_t = DmarcAction::Mark)]
+    on_dmarc_fail: DmarcAction,
+    /// On an internal error while verifying: accept the message, or tempfail it so
+    /// the sender retries
+    #[arg(long, value_enum, default_value_t = ErrorAction::Accept)]
+    on_error: ErrorAction,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum DmarcAction {
+    Mark,
+    Quarantine,
+    Enforce,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum ErrorAction {
+    Accept,
+    Tempfail,
+}
+
+/// How incoming mail is verified.
+pub struct Verify {
+    pub authserv_id: String,
+    pub dns: UdpLookup,
+    pub on_dmarc_fail: DmarcAction,
+    pub on_error: ErrorAction,
 }
 
 /// `inet:PORT@HOST` (OpenDKIM's form) or `HOST:PORT`.
@@ -129,6 +182,15 @@ pub struct Config {
     /// Sign with every signer that matches (a zone's selectors), not only the
     /// first (OpenDKIM's SigningTable rule).
     pub all_matches: bool,
+    /// Sign internal mail (mode s).
+    pub sign: bool,
+    /// Verify the rest (mode v), once set up.
+    pub verify: Option<Verify>,
+    /// The Mode and AuthservID an OpenDKIM config gave.
+    pub mode: Option<String>,
+    pub authserv_id: Option<String>,
+    /// The resolver an OpenDKIM config named (Nameservers).
+    pub resolver: Option<SocketAddr>,
 }
 
 /// The signers of a blason config: each zone's DKIM selectors, with the keys
@@ -175,6 +237,11 @@ fn from_blason_config(path: &std::path::Path) -> Result<Config, String> {
         signers,
         internal: loopback(),
         all_matches: true,
+        sign: true,
+        verify: None,
+        mode: None,
+        authserv_id: None,
+        resolver: None,
     })
 }
 
@@ -187,7 +254,7 @@ pub fn loopback() -> Vec<(IpAddr, u8)> {
 }
 
 pub fn run(a: MilterArgs) -> ExitCode {
-    let setup = (|| -> Result<(TcpListener, Config), String> {
+    let setup = (|| -> Result<(Config, TcpListener), String> {
         let (mut cfg, socket) = match &a.opendkim_conf {
             None if a.config.is_some() => (
                 from_blason_config(a.config.as_deref().unwrap_or(std::path::Path::new("")))?,
@@ -203,7 +270,22 @@ pub fn run(a: MilterArgs) -> ExitCode {
             None => {
                 let (Some(domain), Some(selector), Some(key)) = (&a.domain, &a.selector, &a.key)
                 else {
-                    return Err("give --domain, --selector and --key, or --opendkim-conf".into());
+                    if a.mode.as_deref() == Some("v") {
+                        let cfg = Config {
+                            signers: Vec::new(),
+                            internal: loopback(),
+                            all_matches: false,
+                            sign: false,
+                            verify: None,
+                            mode: None,
+                            authserv_id: None,
+                            resolver: None,
+                        };
+                        return Ok((verifying(cfg, &a)?, listener(&a, None)?));
+                    }
+                    return Err(
+                        "give --domain, --selector and --key, --config, or --opendkim-conf (or --mode v to only verify)".into(),
+                    );
                 };
                 let pem = std::fs::read(key).map_err(|e| format!("{}: {e}", key.display()))?;
                 let k =
@@ -217,6 +299,11 @@ pub fn run(a: MilterArgs) -> ExitCode {
                     signers: vec![(m, signer)],
                     internal: loopback(),
                     all_matches: false,
+                    sign: true,
+                    verify: None,
+                    mode: None,
+                    authserv_id: None,
+                    resolver: None,
                 };
                 (cfg, None)
             }
@@ -228,16 +315,9 @@ pub fn run(a: MilterArgs) -> ExitCode {
                 .map(|p| blason_server::xfr::parse_prefix(p))
                 .collect::<Result<Vec<_>, _>>()?;
         }
-        let listen = a
-            .listen
-            .clone()
-            .or(socket)
-            .unwrap_or_else(|| "127.0.0.1:8891".into());
-        let addr = listen_addr(&listen)?;
-        let l = TcpListener::bind(addr).map_err(|e| format!("cannot listen on {addr}: {e}"))?;
-        Ok((l, cfg))
+        Ok((verifying(cfg, &a)?, listener(&a, socket)?))
     })();
-    let (listener, cfg) = match setup {
+    let (cfg, listener) = match setup {
         Ok(x) => x,
         Err(e) => {
             eprintln!("blason milter: {e}");
@@ -251,12 +331,20 @@ pub fn run(a: MilterArgs) -> ExitCode {
         .map(|(_, s)| format!("{}/{}", s.domain, s.selector))
         .collect();
     eprintln!(
-        "blason milter: listening on {} with keys {}",
+        "blason milter: listening on {} with keys {}{}",
         listener
             .local_addr()
             .map(|a| a.to_string())
             .unwrap_or_default(),
-        keys.join(", ")
+        if cfg.sign {
+            keys.join(", ")
+        } else {
+            "(not signing)".into()
+        },
+        match &cfg.verify {
+            Some(v) => format!(", verifying as {}", v.authserv_id),
+            None => String::new(),
+        }
     );
     for s in listener.incoming() {
         let Ok(s) = s else { continue };
@@ -268,6 +356,53 @@ pub fn run(a: MilterArgs) -> ExitCode {
         });
     }
     ExitCode::SUCCESS
+}
+
+/// The listening socket: --listen, else the OpenDKIM Socket, else 127.0.0.1:8891.
+fn listener(a: &MilterArgs, socket: Option<String>) -> Result<TcpListener, String> {
+    let listen = a
+        .listen
+        .clone()
+        .or(socket)
+        .unwrap_or_else(|| "127.0.0.1:8891".into());
+    let addr = listen_addr(&listen)?;
+    TcpListener::bind(addr).map_err(|e| format!("cannot listen on {addr}: {e}"))
+}
+
+/// The mode (flag, else OpenDKIM's Mode, else sv) and what verifying needs.
+fn verifying(mut cfg: Config, a: &MilterArgs) -> Result<Config, String> {
+    let mode = a
+        .mode
+        .clone()
+        .or(cfg.mode.clone())
+        .unwrap_or_else(|| "sv".into())
+        .to_ascii_lowercase();
+    if mode.is_empty() || !mode.chars().all(|c| c == 's' || c == 'v') {
+        return Err(format!("mode {mode:?}: give s, v or sv"));
+    }
+    cfg.sign = mode.contains('s');
+    if cfg.sign && cfg.signers.is_empty() {
+        return Err("mode s needs a key to sign with".into());
+    }
+    if mode.contains('v') {
+        let dns = match a.resolver.or(cfg.resolver) {
+            Some(r) => UdpLookup::new(r),
+            // As the C library does when resolv.conf names no server.
+            None => UdpLookup::system()
+                .unwrap_or_else(|| UdpLookup::new(SocketAddr::from(([127, 0, 0, 1], 53)))),
+        };
+        cfg.verify = Some(Verify {
+            authserv_id: a
+                .authserv_id
+                .clone()
+                .or(cfg.authserv_id.clone())
+                .unwrap_or_else(super::host_name),
+            dns,
+            on_dmarc_fail: a.on_dmarc_fail,
+            on_error: a.on_error,
+        });
+    }
+    Ok(cfg)
 }
 
 /// The address of a From header value (the last one's), lowercased.
@@ -301,6 +436,17 @@ fn connection(s: TcpStream, cfg: &Config) -> std::io::Result<()> {
                 sess.client_addr = addr;
                 milter::reply(&mut w, b'c', &[])?;
             }
+            Command::Helo(name) => {
+                sess.helo = name;
+                milter::reply(&mut w, b'c', &[])?;
+            }
+            Command::Mail(args) => {
+                sess.mail_from = args
+                    .first()
+                    .map(|a| a.trim_matches(['<', '>']).to_string())
+                    .unwrap_or_default();
+                milter::reply(&mut w, b'c', &[])?;
+            }
             Command::Header { name, value } => {
                 sess.headers.push((name, value));
                 if !no_header_reply {
@@ -310,6 +456,13 @@ fn connection(s: TcpStream, cfg: &Config) -> std::io::Result<()> {
             Command::Body(b) => {
                 sess.body.extend_from_slice(&b);
                 milter::reply(&mut w, b'c', &[])?;
+            }
+            Command::EndOfMessage if !ours(&sess, cfg) => {
+                match &cfg.verify {
+                    Some(v) => verify_message(&mut w, &sess, v)?,
+                    None => milter::reply(&mut w, b'a', &[])?,
+                }
+                sess.reset();
             }
             Command::EndOfMessage => {
                 for sig in signature(&sess, cfg).unwrap_or_default() {
@@ -334,8 +487,105 @@ fn connection(s: TcpStream, cfg: &Config) -> std::io::Result<()> {
     Ok(())
 }
 
-/// The DKIM-Signature values for the message, when it is ours to sign.
-fn signature(sess: &Session, cfg: &Config) -> Option<Vec<String>> {
+/// Verifies an incoming message: forged Authentication-Results out, ours in,
+/// and the DMARC action; an internal error accepts or tempfails as configured.
+fn verify_message(w: &mut impl Write, sess: &Session, v: &Verify) -> std::io::Result<()> {
+    let msg = sess.message();
+    let env = Envelope {
+        ip: sess.client_addr.trim_start_matches("IPv6:").parse().ok(),
+        helo: sess.helo.clone(),
+        mail_from: sess.mail_from.clone(),
+        authserv_id: v.authserv_id.clone(),
+        now: std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs()),
+    };
+    let report = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        verify::verify(&msg, &env, &v.dns)
+    }));
+    let report = match report {
+        Ok(r) => r,
+        Err(_) => {
+            eprintln!(
+                "blason milter: verifying failed inside; the message is {}",
+                match v.on_error {
+                    ErrorAction::Accept => "accepted unverified",
+                    ErrorAction::Tempfail => "tempfailed",
+                }
+            );
+            let code = if v.on_error == ErrorAction::Tempfail {
+                b't'
+            } else {
+                b'a'
+            };
+            return milter::reply(w, code, &[]);
+        }
+    };
+    // RFC 8601 §5: our authserv-id in a header from outside is forged. Deleted
+    // from the last, so the indexes of the others hold.
+    let forged: Vec<u32> = sess
+        .headers
+        .iter()
+        .filter(|(n, _)| n.eq_ignore_ascii_case("authentication-results"))
+        .enumerate()
+        .filter(|(_, (_, value))| authres::authserv_id(value) == v.authserv_id.to_ascii_lowercase())
+        .map(|(i, _)| i as u32 + 1)
+        .collect();
+    for i in forged.iter().rev() {
+        milter::change_header(w, *i, "Authentication-Results", "")?;
+    }
+    let mut value = report.authentication_results().replace("\r\n", "\n");
+    if sess.leading_space {
+        value.insert(0, ' ');
+    }
+    milter::insert_header(w, "Authentication-Results", &value)?;
+    let d = &report.dmarc;
+    eprintln!(
+        "blason milter: from={} ip={} spf={} dkim={} dmarc={}{}",
+        d.from_domain,
+        sess.client_addr,
+        report.spf.result,
+        report
+            .dkim
+            .iter()
+            .map(|s| format!("{}:{}", s.domain, s.result))
+            .collect::<Vec<_>>()
+            .join(","),
+        d.result,
+        if forged.is_empty() {
+            String::new()
+        } else {
+            format!(" removed={} forged", forged.len())
+        }
+    );
+    if d.result == AuthResult::Fail {
+        let why = format!(
+            "DMARC policy of {} ({})",
+            d.from_domain,
+            d.disposition.as_str()
+        );
+        match (v.on_dmarc_fail, d.disposition) {
+            (DmarcAction::Enforce, Policy::Reject) => {
+                return milter::reply_code(w, &format!("550 5.7.1 rejected by the {why}"));
+            }
+            (
+                DmarcAction::Enforce | DmarcAction::Quarantine,
+                Policy::Reject | Policy::Quarantine,
+            ) => {
+                milter::quarantine(w, &why)?;
+            }
+            _ => {}
+        }
+    }
+    milter::reply(w, b'a', &[])
+}
+
+/// Whether the message is ours to sign: from an internal address, an
+/// authenticated submission or the local sendmail.
+fn ours(sess: &Session, cfg: &Config) -> bool {
+    if !cfg.sign {
+        return false;
+    }
     let internal = sess
         .client_addr
         .trim_start_matches("IPv6:")
@@ -350,7 +600,12 @@ fn signature(sess: &Session, cfg: &Config) -> Option<Vec<String>> {
         .is_some_and(|v| !v.is_empty());
     // Local submissions (sendmail, non_smtpd_milters) come without a client address.
     let local = sess.client_addr.is_empty();
-    if !(internal || authenticated || local) {
+    internal || authenticated || local
+}
+
+/// The DKIM-Signature values for the message, when it is ours to sign.
+fn signature(sess: &Session, cfg: &Config) -> Option<Vec<String>> {
+    if !ours(sess, cfg) {
         return None;
     }
     let from = sess

@@ -22,6 +22,8 @@ const TAKEN: &[&str] = &[
     "domain",
     "selector",
     "keyfile",
+    "authservid",
+    "nameservers",
 ];
 
 /// Settings that change nothing here (logging, process management).
@@ -37,7 +39,6 @@ const HARMLESS: &[&str] = &[
     "background",
     "dnstimeout",
     "signaturealgorithm",
-    "nameservers",
     "trustanchorfile",
 ];
 
@@ -81,14 +82,6 @@ pub fn read(conf: &Path) -> Result<(Config, Option<String>, Vec<String>), String
     for (k, (n, v)) in &settings {
         if !TAKEN.contains(&k.as_str()) && !HARMLESS.contains(&k.as_str()) {
             notes.push(format!("{}: {k} {v} is not taken", at(*n)));
-        }
-    }
-    if let Some((n, m)) = settings.get("mode") {
-        if m.contains('v') {
-            notes.push(format!(
-                "{}: Mode {m}: blason milter signs; verifying is not built yet",
-                at(*n)
-            ));
         }
     }
     if let Some((n, c)) = settings.get("canonicalization") {
@@ -174,7 +167,8 @@ pub fn read(conf: &Path) -> Result<(Config, Option<String>, Vec<String>), String
         };
         signers.push((m, s));
     }
-    if signers.is_empty() {
+    let verify_only = get("mode").is_some_and(|m| !m.contains('s'));
+    if signers.is_empty() && !verify_only {
         return Err(format!(
             "{}: no key to sign with (KeyTable and SigningTable, or Domain, Selector and KeyFile)",
             conf.display()
@@ -215,6 +209,18 @@ pub fn read(conf: &Path) -> Result<(Config, Option<String>, Vec<String>), String
         signers,
         internal,
         all_matches: false,
+        sign: true,
+        verify: None,
+        mode: get("mode"),
+        authserv_id: get("authservid"),
+        // The first of Nameservers (addresses, comma-separated), at port 53.
+        resolver: get("nameservers").and_then(|v| {
+            let first = v.split(',').next()?.trim().to_string();
+            first
+                .parse::<IpAddr>()
+                .ok()
+                .map(|ip| std::net::SocketAddr::new(ip, 53))
+        }),
     };
     Ok((cfg, get("socket"), notes))
 }
