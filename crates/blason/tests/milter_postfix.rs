@@ -567,3 +567,108 @@ fn incoming_mail_is_verified_forged_results_removed_and_dmarc_enforced() {
     drop(keep);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// A DKIM key roll while mail flows: a rolling series with one-second TTLs and a
+/// six-second lifetime rolls twice while a message goes through Postfix and
+/// `blason milter --config` every 300 ms; dkimpy verifies each message the moment
+/// it is delivered, against the records blason serves then. Every one passes, and
+/// the selectors used change with the roll; a retired key is revoked (empty p=)
+/// and then removed.
+#[test]
+fn a_dkim_key_roll_while_mail_flows() {
+    let dir = tmp("milter-roll");
+    let (dns, m) = (free_port(), free_port());
+    std::fs::write(
+        dir.join("example.com.zone"),
+        "$TTL 1\n@ SOA ns1 hostmaster 1 7200 3600 1209600 1\n@ NS ns1\nns1 A 127.0.0.1\n",
+    )
+    .unwrap();
+    let conf = dir.join("blason.toml");
+    std::fs::write(
+        &conf,
+        format!(
+            "listen = [\"127.0.0.1:{dns}\"]\nstate = \"{s}\"\npoll-interval = 1\n[[zone]]\norigin = \"example.com\"\nfile = \"{z}\"\n\
+             [zone.mail]\nttl = 1\ndkim = [{{ selector = \"roll\", algorithm = \"ed25519\", roll = \"6s\", keep-retired = \"3s\" }}]\n",
+            s = dir.join("state").display(),
+            z = dir.join("example.com.zone").display()
+        ),
+    )
+    .unwrap();
+    let log = dir.join("serve.log");
+    let mut keep = vec![common::serve_config(&conf, &log)];
+    wait_for("the first key served", &log, || {
+        common::short(dns, "example.com", "SOA").contains("ns1")
+            && std::fs::read_to_string(dir.join("state/dkim/example.com/roll.roll"))
+                .is_ok_and(|t| t.lines().count() > 1)
+    });
+    keep.push(common::spawn_logged(
+        Command::new(env!("CARGO_BIN_EXE_blason"))
+            .args(["milter", "--mode", "s", "--config"])
+            .arg(&conf)
+            .args(["--listen", &format!("127.0.0.1:{m}")]),
+        &dir.join("milter.log"),
+    ));
+    let (smtp, pf) = start_postfix(&dir, &format!("inet:127.0.0.1:{m}"), &mut keep);
+    // dkimpy watches the sink and verifies each message as it arrives.
+    let n = 50;
+    let watcher = format!(
+        "{}import os, time\nseen = set()\nstart = time.time()\n\
+         while len(seen) < {n} and time.time() - start < 90:\n\
+         \x20   for f in sorted(os.listdir(sys.argv[1])):\n\
+         \x20       p = os.path.join(sys.argv[1], f)\n\
+         \x20       if f in seen or time.time() - os.path.getmtime(p) < 0.05:\n\
+         \x20           continue\n\
+         \x20       seen.add(f)\n\
+         \x20       m = open(p, 'rb').read()\n\
+         \x20       sel = m.split(b' s=')[1].split(b';')[0].decode() if b' s=' in m else '-'\n\
+         \x20       ok = dkim.DKIM(m).verify(dnsfunc=dnsfunc)\n\
+         \x20       print(sel, 'PASS' if ok else 'FAIL', flush=True)\n\
+         \x20   time.sleep(0.02)\n",
+        common::dkimpy_dns_head(dns)
+    );
+    std::fs::write(dir.join("watch.py"), watcher).unwrap();
+    let watch = Command::new("python3")
+        .arg(dir.join("watch.py"))
+        .arg(dir.join("sink"))
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    for _ in 0..n {
+        send(smtp, "alice@example.com", 1);
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    let out = watch.wait_with_output().unwrap();
+    let said = String::from_utf8_lossy(&out.stdout).to_string();
+    let lines: Vec<&str> = said.lines().collect();
+    assert_eq!(
+        lines.len(),
+        n,
+        "{said}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(lines.iter().all(|l| l.ends_with(" PASS")), "{said}");
+    let mut used: Vec<&str> = lines.iter().map(|l| l.split(' ').next().unwrap()).collect();
+    used.dedup();
+    assert!(
+        used.len() >= 3,
+        "the key rolled twice while mail flowed: {used:?}"
+    );
+    // The first key: revoked (p= empty), then gone.
+    let first = used[0];
+    let state = std::fs::read_to_string(dir.join("state/dkim/example.com/roll.roll")).unwrap();
+    let served = common::short(dns, &format!("{first}._domainkey.example.com"), "TXT");
+    assert!(
+        served.is_empty() || served.contains("p=\""),
+        "{first} still served with its key: {served}\n{state}"
+    );
+    wait_for("the first key removed", &log, || {
+        common::short(dns, &format!("{first}._domainkey.example.com"), "TXT").is_empty()
+    });
+    assert!(!dir
+        .join(format!("state/dkim/example.com/{first}.private"))
+        .exists());
+    drop(pf);
+    drop(keep);
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -36,6 +36,13 @@ pub struct DkimToml {
     pub selector: String,
     /// ed25519 (default), rsa2048, rsa3072 or rsa4096.
     pub algorithm: Option<String>,
+    /// Roll the key this often (`90d`): the selector becomes the prefix of a
+    /// series `SELECTOR-YYYYMMDD`.
+    pub roll: Option<String>,
+    /// With `roll`: how long a retired key stays published, then revoked
+    /// (default 7d: mail queued elsewhere still verifies).
+    #[serde(alias = "keep-retired")]
+    pub keep_retired: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -132,9 +139,28 @@ impl MailToml {
                         d.selector
                     ));
                 }
+                let period = |v: &Option<String>, what: &str| -> Result<Option<u64>, String> {
+                    v.as_deref()
+                        .map(|t| {
+                            blason_zone::rdata::parse_ttl(t.as_bytes())
+                                .filter(|n| *n > 0)
+                                .map(u64::from)
+                                .ok_or_else(|| format!("mail.dkim {what} = {t:?}: give a period such as 90d, 12h or 30s"))
+                        })
+                        .transpose()
+                };
+                let roll = period(&d.roll, "roll")?;
+                let keep = period(&d.keep_retired, "keep-retired")?;
+                if keep.is_some() && roll.is_none() {
+                    return Err(format!("mail.dkim selector {:?}: keep-retired needs roll", d.selector));
+                }
                 Ok(crate::declare::DkimSpec {
                     selector: d.selector.clone(),
                     algorithm,
+                    roll: roll.map(|lifetime| crate::declare::DkimRoll {
+                        lifetime,
+                        keep_retired: keep.unwrap_or(7 * 86_400),
+                    }),
                 })
             })
             .collect::<Result<_, String>>()?;

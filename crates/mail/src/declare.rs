@@ -37,8 +37,17 @@ pub struct SpfSpec {
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct DkimSpec {
+    /// The selector, or with `roll` the prefix of its series.
     pub selector: String,
     pub algorithm: Algorithm,
+    pub roll: Option<DkimRoll>,
+}
+
+/// An automatic key roll (see [`crate::dkim_roll`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct DkimRoll {
+    pub lifetime: u64,
+    pub keep_retired: u64,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -367,6 +376,19 @@ pub struct MailZone {
     /// are served ([`MailZone::committed`]): a publication time must never be stamped
     /// for a record that a failed load kept off the air.
     pending_tlsa: Mutex<Option<TlsaState>>,
+    /// The DKIM roll states the last `generate` planned, written at the commit
+    /// (which stamps their new records published).
+    pending_roll: Mutex<Vec<PendingRoll>>,
+    /// When a DKIM roll wants to be planned again.
+    roll_next: Mutex<Option<u64>>,
+}
+
+#[derive(Debug)]
+struct PendingRoll {
+    path: PathBuf,
+    prefix: String,
+    policy: crate::dkim_roll::RollPolicy,
+    keys: Vec<crate::dkim_roll::RollKey>,
 }
 
 /// What the last generation saw, to tell when the next one is due.
@@ -391,6 +413,8 @@ impl MailZone {
             create_keys: true,
             last: Mutex::new(None),
             pending_tlsa: Mutex::new(None),
+            pending_roll: Mutex::new(Vec::new()),
+            roll_next: Mutex::new(None),
         }
     }
 
@@ -435,6 +459,10 @@ impl MailZone {
     /// True when [`MailZone::generate`] at `now` would give other records than last
     /// time: a watched file changed, or an old TLSA record fell due.
     pub fn due(&self, now: u64) -> bool {
+        let roll = *self.roll_next.lock().unwrap_or_else(|e| e.into_inner());
+        if roll.is_some_and(|t| now >= t) {
+            return true;
+        }
         if self.tlsa.is_empty() {
             return false;
         }
@@ -450,7 +478,24 @@ impl MailZone {
     /// findings about them. Errors are misconfigurations that stop the zone loading.
     /// The records of the last [`MailZone::generate`] are served: records the TLSA
     /// state it planned (publication times count from the commit).
-    pub fn committed(&self) -> Result<(), Error> {
+    pub fn committed(&self, now: u64) -> Result<(), Error> {
+        let rolls =
+            std::mem::take(&mut *self.pending_roll.lock().unwrap_or_else(|e| e.into_inner()));
+        for mut r in rolls {
+            crate::dkim_roll::mark_published(&mut r.keys, now);
+            write_atomic(
+                &r.path,
+                crate::dkim_roll::to_text(&r.keys).as_bytes(),
+                0o644,
+            )?;
+            // A key published now takes over two TTLs from now.
+            let next = crate::dkim_roll::plan(&r.prefix, &r.keys, r.policy, now).next;
+            let mut n = self.roll_next.lock().unwrap_or_else(|e| e.into_inner());
+            *n = match (*n, next) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            };
+        }
         let pending = self
             .pending_tlsa
             .lock()
@@ -466,7 +511,7 @@ impl MailZone {
         let mut out = Vec::new();
         let mut findings = Vec::new();
         if let Some(m) = &self.mail {
-            self.mail_records(m, &mut out, &mut findings)?;
+            self.mail_records(m, now, &mut out, &mut findings)?;
         }
         if !self.tlsa.is_empty() {
             self.tlsa_records(now, &mut out, &mut findings)?;
@@ -477,6 +522,7 @@ impl MailZone {
     fn mail_records(
         &self,
         m: &MailSpec,
+        now: u64,
         out: &mut Vec<Generated>,
         findings: &mut Vec<Finding>,
     ) -> Result<(), Error> {
@@ -486,7 +532,16 @@ impl MailZone {
             let text = spf_text(s).map_err(Error::Setting)?;
             out.push(txt_gen(o, ttl, &text, "mail.spf", "v=spf1"));
         }
+        *self.roll_next.lock().unwrap_or_else(|e| e.into_inner()) = None;
+        self.pending_roll
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clear();
         for d in &m.dkim {
+            if let Some(r) = d.roll {
+                self.roll_records(d, r, ttl, now, out, findings)?;
+                continue;
+            }
             let owner = child(o, &format!("{}._domainkey", d.selector)).map_err(Error::Setting)?;
             let path = self
                 .state_dir
@@ -611,6 +666,138 @@ impl MailZone {
                 "mail.tls_rpt",
                 "v=TLSRPTv1",
             ));
+        }
+        Ok(())
+    }
+
+    /// A rolling DKIM series: the planner's step at `now` carried out (keys made
+    /// and removed), and a record for every key still in the series, revoked ones
+    /// with an empty `p=`.
+    fn roll_records(
+        &self,
+        d: &DkimSpec,
+        r: DkimRoll,
+        ttl: u32,
+        now: u64,
+        out: &mut Vec<Generated>,
+        findings: &mut Vec<Finding>,
+    ) -> Result<(), Error> {
+        use crate::dkim_roll::{self, Action, RollPolicy};
+        let dir = self.state_dir.join("dkim").join(self.domain());
+        let path = dir.join(format!("{}.roll", d.selector));
+        let old = match std::fs::read_to_string(&path) {
+            Ok(t) => dkim_roll::parse(&t).map_err(|reason| Error::File {
+                path: path.clone(),
+                reason,
+            })?,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
+            Err(error) => {
+                return Err(Error::Io {
+                    path,
+                    op: "read",
+                    error,
+                })
+            }
+        };
+        let policy = RollPolicy {
+            lifetime: r.lifetime,
+            ttl: u64::from(ttl),
+            in_flight: r.keep_retired,
+        };
+        let keys = if self.create_keys {
+            let plan = dkim_roll::plan(&d.selector, &old, policy, now);
+            for a in &plan.actions {
+                match a {
+                    Action::Create(sel) => {
+                        let key = dir.join(format!("{sel}.private"));
+                        // A key made for a commit that failed is taken again.
+                        if !key.exists() {
+                            let k = dkim::generate(d.algorithm).map_err(Error::KeyGen)?;
+                            write_atomic(&key, k.private_pem.as_bytes(), 0o600)?;
+                        }
+                    }
+                    Action::Delete(sel) => {
+                        let key = dir.join(format!("{sel}.private"));
+                        match std::fs::remove_file(&key) {
+                            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                                return Err(Error::Io {
+                                    path: key,
+                                    op: "remove",
+                                    error: e,
+                                })
+                            }
+                            _ => {}
+                        }
+                    }
+                }
+            }
+            let mut n = self.roll_next.lock().unwrap_or_else(|e| e.into_inner());
+            *n = match (*n, plan.next) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            };
+            if plan.keys != old || plan.keys.iter().any(|k| k.published.is_none()) {
+                self.pending_roll
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .push(PendingRoll {
+                        path: path.clone(),
+                        prefix: d.selector.clone(),
+                        policy,
+                        keys: plan.keys.clone(),
+                    });
+            }
+            plan.keys
+        } else {
+            old
+        };
+        let kind = match d.algorithm {
+            Algorithm::Ed25519 => KeyType::Ed25519,
+            Algorithm::Rsa(_) => KeyType::Rsa,
+        };
+        for k in &keys {
+            let owner = child(&self.origin, &format!("{}._domainkey", k.selector))
+                .map_err(Error::Setting)?;
+            let rec = if k.revoked.is_some() {
+                KeyRecord {
+                    k: kind,
+                    p: Vec::new(),
+                    hashes: None,
+                    flags: Vec::new(),
+                    services: None,
+                    notes: None,
+                }
+            } else {
+                let key = dir.join(format!("{}.private", k.selector));
+                match std::fs::read(&key) {
+                    Ok(pem) => dkim_record_of(&pem).map_err(|reason| Error::File {
+                        path: key.clone(),
+                        reason,
+                    })?,
+                    Err(e) => {
+                        findings.push(Finding::new(
+                            "dkim-key-pending",
+                            Severity::Note,
+                            None,
+                            format!(
+                                "no key for DKIM selector {} ({}): {e}",
+                                k.selector,
+                                key.display()
+                            ),
+                            "blason serve makes the keys of a rolling series",
+                        ));
+                        continue;
+                    }
+                }
+            };
+            out.push(Generated {
+                owner,
+                rtype: Rtype::TXT,
+                ttl,
+                rdata: txt::rdata(rec.to_text().as_bytes()),
+                what: format!("mail.dkim.{}", k.selector),
+                claim: Claim::All,
+            });
         }
         Ok(())
     }
@@ -833,6 +1020,7 @@ mod tests {
         let spec = MailSpec {
             ttl: 300,
             dkim: vec![DkimSpec {
+                roll: None,
                 selector: "mail2026".into(),
                 algorithm: Algorithm::Ed25519,
             }],

@@ -23,6 +23,7 @@ pub mod config;
 pub mod declare;
 pub mod der;
 pub mod dkim;
+pub mod dkim_roll;
 pub mod dkim_sign;
 pub mod dkim_verify;
 pub mod dmarc;

@@ -466,10 +466,10 @@ impl blason_server::Generator for MailGenerator {
     fn due(&self, now: u64) -> bool {
         self.0.due(now)
     }
-    fn committed(&self, _now: u64) {
-        if let Err(e) = self.0.committed() {
+    fn committed(&self, now: u64) {
+        if let Err(e) = self.0.committed(now) {
             blason_server::log::warn(
-                "cannot record the TLSA state; the next load plans from the last one saved",
+                "cannot record the TLSA or DKIM roll state; the next load plans from the last one saved",
                 &[("zone", &self.0.origin), ("reason", &e)],
             );
         }

@@ -176,8 +176,49 @@ fn glob(p: &str, s: &str) -> bool {
     true
 }
 
+/// The signing key of a rolling DKIM series (`[zone.mail] dkim = [{ roll = ... }]`),
+/// read again whenever `blason serve` rewrites the series' state file.
+pub struct Rolling {
+    domain: String,
+    dir: PathBuf,
+    prefix: String,
+    cache: std::sync::Mutex<Option<(std::time::SystemTime, Option<Arc<Signer>>)>>,
+}
+
+impl Rolling {
+    fn signer(&self) -> Option<Arc<Signer>> {
+        let path = self.dir.join(format!("{}.roll", self.prefix));
+        let mtime = std::fs::metadata(&path).and_then(|m| m.modified()).ok()?;
+        let mut c = self.cache.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some((t, s)) = &*c {
+            if *t == mtime {
+                return s.clone();
+            }
+        }
+        let keys = blason_mail::dkim_roll::parse(&std::fs::read_to_string(&path).ok()?).ok()?;
+        let s = keys
+            .iter()
+            .find(|k| k.signing())
+            .and_then(|k| {
+                let pem = std::fs::read(self.dir.join(format!("{}.private", k.selector))).ok()?;
+                Signer::new(&self.domain, &k.selector, SigningKey::from_pem(&pem).ok()?).ok()
+            })
+            .map(Arc::new);
+        if let Some(s) = &s {
+            eprintln!(
+                "blason milter: {} signs with selector {}",
+                self.domain, s.selector
+            );
+        }
+        *c = Some((mtime, s.clone()));
+        s
+    }
+}
+
 pub struct Config {
     pub signers: Vec<(Match, Signer)>,
+    /// Rolling series, each signing with its current key.
+    pub rolling: Vec<Rolling>,
     pub internal: Vec<(IpAddr, u8)>,
     /// Sign with every signer that matches (a zone's selectors), not only the
     /// first (OpenDKIM's SigningTable rule).
@@ -202,13 +243,22 @@ fn from_blason_config(path: &std::path::Path) -> Result<Config, String> {
         .clone()
         .unwrap_or_else(super::config::default_state);
     let mut signers = Vec::new();
+    let mut rolling = Vec::new();
     for z in &file.zone {
         let Some(mail) = &z.mail else { continue };
         let spec = mail
             .to_spec()
             .map_err(|e| format!("zone {}: {e}", z.origin))?;
         let domain = z.origin.trim_end_matches('.').to_ascii_lowercase();
-        for d in &spec.dkim {
+        for d in spec.dkim.iter().filter(|d| d.roll.is_some()) {
+            rolling.push(Rolling {
+                domain: domain.clone(),
+                dir: state.join("dkim").join(&domain),
+                prefix: d.selector.clone(),
+                cache: std::sync::Mutex::new(None),
+            });
+        }
+        for d in spec.dkim.iter().filter(|d| d.roll.is_none()) {
             let key = state
                 .join("dkim")
                 .join(&domain)
@@ -227,7 +277,7 @@ fn from_blason_config(path: &std::path::Path) -> Result<Config, String> {
             signers.push((m, Signer::new(&domain, &d.selector, k)?));
         }
     }
-    if signers.is_empty() {
+    if signers.is_empty() && rolling.is_empty() {
         return Err(format!(
             "{}: no zone declares DKIM selectors ([zone.mail] dkim = [...])",
             path.display()
@@ -235,6 +285,7 @@ fn from_blason_config(path: &std::path::Path) -> Result<Config, String> {
     }
     Ok(Config {
         signers,
+        rolling,
         internal: loopback(),
         all_matches: true,
         sign: true,
@@ -273,6 +324,7 @@ pub fn run(a: MilterArgs) -> ExitCode {
                     if a.mode.as_deref() == Some("v") {
                         let cfg = Config {
                             signers: Vec::new(),
+                            rolling: Vec::new(),
                             internal: loopback(),
                             all_matches: false,
                             sign: false,
@@ -297,6 +349,7 @@ pub fn run(a: MilterArgs) -> ExitCode {
                 };
                 let cfg = Config {
                     signers: vec![(m, signer)],
+                    rolling: Vec::new(),
                     internal: loopback(),
                     all_matches: false,
                     sign: true,
@@ -381,7 +434,7 @@ fn verifying(mut cfg: Config, a: &MilterArgs) -> Result<Config, String> {
         return Err(format!("mode {mode:?}: give s, v or sv"));
     }
     cfg.sign = mode.contains('s');
-    if cfg.sign && cfg.signers.is_empty() {
+    if cfg.sign && cfg.signers.is_empty() && cfg.rolling.is_empty() {
         return Err("mode s needs a key to sign with".into());
     }
     if mode.contains('v') {
@@ -620,7 +673,18 @@ fn signature(sess: &Session, cfg: &Config) -> Option<Vec<String>> {
         .map_or(0, |d| d.as_secs());
     let message = sess.message();
     let mut out = Vec::new();
-    for (_, signer) in matching.take(take) {
+    let domain = from.rsplit_once('@').map_or(from.as_str(), |(_, d)| d);
+    let rolled: Vec<Arc<Signer>> = cfg
+        .rolling
+        .iter()
+        .filter(|r| domain == r.domain || domain.ends_with(&format!(".{}", r.domain)))
+        .filter_map(Rolling::signer)
+        .collect();
+    for signer in matching
+        .take(take)
+        .map(|(_, s)| s)
+        .chain(rolled.iter().map(|s| &**s))
+    {
         match signer.sign(&message, now) {
             Ok(h) => out.push(
                 h.trim_start_matches("DKIM-Signature:")

@@ -207,6 +207,7 @@ pub fn read(conf: &Path) -> Result<(Config, Option<String>, Vec<String>), String
     }
     let cfg = Config {
         signers,
+        rolling: Vec::new(),
         internal,
         all_matches: false,
         sign: true,
