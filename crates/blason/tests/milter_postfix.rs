@@ -672,3 +672,138 @@ fn a_dkim_key_roll_while_mail_flows() {
     drop(keep);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// Raw milter packets to `port`: option negotiation, a connection, then `rest`
+/// (command byte, data); returns whatever the milter answered before closing or
+/// going quiet.
+fn milter_raw(port: u16, rest: &[(u8, Vec<u8>)], close_early: bool) -> Vec<u8> {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    s.set_read_timeout(Some(Duration::from_millis(500)))
+        .unwrap();
+    let packet = |cmd: u8, d: &[u8]| {
+        let mut p = ((d.len() + 1) as u32).to_be_bytes().to_vec();
+        p.push(cmd);
+        p.extend_from_slice(d);
+        p
+    };
+    let mut opt = 6u32.to_be_bytes().to_vec();
+    opt.extend_from_slice(&0x1ffu32.to_be_bytes());
+    opt.extend_from_slice(&0u32.to_be_bytes());
+    let _ = s.write_all(&packet(b'O', &opt));
+    let _ = s.write_all(&packet(b'C', b"client\x004\x00\x19127.0.0.1\x00"));
+    for (cmd, d) in rest {
+        if s.write_all(&packet(*cmd, d)).is_err() {
+            break;
+        }
+    }
+    if close_early {
+        return Vec::new();
+    }
+    let mut got = Vec::new();
+    let _ = s.read_to_end(&mut got);
+    got
+}
+
+/// Bad input: a client that drops mid-message, a packet over the limit, 8-bit
+/// garbage, a message without From (accepted untouched); then through Postfix a
+/// message without From, one with 8-bit headers and body, one with a 1 MB header
+/// and one with bare LF by sendmail. No crash, no mail lost: every message is
+/// delivered, signed and verifying.
+#[test]
+fn bad_input_loses_no_mail() {
+    let dir = tmp("milter-bad");
+    let m = free_port();
+    let records = common::dkim_keys(&dir, &[("rsa1", "rsa2048")]);
+    let mut keep = vec![common::spawn_logged(
+        Command::new(env!("CARGO_BIN_EXE_blason"))
+            .args([
+                "milter",
+                "--mode",
+                "s",
+                "--listen",
+                &format!("127.0.0.1:{m}"),
+            ])
+            .args(["-d", "example.com", "-s", "rsa1", "-k"])
+            .arg(dir.join("rsa1.private")),
+        &dir.join("milter.log"),
+    )];
+    wait_for("the milter listening", &dir.join("milter.log"), || {
+        std::net::TcpStream::connect(("127.0.0.1", m)).is_ok()
+    });
+    // Gone mid-message, then a packet announced at 2 MB, then 8-bit garbage.
+    milter_raw(
+        m,
+        &[
+            (b'L', b"From\x00 a@example.com\x00".to_vec()),
+            (b'B', vec![0xff; 1000]),
+        ],
+        true,
+    );
+    let mut huge = (2u32 << 20).to_be_bytes().to_vec();
+    huge.push(b'L');
+    let _ = std::net::TcpStream::connect(("127.0.0.1", m))
+        .and_then(|mut s| std::io::Write::write_all(&mut s, &huge));
+    milter_raw(m, &[(b'L', vec![0xfe; 5000]), (b'E', Vec::new())], false);
+    // No From: accepted as it is, nothing inserted (SMFIR_ACCEPT only).
+    let said = milter_raw(
+        m,
+        &[
+            (b'L', b"Subject\x00 no from\x00".to_vec()),
+            (b'N', Vec::new()),
+            (b'B', b"body\r\n".to_vec()),
+            (b'E', Vec::new()),
+        ],
+        false,
+    );
+    assert!(said.ends_with(&[0, 0, 0, 1, b'a']), "{said:?}");
+    assert!(
+        !said.windows(2).any(|w| w == [0, b'i'] || w == [1, b'i']),
+        "{said:?}"
+    );
+
+    let (smtp, pf) = start_postfix(&dir, &format!("inet:127.0.0.1:{m}"), &mut keep);
+    let end = smtp_send(
+        smtp,
+        "alice@example.com",
+        "To: bob@example.org\nSubject: no from\n\nbody\n",
+    );
+    assert!(end.starts_with("250"), "no From: {end}");
+    let end = smtp_send(
+        smtp,
+        "alice@example.com",
+        "From: Al\u{e9}a <alice@example.com>\nSubject: caf\u{e9} \u{2014}\n\n8-bit \u{fc}ber \u{1f600}\n",
+    );
+    assert!(end.starts_with("250"), "8-bit: {end}");
+    let big = format!(
+        "From: alice@example.com\nSubject: big\nX-Big: {}\n\nbody\n",
+        (0..100_000)
+            .map(|i| format!("word{i}"))
+            .collect::<Vec<_>>()
+            .join("\n ")
+    );
+    assert!(big.len() > 1_000_000, "{}", big.len());
+    let end = smtp_send(smtp, "alice@example.com", &big);
+    assert!(end.starts_with("250"), "big header: {end}");
+    let (ok, said) = common::run_input(
+        Command::new("/usr/sbin/sendmail")
+            .arg("-C")
+            .arg(&pf.0)
+            .args(["-f", "alice@example.com", "bob@example.net"]),
+        "From: alice@example.com\nSubject: bare LF\n folded\n\nline\n\n",
+    );
+    assert!(ok, "sendmail: {said}");
+    let lines = delivered(&dir, &common::dkimpy_head(&records), 4);
+    assert_eq!(lines.len(), 4, "{lines:?}");
+    // Postfix adds the missing From (from the envelope) before the milter sees it.
+    assert_eq!(
+        lines.iter().filter(|l| *l == "example.com 1 PASS").count(),
+        4,
+        "no From, 8-bit, big header and bare LF all signed and verifying: {lines:?}"
+    );
+    // Still the same milter process.
+    assert!(keep[0].0.try_wait().unwrap().is_none(), "the milter died");
+    drop(pf);
+    drop(keep);
+    let _ = std::fs::remove_dir_all(&dir);
+}
