@@ -7,8 +7,8 @@ usage: milter-load.py HOST:PORT PID MESSAGE COUNT [--client ADDR] [--per-conn N]
   MESSAGE  a message file (LF or CRLF); sent COUNT times
   --client the SMTP client address the milter is told (default 127.0.0.1: internal,
            so a signer signs; give an outside address to make a verifier verify)
-Prints: messages, wall seconds, milter CPU seconds, CPU us per message, and how many
-messages got a header added (a signature, or Authentication-Results).
+Prints: messages, wall seconds, milter CPU seconds, CPU us per message, how many
+messages got a header added (a signature, or Authentication-Results), and the first.
 """
 import os, socket, struct, sys, time
 
@@ -57,6 +57,7 @@ def main():
     steps += [packet(b"B", body[i:i + 65535]) for i in range(0, len(body), 65535)]
     c0, t0 = cpu(pid), time.time()
     added = sent = 0
+    first = b""
     while sent < count:
         s = socket.create_connection((host, int(port)))
         buf = b""
@@ -73,9 +74,10 @@ def main():
                 cmd, _, buf = read_packet(s, buf)
             s.sendall(packet(b"E"))
             while True:
-                cmd, _, buf = read_packet(s, buf)
+                cmd, data, buf = read_packet(s, buf)
                 if cmd in (b"h", b"i"):
                     added += 1
+                    first = first or data
                 if cmd in (b"a", b"c", b"r", b"t", b"y", b"d"):
                     break
             sent += 1
@@ -83,5 +85,8 @@ def main():
         s.close()
     wall, used = time.time() - t0, cpu(pid) - c0
     print(f"messages {sent} wall_s {wall:.2f} cpu_s {used:.2f} cpu_us_per_msg {used * 1e6 / sent:.0f} headers_added {added}")
+    # What was added, to see that it worked (a signature, or a pass).
+    text = first.replace(b"\0", b" ").decode(errors="replace")
+    print("  first added: " + " ".join(text.split())[:150])
 
 main()

@@ -18,20 +18,30 @@ fn per(n: u32, f: impl FnMut()) -> f64 {
 }
 
 fn main() {
-    let n: u32 = std::env::args().nth(1).and_then(|a| a.parse().ok()).unwrap_or(2000);
+    let n: u32 = std::env::args()
+        .nth(1)
+        .and_then(|a| a.parse().ok())
+        .unwrap_or(2000);
     let data = vec![b'x'; 4096];
     let rng = ring::rand::SystemRandom::new();
     let g = generate(Algorithm::Rsa(2048)).unwrap();
-    let der = blason_mail::der::pem_blocks(g.private_pem.as_bytes()).remove(0).1;
+    let der = blason_mail::der::pem_blocks(g.private_pem.as_bytes())
+        .remove(0)
+        .1;
     let rsa = RsaKeyPair::from_der(&der).unwrap();
     let mut sig = vec![0; rsa.public().modulus_len()];
     let rsa_sign = per(n, || {
         let h = digest(&SHA256, &data);
-        rsa.sign(&signature::RSA_PKCS1_SHA256, &rng, h.as_ref(), &mut sig).unwrap();
+        rsa.sign(&signature::RSA_PKCS1_SHA256, &rng, h.as_ref(), &mut sig)
+            .unwrap();
     });
-    let pk = UnparsedPublicKey::new(&signature::RSA_PKCS1_2048_8192_SHA256, rsa.public().as_ref().to_vec());
+    let pk = UnparsedPublicKey::new(
+        &signature::RSA_PKCS1_2048_8192_SHA256,
+        rsa.public().as_ref().to_vec(),
+    );
     let h = digest(&SHA256, &data);
-    rsa.sign(&signature::RSA_PKCS1_SHA256, &rng, h.as_ref(), &mut sig).unwrap();
+    rsa.sign(&signature::RSA_PKCS1_SHA256, &rng, h.as_ref(), &mut sig)
+        .unwrap();
     let rsa_verify = per(n, || pk.verify(h.as_ref(), &sig).unwrap());
     let doc = Ed25519KeyPair::generate_pkcs8(&rng).unwrap();
     let ed = Ed25519KeyPair::from_pkcs8(doc.as_ref()).unwrap();

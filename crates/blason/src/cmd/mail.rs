@@ -826,6 +826,11 @@ fn sign(domain: &str, selector: &str, key: &std::path::Path, file: &str) -> Exit
         let header = signer.sign(&msg, unix_now())?;
         let mut out = header.into_bytes();
         out.extend_from_slice(&crlf(&msg));
+        // As SMTP would carry it: dkimpy and OpenDKIM hash a body without its
+        // final CRLF as it is, where RFC 6376 §3.4.4 adds one.
+        if !out.ends_with(b"\n") {
+            out.extend_from_slice(b"\r\n");
+        }
         Ok(out)
     })();
     match r {
