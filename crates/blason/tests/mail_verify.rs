@@ -308,24 +308,6 @@ fn verdicts(v: &serde_json::Value) -> BTreeMap<&'static str, String> {
     m
 }
 
-/// Text with its (comments) removed: OpenDKIM writes '(2048-bit key; unprotected)'.
-fn uncomment(s: &str) -> String {
-    let mut depth = 0;
-    s.chars()
-        .filter(|&c| {
-            match c {
-                '(' => depth += 1,
-                ')' if depth > 0 => {
-                    depth -= 1;
-                    return false;
-                }
-                _ => {}
-            }
-            depth == 0
-        })
-        .collect()
-}
-
 #[test]
 fn verdicts_equal_pyspf_dkimpy_authheaders_and_opendkim() {
     let dir = tmp("mail-verify");
@@ -476,55 +458,12 @@ fn verdicts_equal_pyspf_dkimpy_authheaders_and_opendkim() {
     // and forwarding everything to blason. Its names for errors differ (a missing
     // key is "fail" to it, PERMFAIL in RFC 6376 §6.1.2), so each signature is
     // compared as pass or not.
-    let ub = dir.join("unbound.conf");
-    std::fs::write(&ub, format!("server:\n  do-not-query-localhost: no\n  do-ip6: no\n{}  module-config: \"iterator\"\nforward-zone:\n  name: \".\"\n  forward-addr: 127.0.0.1@{port}\n", common::unbound_fence("  "))).unwrap();
-    let od_conf = dir.join("opendkim.conf");
-    std::fs::write(&od_conf, format!("Mode v\nSyslog no\nAlwaysAddARHeader yes\nAuthservID rx.example.org\nResolverConfiguration {}\n", ub.display())).unwrap();
-    let opendkim = common::tool("opendkim").expect("opendkim (installed by scripts/test.sh)");
     let mut names: Vec<&str> = CASES.iter().map(|c| c.0).collect();
     names.dedup();
     let mut checked = 0;
     for name in names {
         let file = dir.join(format!("{name}.eml"));
-        let od = Command::new(&opendkim)
-            .arg("-x")
-            .arg(&od_conf)
-            .args(["-vvv", "-t"])
-            .arg(&file)
-            .output()
-            .unwrap();
-        let said = format!(
-            "{}{}",
-            String::from_utf8_lossy(&od.stdout),
-            String::from_utf8_lossy(&od.stderr)
-        );
-        let theirs: Vec<String> = said
-            .split("hvalue='")
-            .skip(1)
-            .flat_map(|v| {
-                uncomment(v.split('\'').next().unwrap_or(""))
-                    .split(';')
-                    .map(str::trim)
-                    .map(str::to_string)
-                    .collect::<Vec<_>>()
-            })
-            .filter(|p| p.starts_with("dkim=") && p != "dkim=none")
-            .map(|p| {
-                let prop = |k: &str| {
-                    p.split_whitespace()
-                        .find_map(|w| w.strip_prefix(k))
-                        .unwrap_or("")
-                        .to_string()
-                };
-                let pass = p.starts_with("dkim=pass ");
-                format!(
-                    "{} {} {}",
-                    prop("header.d="),
-                    prop("header.s="),
-                    if pass { "pass" } else { "not pass" }
-                )
-            })
-            .collect();
+        let (theirs, said) = common::opendkim_verify(&dir, port, &file);
         let ours = blason()
             .args([
                 "mail",

@@ -328,7 +328,8 @@ fn the_tutorials_opendkim_config_works_unchanged() {
 
 /// One source of truth: the DKIM selectors a zone declares in [zone.mail] are
 /// published by `blason serve` and are the keys `blason milter --config` signs
-/// with; dkimpy verifies both signatures against the records blason serves.
+/// with; dkimpy and OpenDKIM (verify mode) verify both signatures, RSA and
+/// Ed25519, against the records blason serves.
 #[test]
 fn the_milter_signs_with_the_keys_the_zone_publishes() {
     let dir = tmp("milter-config");
@@ -373,6 +374,16 @@ fn the_milter_signs_with_the_keys_the_zone_publishes() {
         2,
         "{lines:?}"
     );
+    // And OpenDKIM in verify mode, asking blason too: both signatures pass.
+    for f in std::fs::read_dir(dir.join("sink")).unwrap().flatten() {
+        let (mut sigs, said) = common::opendkim_verify(&dir, dns, &f.path());
+        sigs.sort();
+        assert_eq!(
+            sigs,
+            ["example.com ed1 pass", "example.com rsa1 pass"],
+            "OpenDKIM said:\n{said}"
+        );
+    }
     drop(pf);
     drop(keep);
     let _ = std::fs::remove_dir_all(&dir);

@@ -641,6 +641,43 @@ mod tests {
     use super::*;
     use crate::dns::MapLookup;
 
+    #[test]
+    fn rfc9989_tree_walk() {
+        assert_eq!(
+            walk_names("a.b.example.com"),
+            ["a.b.example.com", "b.example.com", "example.com", "com"]
+        );
+        // Eight labels or more: straight to the last seven, then one at a time.
+        let w = walk_names("1.2.3.4.5.6.7.8.9.example");
+        assert_eq!(w.len(), 8);
+        assert_eq!(w[1], "4.5.6.7.8.9.example");
+        assert_eq!(w[7], "example");
+        let mut m = MapLookup::new();
+        m.add_txt("_dmarc.example.com", "v=DMARC1; p=reject");
+        m.add_txt("_dmarc.com", "v=DMARC1; p=none; psd=y");
+        m.add_txt("_dmarc.corp.example.net", "v=DMARC1; p=quarantine; psd=n");
+        m.add_txt("_dmarc.example.net", "v=DMARC1; p=reject");
+        m.add_txt("_dmarc.two.example.org", "v=DMARC1; p=none");
+        m.add_txt("_dmarc.two.example.org", "v=DMARC1; p=reject");
+        let (at, r) = discover("mail.sub.example.com", &m).unwrap().unwrap();
+        assert_eq!((at.as_str(), r.p), ("example.com", Some(Policy::Reject)));
+        // One label under the public suffix; psd=n stops the walk; no record: itself.
+        assert_eq!(
+            organizational_domain("a.b.example.com", &m).unwrap(),
+            "example.com"
+        );
+        assert_eq!(
+            organizational_domain("x.corp.example.net", &m).unwrap(),
+            "corp.example.net"
+        );
+        assert_eq!(
+            organizational_domain("a.nowhere.test", &m).unwrap(),
+            "a.nowhere.test"
+        );
+        // Two records are none.
+        assert!(discover("two.example.org", &m).unwrap().is_none());
+    }
+
     fn ids(f: &[Finding]) -> Vec<&'static str> {
         f.iter().map(|f| f.id).collect()
     }

@@ -453,3 +453,88 @@ pub fn dkimpy(dir: &Path, script: &str, files: &[PathBuf]) -> String {
     );
     said
 }
+
+/// Text with its (comments) removed: OpenDKIM writes '(2048-bit key; unprotected)'.
+fn uncomment(s: &str) -> String {
+    let mut depth = 0;
+    s.chars()
+        .filter(|&c| {
+            match c {
+                '(' => depth += 1,
+                ')' if depth > 0 => {
+                    depth -= 1;
+                    return false;
+                }
+                _ => {}
+            }
+            depth == 0
+        })
+        .collect()
+}
+
+/// OpenDKIM in test mode (`opendkim -t`) on `file`, resolving through libunbound
+/// fenced to loopback and forwarding everything to blason at `dns_port` (configs
+/// written into `dir`). Each signature as "DOMAIN SELECTOR pass" or "... not pass"
+/// (OpenDKIM's names for errors differ from RFC 8601's: a missing key is "fail" to
+/// it), and everything it said.
+pub fn opendkim_verify(dir: &Path, dns_port: u16, file: &Path) -> (Vec<String>, String) {
+    let ub = dir.join("opendkim-unbound.conf");
+    std::fs::write(
+        &ub,
+        format!(
+            "server:\n  do-not-query-localhost: no\n  do-ip6: no\n{}  module-config: \"iterator\"\nforward-zone:\n  name: \".\"\n  forward-addr: 127.0.0.1@{dns_port}\n",
+            unbound_fence("  ")
+        ),
+    )
+    .unwrap();
+    let conf = dir.join("opendkim-verify.conf");
+    std::fs::write(
+        &conf,
+        format!(
+            "Mode v\nSyslog no\nAlwaysAddARHeader yes\nAuthservID rx.example.org\nResolverConfiguration {}\n",
+            ub.display()
+        ),
+    )
+    .unwrap();
+    let opendkim = tool("opendkim").expect("opendkim (installed by scripts/test.sh)");
+    let od = Command::new(&opendkim)
+        .arg("-x")
+        .arg(&conf)
+        .args(["-vvv", "-t"])
+        .arg(file)
+        .output()
+        .unwrap();
+    let said = format!(
+        "{}{}",
+        String::from_utf8_lossy(&od.stdout),
+        String::from_utf8_lossy(&od.stderr)
+    );
+    let sigs = said
+        .split("hvalue='")
+        .skip(1)
+        .flat_map(|v| {
+            uncomment(v.split('\'').next().unwrap_or(""))
+                .split(';')
+                .map(str::trim)
+                .map(str::to_string)
+                .collect::<Vec<_>>()
+        })
+        .filter(|p| p.starts_with("dkim=") && p != "dkim=none")
+        .map(|p| {
+            let prop = |k: &str| {
+                p.split_whitespace()
+                    .find_map(|w| w.strip_prefix(k))
+                    .unwrap_or("")
+                    .to_string()
+            };
+            let pass = p.starts_with("dkim=pass ");
+            format!(
+                "{} {} {}",
+                prop("header.d="),
+                prop("header.s="),
+                if pass { "pass" } else { "not pass" }
+            )
+        })
+        .collect();
+    (sigs, said)
+}
