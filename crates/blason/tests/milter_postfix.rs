@@ -818,3 +818,48 @@ fn bad_input_loses_no_mail() {
     drop(keep);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// OpenDKIM's `Socket local:PATH` with its UMask: blason listens on the Unix
+/// socket, Postfix reaches it as `unix:PATH`, and mail is signed.
+#[test]
+fn a_unix_socket_as_opendkim_writes_it() {
+    let dir = tmp("milter-unix");
+    let records = common::dkim_keys(&dir, &[("mail", "rsa2048")]);
+    let sock = dir.join("milter.sock");
+    let d = dir.display();
+    std::fs::write(
+        dir.join("opendkim.conf"),
+        format!(
+            "Mode s\nUMask 000\nDomain example.com\nSelector mail\nKeyFile {d}/mail.private\nSocket local:{}\n",
+            sock.display()
+        ),
+    )
+    .unwrap();
+    // A stale socket from an earlier run is replaced.
+    drop(std::os::unix::net::UnixListener::bind(&sock).unwrap());
+    let mut keep = vec![common::spawn_logged(
+        Command::new(env!("CARGO_BIN_EXE_blason"))
+            .args(["milter", "--opendkim-conf"])
+            .arg(dir.join("opendkim.conf")),
+        &dir.join("milter.log"),
+    )];
+    wait_for(
+        "the milter on its Unix socket",
+        &dir.join("milter.log"),
+        || std::os::unix::net::UnixStream::connect(&sock).is_ok(),
+    );
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(&sock).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o666, "UMask 000");
+    let (smtp, pf) = start_postfix(&dir, &format!("unix:{}", sock.display()), &mut keep);
+    send(smtp, "alice@example.com", 2);
+    let lines = delivered(&dir, &common::dkimpy_head(&records), 2);
+    assert_eq!(
+        lines,
+        ["example.com 1 PASS", "example.com 1 PASS"],
+        "{lines:?}"
+    );
+    drop(pf);
+    drop(keep);
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -11,7 +11,10 @@ use blason_mail::milter::{self, Command, Session};
 use blason_mail::verify::{self, Envelope};
 use clap::Args;
 use std::io::{BufReader, BufWriter, Write};
-use std::net::{IpAddr, SocketAddr, TcpListener, TcpStream};
+
+use std::io::Read;
+use std::net::{IpAddr, SocketAddr, TcpListener};
+use std::os::unix::net::UnixListener;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -48,10 +51,15 @@ use std::sync::Arc;
 #[derive(Args)]
 #[command(verbatim_doc_comment)]
 pub struct MilterArgs {
-    /// Where to listen: ADDR:PORT, or OpenDKIM's inet:PORT@ADDR. Default:
-    /// 127.0.0.1:8891, or the Socket of --opendkim-conf
+    /// Where to listen: ADDR:PORT, OpenDKIM's inet:PORT@ADDR, or a Unix socket
+    /// (local:PATH, unix:PATH). Default: the Socket of --opendkim-conf, else
+    /// 127.0.0.1:8891
     #[arg(long)]
     listen: Option<String>,
+    /// Permissions of a Unix socket, octal (default 660, or 666 less the UMask of
+    /// --opendkim-conf): the MTA's user must be able to connect
+    #[arg(long, value_name = "MODE")]
+    socket_mode: Option<String>,
     /// Take OpenDKIM's config file and the tables it names
     #[arg(long, value_name = "FILE", conflicts_with_all = ["domain", "selector", "key", "config"])]
     opendkim_conf: Option<PathBuf>,
@@ -232,6 +240,8 @@ pub struct Config {
     pub authserv_id: Option<String>,
     /// The resolver an OpenDKIM config named (Nameservers).
     pub resolver: Option<SocketAddr>,
+    /// The UMask an OpenDKIM config gave, for a Unix socket.
+    pub umask: Option<u32>,
 }
 
 /// The signers of a blason config: each zone's DKIM selectors, with the keys
@@ -293,6 +303,7 @@ fn from_blason_config(path: &std::path::Path) -> Result<Config, String> {
         mode: None,
         authserv_id: None,
         resolver: None,
+        umask: None,
     })
 }
 
@@ -305,7 +316,7 @@ pub fn loopback() -> Vec<(IpAddr, u8)> {
 }
 
 pub fn run(a: MilterArgs) -> ExitCode {
-    let setup = (|| -> Result<(Config, TcpListener), String> {
+    let setup = (|| -> Result<(Config, Listener), String> {
         let (mut cfg, socket) = match &a.opendkim_conf {
             None if a.config.is_some() => (
                 from_blason_config(a.config.as_deref().unwrap_or(std::path::Path::new("")))?,
@@ -332,8 +343,9 @@ pub fn run(a: MilterArgs) -> ExitCode {
                             mode: None,
                             authserv_id: None,
                             resolver: None,
+                            umask: None,
                         };
-                        return Ok((verifying(cfg, &a)?, listener(&a, None)?));
+                        return Ok((verifying(cfg, &a)?, listener(&a, None, None)?));
                     }
                     return Err(
                         "give --domain, --selector and --key, --config, or --opendkim-conf (or --mode v to only verify)".into(),
@@ -357,6 +369,7 @@ pub fn run(a: MilterArgs) -> ExitCode {
                     mode: None,
                     authserv_id: None,
                     resolver: None,
+                    umask: None,
                 };
                 (cfg, None)
             }
@@ -368,7 +381,8 @@ pub fn run(a: MilterArgs) -> ExitCode {
                 .map(|p| blason_server::xfr::parse_prefix(p))
                 .collect::<Result<Vec<_>, _>>()?;
         }
-        Ok((verifying(cfg, &a)?, listener(&a, socket)?))
+        let umask = cfg.umask;
+        Ok((verifying(cfg, &a)?, listener(&a, socket, umask)?))
     })();
     let (cfg, listener) = match setup {
         Ok(x) => x,
@@ -385,10 +399,7 @@ pub fn run(a: MilterArgs) -> ExitCode {
         .collect();
     eprintln!(
         "blason milter: listening on {} with keys {}{}",
-        listener
-            .local_addr()
-            .map(|a| a.to_string())
-            .unwrap_or_default(),
+        listener.name(),
         if cfg.sign {
             keys.join(", ")
         } else {
@@ -399,27 +410,99 @@ pub fn run(a: MilterArgs) -> ExitCode {
             None => String::new(),
         }
     );
-    for s in listener.incoming() {
-        let Ok(s) = s else { continue };
+    let serve = |r: std::io::Result<(Box<dyn Read + Send>, Box<dyn std::io::Write + Send>)>| {
+        let Ok((r, w)) = r else { return };
         let cfg = cfg.clone();
         std::thread::spawn(move || {
-            if let Err(e) = connection(s, &cfg) {
+            if let Err(e) = connection(r, w, &cfg) {
                 eprintln!("blason milter: connection ended: {e}");
             }
         });
+    };
+    match listener {
+        Listener::Tcp(l) => {
+            for s in l.incoming() {
+                serve(s.and_then(|s| {
+                    let _ = s.set_read_timeout(Some(IDLE));
+                    Ok((
+                        Box::new(s.try_clone()?) as Box<dyn Read + Send>,
+                        Box::new(s) as _,
+                    ))
+                }));
+            }
+        }
+        Listener::Unix(l, _) => {
+            for s in l.incoming() {
+                serve(s.and_then(|s| {
+                    let _ = s.set_read_timeout(Some(IDLE));
+                    Ok((
+                        Box::new(s.try_clone()?) as Box<dyn Read + Send>,
+                        Box::new(s) as _,
+                    ))
+                }));
+            }
+        }
     }
     ExitCode::SUCCESS
 }
 
+/// How long an MTA connection may stay silent.
+const IDLE: std::time::Duration = std::time::Duration::from_secs(300);
+
+/// A TCP or a Unix socket (OpenDKIM's `local:PATH`, Postfix's `unix:PATH`).
+enum Listener {
+    Tcp(TcpListener),
+    Unix(UnixListener, PathBuf),
+}
+
+impl Listener {
+    fn name(&self) -> String {
+        match self {
+            Listener::Tcp(l) => l.local_addr().map(|a| a.to_string()).unwrap_or_default(),
+            Listener::Unix(_, p) => format!("local:{}", p.display()),
+        }
+    }
+}
+
 /// The listening socket: --listen, else the OpenDKIM Socket, else 127.0.0.1:8891.
-fn listener(a: &MilterArgs, socket: Option<String>) -> Result<TcpListener, String> {
+/// A Unix socket (`local:PATH`, `unix:PATH` or a path) replaces a stale one and
+/// gets --socket-mode (else the OpenDKIM UMask applied to 0666, else 0660).
+fn listener(
+    a: &MilterArgs,
+    socket: Option<String>,
+    umask: Option<u32>,
+) -> Result<Listener, String> {
+    use std::os::unix::fs::{FileTypeExt, PermissionsExt};
     let listen = a
         .listen
         .clone()
         .or(socket)
         .unwrap_or_else(|| "127.0.0.1:8891".into());
-    let addr = listen_addr(&listen)?;
-    TcpListener::bind(addr).map_err(|e| format!("cannot listen on {addr}: {e}"))
+    let path = listen
+        .strip_prefix("local:")
+        .or_else(|| listen.strip_prefix("unix:"))
+        .or_else(|| listen.starts_with('/').then_some(listen.as_str()));
+    let Some(path) = path else {
+        let addr = listen_addr(&listen)?;
+        return TcpListener::bind(addr)
+            .map(Listener::Tcp)
+            .map_err(|e| format!("cannot listen on {addr}: {e}"));
+    };
+    let path = PathBuf::from(path);
+    // Only a socket left by an earlier run is removed, never another file.
+    if std::fs::symlink_metadata(&path).is_ok_and(|m| m.file_type().is_socket()) {
+        let _ = std::fs::remove_file(&path);
+    }
+    let l = UnixListener::bind(&path)
+        .map_err(|e| format!("cannot listen on {}: {e}", path.display()))?;
+    let mode = match &a.socket_mode {
+        Some(m) => u32::from_str_radix(m, 8)
+            .map_err(|_| format!("--socket-mode {m:?}: give octal, such as 660"))?,
+        None => umask.map_or(0o660, |u| 0o666 & !u),
+    };
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode))
+        .map_err(|e| format!("{}: {e}", path.display()))?;
+    Ok(Listener::Unix(l, path))
 }
 
 /// The mode (flag, else OpenDKIM's Mode, else sv) and what verifying needs.
@@ -469,10 +552,13 @@ fn from_address(value: &[u8]) -> Option<String> {
     addr.contains('@').then_some(addr)
 }
 
-fn connection(s: TcpStream, cfg: &Config) -> std::io::Result<()> {
-    let _ = s.set_read_timeout(Some(std::time::Duration::from_secs(300)));
-    let mut r = BufReader::new(s.try_clone()?);
-    let mut w = BufWriter::new(s);
+fn connection(
+    r: Box<dyn Read + Send>,
+    w: Box<dyn std::io::Write + Send>,
+    cfg: &Config,
+) -> std::io::Result<()> {
+    let mut r = BufReader::new(r);
+    let mut w = BufWriter::new(w);
     let mut sess = Session::default();
     let mut no_header_reply = false;
     while let Some(cmd) = milter::read_command(&mut r)? {

@@ -24,6 +24,7 @@ const TAKEN: &[&str] = &[
     "keyfile",
     "authservid",
     "nameservers",
+    "umask",
 ];
 
 /// Settings that change nothing here (logging, process management).
@@ -31,7 +32,6 @@ const HARMLESS: &[&str] = &[
     "syslog",
     "syslogsuccess",
     "logwhy",
-    "umask",
     "userid",
     "pidfile",
     "autorestart",
@@ -222,6 +222,7 @@ pub fn read(conf: &Path) -> Result<(Config, Option<String>, Vec<String>), String
                 .ok()
                 .map(|ip| std::net::SocketAddr::new(ip, 53))
         }),
+        umask: get("umask").and_then(|u| u32::from_str_radix(u.trim(), 8).ok()),
     };
     Ok((cfg, get("socket"), notes))
 }
