@@ -212,36 +212,43 @@ pub fn relaxed_header(name: &str, value: &[u8]) -> Vec<u8> {
 /// dropped, runs made one space, empty lines at the end dropped (whitespace-only
 /// lines are empty lines by then), and a non-empty body ending in CRLF.
 pub fn relaxed_body(body: &[u8]) -> Vec<u8> {
-    let mut lines: Vec<Vec<u8>> = Vec::new();
-    let body = crlf(body);
-    let mut rest: &[u8] = &body;
-    while !rest.is_empty() {
-        let (line, next) = match rest.windows(2).position(|w| w == b"\r\n") {
-            Some(p) => (&rest[..p], &rest[p + 2..]),
-            None => (rest, &[][..]),
-        };
-        let mut l = Vec::with_capacity(line.len());
+    // One pass, no copy per line: a line ends at LF (a CR before it is part of
+    // the line end); empty lines are only written once a non-empty one follows.
+    let mut out = Vec::with_capacity(body.len() + 2);
+    let mut empty_run = 0usize;
+    let mut lines = body.split(|&b| b == b'\n').peekable();
+    while let Some(raw) = lines.next() {
+        let last = lines.peek().is_none();
+        if last && raw.is_empty() {
+            break;
+        }
+        let line = raw.strip_suffix(b"\r").unwrap_or(raw);
+        let mark = out.len();
         let mut space = false;
         for &b in line {
             if b == b' ' || b == b'\t' {
                 space = true;
             } else {
+                // Any run, leading ones too, is one space; trailing ones go.
                 if space {
-                    l.push(b' ');
+                    out.push(b' ');
                 }
                 space = false;
-                l.push(b);
+                out.push(b);
             }
         }
-        lines.push(l);
-        rest = next;
-    }
-    while lines.last().is_some_and(Vec::is_empty) {
-        lines.pop();
-    }
-    let mut out = Vec::with_capacity(body.len());
-    for l in lines {
-        out.extend_from_slice(&l);
+        if out.len() == mark {
+            empty_run += 1;
+            continue;
+        }
+        if empty_run > 0 {
+            let text = out.split_off(mark);
+            for _ in 0..empty_run {
+                out.extend_from_slice(b"\r\n");
+            }
+            out.extend_from_slice(&text);
+            empty_run = 0;
+        }
         out.extend_from_slice(b"\r\n");
     }
     out
@@ -258,6 +265,12 @@ mod tests {
         assert_eq!(relaxed_body(b"\r\n\r\n"), b"");
         assert_eq!(relaxed_body(b"x"), b"x\r\n");
         assert_eq!(relaxed_body(b"x\n\ny\n"), b"x\r\n\r\ny\r\n");
+        assert_eq!(
+            relaxed_body(b" a\t b \r\n\r\n\r\n  c\r\n"),
+            b" a b\r\n\r\n\r\n c\r\n"
+        );
+        assert_eq!(relaxed_body(b"a\rb\r\n"), b"a\rb\r\n");
+        assert_eq!(relaxed_body(b"\r\n x"), b"\r\n x\r\n");
     }
 
     #[test]

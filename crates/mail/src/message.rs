@@ -113,14 +113,16 @@ pub fn address_domains(value: &str) -> Vec<String> {
 /// Bare LF (as a milter hands folded headers, and as files often have) made CRLF.
 pub fn crlf(m: &[u8]) -> Vec<u8> {
     let mut out = Vec::with_capacity(m.len() + m.len() / 32);
-    let mut prev = 0u8;
-    for &b in m {
-        if b == b'\n' && prev != b'\r' {
+    // Whole lines at a time: most messages have no bare LF at all.
+    let mut start = 0;
+    for (i, _) in m.iter().enumerate().filter(|(_, b)| **b == b'\n') {
+        if i == 0 || m[i - 1] != b'\r' {
+            out.extend_from_slice(&m[start..i]);
             out.push(b'\r');
+            start = i;
         }
-        out.push(b);
-        prev = b;
     }
+    out.extend_from_slice(&m[start..]);
     out
 }
 
@@ -177,6 +179,7 @@ mod tests {
         assert_eq!(m.from_domains(), vec!["example.com"]);
         assert!(Message::parse(b"\n\nonly body").fields.is_empty());
         assert_eq!(Message::parse(b"From: a@b").body, b"");
+        assert_eq!(crlf(b"\na\r\nb\nc\r\r\n\n"), b"\r\na\r\nb\r\nc\r\r\n\r\n");
     }
 
     #[test]

@@ -560,42 +560,38 @@ fn connection(
     let mut r = BufReader::new(r);
     let mut w = BufWriter::new(w);
     let mut sess = Session::default();
-    let mut no_header_reply = false;
+    // What was negotiated: the steps answered, the header values as given.
+    let mut protocol = 0;
     while let Some(cmd) = milter::read_command(&mut r)? {
+        // The steps that are answered are answered "continue" (the end of the
+        // message has its own answers below).
+        if !matches!(
+            cmd,
+            Command::OptNeg { .. } | Command::EndOfMessage | Command::Other(_)
+        ) && milter::needs_reply(&cmd, protocol)
+        {
+            milter::reply(&mut w, b'c', &[])?;
+        }
         match cmd {
             Command::OptNeg {
-                actions, protocol, ..
+                actions,
+                protocol: offered,
+                ..
             } => {
-                milter::optneg_reply(&mut w, actions, protocol)?;
+                protocol = milter::optneg_reply(&mut w, actions, offered)?;
                 sess.leading_space = protocol & milter::SMFIP_HDR_LEADSPC != 0;
-                no_header_reply = protocol & milter::SMFIP_NR_HDR != 0;
             }
             Command::Macro { pairs, .. } => sess.macros.extend(pairs),
-            Command::Connect { addr, .. } => {
-                sess.client_addr = addr;
-                milter::reply(&mut w, b'c', &[])?;
-            }
-            Command::Helo(name) => {
-                sess.helo = name;
-                milter::reply(&mut w, b'c', &[])?;
-            }
+            Command::Connect { addr, .. } => sess.client_addr = addr,
+            Command::Helo(name) => sess.helo = name,
             Command::Mail(args) => {
                 sess.mail_from = args
                     .first()
                     .map(|a| a.trim_matches(['<', '>']).to_string())
                     .unwrap_or_default();
-                milter::reply(&mut w, b'c', &[])?;
             }
-            Command::Header { name, value } => {
-                sess.headers.push((name, value));
-                if !no_header_reply {
-                    milter::reply(&mut w, b'c', &[])?;
-                }
-            }
-            Command::Body(b) => {
-                sess.body.extend_from_slice(&b);
-                milter::reply(&mut w, b'c', &[])?;
-            }
+            Command::Header { name, value } => sess.headers.push((name, value)),
+            Command::Body(b) => sess.body.extend_from_slice(&b),
             Command::EndOfMessage if !ours(&sess, cfg) => {
                 match &cfg.verify {
                     Some(v) => verify_message(&mut w, &sess, v)?,
@@ -618,8 +614,15 @@ fn connection(
             }
             Command::Abort => sess.reset(),
             Command::Quit => break,
-            Command::QuitNewConnection => sess = Session::default(),
-            _ => milter::reply(&mut w, b'c', &[])?,
+            // A new SMTP connection on this one: what was negotiated holds.
+            Command::QuitNewConnection => {
+                sess = Session {
+                    leading_space: sess.leading_space,
+                    ..Session::default()
+                };
+            }
+            Command::Other(_) => milter::reply(&mut w, b'c', &[])?,
+            _ => {}
         }
         w.flush()?;
     }
