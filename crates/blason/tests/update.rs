@@ -412,3 +412,77 @@ fn raw_update(port: u16, ttl: u32) -> (u16, bool) {
     .is_ok();
     (m.rcode(), signed)
 }
+
+/// SERVFAIL, the one code a client cannot provoke by its request: the server
+/// cannot make the change durable. blason runs under a 40 KB file-size limit
+/// (`ulimit -f`, SIGXFSZ ignored), so an update that would take the journal past
+/// it fails to be written: SERVFAIL, nothing of it applied or served. Updates
+/// before and after it are answered NOERROR, and after kill -9 and a restart
+/// without the limit, exactly those are there.
+#[test]
+fn an_update_that_cannot_be_journaled_is_servfail_and_changes_nothing() {
+    let (Some(_), Some(_)) = (tool("nsupdate"), tool("dig")) else {
+        panic!("nsupdate and dig are needed (scripts/test.sh installs them)");
+    };
+    let dir = std::env::temp_dir().join(format!("blason-update-servfail-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(
+        dir.join("x.test.zone"),
+        "$ORIGIN x.test.\n$TTL 300\n@ SOA ns1 hostmaster 1 7200 3600 1209600 300\n\
+         @ NS ns1\nns1 A 127.0.0.77\nwww A 192.0.2.80\nhome A 192.0.2.1\n",
+    )
+    .unwrap();
+    let port = low_port();
+    let conf = dir.join("blason.toml");
+    std::fs::write(&conf, config(&dir, port)).unwrap();
+    let log = dir.join("blason.log");
+    let limited = common::spawn_logged(
+        Command::new("bash").arg("-c").arg(format!(
+            "trap '' XFSZ; ulimit -f 40; exec {} serve --config {}",
+            env!("CARGO_BIN_EXE_blason"),
+            conf.display()
+        )),
+        &log,
+    );
+    wait_for("blason answering", &log, || {
+        dig(port, "x.test", "SOA", &[]).0 == "NOERROR"
+    });
+    let admin = format!("hmac-sha256:admin:{ADMIN}");
+    let up = |script: &str| nsupdate(port, Some(&admin), true, script);
+    let r = up("zone x.test\nupdate add before.x.test 60 A 192.0.2.51");
+    assert!(r.0, "{}", r.1);
+    // About 50 KB of TXT records in one update (one TCP message).
+    let big: String = (0..24)
+        .map(|i| {
+            let s = format!("\"{}\"", "x".repeat(250));
+            format!("update add big{i}.x.test 60 TXT {}\n", vec![s; 8].join(" "))
+        })
+        .collect();
+    let r = up(&format!("zone x.test\n{big}"));
+    assert!(
+        !r.0 && r.1.contains("SERVFAIL"),
+        "expected SERVFAIL: {}",
+        r.1
+    );
+    assert!(
+        short(port, "big0.x.test", "TXT").is_empty(),
+        "nothing of it served"
+    );
+    let r = up("zone x.test\nupdate add after.x.test 60 A 192.0.2.52");
+    assert!(r.0, "the journal takes changes again: {}", r.1);
+    let logged = std::fs::read_to_string(&log).unwrap();
+    assert!(
+        logged.contains("SERVFAIL") && logged.contains("append"),
+        "the journal's failure is logged:\n{logged}"
+    );
+    // kill -9 (dropping the child), then a restart without the limit.
+    drop(limited);
+    let _again = serve_config(&conf, &log);
+    wait_for("blason answering again", &log, || {
+        short(port, "after.x.test", "A") == "192.0.2.52"
+    });
+    assert_eq!(short(port, "before.x.test", "A"), "192.0.2.51");
+    assert!(short(port, "big0.x.test", "TXT").is_empty());
+    let _ = std::fs::remove_dir_all(&dir);
+}
