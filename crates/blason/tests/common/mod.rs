@@ -227,6 +227,69 @@ pub fn start_knot_secondary(dir: &Path, zone: &str, primary: u16, port: u16) -> 
     ))
 }
 
+/// A BIND secondary of `zone` on 127.0.0.1:`port` (as [`start_knot_secondary`]);
+/// its log is `<dir>/bind/xfer.log`.
+pub fn start_bind_secondary(dir: &Path, zone: &str, primary: u16, port: u16) -> Option<Kill> {
+    let named = tool("named")?;
+    let b = dir.join("bind");
+    std::fs::create_dir_all(&b).unwrap();
+    let zone = zone.trim_end_matches('.');
+    std::fs::write(
+        b.join("named.conf"),
+        format!(
+            "options {{\n    directory \"{d}\"; pid-file \"{d}/named.pid\"; session-keyfile \"{d}/session.key\";\n\
+             \x20   managed-keys-directory \"{d}\";\n\
+             \x20   listen-on port {port} {{ 127.0.0.1; }}; listen-on-v6 {{ none; }};\n\
+             \x20   recursion no; dnssec-validation no; notify no; minimal-responses yes;\n}};\n\
+             controls {{ }};\n\
+             logging {{ channel xfr {{ file \"{d}/xfer.log\"; severity info; print-time yes; }};\n\
+             \x20   category xfer-in {{ xfr; }}; category notify {{ xfr; }}; category general {{ xfr; }}; }};\n\
+             zone \"{zone}\" {{ type secondary; file \"{zone}.bk\";\n\
+             \x20   primaries {{ 127.0.0.1 port {primary}; }}; allow-notify {{ 127.0.0.1; }}; }};\n",
+            d = b.display()
+        ),
+    )
+    .unwrap();
+    Some(spawn_logged(
+        Command::new(named)
+            .args(["-f", "-n", "1", "-4", "-c"])
+            .arg(b.join("named.conf")),
+        &b.join("stderr.log"),
+    ))
+}
+
+/// An NSD secondary of `zone` on 127.0.0.1:`port` (as [`start_knot_secondary`]);
+/// its log is `<dir>/nsd/nsd.log`. It loads a transfer at once
+/// (`xfrd-reload-timeout: 0`; NSD's default batches reloads a second apart).
+pub fn start_nsd_secondary(dir: &Path, zone: &str, primary: u16, port: u16) -> Option<Kill> {
+    let nsd = tool("nsd")?;
+    let n = dir.join("nsd");
+    std::fs::create_dir_all(&n).unwrap();
+    let zone = zone.trim_end_matches('.');
+    std::fs::write(
+        n.join("nsd.conf"),
+        format!(
+            "server:\n    port: {port}\n    ip-address: 127.0.0.1\n    do-ip6: no\n    username: \"\"\n\
+             \x20   chroot: \"\"\n    zonesdir: \"{d}\"\n    pidfile: \"{d}/nsd.pid\"\n    database: \"\"\n\
+             \x20   xfrdfile: \"{d}/xfrd.state\"\n    zonelistfile: \"{d}/zone.list\"\n    xfrdir: \"{d}\"\n\
+             \x20   logfile: \"{d}/nsd.log\"\n    verbosity: 2\n    server-count: 1\n    minimal-responses: yes\n\
+             \x20   xfrd-reload-timeout: 0\n\
+             remote-control:\n    control-enable: no\n\
+             zone:\n    name: \"{zone}\"\n    zonefile: \"{zone}.zone\"\n\
+             \x20   request-xfr: 127.0.0.1@{primary} NOKEY\n    allow-notify: 127.0.0.1 NOKEY\n",
+            d = n.display()
+        ),
+    )
+    .unwrap();
+    Some(spawn_logged(
+        Command::new(nsd)
+            .arg("-d")
+            .arg("-c")
+            .arg(n.join("nsd.conf")),
+        &n.join("stderr.log"),
+    ))
+}
+
 /// A free port below the kernel's ephemeral range (32768 and up), so that no
 /// outgoing connection of another program is handed it while a server here restarts;
 /// each call starts its search elsewhere, so the ports one test asks for differ.
