@@ -350,6 +350,41 @@ fn nsupdate_and_knsupdate_change_the_zone_as_the_rfc_says() {
         text.contains("update refused by policy") && text.contains("update committed"),
         "updates are logged"
     );
+    // Which records came from updates, and when: after a restart and a reload of
+    // the file, the dynamic ones are listed with their change, the file's records
+    // an update replaced as removed, and the file's own records not at all.
+    let out = Command::new(env!("CARGO_BIN_EXE_blason"))
+        .args(["zone", "dynamic", "x.test", "--state"])
+        .arg(dir.join("state"))
+        .output()
+        .unwrap();
+    let view = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(
+        out.status.success(),
+        "{view}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let line = |rec: &str| {
+        view.lines()
+            .find(|l| l.starts_with(rec))
+            .unwrap_or_else(|| panic!("no {rec}:\n{view}"))
+    };
+    for rec in [
+        "home.x.test. 60 A 192.0.2.11",
+        "a.home.x.test. 60 AAAA 2001:db8::1",
+        "_acme-challenge.x.test. 60 TXT \"token-2\"",
+    ] {
+        let l = line(rec);
+        assert!(l.contains("; added at 20") && l.contains("serial"), "{l}");
+    }
+    assert!(
+        line("home.x.test. 300 A 192.0.2.1").contains("; removed at 20"),
+        "{view}"
+    );
+    assert!(
+        !view.contains("www.x.test."),
+        "the file's records are not dynamic:\n{view}"
+    );
     drop(blason);
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -65,11 +65,11 @@ pub struct Plan {
 /// days, so a name never comes back after its key was removed: a cache may still
 /// hold the revoked record), with `b`, `c`, ... when taken.
 fn selector_for(prefix: &str, now: u64, lifetime: u64, taken: &[RollKey]) -> String {
-    let (y, m, d) = civil(now / 86_400);
-    let mut base = format!("{prefix}-{y:04}{m:02}{d:02}");
+    let mut t = String::new();
+    blason_zone::rdata::format_time(now.min(u64::from(u32::MAX)) as u32, &mut t);
+    let mut base = format!("{prefix}-{}", &t[..8]);
     if lifetime < 2 * 86_400 {
-        let s = now % 86_400;
-        base.push_str(&format!("t{:02}{:02}{:02}", s / 3600, s / 60 % 60, s % 60));
+        base.push_str(&format!("t{}", &t[8..]));
     }
     let mut s = base.clone();
     let mut n = 0u8;
@@ -77,25 +77,11 @@ fn selector_for(prefix: &str, now: u64, lifetime: u64, taken: &[RollKey]) -> Str
         s = format!("{base}{}", (b'b' + n.min(24)) as char);
         n += 1;
         if n > 24 {
-            s = format!("{base}-{}", now);
+            s = format!("{base}-{now}");
             break;
         }
     }
     s
-}
-
-/// Days since 1970 to (year, month, day), proleptic Gregorian.
-fn civil(days: u64) -> (i64, u32, u32) {
-    let z = days as i64 + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    (y, m, d)
 }
 
 /// The next state of a series at `now`. `keys` is the state as recorded; a key's
@@ -351,8 +337,6 @@ mod tests {
         );
         assert_eq!(parse(&to_text(&pl.keys)).unwrap(), pl.keys);
         assert!(parse("a 1 2").is_err());
-        assert_eq!(civil(0), (1970, 1, 1));
-        assert_eq!(civil(11_016), (2000, 2, 29));
     }
 
     #[test]

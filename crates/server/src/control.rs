@@ -40,6 +40,8 @@ pub enum Command {
     DsSeen(Name),
     Status(Name),
     XfrStatus(Name),
+    /// The records dynamic changes made, and when.
+    Dynamic(Name),
 }
 
 impl Command {
@@ -68,6 +70,7 @@ impl Command {
             ["ds-seen", z] => Ok(Command::DsSeen(zone(z)?)),
             ["status", z] => Ok(Command::Status(zone(z)?)),
             ["xfr-status", z] => Ok(Command::XfrStatus(zone(z)?)),
+            ["dynamic", z] => Ok(Command::Dynamic(zone(z)?)),
             _ => Err(format!("unknown command {line:?}")),
         }
     }
@@ -88,6 +91,7 @@ impl Command {
             Command::DsSeen(z) => format!("ds-seen {}", z.to_lowercase()),
             Command::Status(z) => format!("status {}", z.to_lowercase()),
             Command::XfrStatus(z) => format!("xfr-status {}", z.to_lowercase()),
+            Command::Dynamic(z) => format!("dynamic {}", z.to_lowercase()),
         }
     }
 }

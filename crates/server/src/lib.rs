@@ -406,6 +406,7 @@ impl Server {
             Command::XfrStatus(z) => {
                 let _ = reply.send(self.xfr_status(&z));
             }
+            Command::Dynamic(z) => self.zones.dynamic_status(&z, reply),
         }
     }
 

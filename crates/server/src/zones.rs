@@ -436,6 +436,8 @@ enum Job {
     Submit(Change, Sender<Result<Receipt, Refusal>>),
     /// A secondary zone asks its primaries now (a NOTIFY came).
     Refresh,
+    /// `blason zone dynamic`: the records dynamic changes made, and when.
+    Dynamic(Sender<Result<String, Refusal>>),
     Stop,
 }
 
@@ -857,6 +859,28 @@ impl ZoneSet {
         self.to_signed(origin, reply, Job::Status);
     }
 
+    /// `blason zone dynamic`, answered by the zone's worker.
+    pub fn dynamic_status(&self, origin: &Name, reply: Sender<Result<String, Refusal>>) {
+        let jobs = self
+            .lock()
+            .iter()
+            .find(|w| w.spec.origin == *origin)
+            .map(|w| w.jobs.clone());
+        let Some(jobs) = jobs else {
+            let _ = reply.send(Err(Refusal::new(
+                Fault::Config,
+                format!("{origin} is not a zone of this server"),
+            )));
+            return;
+        };
+        if let Err(mpsc::SendError(Job::Dynamic(reply))) = jobs.send(Job::Dynamic(reply)) {
+            let _ = reply.send(Err(Refusal::new(
+                Fault::System,
+                "the zone's worker has stopped",
+            )));
+        }
+    }
+
     /// Sends a job answering on `reply` to the worker of the signed zone `origin`;
     /// answers at once when there is none.
     fn to_signed(
@@ -1081,6 +1105,9 @@ impl Handle {
                         None => Err(Refusal::new(Fault::Config, "not a signed zone")),
                     };
                     let _ = done.send(r);
+                }
+                Ok(Job::Dynamic(done)) => {
+                    let _ = done.send(Ok(self.dynamic_view()));
                 }
                 Ok(Job::Stop) | Err(RecvTimeoutError::Disconnected) => break,
                 // The timers run at the top of the next pass.
@@ -1314,6 +1341,8 @@ impl Handle {
         let now = now_unix();
         let mut zone = self.unsigned.clone();
         let mut waiting = Vec::with_capacity(batch.len());
+        // What each change did, for the log of dynamic changes.
+        let mut done: Vec<update::Changeset> = Vec::new();
         for (change, reply) in batch {
             let edits = match change {
                 Change::Edits(e) => e,
@@ -1333,10 +1362,12 @@ impl Handle {
                 waiting.push(reply);
                 continue;
             }
-            let next = update::resolve(&zone, &edits).and_then(|cs| update::apply(&zone, &cs));
+            let next = update::resolve(&zone, &edits)
+                .and_then(|cs| update::apply(&zone, &cs).map(|z| (z, cs)));
             match next {
-                Ok(z) => {
+                Ok((z, cs)) => {
                     zone = Arc::new(z);
+                    done.push(cs);
                     waiting.push(reply);
                 }
                 // The submitter's edits do not fit the zone (a name outside it).
@@ -1374,9 +1405,122 @@ impl Handle {
             }),
             Err(e) => Err(Refusal::of(&e)),
         };
+        if let Ok(receipt) = &r {
+            self.log_dynamic(&done, receipt.serial, now);
+        }
         for reply in waiting {
             let _ = reply.send(r.clone());
         }
+    }
+
+    /// Appends what committed dynamic changes added and removed to the zone's log
+    /// of them (beside its journal), for `blason zone dynamic`. Informational: the
+    /// journal is what makes them durable, so a failure here is only logged.
+    fn log_dynamic(&self, done: &[update::Changeset], serial: u32, now: u64) {
+        use std::io::Write as _;
+        let Some(path) = dynamic_log_path(&self.spec) else {
+            return;
+        };
+        let mut text = String::new();
+        for cs in done {
+            for (sign, list) in [('-', &cs.removed), ('+', &cs.added)] {
+                for (name, rrset) in list
+                    .iter()
+                    .filter(|(_, r)| r.rtype != blason_zone::Rtype::SOA)
+                {
+                    for rd in rrset.rdatas() {
+                        text.push_str(&format!("{now}\t{serial}\t{sign}\t{name} {} ", rrset.ttl));
+                        text.push_str(&format!("{} ", rrset.rtype));
+                        blason_zone::rdata::write_rdata(&mut text, rrset.rtype, rd);
+                        text.push('\n');
+                    }
+                }
+            }
+        }
+        // One older generation is kept once the log passes 4 MB.
+        if std::fs::metadata(&path).is_ok_and(|m| m.len() > 4 << 20) {
+            let _ = std::fs::rename(&path, path.with_extension("log.1"));
+        }
+        let r = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&path)
+            .and_then(|mut f| f.write_all(text.as_bytes()));
+        if let Err(e) = r {
+            log::warn(
+                "cannot write the log of dynamic changes",
+                &[("zone", &self.spec.origin), ("reason", &e)],
+            );
+        }
+    }
+
+    /// The records dynamic changes made: those the zone has and its file does not
+    /// (added), and those of the file it no longer has (removed), each with the time
+    /// and serial of the change that made it so (from the log of dynamic changes).
+    fn dynamic_view(&self) -> String {
+        use std::fmt::Write as _;
+        let mut o = String::new();
+        let _ = writeln!(o, "zone {}", self.spec.origin.to_lowercase());
+        let Some((file, _)) = &self.source else {
+            let _ = writeln!(o, "no dynamic changes: the zone is its file");
+            return o;
+        };
+        let Some(cs) = update::diff(file, &self.unsigned, usize::MAX) else {
+            let _ = writeln!(o, "no dynamic changes: the zone is its file");
+            return o;
+        };
+        // The log, oldest first: the last word on each record wins.
+        let mut when: std::collections::HashMap<(char, String), (u64, u32)> = Default::default();
+        if let Some(path) = dynamic_log_path(&self.spec) {
+            for p in [path.with_extension("log.1"), path] {
+                for line in std::fs::read_to_string(&p).unwrap_or_default().lines() {
+                    let f: Vec<&str> = line.splitn(4, '\t').collect();
+                    if let [t, s, sign, rec] = f[..] {
+                        if let (Ok(t), Ok(s), Some(c)) = (t.parse(), s.parse(), sign.chars().next())
+                        {
+                            when.insert((c, rec.to_string()), (t, s));
+                        }
+                    }
+                }
+            }
+        }
+        for (sign, list, what) in [
+            (
+                '+',
+                &cs.added,
+                "added by dynamic changes (the zone file does not have them)",
+            ),
+            (
+                '-',
+                &cs.removed,
+                "of the zone file, removed by dynamic changes",
+            ),
+        ] {
+            let mut lines = Vec::new();
+            for (name, rrset) in list
+                .iter()
+                .filter(|(_, r)| r.rtype != blason_zone::Rtype::SOA)
+            {
+                for rd in rrset.rdatas() {
+                    let mut rec = format!("{name} {} {} ", rrset.ttl, rrset.rtype);
+                    blason_zone::rdata::write_rdata(&mut rec, rrset.rtype, rd);
+                    let note = match when.get(&(sign, rec.clone())) {
+                        Some((t, s)) => format!(
+                            "{} at {}, serial {s}",
+                            if sign == '+' { "added" } else { "removed" },
+                            crate::dnssec::status::time_text(*t)
+                        ),
+                        None => "before the log of dynamic changes began".to_string(),
+                    };
+                    lines.push(format!("{rec} ; {note}"));
+                }
+            }
+            let _ = writeln!(o, "; {} record(s) {what}", lines.len());
+            for l in lines {
+                let _ = writeln!(o, "{l}");
+            }
+        }
+        o
     }
 
     /// Writes the file's last reading beside the journal (see `keeps_source`); a
@@ -1696,6 +1840,11 @@ fn first_transfer(
 /// Where a zone's file reading is kept beside its journal (see `Handle::keeps_source`).
 fn source_path(spec: &ZoneSpec) -> Option<PathBuf> {
     Some(spec.journal.as_ref()?.with_file_name("source"))
+}
+
+/// Where a zone logs what its dynamic changes added and removed, and when.
+fn dynamic_log_path(spec: &ZoneSpec) -> Option<PathBuf> {
+    Some(spec.journal.as_ref()?.with_file_name("dynamic.log"))
 }
 
 /// Where a secondary zone keeps when a primary last answered.

@@ -21,6 +21,7 @@ pub enum XfrCmd {
     Status(StatusArgs),
 }
 
+/// A zone of the running server, and how to reach it.
 #[derive(Args)]
 pub struct StatusArgs {
     /// The zone, e.g. example.com
@@ -33,31 +34,38 @@ pub struct StatusArgs {
     config: Option<PathBuf>,
 }
 
+impl StatusArgs {
+    /// Asks the running server `command` about the zone; prints its answer.
+    pub fn ask(&self, what: &str, command: impl FnOnce(blason_zone::Name) -> Command) -> ExitCode {
+        let r = (|| -> Result<String, Failed> {
+            let zone = parse_origin(&self.zone)?;
+            let file = match &self.config {
+                Some(c) => Some(FileConfig::read(c)?),
+                None => None,
+            };
+            let socket = state_of(&self.state, file.as_ref()).join(control::SOCKET);
+            match control::ask(&socket, &command(zone)) {
+                Some(r) => Ok(r?),
+                None => Err(format!(
+                    "no server answers on {}: is `blason serve` running with this state folder?",
+                    socket.display()
+                )
+                .into()),
+            }
+        })();
+        match r {
+            Ok(text) => {
+                print!("{text}");
+                Exit::Ok.into()
+            }
+            Err(e) => e.report(what),
+        }
+    }
+}
+
 pub fn run_xfr(c: XfrCmd) -> ExitCode {
     let XfrCmd::Status(a) = c;
-    let r = (|| -> Result<String, Failed> {
-        let zone = parse_origin(&a.zone)?;
-        let file = match &a.config {
-            Some(c) => Some(FileConfig::read(c)?),
-            None => None,
-        };
-        let socket = state_of(&a.state, file.as_ref()).join(control::SOCKET);
-        match control::ask(&socket, &Command::XfrStatus(zone)) {
-            Some(r) => Ok(r?),
-            None => Err(format!(
-                "no server answers on {}: is `blason serve` running with this state folder?",
-                socket.display()
-            )
-            .into()),
-        }
-    })();
-    match r {
-        Ok(text) => {
-            print!("{text}");
-            Exit::Ok.into()
-        }
-        Err(e) => e.report("blason xfr status"),
-    }
+    a.ask("blason xfr status", Command::XfrStatus)
 }
 
 #[derive(Subcommand)]

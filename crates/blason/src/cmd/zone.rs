@@ -47,6 +47,15 @@ pub enum ZoneCmd {
         #[command(flatten)]
         generated: WithConfig,
     },
+    /// The records dynamic changes (RFC 2136 updates, DynDNS2, ACME challenges)
+    /// made in a zone of the running server: those the zone file does not have, and
+    /// those of the file they removed, each with the time and serial of the change.
+    ///
+    /// The zone file stays yours: edit it and reload (`blason reload`); the dynamic
+    /// records are kept on top of it, no freeze or thaw needed.
+    ///
+    /// Example: blason zone dynamic example.com --state /var/lib/blason
+    Dynamic(crate::cmd::tsig::StatusArgs),
 }
 
 /// Adds the records a `blason serve` config generates for the zone (its `mail` and
@@ -190,6 +199,10 @@ pub fn run(c: ZoneCmd) -> ExitCode {
                 Exit::Ok.into()
             }
         }
+        ZoneCmd::Dynamic(a) => a.ask(
+            "blason zone dynamic",
+            blason_server::control::Command::Dynamic,
+        ),
         ZoneCmd::Print {
             origin,
             file,
