@@ -140,40 +140,36 @@ pub fn plan(prefix: &str, keys: &[RollKey], p: RollPolicy, now: u64) -> Plan {
     let pending = keys
         .iter()
         .any(|k| k.active.is_none() && k.retired.is_none() && k.revoked.is_none());
-    match signing {
-        // The first key of a series signs at once.
-        None if !pending => {
-            let s = selector_for(prefix, now, p.lifetime, &keys);
-            actions.push(Action::Create(s.clone()));
-            keys.push(RollKey {
-                selector: s,
-                created: now,
-                published: None,
-                active: Some(now),
-                retired: None,
-                revoked: None,
-            });
-            at(now + p.lifetime.saturating_sub(seen));
-        }
-        Some(k) if !pending => {
-            // Made early enough to be seen for two TTLs when the lifetime ends.
+    // A new key: the first of a series signs at once (nothing signed before it);
+    // a successor is made early enough to be seen for two TTLs when the lifetime
+    // of the signing key ends.
+    let make = match (&signing, pending) {
+        (None, false) => Some(Some(now)),
+        (Some(k), false) => {
             let make_at = k.active.unwrap_or(now) + p.lifetime.saturating_sub(seen);
             if now >= make_at {
-                let s = selector_for(prefix, now, p.lifetime, &keys);
-                actions.push(Action::Create(s.clone()));
-                keys.push(RollKey {
-                    selector: s,
-                    created: now,
-                    published: None,
-                    active: None,
-                    retired: None,
-                    revoked: None,
-                });
+                Some(None)
             } else {
                 at(make_at);
+                None
             }
         }
-        _ => {}
+        _ => None,
+    };
+    if let Some(active) = make {
+        let s = selector_for(prefix, now, p.lifetime, &keys);
+        actions.push(Action::Create(s.clone()));
+        keys.push(RollKey {
+            selector: s,
+            created: now,
+            published: None,
+            active,
+            retired: None,
+            revoked: None,
+        });
+        if active.is_some() {
+            at(now + p.lifetime.saturating_sub(seen));
+        }
     }
     Plan {
         keys,

@@ -861,24 +861,7 @@ impl ZoneSet {
 
     /// `blason zone dynamic`, answered by the zone's worker.
     pub fn dynamic_status(&self, origin: &Name, reply: Sender<Result<String, Refusal>>) {
-        let jobs = self
-            .lock()
-            .iter()
-            .find(|w| w.spec.origin == *origin)
-            .map(|w| w.jobs.clone());
-        let Some(jobs) = jobs else {
-            let _ = reply.send(Err(Refusal::new(
-                Fault::Config,
-                format!("{origin} is not a zone of this server"),
-            )));
-            return;
-        };
-        if let Err(mpsc::SendError(Job::Dynamic(reply))) = jobs.send(Job::Dynamic(reply)) {
-            let _ = reply.send(Err(Refusal::new(
-                Fault::System,
-                "the zone's worker has stopped",
-            )));
-        }
+        self.to_worker(origin, false, reply, Job::Dynamic);
     }
 
     /// Sends a job answering on `reply` to the worker of the signed zone `origin`;
@@ -889,21 +872,35 @@ impl ZoneSet {
         reply: Sender<Result<String, Refusal>>,
         job: impl FnOnce(Sender<Result<String, Refusal>>) -> Job,
     ) {
+        self.to_worker(origin, true, reply, job)
+    }
+
+    /// Sends a job answering on `reply` to the worker of the zone `origin` (a signed
+    /// one when `signed`); answers at once when there is none.
+    fn to_worker(
+        &self,
+        origin: &Name,
+        signed: bool,
+        reply: Sender<Result<String, Refusal>>,
+        job: impl FnOnce(Sender<Result<String, Refusal>>) -> Job,
+    ) {
         let jobs = self
             .lock()
             .iter()
-            .find(|w| w.spec.origin == *origin && w.spec.dnssec.is_some())
+            .find(|w| w.spec.origin == *origin && (!signed || w.spec.dnssec.is_some()))
             .map(|w| w.jobs.clone());
         let Some(jobs) = jobs else {
+            let what = if signed { "a signed zone" } else { "a zone" };
             let _ = reply.send(Err(Refusal::new(
                 Fault::Config,
-                format!("{origin} is not a signed zone of this server"),
+                format!("{origin} is not {what} of this server"),
             )));
             return;
         };
         // The worker answers on `reply` itself, so no caller waits here.
-        if let Err(mpsc::SendError(Job::Dnssec(_, reply) | Job::Status(reply))) =
-            jobs.send(job(reply))
+        if let Err(mpsc::SendError(
+            Job::Dnssec(_, reply) | Job::Status(reply) | Job::Dynamic(reply),
+        )) = jobs.send(job(reply))
         {
             let _ = reply.send(Err(Refusal::new(
                 Fault::System,

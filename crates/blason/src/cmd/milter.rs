@@ -294,17 +294,29 @@ fn from_blason_config(path: &std::path::Path) -> Result<Config, String> {
         ));
     }
     Ok(Config {
-        signers,
         rolling,
-        internal: loopback(),
         all_matches: true,
-        sign: true,
-        verify: None,
-        mode: None,
-        authserv_id: None,
-        resolver: None,
-        umask: None,
+        ..Config::signing(signers)
     })
+}
+
+impl Config {
+    /// Signing with `signers` for loopback, first match only; the rest as given by
+    /// flags (mode, verifying) later.
+    pub fn signing(signers: Vec<(Match, Signer)>) -> Config {
+        Config {
+            signers,
+            rolling: Vec::new(),
+            internal: loopback(),
+            all_matches: false,
+            sign: true,
+            verify: None,
+            mode: None,
+            authserv_id: None,
+            resolver: None,
+            umask: None,
+        }
+    }
 }
 
 /// The loopback prefixes, OpenDKIM's default InternalHosts.
@@ -334,16 +346,8 @@ pub fn run(a: MilterArgs) -> ExitCode {
                 else {
                     if a.mode.as_deref() == Some("v") {
                         let cfg = Config {
-                            signers: Vec::new(),
-                            rolling: Vec::new(),
-                            internal: loopback(),
-                            all_matches: false,
                             sign: false,
-                            verify: None,
-                            mode: None,
-                            authserv_id: None,
-                            resolver: None,
-                            umask: None,
+                            ..Config::signing(Vec::new())
                         };
                         return Ok((verifying(cfg, &a)?, listener(&a, None, None)?));
                     }
@@ -359,18 +363,7 @@ pub fn run(a: MilterArgs) -> ExitCode {
                     domain: signer.domain.clone(),
                     subdomains: true,
                 };
-                let cfg = Config {
-                    signers: vec![(m, signer)],
-                    rolling: Vec::new(),
-                    internal: loopback(),
-                    all_matches: false,
-                    sign: true,
-                    verify: None,
-                    mode: None,
-                    authserv_id: None,
-                    resolver: None,
-                    umask: None,
-                };
+                let cfg = Config::signing(vec![(m, signer)]);
                 (cfg, None)
             }
         };

@@ -206,12 +206,7 @@ pub fn read(conf: &Path) -> Result<(Config, Option<String>, Vec<String>), String
         internal = loopback();
     }
     let cfg = Config {
-        signers,
-        rolling: Vec::new(),
         internal,
-        all_matches: false,
-        sign: true,
-        verify: None,
         mode: get("mode"),
         authserv_id: get("authservid"),
         // The first of Nameservers (addresses, comma-separated), at port 53.
@@ -223,6 +218,7 @@ pub fn read(conf: &Path) -> Result<(Config, Option<String>, Vec<String>), String
                 .map(|ip| std::net::SocketAddr::new(ip, 53))
         }),
         umask: get("umask").and_then(|u| u32::from_str_radix(u.trim(), 8).ok()),
+        ..Config::signing(signers)
     };
     Ok((cfg, get("socket"), notes))
 }
