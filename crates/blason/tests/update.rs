@@ -50,6 +50,20 @@ types = ["ANY"]
     )
 }
 
+/// A fresh folder `blason-NAME-PID` holding the zone file x.test.zone.
+fn zone_dir(name: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("blason-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(
+        dir.join("x.test.zone"),
+        "$ORIGIN x.test.\n$TTL 300\n@ SOA ns1 hostmaster 1 7200 3600 1209600 300\n\
+         @ NS ns1\nns1 A 127.0.0.77\nwww A 192.0.2.80\nhome A 192.0.2.1\n",
+    )
+    .unwrap();
+    dir
+}
+
 /// The answer's records for `name type`, sorted, one string each.
 fn answers(port: u16, name: &str, qtype: &str) -> Vec<String> {
     let mut v: Vec<String> = short(port, name, qtype)
@@ -70,15 +84,7 @@ fn nsupdate_and_knsupdate_change_the_zone_as_the_rfc_says() {
         );
         return;
     };
-    let dir = std::env::temp_dir().join(format!("blason-update-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    std::fs::write(
-        dir.join("x.test.zone"),
-        "$ORIGIN x.test.\n$TTL 300\n@ SOA ns1 hostmaster 1 7200 3600 1209600 300\n\
-         @ NS ns1\nns1 A 127.0.0.77\nwww A 192.0.2.80\nhome A 192.0.2.1\n",
-    )
-    .unwrap();
+    let dir = zone_dir("update");
     let port = low_port();
     let conf = dir.join("blason.toml");
     // A key from `blason tsig keygen --for update`, its blason part pasted at the
@@ -459,15 +465,7 @@ fn an_update_that_cannot_be_journaled_is_servfail_and_changes_nothing() {
     let (Some(_), Some(_)) = (tool("nsupdate"), tool("dig")) else {
         panic!("nsupdate and dig are needed (scripts/test.sh installs them)");
     };
-    let dir = std::env::temp_dir().join(format!("blason-update-servfail-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    std::fs::write(
-        dir.join("x.test.zone"),
-        "$ORIGIN x.test.\n$TTL 300\n@ SOA ns1 hostmaster 1 7200 3600 1209600 300\n\
-         @ NS ns1\nns1 A 127.0.0.77\nwww A 192.0.2.80\nhome A 192.0.2.1\n",
-    )
-    .unwrap();
+    let dir = zone_dir("update-servfail");
     let port = low_port();
     let conf = dir.join("blason.toml");
     std::fs::write(&conf, config(&dir, port)).unwrap();
