@@ -256,6 +256,34 @@ fn nsupdate_and_knsupdate_change_the_zone_as_the_rfc_says() {
         "NOTZONE",
     );
     assert_eq!(answers(port, "www.x.test", "A"), ["192.0.2.80"]);
+    // Held to the zone's own checks, as BIND's check-integrity holds updates: the
+    // zone's name servers keep their addresses. REFUSED, nothing applied.
+    fails_with(
+        up(
+            &admin,
+            false,
+            "zone x.test\nupdate add x.test 60 NS ns9.x.test.",
+        ),
+        "REFUSED",
+    );
+    fails_with(
+        up(&admin, false, "zone x.test\nupdate delete ns1.x.test A"),
+        "REFUSED",
+    );
+    assert_eq!(answers(port, "x.test", "NS"), ["ns1.x.test."]);
+    assert_eq!(answers(port, "ns1.x.test", "A"), ["127.0.0.77"]);
+    let r = up(
+        &admin,
+        false,
+        "zone x.test\nupdate add ns9.x.test 60 A 127.0.0.78\nupdate add x.test 60 NS ns9.x.test.",
+    );
+    assert!(r.0, "with its address, the name server is taken: {}", r.1);
+    let r = up(
+        &admin,
+        false,
+        "zone x.test\nupdate delete x.test NS ns9.x.test.\nupdate delete ns9.x.test A",
+    );
+    assert!(r.0, "{}", r.1);
     // A malformed update (a prerequisite with a TTL; no stock client sends one):
     // FORMERR, signed.
     assert_eq!(raw_update(port, 5), (1, true));

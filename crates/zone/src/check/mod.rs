@@ -64,6 +64,84 @@ enum Target {
     BelowCut,
 }
 
+/// Where an in-zone name leads, the way BIND's NS/MX/SRV checks follow it
+/// (wildcards count); with the node of the glue address it found, if any.
+fn resolve_in(zone: &Zone, origin: &[u8], t: &[u8], buf: &mut Vec<u8>) -> (Target, Option<usize>) {
+    let nodes = zone.nodes();
+    if let Some(i) = zone.find(t) {
+        return at_node(zone, i, true);
+    }
+    let mut pos = 0;
+    while t.len() - pos > origin.len() && t[pos] != 0 {
+        pos += t[pos] as usize + 1;
+        let Some(e) = zone.find(&t[pos..]) else {
+            continue;
+        };
+        let en = &nodes[e];
+        if en.has(flags::BELOW_DNAME) || en.rrset(Rtype::DNAME).is_some() {
+            return (Target::BelowDname, None);
+        }
+        if en.has(flags::BELOW_CUT) || en.has(flags::DELEGATION) {
+            return (Target::BelowCut, None);
+        }
+        if en.has(flags::WILDCARD_CHILD) {
+            buf.clear();
+            buf.extend_from_slice(&[1, b'*']);
+            buf.extend_from_slice(&t[pos..]);
+            if let Some(w) = zone.find(buf) {
+                return at_node(zone, w, false);
+            }
+        }
+        return (Target::NoAddr, None);
+    }
+    (Target::NoAddr, None)
+}
+
+fn at_node(zone: &Zone, i: usize, mark: bool) -> (Target, Option<usize>) {
+    let n = &zone.nodes()[i];
+    if n.has(flags::BELOW_DNAME) {
+        return (Target::BelowDname, None);
+    }
+    let addr = n.rrset(Rtype::A).is_some() || n.rrset(Rtype::AAAA).is_some();
+    if n.has(flags::BELOW_CUT) || n.has(flags::DELEGATION) {
+        let glue = (addr && mark).then_some(i);
+        return (if addr { Target::Addr } else { Target::BelowCut }, glue);
+    }
+    let t = if addr {
+        Target::Addr
+    } else if n.rrset(Rtype::CNAME).is_some() {
+        Target::Cname
+    } else {
+        Target::NoAddr
+    };
+    (t, None)
+}
+
+/// Why the apex's NS set would make the zone fail its checks (the errors
+/// `check_zone` reports for it: an in-zone name server without an address, a
+/// CNAME, a name below a DNAME), if it would: the check a change that does not
+/// come from the file (a dynamic update) must pass too. Costs a lookup per name
+/// server, not a pass over the zone.
+pub fn apex_ns_error(zone: &Zone) -> Option<String> {
+    let origin = zone.origin().as_wire();
+    let ns = zone.apex().rrset(Rtype::NS)?;
+    let mut buf = Vec::new();
+    for d in ns.rdatas() {
+        let Some(t) = name_at(d, 0) else { continue };
+        if !wire_is_subdomain(t, origin) {
+            continue;
+        }
+        let why = match resolve_in(zone, origin, t, &mut buf).0 {
+            Target::Addr | Target::BelowCut => continue,
+            Target::NoAddr => "has no address records (A or AAAA) in the zone",
+            Target::Cname => "is a CNAME (RFC 2181 §10.3)",
+            Target::BelowDname => "is below a DNAME",
+        };
+        return Some(format!("the zone's name server {} {why}", show(t)));
+    }
+    None
+}
+
 struct Checker<'a> {
     zone: &'a Zone,
     info: &'a BuildInfo,
@@ -146,57 +224,14 @@ impl<'a> Checker<'a> {
     // ---------------------------------------------------------------------------
     // Target resolution
 
-    /// Follows an in-zone name the way BIND's NS/MX/SRV checks do (wildcards count).
+    /// Follows an in-zone name the way BIND's NS/MX/SRV checks do (wildcards
+    /// count); glue found is marked used.
     fn resolve(&mut self, t: &[u8]) -> Target {
-        let nodes = self.zone.nodes();
-        if let Some(i) = self.zone.find(t) {
-            return self.at_node(i, true);
+        let (target, glue) = resolve_in(self.zone, self.origin, t, &mut self.buf);
+        if let Some(i) = glue {
+            self.glue_used[i] = true;
         }
-        let mut pos = 0;
-        while t.len() - pos > self.origin.len() && t[pos] != 0 {
-            pos += t[pos] as usize + 1;
-            let Some(e) = self.zone.find(&t[pos..]) else {
-                continue;
-            };
-            let en = &nodes[e];
-            if en.has(flags::BELOW_DNAME) || en.rrset(Rtype::DNAME).is_some() {
-                return Target::BelowDname;
-            }
-            if en.has(flags::BELOW_CUT) || en.has(flags::DELEGATION) {
-                return Target::BelowCut;
-            }
-            if en.has(flags::WILDCARD_CHILD) {
-                self.buf.clear();
-                self.buf.extend_from_slice(&[1, b'*']);
-                self.buf.extend_from_slice(&t[pos..]);
-                if let Some(w) = self.zone.find(&self.buf) {
-                    return self.at_node(w, false);
-                }
-            }
-            return Target::NoAddr;
-        }
-        Target::NoAddr
-    }
-
-    fn at_node(&mut self, i: usize, mark: bool) -> Target {
-        let n = &self.zone.nodes()[i];
-        if n.has(flags::BELOW_DNAME) {
-            return Target::BelowDname;
-        }
-        let addr = n.rrset(Rtype::A).is_some() || n.rrset(Rtype::AAAA).is_some();
-        if n.has(flags::BELOW_CUT) || n.has(flags::DELEGATION) {
-            if addr && mark {
-                self.glue_used[i] = true;
-            }
-            return if addr { Target::Addr } else { Target::BelowCut };
-        }
-        if addr {
-            Target::Addr
-        } else if n.rrset(Rtype::CNAME).is_some() {
-            Target::Cname
-        } else {
-            Target::NoAddr
-        }
+        target
     }
 
     // ---------------------------------------------------------------------------
