@@ -1415,11 +1415,12 @@ impl Handle {
             }),
             Err(e) => Err(Refusal::of(&e)),
         };
-        if let Ok(receipt) = &r {
-            self.log_dynamic(&done, receipt.serial, now);
-        }
         for reply in waiting {
             let _ = reply.send(r.clone());
+        }
+        // After the answers: the log is not what makes the changes durable.
+        if let Ok(receipt) = &r {
+            self.log_dynamic(&done, receipt.serial, now);
         }
     }
 
