@@ -222,7 +222,12 @@ pub fn relaxed_body(body: &[u8]) -> Vec<u8> {
         if last && raw.is_empty() {
             break;
         }
-        let line = raw.strip_suffix(b"\r").unwrap_or(raw);
+        // Only a CR before the LF ends a line; one at the very end is data.
+        let line = if last {
+            raw
+        } else {
+            raw.strip_suffix(b"\r").unwrap_or(raw)
+        };
         let mark = out.len();
         let mut space = false;
         for &b in line {
@@ -271,6 +276,7 @@ mod tests {
         );
         assert_eq!(relaxed_body(b"a\rb\r\n"), b"a\rb\r\n");
         assert_eq!(relaxed_body(b"\r\n x"), b"\r\n x\r\n");
+        assert_eq!(relaxed_body(b"a\r"), b"a\r\r\n");
     }
 
     #[test]
