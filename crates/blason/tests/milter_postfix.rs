@@ -599,7 +599,7 @@ fn a_dkim_key_roll_while_mail_flows() {
         &conf,
         format!(
             "listen = [\"127.0.0.1:{dns}\"]\nstate = \"{s}\"\npoll-interval = 1\n[[zone]]\norigin = \"example.com\"\nfile = \"{z}\"\n\
-             [zone.mail]\nttl = 1\ndkim = [{{ selector = \"roll\", algorithm = \"ed25519\", roll = \"6s\", keep-retired = \"3s\" }}]\n",
+             [zone.mail]\nttl = 1\ndkim = [{{ selector = \"roll\", algorithm = \"ed25519\", roll = \"6s\", keep-retired = \"5s\" }}]\n",
             s = dir.join("state").display(),
             z = dir.join("example.com.zone").display()
         ),
