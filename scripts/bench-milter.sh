@@ -167,29 +167,8 @@ maillog_file = $d/maillog
 smtputf8_enable = no
 default_destination_concurrency_limit = 20
 CF
-    # No chroot, nothing on port 25: the private instance's own services.
-    cat > "$d/etc/master.cf" <<MASTER
-127.0.0.1:$smtp inet n - n - - smtpd
-pickup    unix  n - n 60 1 pickup
-cleanup   unix  n - n - 0 cleanup
-qmgr      unix  n - n 300 1 qmgr
-rewrite   unix  - - n - - trivial-rewrite
-bounce    unix  - - n - 0 bounce
-defer     unix  - - n - 0 bounce
-trace     unix  - - n - 0 bounce
-verify    unix  - - n - 1 verify
-flush     unix  n - n 1000? 0 flush
-proxymap  unix  - - n - - proxymap
-smtp      unix  - - n - - smtp
-relay     unix  - - n - - smtp
-showq     unix  n - n - - showq
-error     unix  - - n - - error
-retry     unix  - - n - - error
-discard   unix  - - n - - discard
-anvil     unix  - - n - 1 anvil
-scache    unix  - - n - 1 scache
-postlog   unix-dgram n - n - 1 postlogd
-MASTER
+    # The private instance's services, as the tests run them, and its smtpd.
+    { echo "127.0.0.1:$smtp inet n - n - - smtpd"; cat crates/blason/tests/mail/postfix-services.cf; } > "$d/etc/master.cf"
     smtp-sink -u postfix 127.0.0.1:$sink 200 > /dev/null 2>&1 &
     local sinkpid=$!
     postfix -c "$d/etc" start > /dev/null 2>&1

@@ -6,12 +6,6 @@
 
 mod common;
 
-use std::process::Command;
-
-fn blason() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_blason"))
-}
-
 const MESSAGES: &[(&str, &str)] = &[
     (
         "plain",
@@ -56,22 +50,12 @@ fn signed_messages_verify_with_dkimpy_and_changed_ones_fail() {
         let src = dir.join(format!("{name}.eml"));
         std::fs::write(&src, msg).unwrap();
         for (sel, _) in &records {
-            let out = blason()
-                .args(["mail", "sign", "-d", "example.com", "-s", sel, "-k"])
-                .arg(dir.join(format!("{sel}.private")))
-                .arg(&src)
-                .output()
-                .unwrap();
-            assert!(
-                out.status.success(),
-                "{name} {sel}: {}",
-                String::from_utf8_lossy(&out.stderr)
-            );
+            let out = common::mail_sign(&dir, sel, &src).into_bytes();
             let signed = dir.join(format!("{name}.{sel}.signed"));
-            std::fs::write(&signed, &out.stdout).unwrap();
+            std::fs::write(&signed, &out).unwrap();
             files.push((format!("{name} {sel}"), signed.clone(), true));
             // The same message with its body changed after signing.
-            let mut changed = out.stdout.clone();
+            let mut changed = out.clone();
             changed.extend_from_slice(b"P.S. added later\r\n");
             let bad = dir.join(format!("{name}.{sel}.changed"));
             std::fs::write(&bad, changed).unwrap();

@@ -265,6 +265,25 @@ const CASES: &[(&str, &str, &str, &str)] = &[
     ),
 ];
 
+/// `blason mail verify --format json` of `file` with the envelope flags given,
+/// asking `resolver`; it must run (exit status 0 or 1).
+fn verify_json(resolver: &str, envelope: &[&str], file: &Path) -> serde_json::Value {
+    let out = blason()
+        .args(["mail", "verify", "--format", "json", "--resolver", resolver])
+        .args(["--authserv-id", "rx.example.org"])
+        .args(envelope)
+        .arg(file)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.code().is_some_and(|c| c < 2),
+        "{}: {}",
+        file.display(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    json(&String::from_utf8_lossy(&out.stdout))
+}
+
 fn json(s: &str) -> serde_json::Value {
     serde_json::from_str(s).unwrap_or_else(|e| panic!("not JSON ({e}): {s}"))
 }
@@ -342,18 +361,7 @@ fn verdicts_equal_pyspf_dkimpy_authheaders_and_opendkim() {
     let sign = |sel: &str, msg: &str| -> String {
         let src = dir.join("src.eml");
         std::fs::write(&src, msg).unwrap();
-        let out = blason()
-            .args(["mail", "sign", "-d", "example.com", "-s", sel, "-k"])
-            .arg(dir.join(format!("{sel}.private")))
-            .arg(&src)
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8(out.stdout).unwrap()
+        common::mail_sign(&dir, sel, &src)
     };
     let good = sign("r1", &plain("alice@example.com", "good"));
     let write = |name: &str, m: &str| std::fs::write(dir.join(format!("{name}.eml")), m).unwrap();
@@ -368,15 +376,11 @@ fn verdicts_equal_pyspf_dkimpy_authheaders_and_opendkim() {
     write("sub-unsigned", &plain("alice@sub.example.org", "sub"));
     write("no-dmarc", &plain("alice@example.info", "nodmarc"));
     let py = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/mail");
-    let out = Command::new("python3")
-        .arg(py.join("verify_corpus.py"))
-        .arg(&dir)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "verify_corpus.py: {}",
-        String::from_utf8_lossy(&out.stderr)
+    common::stdout_of(
+        Command::new("python3")
+            .arg(py.join("verify_corpus.py"))
+            .arg(&dir),
+        "verify_corpus.py",
     );
 
     let resolver = format!("127.0.0.1:{port}");
@@ -384,47 +388,15 @@ fn verdicts_equal_pyspf_dkimpy_authheaders_and_opendkim() {
     let mut seen = BTreeMap::<String, usize>::new();
     for (name, ip, helo, from) in CASES {
         let file = dir.join(format!("{name}.eml"));
-        let ours = blason()
-            .args([
-                "mail",
-                "verify",
-                "--format",
-                "json",
-                "--resolver",
-                &resolver,
-                "--authserv-id",
-                "rx.example.org",
-            ])
-            .args(["--ip", ip, "--helo", helo, "--mail-from", from])
-            .arg(&file)
-            .output()
-            .unwrap();
-        assert!(
-            ours.status.code().is_some_and(|c| c < 2),
-            "{name}: {}",
-            String::from_utf8_lossy(&ours.stderr)
-        );
-        let ours = json(&String::from_utf8_lossy(&ours.stdout));
-        let theirs = Command::new("python3")
-            .arg(py.join("auth_oracle.py"))
-            .args([
-                "--dns",
-                &resolver,
-                "--ip",
-                ip,
-                "--helo",
-                helo,
-                "--mail-from",
-                from,
-            ])
-            .arg(&file)
-            .output()
-            .unwrap();
-        let text = String::from_utf8_lossy(&theirs.stdout).to_string();
-        assert!(
-            theirs.status.success(),
-            "oracle: {}{text}",
-            String::from_utf8_lossy(&theirs.stderr)
+        let envelope = ["--ip", ip, "--helo", helo, "--mail-from", from];
+        let ours = verify_json(&resolver, &envelope, &file);
+        let text = common::stdout_of(
+            Command::new("python3")
+                .arg(py.join("auth_oracle.py"))
+                .args(["--dns", &resolver])
+                .args(envelope)
+                .arg(&file),
+            "auth_oracle.py",
         );
         let theirs = json(text.trim());
         assert!(
@@ -443,7 +415,7 @@ fn verdicts_equal_pyspf_dkimpy_authheaders_and_opendkim() {
         // `blason spf check` says what `mail verify` says, in its own JSON.
         let spf = blason()
             .args(["spf", "check", "--format", "json", "--resolver", &resolver])
-            .args(["--ip", ip, "--helo", helo, "--mail-from", from])
+            .args(envelope)
             .output()
             .unwrap();
         assert_eq!(
@@ -464,19 +436,7 @@ fn verdicts_equal_pyspf_dkimpy_authheaders_and_opendkim() {
     for name in names {
         let file = dir.join(format!("{name}.eml"));
         let (theirs, said) = common::opendkim_verify(&dir, port, &file);
-        let ours = blason()
-            .args([
-                "mail",
-                "verify",
-                "--format",
-                "json",
-                "--resolver",
-                &resolver,
-            ])
-            .arg(&file)
-            .output()
-            .unwrap();
-        let ours: Vec<String> = json(&String::from_utf8_lossy(&ours.stdout))["dkim"]
+        let ours: Vec<String> = verify_json(&resolver, &[], &file)["dkim"]
             .as_array()
             .unwrap()
             .iter()

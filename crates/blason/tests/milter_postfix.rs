@@ -24,26 +24,8 @@ impl Drop for Postfix {
     }
 }
 
-const SERVICES: &str = "pickup    unix  n - n 60 1 pickup
-cleanup   unix  n - n - 0 cleanup
-qmgr      unix  n - n 300 1 qmgr
-rewrite   unix  - - n - - trivial-rewrite
-bounce    unix  - - n - 0 bounce
-defer     unix  - - n - 0 bounce
-trace     unix  - - n - 0 bounce
-verify    unix  - - n - 1 verify
-flush     unix  n - n 1000? 0 flush
-proxymap  unix  - - n - - proxymap
-smtp      unix  - - n - - smtp
-relay     unix  - - n - - smtp
-showq     unix  n - n - - showq
-error     unix  - - n - - error
-retry     unix  - - n - - error
-discard   unix  - - n - - discard
-anvil     unix  - - n - 1 anvil
-scache    unix  - - n - 1 scache
-postlog   unix-dgram n - n - 1 postlogd
-";
+/// The private instance's services; the smtpd line is added with its port.
+const SERVICES: &str = include_str!("mail/postfix-services.cf");
 
 /// A private Postfix instance in `dir` (its own config folder, queue and loopback
 /// ports) with `milters` in smtpd_milters, relaying everything to smtp-sink, which
@@ -491,13 +473,7 @@ fn incoming_mail_is_verified_forged_results_removed_and_dmarc_enforced() {
     };
     let src = dir.join("src.eml");
     std::fs::write(&src, plain("alice@example.com", "signed")).unwrap();
-    let signed = Command::new(env!("CARGO_BIN_EXE_blason"))
-        .args(["mail", "sign", "-d", "example.com", "-s", "r1", "-k"])
-        .arg(dir.join("r1.private"))
-        .arg(&src)
-        .output()
-        .unwrap();
-    let signed = String::from_utf8(signed.stdout).unwrap();
+    let signed = common::mail_sign(&dir, "r1", &src);
     let forged = format!(
         "Authentication-Results: mx.example.org; dkim=pass; dmarc=pass\nAuthentication-Results: other.example.org; spf=pass\n{signed}"
     );

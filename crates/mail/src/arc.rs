@@ -4,7 +4,7 @@
 
 use crate::authres::AuthResult;
 use crate::dkim_sign::relaxed_header;
-use crate::dkim_verify::{self, fetch_key, verify_with, without_b, Verdict};
+use crate::dkim_verify::{self, fetch_key, no_ws, verify_with, without_b};
 use crate::dns::TxtLookup;
 use crate::message::{Field, Message};
 use crate::tags;
@@ -123,21 +123,7 @@ fn check_seal(seal: &Field, data: &[u8], dns: &dyn TxtLookup) -> Result<(), Stri
     let t = tags::parse(&seal.value).map_err(|e| e.to_string())?;
     let get = |n: &str| tags::get(&t, n).ok_or(format!("{n}= is missing"));
     let a = get("a")?.to_ascii_lowercase();
-    let b: String = get("b")?
-        .chars()
-        .filter(|c| !c.is_ascii_whitespace())
-        .collect();
-    let b = crate::b64::decode(b.as_bytes()).ok_or("b= is not base64")?;
+    let b = crate::b64::decode(no_ws(get("b")?).as_bytes()).ok_or("b= is not base64")?;
     let key = fetch_key(get("d")?, get("s")?, &a, dns).map_err(|(_, why)| why)?;
-    let mut v = Verdict {
-        result: AuthResult::None,
-        domain: String::new(),
-        selector: String::new(),
-        algorithm: a,
-        identity: None,
-        b_prefix: String::new(),
-        key_bits: None,
-        reason: String::new(),
-    };
-    verify_with(&key, data, &b, &mut v).map_err(|(_, why)| why)
+    verify_with(&key, data, &b).map_err(|(_, why)| why)
 }

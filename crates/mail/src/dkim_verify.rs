@@ -50,7 +50,8 @@ struct Sig {
     length: Option<u64>,
 }
 
-fn no_ws(s: &str) -> String {
+/// The text without its folding whitespace (`b=` and `bh=` values are folded).
+pub fn no_ws(s: &str) -> String {
     s.chars().filter(|c| !c.is_ascii_whitespace()).collect()
 }
 
@@ -71,15 +72,17 @@ pub fn verify_field(
     now: u64,
     dkim: bool,
 ) -> Verdict {
-    let list = tags::parse(&field.value).unwrap_or_default();
-    let get = |n: &str| tags::get(&list, n).unwrap_or("").to_string();
+    // Read once: the fields name the signature even when it is refused.
+    let parsed = tags::parse(&field.value);
+    let list = parsed.as_deref().unwrap_or_default();
+    let get = |n: &str| tags::get(list, n).unwrap_or("").to_string();
     let mut v = Verdict {
         result: AuthResult::PermError,
         domain: get("d").to_ascii_lowercase(),
         selector: get("s"),
         algorithm: get("a").to_ascii_lowercase(),
         identity: if dkim {
-            tags::get(&list, "i").map(str::to_string)
+            tags::get(list, "i").map(str::to_string)
         } else {
             None
         },
@@ -87,7 +90,10 @@ pub fn verify_field(
         key_bits: None,
         reason: String::new(),
     };
-    let sig = match read_sig(&field.value, dkim, now) {
+    let sig = match parsed
+        .map_err(|e| perm(format!("the signature does not parse: {e}")))
+        .and_then(|list| read_sig(&list, dkim, now))
+    {
         Ok(s) => s,
         Err((result, why)) => {
             v.result = result;
@@ -116,13 +122,11 @@ fn fail(why: impl Into<String>) -> Failure {
     (AuthResult::Fail, why.into())
 }
 
-fn read_sig(value: &[u8], dkim: bool, now: u64) -> Result<Sig, Failure> {
-    let list: Vec<Tag> =
-        tags::parse(value).map_err(|e| perm(format!("the signature does not parse: {e}")))?;
-    if let Some(d) = tags::duplicates(&list).first() {
+fn read_sig(list: &[Tag], dkim: bool, now: u64) -> Result<Sig, Failure> {
+    if let Some(d) = tags::duplicates(list).first() {
         return Err(perm(format!("tag {d}= appears twice")));
     }
-    let get = |n: &str| tags::get(&list, n);
+    let get = |n: &str| tags::get(list, n);
     if dkim && get("v") != Some("1") {
         return Err(perm("v= is missing or not 1"));
     }
@@ -270,7 +274,8 @@ fn check(
         value: without_b(&field.value),
     };
     data.extend_from_slice(&canon_header(sig.header_canon, &empty));
-    verify_with(&key, &data, &sig.b, v)
+    v.key_bits = Some(key_bits(&key));
+    verify_with(&key, &data, &sig.b)
 }
 
 /// The usable key at `selector._domainkey.domain` for `algorithm`.
@@ -341,23 +346,14 @@ pub fn fetch_key(
 
 /// Checks `sig` over `data` with `key` (RFC 8463: Ed25519 signs the SHA-256 of
 /// the data); records the key size in `v`.
-pub fn verify_with(
-    key: &dkim::KeyRecord,
-    data: &[u8],
-    sig: &[u8],
-    v: &mut Verdict,
-) -> Result<(), Failure> {
+pub fn verify_with(key: &dkim::KeyRecord, data: &[u8], sig: &[u8]) -> Result<(), Failure> {
     let ok = match key.k {
-        KeyType::Ed25519 => {
-            v.key_bits = Some(256);
-            UnparsedPublicKey::new(&signature::ED25519, &key.p)
-                .verify(digest(&SHA256, data).as_ref(), sig)
-                .is_ok()
-        }
+        KeyType::Ed25519 => UnparsedPublicKey::new(&signature::ED25519, &key.p)
+            .verify(digest(&SHA256, data).as_ref(), sig)
+            .is_ok(),
         KeyType::Rsa => {
             let rsa = rsa_public_key(&key.p).ok_or_else(|| perm("the RSA key does not parse"))?;
-            let bits = crate::der::rsa_bits(&key.p).unwrap_or(0);
-            v.key_bits = Some(bits);
+            let bits = key_bits(key);
             // RFC 8301 §3.2: verifiers take 1024 to 4096 bits; ring keeps keys
             // under 2048 bits behind its legacy verifier.
             let alg: &dyn signature::VerificationAlgorithm = if bits < 1024 {
@@ -374,6 +370,14 @@ pub fn verify_with(
         Ok(())
     } else {
         Err(fail("the signature does not verify: a signed header was changed, or the key is not the one that signed"))
+    }
+}
+
+/// The size of a key: an RSA modulus's bits, 256 for Ed25519 (0 when unreadable).
+pub fn key_bits(key: &dkim::KeyRecord) -> usize {
+    match key.k {
+        KeyType::Ed25519 => 256,
+        KeyType::Rsa => crate::der::rsa_bits(&key.p).unwrap_or(0),
     }
 }
 

@@ -46,14 +46,14 @@ pub struct Outcome {
 /// empty sender.
 pub fn check_mail_from(req: &Request, dns: &dyn TxtLookup) -> Outcome {
     let mut r = req.clone();
-    if r.sender.trim_matches(['<', '>']).is_empty() {
+    r.sender = req.sender.trim_matches(['<', '>', ' ']).to_string();
+    if r.sender.is_empty() {
         r.sender = format!("postmaster@{}", req.helo);
     }
-    let sender = r.sender.trim_matches(['<', '>', ' ']).to_string();
-    r.sender = sender.clone();
-    let domain = sender
+    let domain = r
+        .sender
         .rsplit_once('@')
-        .map_or(sender.as_str(), |(_, d)| d)
+        .map_or(r.sender.as_str(), |(_, d)| d)
         .to_string();
     check_host(&r, &domain, dns)
 }
@@ -63,6 +63,24 @@ pub fn check_helo(req: &Request, dns: &dyn TxtLookup) -> Outcome {
     let mut r = req.clone();
     r.sender = format!("postmaster@{}", req.helo);
     check_host(&r, &req.helo.clone(), dns)
+}
+
+impl Outcome {
+    /// The stable JSON of `blason spf check`, and `spf` in `blason mail verify`'s.
+    pub fn to_json(&self) -> String {
+        use blason_zone::finding::json_str;
+        let opt = |s: &Option<String>| s.as_ref().map_or("null".to_string(), |v| json_str(v));
+        format!(
+            "{{\"result\":\"{}\",\"domain\":{},\"mechanism\":{},\"explanation\":{},\"reason\":{},\"lookups\":{},\"void_lookups\":{}}}",
+            self.result,
+            json_str(&self.domain),
+            opt(&self.mechanism),
+            opt(&self.explanation),
+            json_str(&self.reason),
+            self.lookups,
+            self.voids
+        )
+    }
 }
 
 /// `check_host(ip, domain, sender)`.
@@ -124,7 +142,7 @@ fn valid_domain(d: &str) -> bool {
 }
 
 /// The client as IPv4 when it is an IPv4-mapped IPv6 address (§5).
-fn client(ip: IpAddr) -> IpAddr {
+pub fn client(ip: IpAddr) -> IpAddr {
     match ip {
         IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
         v4 => v4,

@@ -133,10 +133,7 @@ pub fn verify_message(msg: &Message, env: &Envelope, dns: &dyn TxtLookup) -> Rep
 
 /// iprev (RFC 8601 §3): a name of the client whose addresses include it.
 pub fn iprev(ip: IpAddr, dns: &dyn TxtLookup) -> Iprev {
-    let ip = match ip {
-        IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
-        v4 => v4,
-    };
+    let ip = spf_eval::client(ip);
     let names: Vec<String> = match dns.lookup(&spf_eval::reverse_name(ip), 12) {
         Answer::Records(r) => r
             .iter()
@@ -394,16 +391,9 @@ impl Report {
             method: "arc",
             result: self.arc.result,
             reason: None,
-            props: if self.arc.sets > 0 {
-                vec![(
-                    "smtp.remote-ip".into(),
-                    self.ip.map(|i| i.to_string()).unwrap_or_default(),
-                )]
-                .into_iter()
-                .filter(|(_, v)| !v.is_empty())
-                .collect()
-            } else {
-                vec![]
+            props: match self.ip {
+                Some(ip) if self.arc.sets > 0 => vec![("smtp.remote-ip".into(), ip.to_string())],
+                _ => vec![],
             },
         });
         if let (Some(ip), Some(i)) = (self.ip, &self.iprev) {
@@ -424,12 +414,7 @@ impl Report {
 
     pub fn to_json(&self) -> String {
         let opt = |s: &Option<String>| s.as_ref().map_or("null".to_string(), |v| json_str(v));
-        let spf = |o: &Outcome| {
-            format!(
-                "{{\"result\":\"{}\",\"domain\":{},\"mechanism\":{},\"explanation\":{},\"reason\":{},\"lookups\":{},\"void_lookups\":{}}}",
-                o.result, json_str(&o.domain), opt(&o.mechanism), opt(&o.explanation), json_str(&o.reason), o.lookups, o.voids
-            )
-        };
+        let spf = Outcome::to_json;
         let dkim: Vec<String> = self
             .dkim
             .iter()

@@ -1361,15 +1361,16 @@ impl Handle {
             }
             let next = update::resolve(&zone, &edits)
                 .and_then(|cs| update::apply(&zone, &cs).map(|z| (z, cs)));
+            // Held to the zone's own checks, as a file is: a change may not leave
+            // the zone's name servers without addresses (BIND's check-integrity
+            // refuses such an update too).
+            let broken = next.as_ref().ok().and_then(|(z, _)| {
+                blason_zone::check::apex_ns_error(z)
+                    .filter(|_| blason_zone::check::apex_ns_error(&zone).is_none())
+            });
             match next {
-                // Held to the zone's own checks, as a file is: a change may not
-                // leave the zone's name servers without addresses (BIND's
-                // check-integrity refuses such an update too).
-                Ok((z, _))
-                    if blason_zone::check::apex_ns_error(&zone).is_none()
-                        && blason_zone::check::apex_ns_error(&z).is_some() =>
-                {
-                    let why = blason_zone::check::apex_ns_error(&z).unwrap_or_default();
+                Ok(_) if broken.is_some() => {
+                    let why = broken.unwrap_or_default();
                     let _ = reply.send(Err(Refusal::with_rcode(
                         crate::update::REFUSED,
                         format!("the change would break the zone: {why}"),

@@ -650,7 +650,6 @@ pub fn run_tlsa(a: TlsaArgs) -> ExitCode {
 fn spf_check(ip: std::net::IpAddr, mail_from: String, helo: String, common: Common) -> ExitCode {
     use blason_mail::authres::AuthResult;
     use blason_mail::spf_eval::{check_mail_from, Request};
-    use blason_zone::finding::json_str;
     let dns = tryx!(common.lookup());
     let req = Request {
         ip,
@@ -661,19 +660,7 @@ fn spf_check(ip: std::net::IpAddr, mail_from: String, helo: String, common: Comm
     };
     let o = check_mail_from(&req, &dns);
     match common.format {
-        Format::Json => {
-            let opt = |s: &Option<String>| s.as_ref().map_or("null".to_string(), |v| json_str(v));
-            println!(
-                "{{\"result\":\"{}\",\"domain\":{},\"mechanism\":{},\"explanation\":{},\"reason\":{},\"lookups\":{},\"void_lookups\":{}}}",
-                o.result,
-                json_str(&o.domain),
-                opt(&o.mechanism),
-                opt(&o.explanation),
-                json_str(&o.reason),
-                o.lookups,
-                o.voids
-            );
-        }
+        Format::Json => println!("{}", o.to_json()),
         Format::Text => {
             println!("{} for {} from {ip}", o.result, o.domain);
             if let Some(m) = &o.mechanism {

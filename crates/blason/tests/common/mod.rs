@@ -503,18 +503,32 @@ pub fn dkimpy_dns_head(port: u16) -> String {
 pub fn dkimpy(dir: &Path, script: &str, files: &[PathBuf]) -> String {
     let py = dir.join("verify.py");
     std::fs::write(&py, script).unwrap();
-    let out = Command::new("python3")
-        .arg(&py)
-        .args(files)
-        .output()
-        .unwrap();
+    stdout_of(Command::new("python3").arg(&py).args(files), "dkimpy")
+}
+
+/// What `cmd` printed; it must succeed (else the test fails with `what` and its
+/// output).
+pub fn stdout_of(cmd: &mut Command, what: &str) -> String {
+    let out = cmd.output().unwrap();
     let said = String::from_utf8_lossy(&out.stdout).to_string();
     assert!(
         out.status.success(),
-        "dkimpy: {}{said}",
+        "{what}: {}{said}",
         String::from_utf8_lossy(&out.stderr)
     );
     said
+}
+
+/// `blason mail sign` of the message file `src` for example.com with the key of
+/// `selector` in `dir` (as [`dkim_keys`] made it): the signed message.
+pub fn mail_sign(dir: &Path, selector: &str, src: &Path) -> String {
+    stdout_of(
+        Command::new(env!("CARGO_BIN_EXE_blason"))
+            .args(["mail", "sign", "-d", "example.com", "-s", selector, "-k"])
+            .arg(dir.join(format!("{selector}.private")))
+            .arg(src),
+        &format!("blason mail sign -s {selector}"),
+    )
 }
 
 /// Text with its (comments) removed: OpenDKIM writes '(2048-bit key; unprotected)'.
