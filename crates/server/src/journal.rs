@@ -399,7 +399,7 @@ impl Journal {
         Ok(Some((
             j,
             Restored {
-                zone: zone.folded(),
+                zone,
                 cut,
                 changesets: count,
             },

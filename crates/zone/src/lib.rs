@@ -21,6 +21,7 @@ pub mod named_conf;
 pub mod print;
 pub mod rdata;
 pub mod scanner;
+mod store;
 pub mod types;
 pub mod update;
 

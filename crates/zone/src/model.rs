@@ -14,6 +14,9 @@ use crate::types::{Class, Rtype};
 use hashbrown::HashTable;
 use std::sync::Arc;
 
+use crate::store::Store;
+pub use crate::store::{Nodes, NodesIter};
+
 /// Node flags.
 pub mod flags {
     /// The zone apex.
@@ -170,26 +173,15 @@ impl Node {
 
 /// An immutable zone.
 ///
-/// Snapshots share structure: the nodes live in an `Arc` base, and a snapshot that
-/// differs from its parent in a few nodes holds only those, as a small sorted patch
-/// over the same base. Names never change through a patch, so canonical order and
-/// the hash index (its own `Arc`, kept across folds) stay valid and shared. A flat
-/// base plus patch was chosen over a chunked persistent vector: an unpatched zone
-/// pays one predictable branch per node access instead of an extra pointer chase,
-/// and making a snapshot costs O(patch) instead of O(n / chunk) reference counts.
-/// The price is a fold (a copy of the base) once the patch passes [`Zone::PATCH_MAX`].
+/// Snapshots share structure: the nodes live in chunks and the name index in
+/// shards ([`crate::store`]), both behind `Arc`s, so a snapshot that differs from
+/// its parent in a few nodes, or a few names, copies only the chunks and shards it
+/// touches and the table of chunks.
 #[derive(Clone)]
 pub struct Zone {
     origin: Name,
     class: Class,
-    base: Arc<Vec<Node>>,
-    index: Arc<HashTable<u32>>,
-    /// Patched node indices, sorted; `patch[k]` replaces `base[patch_idx[k]]`.
-    patch_idx: Arc<[u32]>,
-    patch: Arc<[Arc<Node>]>,
-    /// One bit per block of 64 nodes holding a patched one (empty without a patch):
-    /// most accesses of a patched zone are settled by one bit, not a search.
-    patch_mask: Arc<[u64]>,
+    store: Store,
     /// Set by [`Zone::with_inserted`]: how this zone's names derive from the
     /// parent's, so per-name indexes can be shifted rather than rebuilt.
     inserted: Option<Arc<Renumbered>>,
@@ -198,8 +190,8 @@ pub struct Zone {
 /// Names inserted into and removed from a parent snapshot (see
 /// [`Zone::inserted_since`]).
 pub struct Renumbered {
-    /// The parent's hash index; a `Weak` keeps its address from being reused.
-    parent: std::sync::Weak<HashTable<u32>>,
+    /// The parent's names token; a `Weak` keeps its address from being reused.
+    parent: std::sync::Weak<()>,
     /// For each inserted node, the parent index it went before (sorted).
     pub before: Box<[u32]>,
     /// The parent indices of the removed nodes (sorted).
@@ -218,195 +210,6 @@ impl Renumbered {
     /// True if the parent's node `i` was removed.
     pub fn is_removed(&self, i: u32) -> bool {
         self.removed.binary_search(&i).is_ok()
-    }
-}
-
-/// A read-only view of a zone's nodes (base and patch), indexed like a slice.
-#[derive(Clone, Copy)]
-pub struct Nodes<'a> {
-    base: &'a [Node],
-    /// Zone index of `base[0]` (views of a range start past 0).
-    start: usize,
-    patch_idx: &'a [u32],
-    patch: &'a [Arc<Node>],
-    patch_mask: &'a [u64],
-}
-
-impl<'a> Nodes<'a> {
-    /// A view of plain nodes (no patch).
-    pub fn from_slice(nodes: &'a [Node]) -> Nodes<'a> {
-        Nodes {
-            base: nodes,
-            start: 0,
-            patch_idx: &[],
-            patch: &[],
-            patch_mask: &[],
-        }
-    }
-    #[inline]
-    pub fn len(&self) -> usize {
-        self.base.len()
-    }
-    #[inline]
-    pub fn is_empty(&self) -> bool {
-        self.base.is_empty()
-    }
-    #[inline]
-    pub fn get(&self, i: usize) -> Option<&'a Node> {
-        if i >= self.base.len() {
-            return None;
-        }
-        Some(self.at(i))
-    }
-    /// Node `i` (panics out of bounds), borrowed for the view's lifetime (indexing
-    /// borrows only the view).
-    #[inline]
-    pub fn at(&self, i: usize) -> &'a Node {
-        if self.patch_mask.is_empty() {
-            return &self.base[i];
-        }
-        let block = (self.start + i) >> 6;
-        if self.patch_mask[block >> 6] & (1 << (block & 63)) == 0 {
-            return &self.base[i];
-        }
-        self.patched(i)
-    }
-    #[cold]
-    #[inline(never)]
-    fn patched(&self, i: usize) -> &'a Node {
-        match self.patch_idx.binary_search(&((self.start + i) as u32)) {
-            Ok(k) => &self.patch[k],
-            Err(_) => &self.base[i],
-        }
-    }
-    pub fn first(&self) -> Option<&'a Node> {
-        self.get(0)
-    }
-    pub fn last(&self) -> Option<&'a Node> {
-        self.len().checked_sub(1).map(|i| self.at(i))
-    }
-    pub fn iter(&self) -> NodesIter<'a> {
-        NodesIter {
-            nodes: *self,
-            pos: 0,
-            end: self.len(),
-        }
-    }
-    /// The nodes of `range` (panics out of bounds, like slicing).
-    pub fn slice(&self, range: std::ops::Range<usize>) -> Nodes<'a> {
-        Nodes {
-            base: &self.base[range.clone()],
-            start: self.start + range.start,
-            ..*self
-        }
-    }
-    /// Consecutive views of at most `size` nodes.
-    pub fn chunks(&self, size: usize) -> impl Iterator<Item = Nodes<'a>> + 'a {
-        let this = *self;
-        let size = size.max(1);
-        (0..self.len())
-            .step_by(size)
-            .map(move |a| this.slice(a..(a + size).min(this.len())))
-    }
-    /// Binary search as on a slice. Names are the same in base and patch, so a search
-    /// by name never needs the patch.
-    pub fn binary_search_by(
-        &self,
-        mut f: impl FnMut(&'a Node) -> std::cmp::Ordering,
-    ) -> Result<usize, usize> {
-        let (mut lo, mut hi) = (0, self.len());
-        while lo < hi {
-            let mid = lo + (hi - lo) / 2;
-            match f(self.at(mid)) {
-                std::cmp::Ordering::Less => lo = mid + 1,
-                std::cmp::Ordering::Greater => hi = mid,
-                std::cmp::Ordering::Equal => return Ok(mid),
-            }
-        }
-        Err(lo)
-    }
-    /// The nodes as one slice, if nothing in this view is patched.
-    pub fn as_slice(&self) -> Option<&'a [Node]> {
-        self.patch_mask.is_empty().then_some(self.base)
-    }
-    /// Owned copies of the nodes.
-    pub fn to_vec(&self) -> Vec<Node> {
-        self.iter().cloned().collect()
-    }
-    /// [`Nodes::to_vec`], on two threads for a large zone (copying is what a fold
-    /// or a rebuild spends most of its time on).
-    pub fn to_vec_par(&self) -> Vec<Node> {
-        if self.len() < PARALLEL_BUILD_MIN {
-            return self.to_vec();
-        }
-        let mid = self.len() / 2;
-        let (a, b) = (self.slice(0..mid), self.slice(mid..self.len()));
-        std::thread::scope(|sc| {
-            let hb = sc.spawn(move || b.to_vec());
-            let mut va = a.to_vec();
-            let vb = hb.join().unwrap_or_else(|e| std::panic::resume_unwind(e));
-            va.extend(vb);
-            va
-        })
-    }
-}
-
-impl std::ops::Index<usize> for Nodes<'_> {
-    type Output = Node;
-    #[inline]
-    fn index(&self, i: usize) -> &Node {
-        self.at(i)
-    }
-}
-
-impl<'a> IntoIterator for Nodes<'a> {
-    type Item = &'a Node;
-    type IntoIter = NodesIter<'a>;
-    fn into_iter(self) -> NodesIter<'a> {
-        self.iter()
-    }
-}
-
-impl<'a> IntoIterator for &Nodes<'a> {
-    type Item = &'a Node;
-    type IntoIter = NodesIter<'a>;
-    fn into_iter(self) -> NodesIter<'a> {
-        self.iter()
-    }
-}
-
-/// Iterator over a [`Nodes`] view.
-#[derive(Clone)]
-pub struct NodesIter<'a> {
-    nodes: Nodes<'a>,
-    pos: usize,
-    end: usize,
-}
-
-impl<'a> Iterator for NodesIter<'a> {
-    type Item = &'a Node;
-    #[inline]
-    fn next(&mut self) -> Option<&'a Node> {
-        if self.pos >= self.end {
-            return None;
-        }
-        self.pos += 1;
-        Some(self.nodes.at(self.pos - 1))
-    }
-    fn size_hint(&self) -> (usize, Option<usize>) {
-        (self.end - self.pos, Some(self.end - self.pos))
-    }
-}
-
-impl ExactSizeIterator for NodesIter<'_> {}
-
-impl<'a> DoubleEndedIterator for NodesIter<'a> {
-    fn next_back(&mut self) -> Option<&'a Node> {
-        if self.pos >= self.end {
-            return None;
-        }
-        self.end -= 1;
-        Some(self.nodes.at(self.end))
     }
 }
 
@@ -471,16 +274,10 @@ impl Zone {
     }
     #[inline]
     pub fn nodes(&self) -> Nodes<'_> {
-        Nodes {
-            base: &self.base,
-            start: 0,
-            patch_idx: &self.patch_idx,
-            patch: &self.patch,
-            patch_mask: &self.patch_mask,
-        }
+        Nodes::of(&self.store)
     }
     pub fn apex(&self) -> &Node {
-        self.nodes().at(0)
+        self.store.at(0)
     }
     /// Node `i` (panics out of bounds), borrowed from the zone rather than a view.
     #[inline]
@@ -492,30 +289,21 @@ impl Zone {
         self.nodes().first().and_then(|n| n.rrset(Rtype::SOA))
     }
 
-    /// Past this many patched nodes (or 1/256 of the zone, if more) a new snapshot
-    /// folds its patch into a fresh base.
-    pub const PATCH_MAX: usize = 512;
-
-    /// Number of nodes held in the patch (0 for a zone built or folded whole).
-    pub fn patch_len(&self) -> usize {
-        self.patch.len()
-    }
-
     /// True if both snapshots have the same names at the same indices (one derives
     /// from the other through [`Zone::with_replaced`]), so per-name indexes built for
     /// one serve the other.
     pub fn same_names(&self, other: &Zone) -> bool {
-        Arc::ptr_eq(&self.index, &other.index)
+        self.store.same_names(&other.store)
     }
 
     /// A new snapshot in which node `i` is replaced by `node` for each pair, sharing
-    /// everything else with `self`: O(patch), not O(zone). Every replacement must keep
-    /// the node's name (checked); if one does not, the zone is rebuilt whole.
+    /// everything else with `self`: O(chunks touched), not O(zone). Every replacement
+    /// must keep the node's name (checked); if one does not, the zone is rebuilt whole.
     pub fn with_replaced(&self, repl: Vec<(usize, Node)>) -> Zone {
-        let n = self.base.len();
+        let n = self.store.len();
         let names_kept = repl
             .iter()
-            .all(|(i, node)| *i < n && node.name.as_wire() == self.base[*i].name.as_wire());
+            .all(|(i, node)| *i < n && node.name.as_wire() == self.node(*i).name.as_wire());
         if !names_kept {
             let mut nodes = self.nodes().to_vec();
             let mut extra = Vec::new();
@@ -528,64 +316,18 @@ impl Zone {
             nodes.extend(extra);
             return Zone::from_nodes(&self.origin, self.class, nodes);
         }
-        let mut repl: Vec<(u32, Arc<Node>)> = repl
-            .into_iter()
-            .map(|(i, node)| (i as u32, Arc::new(node)))
-            .collect();
-        // Later replacements of one index win.
-        repl.reverse();
-        repl.sort_by_key(|r| r.0);
-        repl.dedup_by_key(|r| r.0);
-        let mut idx: Vec<u32> = Vec::with_capacity(self.patch_idx.len() + repl.len());
-        let mut nodes: Vec<Arc<Node>> = Vec::with_capacity(idx.capacity());
-        let (mut a, mut b) = (0, 0);
-        while a < self.patch_idx.len() || b < repl.len() {
-            let take_new = match (self.patch_idx.get(a), repl.get(b)) {
-                (Some(&x), Some(&(y, _))) => {
-                    if x == y {
-                        a += 1;
-                    }
-                    y <= x
-                }
-                (None, Some(_)) => true,
-                _ => false,
-            };
-            if take_new {
-                idx.push(repl[b].0);
-                nodes.push(repl[b].1.clone());
-                b += 1;
-            } else {
-                idx.push(self.patch_idx[a]);
-                nodes.push(self.patch[a].clone());
-                a += 1;
-            }
+        let mut zone = self.clone();
+        // Later replacements of one index win, as they come last.
+        for (i, node) in repl {
+            zone.store.replace(i, node);
         }
-        let mut mask = vec![0u64; n.div_ceil(64 * 64)];
-        for &i in &idx {
-            let block = i as usize >> 6;
-            mask[block >> 6] |= 1 << (block & 63);
-        }
-        let zone = Zone {
-            origin: self.origin.clone(),
-            class: self.class,
-            base: self.base.clone(),
-            index: self.index.clone(),
-            patch_idx: idx.into(),
-            patch: nodes.into(),
-            patch_mask: mask.into(),
-            inserted: self.inserted.clone(),
-        };
-        if zone.patch.len() > Self::PATCH_MAX.max(n / 256) {
-            zone.folded()
-        } else {
-            zone
-        }
+        zone
     }
 
     /// A new snapshot with `insert` nodes added, each before the node that has the
     /// given index in `self` (their names new, canonical order kept), and `replace`
-    /// nodes put at indices of `self` (names kept). O(zone) copying, but existing names
-    /// are neither sorted nor hashed again: the hash index is copied and shifted.
+    /// nodes put at indices of `self` (names kept). O(changed chunks + chunk table):
+    /// existing names are neither copied, sorted nor hashed again.
     pub fn with_inserted(&self, replace: Vec<(usize, Node)>, insert: Vec<(usize, Node)>) -> Zone {
         self.with_spliced(replace, insert, Vec::new())
     }
@@ -604,48 +346,48 @@ impl Zone {
         });
         remove.sort_unstable();
         remove.dedup();
-        let mut old = self.nodes().to_vec_par();
+        let mut zone = self.clone();
         for (i, node) in replace {
-            old[i] = node;
+            zone.store.replace(i, node);
         }
         let positions: Vec<u32> = insert.iter().map(|x| x.0 as u32).collect();
         let removed: Vec<u32> = remove.iter().map(|&r| r as u32).collect();
-        let mut nodes: Vec<Node> = Vec::with_capacity(old.len() + insert.len());
-        let mut added: Vec<u32> = Vec::with_capacity(insert.len());
-        let mut insert = insert.into_iter().peekable();
-        let mut gone = remove.iter().peekable();
-        for (i, node) in old.into_iter().enumerate() {
-            while let Some((_, n)) = insert.next_if(|x| x.0 <= i) {
-                added.push(nodes.len() as u32);
-                nodes.push(n);
+        // New index of each insertion: the parent's nodes before it that stay, and
+        // the insertions before it.
+        let added: Vec<u32> = positions
+            .iter()
+            .enumerate()
+            .map(|(k, &p)| p - removed.partition_point(|&r| r < p) as u32 + k as u32)
+            .collect();
+        // From the end, so that the parent's indices below stay valid: at each index,
+        // the removal first, then the insertions before it, last name first.
+        let mut ins = insert.into_iter().rev().peekable();
+        let mut gone = remove.into_iter().rev().peekable();
+        loop {
+            let next_ins = ins.peek().map(|x| x.0);
+            let next_gone = gone.peek().copied();
+            match (next_ins, next_gone) {
+                (None, None) => break,
+                (Some(p), Some(r)) if r >= p => {
+                    zone.store.remove(r);
+                    gone.next();
+                }
+                (None, Some(r)) => {
+                    zone.store.remove(r);
+                    gone.next();
+                }
+                (Some(p), _) => {
+                    let (_, node) = ins.next().expect("peeked");
+                    zone.store.insert(p, node);
+                }
             }
-            if gone.next_if(|&&r| r == i).is_none() {
-                nodes.push(node);
-            }
-        }
-        for (_, n) in insert {
-            added.push(nodes.len() as u32);
-            nodes.push(n);
         }
         let renumber = Renumbered {
-            parent: Arc::downgrade(&self.index),
+            parent: self.store.names_token(),
             before: positions.into(),
             removed: removed.into(),
             added: added.into(),
         };
-        let mut index = HashTable::clone(&self.index);
-        if !renumber.removed.is_empty() {
-            index.retain(|e| renumber.removed.binary_search(e).is_err());
-        }
-        for e in index.iter_mut() {
-            *e = renumber.shift(*e);
-        }
-        for &j in renumber.added.iter() {
-            index.insert_unique(hash_name(nodes[j as usize].name.as_wire()), j, |&x| {
-                hash_name(nodes[x as usize].name.as_wire())
-            });
-        }
-        let mut zone = Zone::from_parts(&self.origin, self.class, nodes, index);
         zone.inserted = Some(Arc::new(renumber));
         zone
     }
@@ -654,55 +396,25 @@ impl Zone {
     /// [`Zone::with_inserted`]: where the names went.
     pub fn inserted_since(&self, prev: &Zone) -> Option<&Renumbered> {
         let ins = self.inserted.as_deref()?;
-        std::sync::Weak::ptr_eq(&ins.parent, &Arc::downgrade(&prev.index)).then_some(ins)
+        std::sync::Weak::ptr_eq(&ins.parent, &prev.store.names_token()).then_some(ins)
     }
 
-    /// The node indices at which `self` may differ from `old`, when both are
-    /// snapshots over the same base (one derives from the other by patches): the
-    /// union of their patches, O(patch). None when the bases differ.
-    pub fn patched_since(&self, old: &Zone) -> Option<Vec<usize>> {
-        if !Arc::ptr_eq(&self.base, &old.base) {
-            return None;
-        }
-        let mut v: Vec<usize> = self
-            .patch_idx
-            .iter()
-            .chain(old.patch_idx.iter())
-            .map(|&i| i as usize)
-            .collect();
-        v.sort_unstable();
-        v.dedup();
-        Some(v)
+    /// The nodes of `old` and `self` that may differ, paired by name in canonical
+    /// order (a name on one side only has None on the other): those outside the
+    /// chunks both snapshots share, O(chunks + changed) when one derives from the
+    /// other. None past `limit` nodes.
+    pub fn changed_since<'a>(
+        &'a self,
+        old: &'a Zone,
+        limit: usize,
+    ) -> Option<Vec<(Option<&'a Node>, Option<&'a Node>)>> {
+        Store::changed_pairs(&old.store, &self.store, limit)
     }
 
-    /// The same zone with its patch folded into a new base (O(zone)); the hash index
-    /// is kept, so [`Zone::same_names`] still holds against `self`.
-    pub fn folded(&self) -> Zone {
-        if self.patch.is_empty() {
-            return self.clone();
-        }
-        Zone {
-            origin: self.origin.clone(),
-            class: self.class,
-            base: Arc::new(self.nodes().to_vec_par()),
-            index: self.index.clone(),
-            patch_idx: Arc::from([]),
-            patch: Arc::from([]),
-            patch_mask: Arc::from([]),
-            inserted: self.inserted.clone(),
-        }
-    }
-
-    /// The nodes, owned: moved out when this is the last snapshot holding them,
-    /// copied otherwise.
+    /// The nodes, owned: moved out of chunks no other snapshot holds, copied
+    /// otherwise.
     pub fn into_nodes(self) -> Vec<Node> {
-        if !self.patch.is_empty() {
-            return self.nodes().to_vec_par();
-        }
-        match Arc::try_unwrap(self.base) {
-            Ok(nodes) => nodes,
-            Err(base) => Nodes::from_slice(&base).to_vec_par(),
-        }
+        self.store.into_vec()
     }
     /// The SOA serial.
     pub fn serial(&self) -> Option<u32> {
@@ -717,21 +429,15 @@ impl Zone {
     /// Exact lookup of a wire name (any case).
     #[inline]
     pub fn find(&self, wire: &[u8]) -> Option<usize> {
-        let h = hash_name(wire);
-        // Names are the same in the base and the patch: compare against the base.
-        self.index
-            .find(h, |&i| {
-                self.base[i as usize]
-                    .name
-                    .as_wire()
-                    .eq_ignore_ascii_case(wire)
-            })
-            .map(|&i| i as usize)
+        self.store.find(wire)
     }
 
     /// Index of the last node whose name sorts canonically at or before `name`.
     pub fn predecessor(&self, name: &Name) -> usize {
-        match self.base.binary_search_by(|n| n.name.canonical_cmp(name)) {
+        match self
+            .nodes()
+            .binary_search_by(|n| n.name.canonical_cmp(name))
+        {
             Ok(i) => i,
             Err(0) => 0,
             Err(i) => i - 1,
@@ -749,24 +455,14 @@ impl Zone {
             nodes.sort_by(|a, b| a.name.canonical_cmp(&b.name));
             nodes.dedup_by(|a, b| a.name == b.name);
         }
-        let mut index: HashTable<u32> = HashTable::with_capacity(nodes.len() + nodes.len() / 16);
-        for (n, node) in nodes.iter().enumerate() {
-            index.insert_unique(hash_name(node.name.as_wire()), n as u32, |&x| {
-                hash_name(nodes[x as usize].name.as_wire())
-            });
-        }
-        Zone::from_parts(origin, class, nodes, index)
+        Zone::from_parts(origin, class, nodes)
     }
 
-    fn from_parts(origin: &Name, class: Class, nodes: Vec<Node>, index: HashTable<u32>) -> Zone {
+    fn from_parts(origin: &Name, class: Class, nodes: Vec<Node>) -> Zone {
         Zone {
             origin: origin.clone(),
             class,
-            base: Arc::new(nodes),
-            index: Arc::new(index),
-            patch_idx: Arc::from([]),
-            patch: Arc::from([]),
-            patch_mask: Arc::from([]),
+            store: Store::from_vec(nodes),
             inserted: None,
         }
     }
@@ -1060,7 +756,7 @@ fn build_inner(
 
     mark_structure(origin, &mut nodes, &index);
 
-    let zone = Zone::from_parts(origin, class, nodes, index);
+    let zone = Zone::from_parts(origin, class, nodes);
     let ok = zone
         .nodes()
         .first()
@@ -1158,7 +854,7 @@ impl Zone {
             });
         }
         mark_structure(origin, &mut nodes, &index);
-        Zone::from_parts(origin, class, nodes, index)
+        Zone::from_parts(origin, class, nodes)
     }
 }
 
@@ -1177,7 +873,7 @@ fn find_in(nodes: &[Node], index: &HashTable<u32>, wire: &[u8]) -> Option<usize>
 }
 
 /// Zones with at least this many owners are built on two threads.
-const PARALLEL_BUILD_MIN: usize = 50_000;
+pub(crate) const PARALLEL_BUILD_MIN: usize = 50_000;
 
 /// The nodes built from one slice of the sorted owners.
 #[derive(Default)]
@@ -1253,7 +949,7 @@ mod tests {
     }
 
     #[test]
-    fn patched_snapshots_share_names_and_fold() {
+    fn replaced_snapshots_share_names() {
         let o = Name::parse("example.", None).unwrap();
         let l = crate::load::load_bytes(
             &o,
@@ -1265,7 +961,6 @@ mod tests {
         n2.rrsets = Box::new([RRset::new(Rtype::A, 9, &[&[9, 9, 9, 9]])]);
         let p = z.with_replaced(vec![(2, n2)]);
         assert!(p.same_names(&z));
-        assert_eq!(p.patch_len(), 1);
         assert_eq!(p.node(2).rrsets[0].ttl, 9);
         assert_eq!(
             p.nodes()
@@ -1279,17 +974,15 @@ mod tests {
             1,
             "the parent snapshot is untouched"
         );
+        let pairs = p.changed_since(&z, 100).unwrap();
+        assert!(pairs
+            .iter()
+            .any(|(a, b)| a.is_some_and(|a| a.rrsets[0].ttl == 1)
+                && b.is_some_and(|b| b.rrsets[0].ttl == 9)));
         let mut n1 = p.node(1).clone();
         n1.rrsets = Box::new([]);
         let q = p.with_replaced(vec![(1, n1.clone()), (1, n1)]);
-        assert_eq!(q.patch_len(), 2);
         assert!(q.node(1).rrsets.is_empty());
-        let f = q.folded();
-        assert_eq!(f.patch_len(), 0);
-        assert!(f.same_names(&z));
-        for i in 0..q.nodes().len() {
-            assert_eq!(q.node(i).rrsets, f.node(i).rrsets);
-        }
         assert_eq!(
             q.nodes()
                 .slice(1..3)
@@ -1303,6 +996,94 @@ mod tests {
         let r = z.with_replaced(vec![(3, renamed)]);
         assert!(!r.same_names(&z));
         assert!(r.find(b"\x01d\x07example\x00").is_some());
+    }
+
+    /// Thousands of names in and out of a zone (chunks split and emptied): every
+    /// name is found at its place, in order, as in the same names built flat; the
+    /// snapshots before are untouched, and the changed pairs are exactly the changes.
+    #[test]
+    fn many_splices_keep_order_and_index() {
+        let o = Name::parse("example.", None).unwrap();
+        let mut text = String::from("$TTL 1\n@ SOA a b 1 2 3 4 5\n");
+        for i in 0..1000 {
+            text.push_str(&format!("h{:05} A 1.2.3.4\n", i * 10));
+        }
+        let z0 = crate::load::load_bytes(&o, text.as_bytes(), "t").zone;
+        let node = |n: String| Node {
+            name: Name::parse(&n, Some(&o)).unwrap(),
+            rrsets: Box::new([RRset::new(Rtype::A, 7, &[&[7, 7, 7, 7]])]),
+            flags: 0,
+        };
+        let mut rng = 0x2545_f491_4f6c_dd1du64;
+        let mut next = move || {
+            rng ^= rng << 13;
+            rng ^= rng >> 7;
+            rng ^= rng << 17;
+            rng
+        };
+        let mut names: std::collections::BTreeSet<u32> = (0..1000).map(|i| i * 10).collect();
+        let mut z = z0.clone();
+        for round in 0..400 {
+            let prev = z.clone();
+            let mut insert = Vec::new();
+            let mut remove = Vec::new();
+            for _ in 0..(next() % 12) {
+                let v = (next() % 20_000) as u32;
+                let nm = format!("h{v:05}");
+                match prev.find(Name::parse(&nm, Some(&o)).unwrap().as_wire()) {
+                    Some(i) if !remove.contains(&i) && names.len() > 10 => {
+                        remove.push(i);
+                        names.remove(&v);
+                    }
+                    Some(_) => {}
+                    None if !insert.iter().any(|(_, n): &(usize, Node)| {
+                        n.name.to_string() == format!("{nm}.example.")
+                    }) =>
+                    {
+                        let nn = node(nm);
+                        insert.push((prev.predecessor(&nn.name) + 1, nn));
+                        names.insert(v);
+                    }
+                    None => {}
+                }
+            }
+            z = prev.with_spliced(vec![], insert, remove);
+            let got: Vec<String> = z
+                .nodes()
+                .iter()
+                .skip(1)
+                .map(|n| n.name.to_string())
+                .collect();
+            let want: Vec<String> = names.iter().map(|v| format!("h{v:05}.example.")).collect();
+            assert_eq!(got, want, "round {round}");
+            for (i, n) in z.nodes().iter().enumerate() {
+                assert_eq!(z.find(n.name.as_wire()), Some(i), "round {round}");
+                assert_eq!(z.node(i).name, n.name);
+            }
+            let pairs = z.changed_since(&prev, usize::MAX).unwrap();
+            let changed = pairs
+                .iter()
+                .filter(|(a, b)| a.is_none() || b.is_none())
+                .count();
+            let ren = z.inserted_since(&prev).unwrap();
+            assert_eq!(
+                changed,
+                ren.added.len() + ren.removed.len(),
+                "round {round}"
+            );
+            for &j in ren.added.iter() {
+                assert!(prev.find(z.node(j as usize).name.as_wire()).is_none());
+            }
+        }
+        assert_eq!(z0.nodes().len(), 1001, "the first snapshot is untouched");
+        assert!(z0
+            .nodes()
+            .iter()
+            .skip(1)
+            .enumerate()
+            .all(|(i, n)| n.name.to_string() == format!("h{:05}.example.", i * 10)));
+        let back: Vec<Node> = z.clone().into_nodes();
+        assert_eq!(back.len(), z.nodes().len());
     }
 
     #[test]

@@ -158,10 +158,15 @@ impl ZoneDnssec {
         // read, only the patched nodes after a few edits.
         let max = {
             let run = self.lock();
-            match run.unsigned.as_ref().and_then(|u| zone.patched_since(u)) {
-                Some(at) => at
+            let few = (zone.nodes().len() / 8).max(4096);
+            match run
+                .unsigned
+                .as_ref()
+                .and_then(|u| zone.changed_since(u, few))
+            {
+                Some(pairs) => pairs
                     .iter()
-                    .filter_map(|&i| zone.nodes().get(i))
+                    .filter_map(|p| p.1)
                     .filter(|n| n.is_authoritative())
                     .flat_map(|n| n.rrsets.iter().map(|r| r.ttl))
                     .max()
