@@ -553,6 +553,7 @@ pub fn apply(zone: &Zone, cs: &Changeset) -> Result<Zone, UpdateError> {
     let mut replaced: Vec<(usize, Node)> = Vec::new();
     let mut fresh: Vec<Node> = Vec::new();
     let mut structural = false;
+    let mut emptied: Vec<usize> = Vec::new();
     for name in owners {
         if !name.is_subdomain_of(origin) {
             return Err(UpdateError::OutOfZone { name: name.clone() });
@@ -604,29 +605,62 @@ pub fn apply(zone: &Zone, cs: &Changeset) -> Result<Zone, UpdateError> {
         }
         rrsets.sort_by_key(|r| (r.rtype.0, r.covers.0));
         let was_data = old.is_some_and(|n| !n.rrsets.is_empty());
-        // A name that loses its last record, or an empty non-terminal that gains one,
-        // changes the tree; a new name is inserted below (or rebuilt) on its own.
-        if at.is_some() && was_data == rrsets.is_empty() {
-            structural = true;
+        let mut node_flags = old.map_or(0, |n| n.flags);
+        // A name that loses its last record goes (or stays as an empty non-terminal:
+        // see `removals`); an empty non-terminal that gains one is one no more.
+        if let Some(i) = at.filter(|_| was_data == rrsets.is_empty()) {
+            if was_data {
+                emptied.push(i);
+            } else if name.is_wildcard() {
+                // Its parent's flags change too.
+                structural = true;
+            } else {
+                node_flags &= !flags::ENT;
+            }
         }
         let node = Node {
             name: old.map_or_else(|| name.clone(), |n| n.name.clone()),
             rrsets: rrsets.into_boxed_slice(),
-            flags: old.map_or(0, |n| n.flags),
+            flags: node_flags,
         };
         match at {
             Some(i) => replaced.push((i, node)),
             None => fresh.push(node),
         }
     }
-    let out = if structural {
-        rebuild(zone, replaced, fresh)
-    } else if fresh.is_empty() {
-        zone.with_replaced(replaced)
+    let gone = if structural {
+        None
     } else {
-        match insertions(zone, &fresh) {
+        removals(zone, &emptied)
+    };
+    let out = match gone {
+        None if structural || !emptied.is_empty() => rebuild(zone, replaced, fresh),
+        None => match insertions(zone, &fresh) {
+            _ if fresh.is_empty() => zone.with_replaced(replaced),
             Some(insert) => zone.with_inserted(replaced, insert),
             None => rebuild(zone, replaced, fresh),
+        },
+        Some((remove, to_ent)) => {
+            let kept: Vec<(usize, Node)> = replaced
+                .iter()
+                .filter(|r| remove.binary_search(&r.0).is_err())
+                .map(|(i, n)| {
+                    let mut n = n.clone();
+                    if to_ent.contains(i) {
+                        n.flags |= flags::ENT;
+                    }
+                    (*i, n)
+                })
+                .collect();
+            let thinned = zone.with_spliced(kept, Vec::new(), remove);
+            if fresh.is_empty() {
+                thinned
+            } else {
+                match insertions(&thinned, &fresh) {
+                    Some(insert) => thinned.with_inserted(Vec::new(), insert),
+                    None => rebuild(zone, replaced, fresh),
+                }
+            }
         }
     };
     if out
@@ -699,6 +733,56 @@ fn insertions(zone: &Zone, fresh: &[Node]) -> Option<Vec<(usize, Node)>> {
         ));
     }
     Some(out)
+}
+
+/// For names that lost their last record (indices of `zone`): the nodes that go, a
+/// leaf with the empty non-terminals above it left with nothing below, and those
+/// that stay as empty non-terminals (names below them remain), both sorted. None when
+/// a flag elsewhere would change (a wildcard, the apex, a cut): the node list is
+/// rebuilt instead. Held to the rebuild by tests.
+fn removals(zone: &Zone, emptied: &[usize]) -> Option<(Vec<usize>, Vec<usize>)> {
+    if emptied.is_empty() {
+        return Some((Vec::new(), Vec::new()));
+    }
+    let nodes = zone.nodes();
+    let mut emptied = emptied.to_vec();
+    emptied.sort_unstable();
+    let mut remove: Vec<usize> = Vec::new();
+    let mut to_ent = Vec::new();
+    let blocked = flags::APEX | flags::DELEGATION | flags::WILDCARD;
+    // From the last, so that a name's children are settled before it.
+    for &i in emptied.iter().rev() {
+        let n = nodes.at(i);
+        if i == 0 || n.flags & blocked != 0 {
+            return None;
+        }
+        // The first node after `i` that stays (the removed ones are all after it).
+        let mut next = i + 1;
+        while remove.contains(&next) {
+            next += 1;
+        }
+        let under = |p: &Name| nodes.get(next).is_some_and(|x| x.name.is_subdomain_of(p));
+        if under(&n.name) {
+            to_ent.push(i);
+            continue;
+        }
+        remove.push(i);
+        let mut k = i;
+        while k > 1 {
+            let p = nodes.at(k - 1);
+            if !(p.has(flags::ENT) && n.name.is_subdomain_of(&p.name)) || under(&p.name) {
+                break;
+            }
+            if p.has(flags::WILDCARD) {
+                return None;
+            }
+            k -= 1;
+            remove.push(k);
+        }
+    }
+    remove.sort_unstable();
+    to_ent.sort_unstable();
+    Some((remove, to_ent))
 }
 
 /// The zone's data nodes with `replaced` in place and `fresh` merged in, rebuilt

@@ -11,7 +11,9 @@
 //!   authoritative data, with no cut, DNAME or wildcard involved: the name, its empty
 //!   non-terminals and their NSEC3s go in (or out) and the denial records before them
 //!   are rewritten; the node list is copied once ([`Zone::with_spliced`]);
-//! - rebuild: anything else (cuts, DNAMEs, wildcards, several names at once) rebuilds
+//! - name by name: changes at several names (updates committed together) take the
+//!   roads above one name at a time, the serial moved on once;
+//! - rebuild: anything else (cuts, DNAMEs, wildcards) rebuilds
 //!   the node list from the unsigned data, O(zone) without cryptography, and signs
 //!   only the RRsets and denial records that differ from the previous snapshot.
 //!
@@ -233,7 +235,74 @@ pub fn apply(
     if let Some(r) = unsplice(signed, changes, keys, opts)? {
         return Ok(r);
     }
+    if let Some(r) = name_by_name(signed, changes, keys, opts)? {
+        return Ok(r);
+    }
     rebuild(signed, changes, keys, opts)
+}
+
+/// Changes at several names (updates committed together): each name's changes by
+/// the patch, splice or unsplice road in turn, so that a commit of many new names
+/// stays O(changed) instead of a rebuild. The serial moves on by one in all. `None`
+/// if one name needs the rebuild.
+fn name_by_name(
+    signed: &Zone,
+    changes: &[Change],
+    keys: &ZoneKeys,
+    opts: &SignOptions,
+) -> Result<Option<(Zone, Stats)>, SignError> {
+    let mut groups: BTreeMap<Vec<u8>, Vec<Change>> = BTreeMap::new();
+    for c in changes {
+        if c.rtype() == Rtype::SOA {
+            return Ok(None);
+        }
+        groups
+            .entry(c.name().as_wire().to_ascii_lowercase())
+            .or_default()
+            .push(c.clone());
+    }
+    if groups.len() < 2 {
+        return Ok(None);
+    }
+    let mut cur: Option<Zone> = None;
+    let mut total = Stats::default();
+    for group in groups.values() {
+        let z = cur.as_ref().unwrap_or(signed);
+        let step = match patch(z, group, keys, opts)? {
+            Some(r) => Some(r),
+            None => match splice(z, group, keys, opts)? {
+                Some(r) => Some(r),
+                None => unsplice(z, group, keys, opts)?,
+            },
+        };
+        let Some((next, st)) = step else {
+            return Ok(None);
+        };
+        total.rrsigs += st.rrsigs;
+        total.denial += st.denial;
+        total.nodes += st.nodes;
+        total.rebuilt |= st.rebuilt;
+        cur = Some(next);
+    }
+    let Some(mut zone) = cur else {
+        return Ok(None);
+    };
+    // Each step moved the serial on: one step past the old serial is enough.
+    let serial = soa_serial(signed.soa().ok_or_else(|| SignError("no SOA".into()))?)
+        .ok_or_else(|| SignError("malformed SOA".into()))?
+        .wrapping_add(1);
+    let mut apex = zone.apex().clone();
+    let soa = apex
+        .rrset(Rtype::SOA)
+        .and_then(|r| with_serial(r, serial))
+        .ok_or_else(|| SignError("malformed SOA".into()))?;
+    let mut signer = Signer::new(signed, keys, opts);
+    let sig = signer.sign(&apex.name, true, &soa)?;
+    put(&mut apex, Rtype::SOA, Some(soa), Some(sig));
+    zone = zone.with_replaced(vec![(0, apex)]);
+    total.rrsigs += signer.count;
+    total.serial = serial;
+    Ok(Some((zone, total)))
 }
 
 /// True if the apex shows the zone was signed with the denial `opts` asks for.
@@ -1580,7 +1649,19 @@ mod tests {
                 .collect()
         };
         let (a, b) = (sorted(dump(&replayed)), sorted(dump(next)));
-        assert!(a == b, "{what}: changeset replay differs");
+        if a != b {
+            let only_a: Vec<_> = a
+                .iter()
+                .filter(|x| !b.contains(x))
+                .map(|x| (&x.0, x.1))
+                .collect();
+            let only_b: Vec<_> = b
+                .iter()
+                .filter(|x| !a.contains(x))
+                .map(|x| (&x.0, x.1))
+                .collect();
+            panic!("{what}: changeset replay differs: replayed {only_a:?}, signed {only_b:?}");
+        }
         bytes.clear();
         codec::encode_zone(next, &mut bytes);
         let read = codec::decode_zone(&bytes).unwrap();

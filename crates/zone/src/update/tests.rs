@@ -341,3 +341,96 @@ fn new_names_are_inserted_as_a_rebuild_would_place_them() {
         assert!(later.find(b"\x05later\x07example\x03com\x00").is_some());
     }
 }
+
+#[test]
+fn emptied_names_are_removed_as_a_rebuild_would() {
+    let text = format!(
+        "{BASE}x.y.example.com. A 192.0.2.5\nw.y.example.com. A 192.0.2.6\nq.p.example.com. A 192.0.2.7\np.example.com. A 192.0.2.8\n*.wild.example.com. A 192.0.2.9\n"
+    );
+    let base = zone(&text);
+    let del = |names: &[&str]| -> Vec<Edit> {
+        names
+            .iter()
+            .map(|n| Edit::DeleteName {
+                name: Name::parse(n, None).unwrap(),
+            })
+            .collect()
+    };
+    for (names, spliced) in [
+        (&["www.example.com."][..], true),
+        // Its empty non-terminals go with it.
+        (&["a.b.c.example.com."], true),
+        (&["x.y.example.com."], true),
+        (&["x.y.example.com.", "w.y.example.com."], true),
+        // A name with a name below: stays, empty; both: both go.
+        (&["p.example.com."], true),
+        (&["p.example.com.", "q.p.example.com."], true),
+        (
+            &["mx.example.com.", "www.example.com.", "a.b.c.example.com."],
+            true,
+        ),
+        // Glue below a cut goes alone.
+        (&["ns.sub.example.com."], true),
+        // A wildcard changes its parent's flags: rebuilt.
+        (&["*.wild.example.com."], false),
+    ] {
+        let cs = resolve(&base, &del(names)).unwrap();
+        let fast = apply(&base, &cs).unwrap();
+        assert_eq!(fast.inserted_since(&base).is_some(), spliced, "{names:?}");
+        let data: Vec<Node> = fast
+            .nodes()
+            .iter()
+            .filter(|n| !n.has(flags::ENT))
+            .cloned()
+            .collect();
+        let slow = Zone::from_data(base.origin(), base.class(), data);
+        assert_eq!(dump(&fast), dump(&slow), "{names:?}");
+        for (i, n) in slow.nodes().iter().enumerate() {
+            assert_eq!(fast.find(n.name.as_wire()), Some(i), "{} found", n.name);
+        }
+        for n in names {
+            let w = Name::parse(n, None).unwrap();
+            assert!(fast
+                .find(w.as_wire())
+                .is_none_or(|i| fast.node(i).has(flags::ENT)));
+        }
+    }
+    // An empty non-terminal that gains a record keeps its place, flagged as data.
+    let edits = vec![Edit::AddRr {
+        name: Name::parse("c.example.com.", None).unwrap(),
+        rtype: Rtype::TXT,
+        ttl: 60,
+        rdata: b"\x01t".to_vec().into(),
+    }];
+    let fast = apply(&base, &resolve(&base, &edits).unwrap()).unwrap();
+    assert!(fast.same_names(&base));
+    let data: Vec<Node> = fast
+        .nodes()
+        .iter()
+        .filter(|n| !n.has(flags::ENT))
+        .cloned()
+        .collect();
+    assert_eq!(
+        dump(&fast),
+        dump(&Zone::from_data(base.origin(), base.class(), data))
+    );
+    // Names added and others removed in one change.
+    let mut edits = del(&["www.example.com.", "x.y.example.com."]);
+    edits.push(Edit::AddRr {
+        name: Name::parse("n.m.example.com.", None).unwrap(),
+        rtype: Rtype::A,
+        ttl: 60,
+        rdata: vec![192, 0, 2, 99].into(),
+    });
+    let fast = apply(&base, &resolve(&base, &edits).unwrap()).unwrap();
+    let data: Vec<Node> = fast
+        .nodes()
+        .iter()
+        .filter(|n| !n.has(flags::ENT))
+        .cloned()
+        .collect();
+    assert_eq!(
+        dump(&fast),
+        dump(&Zone::from_data(base.origin(), base.class(), data))
+    );
+}
