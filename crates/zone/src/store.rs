@@ -349,24 +349,45 @@ impl Store {
         if Arc::ptr_eq(&old.chunks, &new.chunks) {
             return Some(Vec::new());
         }
-        let dirty = |of: &'a Store, other: &Store| -> Option<Vec<&'a Node>> {
-            let mut out = Vec::new();
-            for c in of.chunks.iter() {
-                let shared = other
-                    .pos_of
-                    .get(c.id as usize)
-                    .filter(|&&p| p != GONE)
-                    .is_some_and(|&p| Arc::ptr_eq(&other.chunks[p as usize], c));
-                if !shared {
-                    out.extend(c.nodes.iter());
-                    if out.len() > limit {
-                        return None;
-                    }
+        let shared = |c: &Arc<Chunk>, other: &Store| {
+            other
+                .pos_of
+                .get(c.id as usize)
+                .filter(|&&p| p != GONE)
+                .is_some_and(|&p| Arc::ptr_eq(&other.chunks[p as usize], c))
+        };
+        // Shared chunks come in the same order on both sides: walk both tables
+        // together, looking a chunk up on the other side only where they differ.
+        let (mut a, mut b): (Vec<&'a Node>, Vec<&'a Node>) = (Vec::new(), Vec::new());
+        let (ca, cb) = (&old.chunks, &new.chunks);
+        let (mut i, mut j) = (0, 0);
+        while i < ca.len() || j < cb.len() {
+            if let (Some(x), Some(y)) = (ca.get(i), cb.get(j)) {
+                if Arc::ptr_eq(x, y) {
+                    i += 1;
+                    j += 1;
+                    continue;
                 }
             }
-            Some(out)
-        };
-        let (a, b) = (dirty(old, new)?, dirty(new, old)?);
+            match ca.get(i) {
+                Some(x) if !shared(x, new) => {
+                    a.extend(x.nodes.iter());
+                    i += 1;
+                }
+                _ => match cb.get(j) {
+                    Some(y) if !shared(y, old) => {
+                        b.extend(y.nodes.iter());
+                        j += 1;
+                    }
+                    // Both shared, but not with each other: cannot happen when
+                    // both are in canonical order; the caller walks it all.
+                    _ => return None,
+                },
+            }
+            if a.len() + b.len() > limit {
+                return None;
+            }
+        }
         let mut out = Vec::with_capacity(a.len().max(b.len()));
         let (mut i, mut j) = (0, 0);
         while i < a.len() || j < b.len() {
