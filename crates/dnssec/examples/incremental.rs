@@ -209,6 +209,12 @@ fn main() {
             current = next;
         }
         report("add one name (splice+catalog+swap)", times);
+        // Names added: positions now found by a search over the chunk starts.
+        let spliced = query_time(&served.load(), &queries);
+        println!(
+            "  answering after the names were added: {} ns/q",
+            spliced.as_nanos()
+        );
 
         // Those names removed again.
         let mut times = Vec::new();

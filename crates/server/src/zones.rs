@@ -1345,7 +1345,10 @@ impl Handle {
             return;
         }
         let now = now_unix();
-        let mut zone = self.unsigned.clone();
+        // The batch's changes are played onto one copy, in place: what the first
+        // touches is copied once, not at every update.
+        let mut zone: Zone = (*self.unsigned).clone();
+        let mut changed = false;
         let mut waiting = Vec::with_capacity(batch.len());
         // What each change did, for the log of dynamic changes.
         let mut done: Vec<update::Changeset> = Vec::new();
@@ -1368,29 +1371,45 @@ impl Handle {
                 waiting.push(reply);
                 continue;
             }
-            let next = update::resolve(&zone, &edits)
-                .and_then(|cs| update::apply(&zone, &cs).map(|z| (z, cs)));
+            let cs = match update::resolve(&zone, &edits) {
+                Ok(cs) => cs,
+                // The submitter's edits do not fit the zone (a name outside it).
+                Err(e) => {
+                    let _ = reply.send(Err(Refusal::new(Fault::Peer, e.to_string())));
+                    continue;
+                }
+            };
             // Held to the zone's own checks, as a file is: a change may not leave
             // the zone's name servers without addresses (BIND's check-integrity
-            // refuses such an update too).
-            let broken = next.as_ref().ok().and_then(|(z, _)| {
-                blason_zone::check::apex_ns_error(z)
-                    .filter(|_| blason_zone::check::apex_ns_error(&zone).is_none())
-            });
+            // refuses such an update too). Only a change at the apex or at or above
+            // a name server's name can: that one is tried on a copy first.
+            let next = if touches_apex_ns(&zone, &cs) {
+                update::apply(&zone, &cs).and_then(|z| {
+                    match blason_zone::check::apex_ns_error(&z)
+                        .filter(|_| blason_zone::check::apex_ns_error(&zone).is_none())
+                    {
+                        Some(why) => Ok(Err(why)),
+                        None => Ok(Ok(Some(z))),
+                    }
+                })
+            } else {
+                update::apply_in_place(&mut zone, &cs).map(|()| Ok(None))
+            };
             match next {
-                Ok(_) if broken.is_some() => {
-                    let why = broken.unwrap_or_default();
+                Ok(Err(why)) => {
                     let _ = reply.send(Err(Refusal::with_rcode(
                         crate::update::REFUSED,
                         format!("the change would break the zone: {why}"),
                     )));
                 }
-                Ok((z, cs)) => {
-                    zone = Arc::new(z);
+                Ok(Ok(z)) => {
+                    if let Some(z) = z {
+                        zone = z;
+                    }
+                    changed = true;
                     done.push(cs);
                     waiting.push(reply);
                 }
-                // The submitter's edits do not fit the zone (a name outside it).
                 Err(e) => {
                     let _ = reply.send(Err(Refusal::new(Fault::Peer, e.to_string())));
                 }
@@ -1411,10 +1430,10 @@ impl Handle {
             }
             self.keeps_source = true;
         }
-        let r = if Arc::ptr_eq(&zone, &self.unsigned) {
-            Ok(None)
+        let r = if changed {
+            self.take_unsigned(Arc::new(zone), None, now)
         } else {
-            self.take_unsigned(zone, None, now)
+            Ok(None)
         };
         let r = match r {
             Ok(Some(receipt)) => Ok(receipt),
@@ -1782,6 +1801,26 @@ fn sleep_until(wake: Option<u64>) -> Duration {
     let now = now_unix();
     wake.map_or(MAX_SLEEP, |w| Duration::from_secs(w.saturating_sub(now)))
         .clamp(Duration::from_secs(1), MAX_SLEEP)
+}
+
+/// True if `cs` changes the apex or a name at or above one of the zone's in-zone
+/// name servers: the only changes that can break [`blason_zone::check::apex_ns_error`].
+fn touches_apex_ns(zone: &Zone, cs: &update::Changeset) -> bool {
+    let origin = zone.origin();
+    let targets: Vec<Name> = zone
+        .apex()
+        .rrset(blason_zone::Rtype::NS)
+        .map(|ns| {
+            ns.rdatas()
+                .filter_map(|d| Name::from_wire(d).ok())
+                .filter(|t| t.is_subdomain_of(origin))
+                .collect()
+        })
+        .unwrap_or_default();
+    cs.removed
+        .iter()
+        .chain(&cs.added)
+        .any(|(n, _)| n == origin || targets.iter().any(|t| t.is_subdomain_of(n)))
 }
 
 /// `next` with its serial where the commit puts it, or None when it holds what is

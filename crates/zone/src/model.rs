@@ -300,6 +300,14 @@ impl Zone {
     /// everything else with `self`: O(chunks touched), not O(zone). Every replacement
     /// must keep the node's name (checked); if one does not, the zone is rebuilt whole.
     pub fn with_replaced(&self, repl: Vec<(usize, Node)>) -> Zone {
+        let mut zone = self.clone();
+        zone.replace_nodes(repl);
+        zone
+    }
+
+    /// [`Zone::with_replaced`] on this snapshot itself: what no other snapshot
+    /// shares is changed in place, not copied.
+    pub fn replace_nodes(&mut self, repl: Vec<(usize, Node)>) {
         let n = self.store.len();
         let names_kept = repl
             .iter()
@@ -314,14 +322,13 @@ impl Zone {
                 }
             }
             nodes.extend(extra);
-            return Zone::from_nodes(&self.origin, self.class, nodes);
+            *self = Zone::from_nodes(&self.origin, self.class, nodes);
+            return;
         }
-        let mut zone = self.clone();
         // Later replacements of one index win, as they come last.
         for (i, node) in repl {
-            zone.store.replace(i, node);
+            self.store.replace(i, node);
         }
-        zone
     }
 
     /// A new snapshot with `insert` nodes added, each before the node that has the
@@ -337,16 +344,30 @@ impl Zone {
     pub fn with_spliced(
         &self,
         replace: Vec<(usize, Node)>,
+        insert: Vec<(usize, Node)>,
+        remove: Vec<usize>,
+    ) -> Zone {
+        let mut zone = self.clone();
+        zone.splice(replace, insert, remove);
+        zone
+    }
+
+    /// [`Zone::with_spliced`] on this snapshot itself: what no other snapshot
+    /// shares is changed in place, not copied.
+    pub fn splice(
+        &mut self,
+        replace: Vec<(usize, Node)>,
         mut insert: Vec<(usize, Node)>,
         mut remove: Vec<usize>,
-    ) -> Zone {
+    ) {
         insert.sort_by(|a, b| {
             a.0.cmp(&b.0)
                 .then_with(|| a.1.name.canonical_cmp(&b.1.name))
         });
         remove.sort_unstable();
         remove.dedup();
-        let mut zone = self.clone();
+        let parent = self.store.names_token();
+        let zone = self;
         for (i, node) in replace {
             zone.store.replace(i, node);
         }
@@ -383,13 +404,12 @@ impl Zone {
             }
         }
         let renumber = Renumbered {
-            parent: self.store.names_token(),
+            parent,
             before: positions.into(),
             removed: removed.into(),
             added: added.into(),
         };
         zone.inserted = Some(Arc::new(renumber));
-        zone
     }
 
     /// If this zone was made from `prev` (or from a snapshot with `prev`'s names) by

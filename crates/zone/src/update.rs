@@ -538,6 +538,37 @@ fn moves_structure(t: Rtype) -> bool {
 /// there. O(changes) when every touched name stays and no cut or DNAME moves; a
 /// rebuild of the node list (no sorting, O(zone)) otherwise.
 pub fn apply(zone: &Zone, cs: &Changeset) -> Result<Zone, UpdateError> {
+    let mut out = zone.clone();
+    apply_in_place(&mut out, cs)?;
+    Ok(out)
+}
+
+/// [`apply`] on `zone` itself: what no other snapshot shares is changed in place,
+/// not copied (a run of changes to a snapshot nothing else holds yet copies once).
+/// On error `zone` is untouched.
+pub fn apply_in_place(zone: &mut Zone, cs: &Changeset) -> Result<(), UpdateError> {
+    match plan_apply(zone, cs)? {
+        Step::Whole(z) => *zone = z,
+        Step::Splice(replace, insert, remove) => {
+            if insert.is_empty() && remove.is_empty() {
+                zone.replace_nodes(replace);
+            } else {
+                zone.splice(replace, insert, remove);
+            }
+        }
+    }
+    Ok(())
+}
+
+/// How [`apply_in_place`] changes a zone.
+enum Step {
+    /// A new zone (a rebuild).
+    Whole(Zone),
+    /// Nodes replaced, inserted, removed (as [`Zone::splice`] takes them).
+    Splice(Vec<(usize, Node)>, Vec<(usize, Node)>, Vec<usize>),
+}
+
+fn plan_apply(zone: &Zone, cs: &Changeset) -> Result<Step, UpdateError> {
     let serial = zone.serial().ok_or(UpdateError::NoSoa)?;
     if serial != cs.from {
         return Err(UpdateError::SerialMismatch {
@@ -633,12 +664,19 @@ pub fn apply(zone: &Zone, cs: &Changeset) -> Result<Zone, UpdateError> {
     } else {
         removals(zone, &emptied)
     };
-    let out = match gone {
-        None if structural || !emptied.is_empty() => rebuild(zone, replaced, fresh),
+    // The apex keeps its SOA.
+    if replaced
+        .iter()
+        .any(|(i, n)| *i == 0 && n.rrset(Rtype::SOA).is_none())
+    {
+        return Err(UpdateError::NoSoa);
+    }
+    Ok(match gone {
+        None if structural || !emptied.is_empty() => Step::Whole(rebuild(zone, replaced, fresh)),
+        None if fresh.is_empty() => Step::Splice(replaced, Vec::new(), Vec::new()),
         None => match insertions(zone, &fresh) {
-            _ if fresh.is_empty() => zone.with_replaced(replaced),
-            Some(insert) => zone.with_inserted(replaced, insert),
-            None => rebuild(zone, replaced, fresh),
+            Some(insert) => Step::Splice(replaced, insert, Vec::new()),
+            None => Step::Whole(rebuild(zone, replaced, fresh)),
         },
         Some((remove, to_ent)) => {
             let kept: Vec<(usize, Node)> = replaced
@@ -652,26 +690,18 @@ pub fn apply(zone: &Zone, cs: &Changeset) -> Result<Zone, UpdateError> {
                     (*i, n)
                 })
                 .collect();
-            let thinned = zone.with_spliced(kept, Vec::new(), remove);
             if fresh.is_empty() {
-                thinned
+                Step::Splice(kept, Vec::new(), remove)
             } else {
-                match insertions(&thinned, &fresh) {
+                // Names out and others in at once: two steps on a copy (rare).
+                let thinned = zone.with_spliced(kept, Vec::new(), remove);
+                Step::Whole(match insertions(&thinned, &fresh) {
                     Some(insert) => thinned.with_inserted(Vec::new(), insert),
                     None => rebuild(zone, replaced, fresh),
-                }
+                })
             }
         }
-    };
-    if out
-        .nodes()
-        .first()
-        .and_then(|n| n.rrset(Rtype::SOA))
-        .is_none()
-    {
-        return Err(UpdateError::NoSoa);
-    }
-    Ok(out)
+    })
 }
 
 /// New names as insertions (with the empty non-terminals they need), when each is a

@@ -226,19 +226,69 @@ pub fn apply(
             "the zone {origin} has no SOA at its apex"
         )));
     }
-    if let Some(r) = patch(signed, changes, keys, opts)? {
-        return Ok(r);
-    }
-    if let Some(r) = splice(signed, changes, keys, opts)? {
-        return Ok(r);
-    }
-    if let Some(r) = unsplice(signed, changes, keys, opts)? {
-        return Ok(r);
+    if let Some(p) = one_name(signed, changes, keys, opts, true)? {
+        let mut zone = signed.clone();
+        let stats = p.stats;
+        p.apply_to(&mut zone);
+        return Ok((zone, stats));
     }
     if let Some(r) = name_by_name(signed, changes, keys, opts)? {
         return Ok(r);
     }
     rebuild(signed, changes, keys, opts)
+}
+
+/// The changes one road makes: nodes replaced (same names), inserted before an
+/// index, removed (indices of the zone the road read).
+struct Plan {
+    replace: Vec<(usize, Node)>,
+    insert: Vec<(usize, Node)>,
+    remove: Vec<usize>,
+    stats: Stats,
+}
+
+impl Plan {
+    /// Carries the plan out on `zone` (the one it was made from), in place.
+    fn apply_to(self, zone: &mut Zone) {
+        if self.insert.is_empty() && self.remove.is_empty() {
+            zone.replace_nodes(self.replace);
+        } else {
+            zone.splice(self.replace, self.insert, self.remove);
+        }
+    }
+}
+
+/// The fast road, as a new snapshot (for key steps).
+pub(crate) fn patch(
+    signed: &Zone,
+    changes: &[Change],
+    keys: &ZoneKeys,
+    opts: &SignOptions,
+) -> Result<Option<(Zone, Stats)>, SignError> {
+    Ok(patch_plan(signed, changes, keys, opts, true)?.map(|p| {
+        let mut zone = signed.clone();
+        let stats = p.stats;
+        p.apply_to(&mut zone);
+        (zone, stats)
+    }))
+}
+
+/// The patch, splice or unsplice road, the first that fits; with `bump`, the SOA's
+/// serial moved on and signed.
+fn one_name(
+    signed: &Zone,
+    changes: &[Change],
+    keys: &ZoneKeys,
+    opts: &SignOptions,
+    bump: bool,
+) -> Result<Option<Plan>, SignError> {
+    if let Some(p) = patch_plan(signed, changes, keys, opts, bump)? {
+        return Ok(Some(p));
+    }
+    if let Some(p) = splice_plan(signed, changes, keys, opts, bump)? {
+        return Ok(Some(p));
+    }
+    unsplice_plan(signed, changes, keys, opts, bump)
 }
 
 /// Changes at several names (updates committed together): each name's changes by
@@ -264,30 +314,21 @@ fn name_by_name(
     if groups.len() < 2 {
         return Ok(None);
     }
-    let mut cur: Option<Zone> = None;
+    // One copy of what the first step touches, then every step in place.
+    let mut zone = signed.clone();
     let mut total = Stats::default();
     for group in groups.values() {
-        let z = cur.as_ref().unwrap_or(signed);
-        let step = match patch(z, group, keys, opts)? {
-            Some(r) => Some(r),
-            None => match splice(z, group, keys, opts)? {
-                Some(r) => Some(r),
-                None => unsplice(z, group, keys, opts)?,
-            },
-        };
-        let Some((next, st)) = step else {
+        let Some(p) = one_name(&zone, group, keys, opts, false)? else {
             return Ok(None);
         };
+        let st = p.stats;
         total.rrsigs += st.rrsigs;
         total.denial += st.denial;
         total.nodes += st.nodes;
         total.rebuilt |= st.rebuilt;
-        cur = Some(next);
+        p.apply_to(&mut zone);
     }
-    let Some(mut zone) = cur else {
-        return Ok(None);
-    };
-    // Each step moved the serial on: one step past the old serial is enough.
+    // The serial, once for all the steps.
     let serial = soa_serial(signed.soa().ok_or_else(|| SignError("no SOA".into()))?)
         .ok_or_else(|| SignError("malformed SOA".into()))?
         .wrapping_add(1);
@@ -299,7 +340,7 @@ fn name_by_name(
     let mut signer = Signer::new(signed, keys, opts);
     let sig = signer.sign(&apex.name, true, &soa)?;
     put(&mut apex, Rtype::SOA, Some(soa), Some(sig));
-    zone = zone.with_replaced(vec![(0, apex)]);
+    zone.replace_nodes(vec![(0, apex)]);
     total.rrsigs += signer.count;
     total.serial = serial;
     Ok(Some((zone, total)))
@@ -323,12 +364,13 @@ fn denial_matches(zone: &Zone, opts: &SignOptions) -> bool {
 }
 
 /// The fast road: `None` if some change alters names or flags.
-pub(crate) fn patch(
+fn patch_plan(
     signed: &Zone,
     changes: &[Change],
     keys: &ZoneKeys,
     opts: &SignOptions,
-) -> Result<Option<(Zone, Stats)>, SignError> {
+    bump: bool,
+) -> Result<Option<Plan>, SignError> {
     if !denial_matches(signed, opts) {
         return Ok(None);
     }
@@ -358,20 +400,23 @@ pub(crate) fn patch(
         return Ok(None);
     }
     // The SOA: the serial moves on, and NSEC/NSEC3 TTLs must not (else all of them
-    // would change).
-    let apex = work.entry(0).or_insert_with(|| signed.apex().clone());
+    // would change). Not when the caller moves it itself.
     let old_soa = signed.soa().ok_or_else(|| SignError("no SOA".into()))?;
-    let cur_soa = apex.rrset(Rtype::SOA).unwrap_or(old_soa).clone();
     let old_serial = soa_serial(old_soa).ok_or_else(|| SignError("malformed SOA".into()))?;
-    let proposed = soa_serial(&cur_soa).ok_or_else(|| SignError("malformed SOA".into()))?;
-    let serial = next_serial(old_serial, proposed);
-    let soa = with_serial(&cur_soa, serial).ok_or_else(|| SignError("malformed SOA".into()))?;
-    put(apex, Rtype::SOA, Some(soa.clone()), None);
-    resign.push((0, Rtype::SOA));
-    if soa.ttl != old_soa.ttl
-        || soa.first().map(|r| &r[r.len() - 4..]) != old_soa.first().map(|r| &r[r.len() - 4..])
-    {
-        return Ok(None);
+    let mut serial = old_serial;
+    if bump {
+        let apex = work.entry(0).or_insert_with(|| signed.apex().clone());
+        let cur_soa = apex.rrset(Rtype::SOA).unwrap_or(old_soa).clone();
+        let proposed = soa_serial(&cur_soa).ok_or_else(|| SignError("malformed SOA".into()))?;
+        serial = next_serial(old_serial, proposed);
+        let soa = with_serial(&cur_soa, serial).ok_or_else(|| SignError("malformed SOA".into()))?;
+        put(apex, Rtype::SOA, Some(soa.clone()), None);
+        resign.push((0, Rtype::SOA));
+        if soa.ttl != old_soa.ttl
+            || soa.first().map(|r| &r[r.len() - 4..]) != old_soa.first().map(|r| &r[r.len() - 4..])
+        {
+            return Ok(None);
+        }
     }
 
     let mut signer = Signer::new(signed, keys, opts);
@@ -444,10 +489,12 @@ pub(crate) fn patch(
     }
     stats.rrsigs = signer.count;
     stats.nodes = work.len();
-    Ok(Some((
-        signed.with_replaced(work.into_iter().collect()),
+    Ok(Some(Plan {
+        replace: work.into_iter().collect(),
+        insert: Vec::new(),
+        remove: Vec::new(),
         stats,
-    )))
+    }))
 }
 
 /// A new NSEC3 member: (wrapped past the end of the chain, insertion index, hash,
@@ -459,12 +506,13 @@ type NewNsec3 = (bool, usize, [u8; 20], bool);
 /// wildcard involved. The name, the empty non-terminals above it, their NSEC3
 /// records, and the denial records before them are written; the node list is copied
 /// with them inserted (O(zone) copying, nothing else). `None` if that does not fit.
-fn splice(
+fn splice_plan(
     signed: &Zone,
     changes: &[Change],
     keys: &ZoneKeys,
     opts: &SignOptions,
-) -> Result<Option<(Zone, Stats)>, SignError> {
+    bump: bool,
+) -> Result<Option<Plan>, SignError> {
     let Some(first) = changes.first() else {
         return Ok(None);
     };
@@ -642,12 +690,18 @@ fn splice(
     }
     insert.push((pos, node));
     // The SOA.
-    let apex = replace.entry(0).or_insert_with(|| signed.apex().clone());
-    stats.serial = bump_soa(signed, apex, &mut signer)?.0;
+    if bump {
+        let apex = replace.entry(0).or_insert_with(|| signed.apex().clone());
+        stats.serial = bump_soa(signed, apex, &mut signer)?.0;
+    }
     stats.rrsigs = signer.count;
     stats.nodes = replace.len() + insert.len();
-    let zone = signed.with_inserted(replace.into_iter().collect(), insert);
-    Ok(Some((zone, stats)))
+    Ok(Some(Plan {
+        replace: replace.into_iter().collect(),
+        insert,
+        remove: Vec::new(),
+        stats,
+    }))
 }
 
 /// The road for a name whose last data is deleted (the dynamic-DNS "remove a
@@ -655,12 +709,13 @@ fn splice(
 /// The name and the empty non-terminals left with nothing below go, with their NSEC3
 /// records; the denial records before them are rewritten. `None` if that does not
 /// fit.
-fn unsplice(
+fn unsplice_plan(
     signed: &Zone,
     changes: &[Change],
     keys: &ZoneKeys,
     opts: &SignOptions,
-) -> Result<Option<(Zone, Stats)>, SignError> {
+    bump: bool,
+) -> Result<Option<Plan>, SignError> {
     let Some(first) = changes.first() else {
         return Ok(None);
     };
@@ -802,12 +857,18 @@ fn unsplice(
         }
     }
     // The SOA.
-    let apex = replace.entry(0).or_insert_with(|| signed.apex().clone());
-    stats.serial = bump_soa(signed, apex, &mut signer)?.0;
+    if bump {
+        let apex = replace.entry(0).or_insert_with(|| signed.apex().clone());
+        stats.serial = bump_soa(signed, apex, &mut signer)?.0;
+    }
     stats.rrsigs = signer.count;
     stats.nodes = replace.len() + remove.len();
-    let zone = signed.with_spliced(replace.into_iter().collect(), Vec::new(), remove);
-    Ok(Some((zone, stats)))
+    Ok(Some(Plan {
+        replace: replace.into_iter().collect(),
+        insert: Vec::new(),
+        remove,
+        stats,
+    }))
 }
 
 /// The next hashed owner in NSEC3 rdata.
