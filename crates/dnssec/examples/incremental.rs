@@ -173,15 +173,15 @@ fn main() {
         // Answering after the changes (chunks copied, positions no longer by shift)
         // against the freshly signed zone, and the same data rebuilt flat.
         let changed = query_time(&served.load(), &queries);
+        // Kept until the end: freeing a whole zone makes the allocator's next large
+        // request consolidate its free lists (a one-off pause, not the change's).
+        let flat_zone = Arc::new(Zone::from_nodes(
+            current.origin(),
+            current.class(),
+            current.nodes().to_vec(),
+        ));
         let flat = query_time(
-            &Catalog::new(
-                vec![Arc::new(Zone::from_nodes(
-                    current.origin(),
-                    current.class(),
-                    current.nodes().to_vec(),
-                ))],
-                Options::default(),
-            ),
+            &Catalog::new(vec![flat_zone.clone()], Options::default()),
             &queries,
         );
         println!(
@@ -254,6 +254,7 @@ fn main() {
         }
         report("add a delegation (rebuild+catalog+swap)", times);
 
+        drop(flat_zone);
         // Refresh passes: nothing due, then one hour's worth of the jitter spread.
         let zone: &Zone = &current;
         let now = (NOW - 3600) as u64;

@@ -1384,12 +1384,12 @@ impl Handle {
             // refuses such an update too). Only a change at the apex or at or above
             // a name server's name can: that one is tried on a copy first.
             let next = if touches_apex_ns(&zone, &cs) {
-                update::apply(&zone, &cs).and_then(|z| {
+                update::apply(&zone, &cs).map(|z| {
                     match blason_zone::check::apex_ns_error(&z)
                         .filter(|_| blason_zone::check::apex_ns_error(&zone).is_none())
                     {
-                        Some(why) => Ok(Err(why)),
-                        None => Ok(Ok(Some(z))),
+                        Some(why) => Err(why),
+                        None => Ok(Some(z)),
                     }
                 })
             } else {

@@ -1080,6 +1080,22 @@ mod tests {
                 assert_eq!(z.find(n.name.as_wire()), Some(i), "round {round}");
                 assert_eq!(z.node(i).name, n.name);
             }
+            // Searches in views of part of the zone, as on a slice of the names.
+            let all = z.nodes();
+            let (a, b) = (1 + round % 7, all.len() - round % 5);
+            let view = all.slice(a..b);
+            let names: Vec<&Name> = view.iter().map(|n| &n.name).collect();
+            for probe in [0u32, 5, 12_345, 19_999, 40_000] {
+                let p = Name::parse(&format!("h{probe:05}"), Some(&o)).unwrap();
+                assert_eq!(
+                    view.binary_search_by(|n| n.name.canonical_cmp(&p)),
+                    names.binary_search_by(|n| n.canonical_cmp(&p)),
+                    "round {round}"
+                );
+            }
+            for (i, n) in names.iter().enumerate().step_by(7) {
+                assert_eq!(view.binary_search_by(|x| x.name.canonical_cmp(n)), Ok(i));
+            }
             let pairs = z.changed_since(&prev, usize::MAX).unwrap();
             let changed = pairs
                 .iter()

@@ -31,7 +31,7 @@ const GONE: u32 = u32::MAX;
 #[derive(Clone)]
 struct Chunk {
     id: u32,
-    nodes: Vec<Node>,
+    nodes: Slots,
     /// The slot of each node, in node order.
     slots: Vec<u8>,
     /// The offset in `nodes` of each used slot.
@@ -39,8 +39,55 @@ struct Chunk {
     used: [u64; 4],
 }
 
+/// A chunk's nodes. As built, in line (no pointer more to follow when answering);
+/// the first change to a chunk puts each of its nodes behind an `Arc`, so that copying
+/// the chunk for the next change is a reference count per node, not a copy of every
+/// name and record in it.
+#[derive(Clone)]
+enum Slots {
+    Inline(Vec<Node>),
+    Shared(Vec<Arc<Node>>),
+}
+
+impl Slots {
+    #[inline]
+    fn len(&self) -> usize {
+        match self {
+            Slots::Inline(v) => v.len(),
+            Slots::Shared(v) => v.len(),
+        }
+    }
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+    /// The nodes, made shared (moved behind `Arc`s) if they were in line.
+    fn shared_mut(&mut self) -> &mut Vec<Arc<Node>> {
+        if let Slots::Inline(v) = self {
+            *self = Slots::Shared(std::mem::take(v).into_iter().map(Arc::new).collect());
+        }
+        match self {
+            Slots::Shared(v) => v,
+            Slots::Inline(_) => unreachable!("made shared above"),
+        }
+    }
+    fn iter(&self) -> impl Iterator<Item = &Node> + '_ {
+        (0..self.len()).map(move |i| &self[i])
+    }
+}
+
+impl std::ops::Index<usize> for Slots {
+    type Output = Node;
+    #[inline]
+    fn index(&self, i: usize) -> &Node {
+        match self {
+            Slots::Inline(v) => &v[i],
+            Slots::Shared(v) => &v[i],
+        }
+    }
+}
+
 impl Chunk {
-    fn new(id: u32, nodes: Vec<Node>) -> Chunk {
+    fn new(id: u32, nodes: Slots) -> Chunk {
         let mut c = Chunk {
             id,
             slots: (0..nodes.len()).map(|s| s as u8).collect(),
@@ -95,6 +142,9 @@ pub(crate) struct Store {
     shard_bits: u32,
     /// Every chunk but the last holds BUILD nodes: node `i` found by a shift.
     uniform: bool,
+    /// Otherwise: for each run of BUILD positions, the chunk holding its first one
+    /// (a chunk holds one or more nodes, most a hundred or more: a step or two on).
+    guide: Arc<Vec<u32>>,
     next_id: u32,
     /// Replaced whenever a name comes or goes: same token, same names.
     names: Arc<()>,
@@ -118,7 +168,10 @@ impl Store {
             }
             starts.push((chunks.len() * BUILD) as u32);
             let last = part.len() < BUILD;
-            chunks.push(Arc::new(Chunk::new(chunks.len() as u32, part)));
+            chunks.push(Arc::new(Chunk::new(
+                chunks.len() as u32,
+                Slots::Inline(part),
+            )));
             if last {
                 break;
             }
@@ -149,6 +202,7 @@ impl Store {
             shards: Arc::new(shards),
             shard_bits,
             uniform: true,
+            guide: Arc::new(Vec::new()),
             names: Arc::new(()),
         }
     }
@@ -164,8 +218,14 @@ impl Store {
         if self.uniform {
             return (g >> BUILD_SHIFT, g & (BUILD - 1));
         }
-        let k = self.starts.partition_point(|&s| s as usize <= g) - 1;
-        let k = k.min(self.chunks.len() - 1);
+        let last = self.chunks.len() - 1;
+        let mut k = self
+            .guide
+            .get(g >> BUILD_SHIFT)
+            .map_or(last, |&k| k as usize);
+        while k < last && self.starts[k + 1] as usize <= g {
+            k += 1;
+        }
         (k, g - self.starts[k] as usize)
     }
 
@@ -177,7 +237,7 @@ impl Store {
 
     /// The nodes of chunk-aligned run holding `g`: (its first position, its nodes).
     #[inline]
-    fn run(&self, g: usize) -> (usize, &[Node]) {
+    fn run(&self, g: usize) -> (usize, &Slots) {
         let (k, o) = self.locate(g);
         (g - o, &self.chunks[k].nodes)
     }
@@ -217,7 +277,7 @@ impl Store {
     pub fn replace(&mut self, g: usize, node: Node) {
         let (k, o) = self.locate(g);
         let c = Arc::make_mut(&mut Arc::make_mut(&mut self.chunks)[k]);
-        c.nodes[o] = node;
+        c.nodes.shared_mut()[o] = Arc::new(node);
     }
 
     /// Inserts `node` (a new name) before the node at `g` (at the end if `g` is the
@@ -241,7 +301,7 @@ impl Store {
         let chunks = Arc::make_mut(&mut self.chunks);
         let c = Arc::make_mut(&mut chunks[k]);
         let slot = c.free_slot();
-        c.nodes.insert(o, node);
+        c.nodes.shared_mut().insert(o, Arc::new(node));
         c.slots.insert(o, slot);
         c.set_used(slot, true);
         c.renumber_from(o);
@@ -249,7 +309,7 @@ impl Store {
         for s in &mut Arc::make_mut(&mut self.starts)[k + 1..] {
             *s += 1;
         }
-        self.uniform = false;
+        self.reguide(k);
         self.names = Arc::new(());
         let t = Arc::make_mut(&mut Arc::make_mut(&mut self.shards)[shard_of(h, self.shard_bits)]);
         t.insert_unique(table_hash(h as u32), (handle, h as u32), |e| {
@@ -262,7 +322,7 @@ impl Store {
         let (k, o) = self.locate(g);
         let chunks = Arc::make_mut(&mut self.chunks);
         let c = Arc::make_mut(&mut chunks[k]);
-        let node = c.nodes.remove(o);
+        let node = Arc::unwrap_or_clone(c.nodes.shared_mut().remove(o));
         let slot = c.slots.remove(o);
         c.set_used(slot, false);
         c.renumber_from(o);
@@ -280,7 +340,7 @@ impl Store {
                 pos_of[c.id as usize] = j as u32;
             }
         }
-        self.uniform = false;
+        self.reguide(k);
         self.names = Arc::new(());
         let h = hash_name(node.name.as_wire());
         let t = Arc::make_mut(&mut Arc::make_mut(&mut self.shards)[shard_of(h, self.shard_bits)]);
@@ -291,6 +351,31 @@ impl Store {
         node
     }
 
+    /// After chunk `k` changed size (or chunks moved from `k` on): positions are no
+    /// longer by shift, and the guide is brought up to date from there.
+    fn reguide(&mut self, k: usize) {
+        let n = self.len();
+        let guide = Arc::make_mut(&mut self.guide);
+        let blocks = n.div_ceil(BUILD).max(1);
+        if self.uniform {
+            guide.clear();
+            guide.extend((0..blocks).map(|b| (b.min(self.chunks.len() - 1)) as u32));
+            self.uniform = false;
+        }
+        guide.resize(blocks, 0);
+        // Blocks starting at or after chunk k's start may point elsewhere now.
+        let from = (self.starts[k.min(self.chunks.len() - 1)] as usize) >> BUILD_SHIFT;
+        // The old entry: positions before chunk k did not move.
+        let mut c = guide.get(from).map_or(0, |&c| c as usize).min(k);
+        for (b, slot) in guide.iter_mut().enumerate().skip(from) {
+            let g = b << BUILD_SHIFT;
+            while c + 1 < self.chunks.len() && self.starts[c + 1] as usize <= g {
+                c += 1;
+            }
+            *slot = c as u32;
+        }
+    }
+
     /// Splits the full chunk `k` in two; returns the size of the first half.
     fn split(&mut self, k: usize) -> usize {
         let new_id = self.next_id;
@@ -298,7 +383,7 @@ impl Store {
         let chunks = Arc::make_mut(&mut self.chunks);
         let c = Arc::make_mut(&mut chunks[k]);
         let half = c.nodes.len() / 2;
-        let moved = c.nodes.split_off(half);
+        let moved = Slots::Shared(c.nodes.shared_mut().split_off(half));
         let moved_slots = c.slots.split_off(half);
         for &s in &moved_slots {
             c.set_used(s, false);
@@ -334,7 +419,7 @@ impl Store {
                 e.0 = new;
             }
         }
-        self.uniform = false;
+        self.reguide(k);
         half
     }
 
@@ -421,8 +506,9 @@ impl Store {
         let chunks = Arc::try_unwrap(self.chunks).unwrap_or_else(|a| (*a).clone());
         let mut out = Vec::with_capacity(n);
         for c in chunks {
-            match Arc::try_unwrap(c) {
-                Ok(c) => out.extend(c.nodes),
+            match Arc::try_unwrap(c).map(|c| c.nodes) {
+                Ok(Slots::Inline(v)) => out.extend(v),
+                Ok(Slots::Shared(v)) => out.extend(v.into_iter().map(Arc::unwrap_or_clone)),
                 Err(c) => out.extend(c.nodes.iter().cloned()),
             }
         }
@@ -485,7 +571,7 @@ impl<'a> Nodes<'a> {
             store: self.store,
             pos: self.start,
             end: self.end,
-            run: &[],
+            run: &NO_NODES,
             run_start: 0,
         }
     }
@@ -506,21 +592,48 @@ impl<'a> Nodes<'a> {
             .step_by(size)
             .map(move |a| this.slice(a..(a + size).min(this.len())))
     }
-    /// Binary search as on a slice.
+    /// Binary search as on a slice: over the chunks' first nodes, then in one chunk.
     pub fn binary_search_by(
         &self,
         mut f: impl FnMut(&'a Node) -> Ordering,
     ) -> Result<usize, usize> {
-        let (mut lo, mut hi) = (0, self.len());
+        if self.is_empty() {
+            return Err(0);
+        }
+        let st = self.store;
+        let (k0, _) = st.locate(self.start);
+        let (k1, _) = st.locate(self.end - 1);
+        // The view's first position in chunk k.
+        let first = |k: usize| (st.starts[k] as usize).max(self.start);
+        let (mut lo, mut hi) = (k0, k1 + 1);
         while lo < hi {
             let mid = lo + (hi - lo) / 2;
-            match f(self.at(mid)) {
+            let g = first(mid);
+            match f(&st.chunks[mid].nodes[g - st.starts[mid] as usize]) {
                 Ordering::Less => lo = mid + 1,
                 Ordering::Greater => hi = mid,
-                Ordering::Equal => return Ok(mid),
+                Ordering::Equal => return Ok(g - self.start),
             }
         }
-        Err(lo)
+        if lo == k0 {
+            return Err(0);
+        }
+        // After the first node of chunk lo - 1, before that of chunk lo.
+        let k = lo - 1;
+        let base = st.starts[k] as usize;
+        let from = first(k) + 1 - base;
+        let to = (st.starts[k + 1] as usize).min(self.end) - base;
+        let nodes = &st.chunks[k].nodes;
+        let (mut lo, mut hi) = (from, to);
+        while lo < hi {
+            let mid = lo + (hi - lo) / 2;
+            match f(&nodes[mid]) {
+                Ordering::Less => lo = mid + 1,
+                Ordering::Greater => hi = mid,
+                Ordering::Equal => return Ok(base + mid - self.start),
+            }
+        }
+        Err(base + lo - self.start)
     }
     /// Owned copies of the nodes.
     pub fn to_vec(&self) -> Vec<Node> {
@@ -567,6 +680,8 @@ impl<'a> IntoIterator for &Nodes<'a> {
     }
 }
 
+static NO_NODES: Slots = Slots::Inline(Vec::new());
+
 /// Iterator over a [`Nodes`] view, a chunk at a time.
 #[derive(Clone)]
 pub struct NodesIter<'a> {
@@ -574,7 +689,7 @@ pub struct NodesIter<'a> {
     pos: usize,
     end: usize,
     /// The chunk holding `pos` (empty before the first step), and its first position.
-    run: &'a [Node],
+    run: &'a Slots,
     run_start: usize,
 }
 
