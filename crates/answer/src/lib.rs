@@ -115,8 +115,8 @@ impl Catalog {
         self
     }
     /// A catalog of `zones` that reuses what `self` computed for a zone whose new
-    /// snapshot has the same names (an incrementally changed zone): building it costs
-    /// O(zones), not O(records).
+    /// snapshot shares most of its nodes (an incrementally changed zone): building it
+    /// costs O(zones + changed), not O(records).
     pub fn next(&self, zones: Vec<Arc<Zone>>, opts: Options) -> Catalog {
         let sec = zones
             .iter()
@@ -124,7 +124,8 @@ impl Catalog {
             .map(|(i, z)| {
                 // The zone at the same place first: with many zones, a search for each
                 // would make this quadratic.
-                let related = |p: &Zone| p.same_names(z) || z.inserted_since(p).is_some();
+                // (ZoneSec::next reuses what the two snapshots share, if anything.)
+                let related = |p: &Zone| p.origin() == z.origin();
                 let prev = match self.zones.get(i) {
                     Some(p) if related(p) => Some(i),
                     _ => self.zones.iter().position(|p| related(p)),

@@ -26,9 +26,17 @@ pub struct ZoneSec {
 struct Nsec3Chain {
     iterations: u16,
     salt: Vec<u8>,
-    /// SHA-1 owner hashes, sorted, with the node holding each NSEC3.
-    hashes: Vec<([u8; 20], u32)>,
+    /// The NSEC3 owner hashes, sorted, in runs that snapshots share: a name added
+    /// or removed copies one run and the list of runs, not the chain. A hash leads
+    /// to its node by the owner name (`hash.origin`), so nothing here moves when
+    /// other names come and go.
+    runs: Vec<Arc<Vec<[u8; 20]>>>,
+    /// The first hash of each run.
+    firsts: Vec<[u8; 20]>,
 }
+
+/// Hashes per run as built; a run splits in two past twice that.
+const RUN: usize = 512;
 
 impl ZoneSec {
     pub fn new(zone: &Zone) -> ZoneSec {
@@ -36,34 +44,28 @@ impl ZoneSec {
     }
 
     /// The `ZoneSec` of `zone`, reusing `prev`'s NSEC3 index when `zone` has the names
-    /// of `prev_zone` (a patched snapshot of it) and the same NSEC3 parameters: O(1)
-    /// instead of a pass over the zone.
-    /// When names were only inserted or removed (a name added or deleted
-    /// incrementally), the index is shifted and the NSEC3s added or dropped: no
-    /// hashing, no sort.
+    /// of `prev_zone` and the same NSEC3 parameters: O(1) instead of a pass over the
+    /// zone. When names were added or removed (a dynamic update), the NSEC3 owners
+    /// among the nodes the two snapshots do not share are added or dropped: no pass
+    /// over the zone, no sort.
     pub fn next(zone: &Zone, prev_zone: &Zone, prev: &ZoneSec) -> ZoneSec {
         if zone.same_names(prev_zone) {
             return ZoneSec::build(zone, prev.nsec3.as_ref());
         }
-        if let (Some(ins), Some(c)) = (zone.inserted_since(prev_zone), &prev.nsec3) {
-            let mut hashes: Vec<([u8; 20], u32)> = c
-                .hashes
-                .iter()
-                .filter(|e| !ins.is_removed(e.1))
-                .map(|&(h, i)| (h, ins.shift(i)))
-                .collect();
-            for &j in ins.added.iter() {
-                if let Some(h) = owner_hash(zone.node(j as usize)) {
-                    let at = hashes.partition_point(|e| e.0 < h);
-                    hashes.insert(at, (h, j));
+        if let Some(c) = &prev.nsec3 {
+            let limit = (zone.nodes().len() / 8).max(4096);
+            if let Some(pairs) = zone.changed_since(prev_zone, limit) {
+                let (mut gone, mut added) = (Vec::new(), Vec::new());
+                for (a, b) in pairs {
+                    let (ha, hb) = (a.and_then(owner_hash), b.and_then(owner_hash));
+                    if ha != hb {
+                        gone.extend(ha);
+                        added.extend(hb);
+                    }
                 }
+                let moved = Arc::new(c.with_changes(&gone, &added));
+                return ZoneSec::build(zone, Some(&moved));
             }
-            let shifted = Arc::new(Nsec3Chain {
-                iterations: c.iterations,
-                salt: c.salt.clone(),
-                hashes,
-            });
-            return ZoneSec::build(zone, Some(&shifted));
         }
         ZoneSec::build(zone, None)
     }
@@ -114,18 +116,96 @@ fn parse_nsec3param(d: &[u8]) -> Option<(u16, Vec<u8>)> {
 
 impl Nsec3Chain {
     fn new(zone: &Zone, iterations: u16, salt: Vec<u8>) -> Nsec3Chain {
-        let mut hashes = Vec::new();
-        for (i, n) in zone.nodes().iter().enumerate() {
-            if let Some(h) = owner_hash(n) {
-                hashes.push((h, i as u32));
-            }
-        }
+        let mut hashes: Vec<[u8; 20]> = zone.nodes().iter().filter_map(owner_hash).collect();
         hashes.sort_unstable();
+        hashes.dedup();
+        let runs: Vec<Arc<Vec<[u8; 20]>>> =
+            hashes.chunks(RUN).map(|r| Arc::new(r.to_vec())).collect();
         Nsec3Chain {
             iterations,
             salt,
-            hashes,
+            firsts: runs.iter().map(|r| r[0]).collect(),
+            runs,
         }
+    }
+
+    /// This chain with the hashes `gone` taken out and `added` put in: the runs
+    /// touched are copied, the others shared.
+    fn with_changes(&self, gone: &[[u8; 20]], added: &[[u8; 20]]) -> Nsec3Chain {
+        let mut runs = self.runs.clone();
+        let mut firsts = self.firsts.clone();
+        let run_of = |firsts: &[[u8; 20]], h: &[u8; 20]| {
+            firsts.partition_point(|f| f <= h).saturating_sub(1)
+        };
+        for h in gone {
+            let r = run_of(&firsts, h);
+            let Some(run) = runs.get_mut(r) else { continue };
+            if let Ok(i) = run.binary_search(h) {
+                let v = Arc::make_mut(run);
+                v.remove(i);
+                if v.is_empty() {
+                    runs.remove(r);
+                    firsts.remove(r);
+                } else {
+                    firsts[r] = v[0];
+                }
+            }
+        }
+        for h in added {
+            if runs.is_empty() {
+                runs.push(Arc::new(vec![*h]));
+                firsts.push(*h);
+                continue;
+            }
+            let r = run_of(&firsts, h);
+            let v = Arc::make_mut(&mut runs[r]);
+            if let Err(i) = v.binary_search(h) {
+                v.insert(i, *h);
+                firsts[r] = v[0];
+                if v.len() > 2 * RUN {
+                    let tail = v.split_off(RUN);
+                    firsts.insert(r + 1, tail[0]);
+                    runs.insert(r + 1, Arc::new(tail));
+                }
+            }
+        }
+        Nsec3Chain {
+            iterations: self.iterations,
+            salt: self.salt.clone(),
+            runs,
+            firsts,
+        }
+    }
+
+    /// Run and place of hash `h`: Ok if present, else where it would go.
+    fn locate(&self, h: &[u8; 20]) -> (usize, Result<usize, usize>) {
+        let r = self.firsts.partition_point(|f| f <= h).saturating_sub(1);
+        match self.runs.get(r) {
+            Some(run) => (r, run.binary_search(h)),
+            None => (0, Err(0)),
+        }
+    }
+
+    /// The node whose owner is `h` under the zone's origin.
+    fn node_of(zone: &Zone, h: &[u8; 20]) -> Option<usize> {
+        const B32HEX: &[u8; 32] = b"0123456789abcdefghijklmnopqrstuv";
+        let origin = zone.origin().as_wire();
+        let mut w = [0u8; 256];
+        if origin.len() + 33 > w.len() {
+            return None;
+        }
+        w[0] = 32;
+        for (k, chunk) in h.chunks(5).enumerate() {
+            let mut acc = 0u64;
+            for &b in chunk {
+                acc = acc << 8 | u64::from(b);
+            }
+            for j in 0..8 {
+                w[1 + k * 8 + j] = B32HEX[((acc >> (35 - 5 * j)) & 31) as usize];
+            }
+        }
+        w[33..33 + origin.len()].copy_from_slice(origin);
+        zone.find(&w[..33 + origin.len()])
     }
 
     /// RFC 5155 §5: IH(salt, x, k), x the canonical (lower-case) wire name.
@@ -148,27 +228,24 @@ impl Nsec3Chain {
         h
     }
 
-    fn matching(&self, name: &[u8]) -> Option<usize> {
+    fn matching(&self, zone: &Zone, name: &[u8]) -> Option<usize> {
         let h = self.hash(name);
-        self.hashes
-            .binary_search_by(|e| e.0.cmp(&h))
-            .ok()
-            .map(|i| self.hashes[i].1 as usize)
+        match self.locate(&h) {
+            (_, Ok(_)) => Self::node_of(zone, &h),
+            _ => None,
+        }
     }
 
     /// The NSEC3 whose owner hash precedes `name`'s hash (the chain wraps around).
-    fn covering(&self, name: &[u8]) -> Option<usize> {
+    fn covering(&self, zone: &Zone, name: &[u8]) -> Option<usize> {
         let h = self.hash(name);
-        let i = match self.hashes.binary_search_by(|e| e.0.cmp(&h)) {
-            Ok(_) => return None, // it exists: nothing covers it
-            Err(i) => i,
+        let prev = match self.locate(&h) {
+            (_, Ok(_)) => return None, // it exists: nothing covers it
+            (r, Err(0)) if r == 0 => *self.runs.last()?.last()?,
+            (r, Err(0)) => *self.runs.get(r - 1)?.last()?,
+            (r, Err(i)) => self.runs[r][i - 1],
         };
-        let at = if i == 0 {
-            self.hashes.len().checked_sub(1)?
-        } else {
-            i - 1
-        };
-        Some(self.hashes[at].1 as usize)
+        Self::node_of(zone, &prev)
     }
 }
 
@@ -252,10 +329,10 @@ fn closest_encloser_proof<'a, const N: usize>(
     auth: &mut Section<'a, N>,
 ) {
     let nodes = zone.nodes();
-    if let Some(m) = c.matching(nodes[ce].name.as_wire()) {
+    if let Some(m) = c.matching(zone, nodes[ce].name.as_wire()) {
         push_denial(nodes.at(m), Rtype::NSEC3, auth);
     }
-    if let Some(k) = c.covering(next_closer(zone, ce, name)) {
+    if let Some(k) = c.covering(zone, next_closer(zone, ce, name)) {
         push_denial(nodes.at(k), Rtype::NSEC3, auth);
     }
 }
@@ -272,7 +349,7 @@ pub fn nodata<'a, const N: usize>(
     let nodes = zone.nodes();
     match &sec.nsec3 {
         Some(c) => {
-            if let Some(m) = c.matching(name) {
+            if let Some(m) = c.matching(zone, name) {
                 push_denial(nodes.at(m), Rtype::NSEC3, auth);
             }
         }
@@ -303,7 +380,7 @@ pub fn nxdomain<'a, const N: usize>(
         Some(c) => {
             closest_encloser_proof(zone, c, ce, name, auth);
             if let Some(w) = wildcard_of(zone, ce, &mut wbuf) {
-                if let Some(k) = c.covering(w) {
+                if let Some(k) = c.covering(zone, w) {
                     push_denial(nodes.at(k), Rtype::NSEC3, auth);
                 }
             }
@@ -332,7 +409,7 @@ pub fn wildcard_answer<'a, const N: usize>(
     let nodes = zone.nodes();
     match &sec.nsec3 {
         Some(c) => {
-            if let Some(k) = c.covering(next_closer(zone, ce, name)) {
+            if let Some(k) = c.covering(zone, next_closer(zone, ce, name)) {
                 push_denial(nodes.at(k), Rtype::NSEC3, auth);
             }
         }
@@ -358,7 +435,7 @@ pub fn wildcard_nodata<'a, const N: usize>(
     match &sec.nsec3 {
         Some(c) => {
             closest_encloser_proof(zone, c, ce, name, auth);
-            if let Some(m) = c.matching(nodes[w].name.as_wire()) {
+            if let Some(m) = c.matching(zone, nodes[w].name.as_wire()) {
                 push_denial(nodes.at(m), Rtype::NSEC3, auth);
             }
         }
@@ -381,7 +458,7 @@ pub fn insecure_referral<'a, const N: usize>(
     let nodes = zone.nodes();
     match &sec.nsec3 {
         Some(c) => {
-            if let Some(m) = c.matching(nodes[cut].name.as_wire()) {
+            if let Some(m) = c.matching(zone, nodes[cut].name.as_wire()) {
                 push_denial(nodes.at(m), Rtype::NSEC3, auth);
             }
         }

@@ -384,12 +384,9 @@ fn patch_plan(
         let old = signed.node(i);
         let structural =
             matches!(t, Rtype::DNAME | Rtype::DS) || (t == Rtype::NS && !old.has(flags::APEX));
-        if structural
-            || !old.is_authoritative()
-            || old.has(flags::ENT)
-            || old.has(flags::DELEGATION)
-            || !has_data(old)
-        {
+        // Glue and occluded data (below a cut or a DNAME) change too: they are
+        // neither signed nor in the denial chain.
+        if structural || old.has(flags::ENT) || old.has(flags::DELEGATION) || !has_data(old) {
             return Ok(None);
         }
         let node = work.entry(i).or_insert_with(|| old.clone());
@@ -428,7 +425,7 @@ fn patch_plan(
     resign.dedup();
     for &(i, t) in &resign {
         let node = work.get_mut(&i).expect("touched");
-        let Some(data) = node.rrset(t).cloned() else {
+        let Some(data) = node.rrset(t).cloned().filter(|_| is_signed(node, t)) else {
             continue;
         };
         let sig = signer.sign(&node.name, node.has(flags::APEX), &data)?;
@@ -440,6 +437,9 @@ fn patch_plan(
     let mut old_types = Vec::with_capacity(16);
     let mut new_types = Vec::with_capacity(16);
     for i in touched {
+        if !work[&i].is_authoritative() {
+            continue;
+        }
         node_types(signed.node(i), &mut old_types);
         node_types(&work[&i], &mut new_types);
         if old_types == new_types {
