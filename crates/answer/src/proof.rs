@@ -241,7 +241,7 @@ impl Nsec3Chain {
         let h = self.hash(name);
         let prev = match self.locate(&h) {
             (_, Ok(_)) => return None, // it exists: nothing covers it
-            (r, Err(0)) if r == 0 => *self.runs.last()?.last()?,
+            (0, Err(0)) => *self.runs.last()?.last()?,
             (r, Err(0)) => *self.runs.get(r - 1)?.last()?,
             (r, Err(i)) => self.runs[r][i - 1],
         };
