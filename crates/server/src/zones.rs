@@ -1566,20 +1566,10 @@ impl Handle {
     /// Writes the file's last reading beside the journal (see `keeps_source`); a
     /// failure is logged by the caller.
     fn save_source(&self) -> Result<(), ZoneError> {
-        let (Some(path), Some((zone, _))) = (source_path(&self.spec), &self.source) else {
-            return Ok(());
-        };
-        let mut bytes = Vec::new();
-        update::codec::encode_zone(zone, &mut bytes);
-        blason_store::write_atomic(&path, &bytes, 0o600).map_err(|e| {
-            let e = ZoneError::Journal(JournalError::Io {
-                path: e.path,
-                op: e.op,
-                source: e.source,
-            });
-            log_zone_error(&self.spec, "cannot keep the zone file's reading", &e);
-            e
-        })
+        match &self.source {
+            Some((zone, _)) => keep_source(&self.spec, zone),
+            None => Ok(()),
+        }
     }
 
     /// Re-reads the zone's file; on failure the zone keeps its snapshot.
@@ -2071,13 +2061,35 @@ fn open_one(spec: &ZoneSpec) -> Result<Opened, ZoneError> {
         }
         None => None,
     };
+    // The file's reading kept now, before the zone is served, so that no change
+    // waits on it (O(zone), once in a zone's life); on failure, at the first change.
+    let saved_source =
+        (journal.is_some() && keep_source(spec, &unsigned).is_ok()).then(|| unsigned.clone());
     Ok(Opened {
         served,
         stale: false,
         journal,
         unsigned: unsigned.clone(),
         source: Some((unsigned, generated)),
-        saved_source: None,
+        saved_source,
+    })
+}
+
+/// Writes the zone file's reading beside the journal (see `Handle::keeps_source`).
+fn keep_source(spec: &ZoneSpec, zone: &Zone) -> Result<(), ZoneError> {
+    let Some(path) = source_path(spec) else {
+        return Ok(());
+    };
+    let mut bytes = Vec::new();
+    update::codec::encode_zone(zone, &mut bytes);
+    blason_store::write_atomic(&path, &bytes, 0o600).map_err(|e| {
+        let e = ZoneError::Journal(JournalError::Io {
+            path: e.path,
+            op: e.op,
+            source: e.source,
+        });
+        log_zone_error(spec, "cannot keep the zone file's reading", &e);
+        e
     })
 }
 
