@@ -474,29 +474,10 @@ impl Store {
             }
         }
         let mut out = Vec::with_capacity(a.len().max(b.len()));
-        let (mut i, mut j) = (0, 0);
-        while i < a.len() || j < b.len() {
-            let ord = match (a.get(i), b.get(j)) {
-                (Some(x), Some(y)) => x.name.canonical_cmp(&y.name),
-                (Some(_), None) => Ordering::Less,
-                _ => Ordering::Greater,
-            };
-            match ord {
-                Ordering::Less => {
-                    out.push((Some(a[i]), None));
-                    i += 1;
-                }
-                Ordering::Greater => {
-                    out.push((None, Some(b[j])));
-                    j += 1;
-                }
-                Ordering::Equal => {
-                    out.push((Some(a[i]), Some(b[j])));
-                    i += 1;
-                    j += 1;
-                }
-            }
-        }
+        pair_by_name(a.into_iter(), b.into_iter(), |x, y| {
+            out.push((x, y));
+            true
+        });
         Some(out)
     }
 
@@ -513,6 +494,37 @@ impl Store {
             }
         }
         out
+    }
+}
+
+/// Walks two runs of nodes in canonical order together, calling `f` with the nodes
+/// of each name (None on the side without it) until it returns false.
+pub(crate) fn pair_by_name<'a>(
+    a: impl Iterator<Item = &'a Node>,
+    b: impl Iterator<Item = &'a Node>,
+    mut f: impl FnMut(Option<&'a Node>, Option<&'a Node>) -> bool,
+) {
+    let (mut a, mut b) = (a.peekable(), b.peekable());
+    loop {
+        let ord = match (a.peek(), b.peek()) {
+            (Some(x), Some(y)) => x.name.canonical_cmp(&y.name),
+            (Some(_), None) => Ordering::Less,
+            (None, Some(_)) => Ordering::Greater,
+            (None, None) => return,
+        };
+        let x = if ord == Ordering::Greater {
+            None
+        } else {
+            a.next()
+        };
+        let y = if ord == Ordering::Less {
+            None
+        } else {
+            b.next()
+        };
+        if !f(x, y) {
+            return;
+        }
     }
 }
 

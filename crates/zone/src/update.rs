@@ -236,32 +236,14 @@ fn walk_pairs(old: &Zone, new: &Zone, f: &mut PairFn<'_>) {
         }
         return;
     }
-    let (a, b) = (old.nodes(), new.nodes());
-    let (mut i, mut j) = (0, 0);
-    while i < a.len() || j < b.len() {
-        let ord = match (a.get(i), b.get(j)) {
-            (Some(x), Some(y)) => x.name.canonical_cmp(&y.name),
-            (Some(_), None) => Ordering::Less,
-            _ => Ordering::Greater,
-        };
-        let (from, to) = match ord {
-            Ordering::Less => (Some(a.at(i)), None),
-            Ordering::Greater => (None, Some(b.at(j))),
-            Ordering::Equal => (Some(a.at(i)), Some(b.at(j))),
-        };
-        if ord != Ordering::Greater {
-            i += 1;
-        }
-        if ord != Ordering::Less {
-            j += 1;
-        }
-        let Some(name) = to.or(from).map(|n| &n.name) else {
-            break;
-        };
-        if !f(name, from, to) {
-            return;
-        }
-    }
+    crate::store::pair_by_name(
+        old.nodes().iter(),
+        new.nodes().iter(),
+        |from, to| match to.or(from) {
+            Some(n) => f(&n.name, from, to),
+            None => false,
+        },
+    );
 }
 
 /// Why a changeset or an edit could not be played onto a snapshot. Always the
