@@ -4,7 +4,7 @@
 # Generates the 1,000,000-name zone with ../shared/bench/genzone.py (once), then runs
 # crates/dnssec/examples/incremental.rs in release: signs the zone whole (P-256, NSEC,
 # then NSEC3) and times, per mode, CHANGES one-record changes at existing names (apply,
-# new catalog, ArcSwap store: median, p99, max), the fold of the patch they leave, ADDS
+# new catalog, ArcSwap store: median, p99, max), answering before and after, ADDS
 # additions of a new name and their removal, and refresh passes. Output also goes to
 # target/bench/incremental.txt.
 #

@@ -5,7 +5,7 @@
 //! among them, grouped per owner, type (and covered type, for RRSIG) into RRsets and
 //! sorted canonically. It describes unsigned and signed data alike, so the same value
 //! is journaled, replayed at restart and (later) served as IXFR. [`diff`] makes one
-//! from two snapshots (O(patch) when one derives from the other), [`apply`] plays one
+//! from two snapshots (over the chunks they do not share), [`apply`] plays one
 //! onto a snapshot and refuses an inconsistent one (a removed record that is not
 //! there), [`compose`](Changeset::compose) condenses two into one. [`Edit`]s are the
 //! requests a source makes (add or delete a record, an RRset, a name); [`resolve`]
@@ -217,8 +217,8 @@ pub fn rrset_changes(old: &Zone, new: &Zone, limit: usize) -> Option<Vec<Change>
 }
 
 /// Calls `f(name, old node, new node)` for each name whose nodes may differ, in
-/// canonical order, until it returns false: only the patched indices when one
-/// snapshot derives from the other, else every name of both.
+/// canonical order, until it returns false: only the nodes of chunks the two do
+/// not share when one derives from the other, else every name of both.
 /// Called with a name and its node before and after; false stops the walk.
 type PairFn<'f> = dyn FnMut(&Name, Option<&Node>, Option<&Node>) -> bool + 'f;
 
@@ -447,8 +447,8 @@ fn merge_into(v: &mut Vec<(Name, RRset)>, e: (Name, RRset)) {
 }
 
 /// The changeset that turns `old` into `new` (every type, signatures included), or
-/// None when it would hold more than `limit` RRsets. O(patch) when `new` derives
-/// from `old` by patches, one ordered walk of both otherwise.
+/// None when it would hold more than `limit` RRsets. O(chunks + changed) when the two
+/// snapshots share most of their chunks, one ordered walk of both otherwise.
 pub fn diff(old: &Zone, new: &Zone, limit: usize) -> Option<Changeset> {
     let mut cs = Changeset {
         from: old.serial().unwrap_or(0),

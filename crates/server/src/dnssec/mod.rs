@@ -155,7 +155,7 @@ impl ZoneDnssec {
     /// the first load the state is read (or begun) and planned until idle first.
     pub fn load(&self, zone: Arc<Zone>, now: &dyn Fn() -> u64) -> Result<Arc<Zone>, DnssecError> {
         // The largest TTL, looked at where the zone changed: all of it after a file
-        // read, only the patched nodes after a few edits.
+        // read, only the changed chunks' nodes after a few edits.
         let max = {
             let run = self.lock();
             let few = (zone.nodes().len() / 8).max(4096);
