@@ -188,22 +188,13 @@ impl Nsec3Chain {
 
     /// The node whose owner is `h` under the zone's origin.
     fn node_of(zone: &Zone, h: &[u8; 20]) -> Option<usize> {
-        const B32HEX: &[u8; 32] = b"0123456789abcdefghijklmnopqrstuv";
         let origin = zone.origin().as_wire();
         let mut w = [0u8; 256];
         if origin.len() + 33 > w.len() {
             return None;
         }
         w[0] = 32;
-        for (k, chunk) in h.chunks(5).enumerate() {
-            let mut acc = 0u64;
-            for &b in chunk {
-                acc = acc << 8 | u64::from(b);
-            }
-            for j in 0..8 {
-                w[1 + k * 8 + j] = B32HEX[((acc >> (35 - 5 * j)) & 31) as usize];
-            }
-        }
+        blason_zone::encoding::base32hex_encode_into(h, &mut w[1..33])?;
         w[33..33 + origin.len()].copy_from_slice(origin);
         zone.find(&w[..33 + origin.len()])
     }

@@ -1028,15 +1028,6 @@ impl Handle {
         let mut next_refresh = Instant::now();
         // A job taken while gathering submissions, run next.
         let mut held: Option<Job> = None;
-        // A zone that can take changes keeps its file's reading now, at the start,
-        // not when the first change waits on it (O(zone), once in a zone's life).
-        if !self.keeps_source
-            && self.spec.journal.is_some()
-            && !secondary
-            && self.save_source().is_ok()
-        {
-            self.keeps_source = true;
-        }
         loop {
             // What fell due runs first, however busy the queue: a stream of jobs
             // never starves the refresh, the poll or the signatures.

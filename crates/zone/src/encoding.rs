@@ -110,6 +110,23 @@ pub fn base32hex_decode(text: &[u8], out: &mut Vec<u8>) -> Result<(), &'static s
 
 /// Encodes Base32hex without padding, upper case.
 pub fn base32hex_encode(data: &[u8], out: &mut String) {
+    base32hex_each(data, |c| out.push(c as char));
+}
+
+/// [`base32hex_encode`] into `out`, without allocating (an NSEC3 owner label built
+/// while answering); returns the length, or None if `out` is too short.
+pub fn base32hex_encode_into(data: &[u8], out: &mut [u8]) -> Option<usize> {
+    let n = (data.len() * 8).div_ceil(5);
+    let out = out.get_mut(..n)?;
+    let mut k = 0;
+    base32hex_each(data, |c| {
+        out[k] = c;
+        k += 1;
+    });
+    Some(n)
+}
+
+fn base32hex_each(data: &[u8], mut put: impl FnMut(u8)) {
     let mut acc: u64 = 0;
     let mut bits = 0;
     for &b in data {
@@ -117,17 +134,29 @@ pub fn base32hex_encode(data: &[u8], out: &mut String) {
         bits += 8;
         while bits >= 5 {
             bits -= 5;
-            out.push(B32HEX[((acc >> bits) & 31) as usize] as char);
+            put(B32HEX[((acc >> bits) & 31) as usize]);
         }
     }
     if bits > 0 {
-        out.push(B32HEX[((acc << (5 - bits)) & 31) as usize] as char);
+        put(B32HEX[((acc << (5 - bits)) & 31) as usize]);
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn base32hex_into_a_slice_is_the_same_text() {
+        for data in [&b""[..], b"\x01", b"hello", &[0xff; 20]] {
+            let mut s = String::new();
+            base32hex_encode(data, &mut s);
+            let mut buf = [0u8; 40];
+            let n = base32hex_encode_into(data, &mut buf).unwrap();
+            assert_eq!(&buf[..n], s.as_bytes());
+        }
+        assert_eq!(base32hex_encode_into(&[0; 20], &mut [0u8; 31]), None);
+    }
 
     #[test]
     fn round_trips() {

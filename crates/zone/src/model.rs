@@ -11,8 +11,6 @@ use crate::name::{canonical_key_into, Name};
 use crate::rdata::walk;
 use crate::scanner::{Parsed, Record, Records, Src};
 use crate::types::{Class, Rtype};
-use hashbrown::HashTable;
-use std::sync::Arc;
 
 use crate::store::Store;
 pub use crate::store::{Nodes, NodesIter};
@@ -182,35 +180,6 @@ pub struct Zone {
     origin: Name,
     class: Class,
     store: Store,
-    /// Set by [`Zone::with_inserted`]: how this zone's names derive from the
-    /// parent's, so per-name indexes can be shifted rather than rebuilt.
-    inserted: Option<Arc<Renumbered>>,
-}
-
-/// Names inserted into and removed from a parent snapshot (see
-/// [`Zone::inserted_since`]).
-pub struct Renumbered {
-    /// The parent's names token; a `Weak` keeps its address from being reused.
-    parent: std::sync::Weak<()>,
-    /// For each inserted node, the parent index it went before (sorted).
-    pub before: Box<[u32]>,
-    /// The parent indices of the removed nodes (sorted).
-    pub removed: Box<[u32]>,
-    /// The new indices of the inserted nodes (sorted).
-    pub added: Box<[u32]>,
-}
-
-impl Renumbered {
-    /// The new index of the parent's node `i` (which must not be removed).
-    #[inline]
-    pub fn shift(&self, i: u32) -> u32 {
-        i + self.before.partition_point(|&p| p <= i) as u32
-            - self.removed.partition_point(|&r| r < i) as u32
-    }
-    /// True if the parent's node `i` was removed.
-    pub fn is_removed(&self, i: u32) -> bool {
-        self.removed.binary_search(&i).is_ok()
-    }
 }
 
 /// Case-insensitive hash of a wire name (FxHash-style: the index is internal and
@@ -366,20 +335,10 @@ impl Zone {
         });
         remove.sort_unstable();
         remove.dedup();
-        let parent = self.store.names_token();
         let zone = self;
         for (i, node) in replace {
             zone.store.replace(i, node);
         }
-        let positions: Vec<u32> = insert.iter().map(|x| x.0 as u32).collect();
-        let removed: Vec<u32> = remove.iter().map(|&r| r as u32).collect();
-        // New index of each insertion: the parent's nodes before it that stay, and
-        // the insertions before it.
-        let added: Vec<u32> = positions
-            .iter()
-            .enumerate()
-            .map(|(k, &p)| p - removed.partition_point(|&r| r < p) as u32 + k as u32)
-            .collect();
         // From the end, so that the parent's indices below stay valid: at each index,
         // the removal first, then the insertions before it, last name first.
         let mut ins = insert.into_iter().rev().peekable();
@@ -403,26 +362,18 @@ impl Zone {
                 }
             }
         }
-        let renumber = Renumbered {
-            parent,
-            before: positions.into(),
-            removed: removed.into(),
-            added: added.into(),
-        };
-        zone.inserted = Some(Arc::new(renumber));
     }
 
-    /// If this zone was made from `prev` (or from a snapshot with `prev`'s names) by
-    /// [`Zone::with_inserted`]: where the names went.
-    pub fn inserted_since(&self, prev: &Zone) -> Option<&Renumbered> {
-        let ins = self.inserted.as_deref()?;
-        std::sync::Weak::ptr_eq(&ins.parent, &prev.store.names_token()).then_some(ins)
+    /// True if one snapshot derives from the other by changes (no rebuild between
+    /// them), so that [`Zone::changed_since`] can look at what they do not share.
+    pub fn same_lineage(&self, other: &Zone) -> bool {
+        self.store.same_lineage(&other.store)
     }
 
     /// The nodes of `old` and `self` that may differ, paired by name in canonical
     /// order (a name on one side only has None on the other): those outside the
-    /// chunks both snapshots share, O(chunks + changed) when one derives from the
-    /// other. None past `limit` nodes.
+    /// chunks both snapshots share, O(chunks + changed). None past `limit` nodes, or
+    /// when the two were built apart (see [`Zone::same_lineage`]).
     pub fn changed_since<'a>(
         &'a self,
         old: &'a Zone,
@@ -483,7 +434,6 @@ impl Zone {
             origin: origin.clone(),
             class,
             store: Store::from_vec(nodes),
-            inserted: None,
         }
     }
 
@@ -767,14 +717,7 @@ fn build_inner(
     }
     drop(old_start);
     drop(arena);
-    let mut index: HashTable<u32> = HashTable::with_capacity(nodes.len() + nodes.len() / 16);
-    for (n, node) in nodes.iter().enumerate() {
-        index.insert_unique(hash_name(node.name.as_wire()), n as u32, |&x| {
-            hash_name(nodes[x as usize].name.as_wire())
-        });
-    }
-
-    mark_structure(origin, &mut nodes, &index);
+    mark_structure(origin, &mut nodes);
 
     let zone = Zone::from_parts(origin, class, nodes);
     let ok = zone
@@ -796,7 +739,9 @@ fn build_inner(
 /// Sets the flags that follow from the names and types of canonically ordered nodes:
 /// apex, cuts, glue, DNAME occlusion, wildcards. Descendants follow their ancestor in
 /// canonical order, so one pass does.
-fn mark_structure(origin: &Name, nodes: &mut [Node], index: &HashTable<u32>) {
+/// Sets the flags that depend on other names; `nodes` in canonical order (a
+/// wildcard's parent is found by a search: the store's index is built after).
+fn mark_structure(origin: &Name, nodes: &mut [Node]) {
     let mut cut: Option<usize> = None;
     let mut dname: Option<usize> = None;
     for n in 0..nodes.len() {
@@ -827,7 +772,7 @@ fn mark_structure(origin: &Name, nodes: &mut [Node], index: &HashTable<u32>) {
         }
         if nodes[n].is_wildcard_label() {
             if let Some(p) = nodes[n].name.parent() {
-                if let Some(pi) = find_in(nodes, index, p.as_wire()) {
+                if let Ok(pi) = nodes[..n].binary_search_by(|x| x.name.canonical_cmp(&p)) {
                     nodes[pi].flags |= flags::WILDCARD_CHILD;
                 }
             }
@@ -867,13 +812,7 @@ impl Zone {
             };
             nodes.push(node);
         }
-        let mut index: HashTable<u32> = HashTable::with_capacity(nodes.len() + nodes.len() / 16);
-        for (n, node) in nodes.iter().enumerate() {
-            index.insert_unique(hash_name(node.name.as_wire()), n as u32, |&x| {
-                hash_name(nodes[x as usize].name.as_wire())
-            });
-        }
-        mark_structure(origin, &mut nodes, &index);
+        mark_structure(origin, &mut nodes);
         Zone::from_parts(origin, class, nodes)
     }
 }
@@ -882,14 +821,6 @@ impl Node {
     fn is_wildcard_label(&self) -> bool {
         self.flags & flags::WILDCARD != 0
     }
-}
-
-fn find_in(nodes: &[Node], index: &HashTable<u32>, wire: &[u8]) -> Option<usize> {
-    index
-        .find(hash_name(wire), |&i| {
-            nodes[i as usize].name.as_wire().eq_ignore_ascii_case(wire)
-        })
-        .map(|&i| i as usize)
 }
 
 /// Zones with at least this many owners are built on two threads.
@@ -1067,6 +998,7 @@ mod tests {
                     None => {}
                 }
             }
+            let (n_ins, n_rem) = (insert.len(), remove.len());
             z = prev.with_spliced(vec![], insert, remove);
             let got: Vec<String> = z
                 .nodes()
@@ -1101,14 +1033,10 @@ mod tests {
                 .iter()
                 .filter(|(a, b)| a.is_none() || b.is_none())
                 .count();
-            let ren = z.inserted_since(&prev).unwrap();
-            assert_eq!(
-                changed,
-                ren.added.len() + ren.removed.len(),
-                "round {round}"
-            );
-            for &j in ren.added.iter() {
-                assert!(prev.find(z.node(j as usize).name.as_wire()).is_none());
+            assert_eq!(changed, n_ins + n_rem, "round {round}");
+            for (_, b) in pairs.iter().filter(|(a, _)| a.is_none()) {
+                let b = b.expect("one side at least");
+                assert!(prev.find(b.name.as_wire()).is_none());
             }
         }
         assert_eq!(z0.nodes().len(), 1001, "the first snapshot is untouched");
@@ -1123,7 +1051,7 @@ mod tests {
     }
 
     #[test]
-    fn spliced_snapshots_shift_the_index() {
+    fn spliced_snapshots_move_the_names() {
         let o = Name::parse("example.", None).unwrap();
         let l = crate::load::load_bytes(
             &o,
@@ -1153,14 +1081,35 @@ mod tests {
             assert_eq!(s.find(n.name.as_wire()), Some(i));
         }
         assert!(s.find(b"\x01b\x07example\x00").is_none());
-        let r = s.inserted_since(&z).unwrap();
-        assert!(r.is_removed(1));
-        assert_eq!((r.shift(0), r.shift(2), r.shift(3)), (0, 2, 3));
-        assert_eq!(&r.added[..], [1, 4]);
+        // Where the names went: d and f shifted to 2 and 3, c and g at 1 and 4.
+        let at = |n: &str| s.find(Name::parse(n, Some(&o)).unwrap().as_wire());
+        assert_eq!(
+            (s.find(o.as_wire()), at("c"), at("d"), at("f"), at("g")),
+            (Some(0), Some(1), Some(2), Some(3), Some(4))
+        );
         assert!(!s.same_names(&z));
-        assert!(z.inserted_since(&s).is_none());
-        // A patch on top keeps the lineage.
+        let pairs = s.changed_since(&z, usize::MAX).unwrap();
+        let gone: Vec<String> = pairs
+            .iter()
+            .filter(|p| p.1.is_none())
+            .map(|p| p.0.unwrap().name.to_string())
+            .collect();
+        let new: Vec<String> = pairs
+            .iter()
+            .filter(|p| p.0.is_none())
+            .map(|p| p.1.unwrap().name.to_string())
+            .collect();
+        assert_eq!(
+            (gone, new),
+            (
+                vec!["b.example.".to_string()],
+                vec!["c.example.".to_string(), "g.example.".to_string()]
+            )
+        );
+        // A patch on top keeps the lineage; a rebuild of the same nodes does not.
         let p = s.with_replaced(vec![(2, s.node(2).clone())]);
-        assert!(p.same_names(&s) && p.inserted_since(&z).is_some());
+        assert!(p.same_names(&s) && p.same_lineage(&z));
+        let flat = Zone::from_nodes(&o, s.class(), s.nodes().to_vec());
+        assert!(!flat.same_lineage(&s) && flat.changed_since(&s, usize::MAX).is_none());
     }
 }

@@ -148,6 +148,9 @@ pub(crate) struct Store {
     next_id: u32,
     /// Replaced whenever a name comes or goes: same token, same names.
     names: Arc<()>,
+    /// Made when the store is built and kept through every change: snapshots with
+    /// the same one share chunks (or once did).
+    lineage: Arc<()>,
 }
 
 impl Store {
@@ -203,6 +206,7 @@ impl Store {
             shard_bits,
             uniform: true,
             guide: Arc::new(Vec::new()),
+            lineage: Arc::new(()),
             names: Arc::new(()),
         }
     }
@@ -269,8 +273,8 @@ impl Store {
         Arc::ptr_eq(&self.names, &other.names)
     }
 
-    pub fn names_token(&self) -> std::sync::Weak<()> {
-        Arc::downgrade(&self.names)
+    pub fn same_lineage(&self, other: &Store) -> bool {
+        Arc::ptr_eq(&self.lineage, &other.lineage)
     }
 
     /// Puts `node` (the same name) at `g`.
@@ -433,6 +437,10 @@ impl Store {
     ) -> Option<Vec<(Option<&'a Node>, Option<&'a Node>)>> {
         if Arc::ptr_eq(&old.chunks, &new.chunks) {
             return Some(Vec::new());
+        }
+        // Built apart: nothing is shared, the caller walks both whole.
+        if !old.same_lineage(new) {
+            return None;
         }
         let shared = |c: &Arc<Chunk>, other: &Store| {
             other

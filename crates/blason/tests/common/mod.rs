@@ -215,15 +215,9 @@ pub fn start_knot_secondary(dir: &Path, zone: &str, primary: u16, port: u16) -> 
         ),
     )
     .unwrap();
-    let log = std::fs::File::create(k.join("stderr.log")).unwrap();
-    Some(Kill(
-        Command::new(knotd)
-            .arg("-c")
-            .arg(k.join("knot.conf"))
-            .stdout(Stdio::null())
-            .stderr(Stdio::from(log))
-            .spawn()
-            .unwrap(),
+    Some(spawn_logged(
+        Command::new(knotd).arg("-c").arg(k.join("knot.conf")),
+        &k.join("stderr.log"),
     ))
 }
 
